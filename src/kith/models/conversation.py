@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kith.models.base import Base, Timestamps
+
+
+class Conversation(Timestamps, Base):
+    """A thread (email thread, DM, chat) owned by a user."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("uq_conversations_tenant_source_external", "tenant_id", "source", "external_id", unique=True),
+        Index("ix_conversations_tenant_user", "tenant_id", "user_id", "id"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text, server_default="api", default="api")
+    external_id: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text, server_default="email", default="email")
+    subject: Mapped[str | None] = mapped_column(Text)
+    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="direction_in_out"),
+        # A re-import never duplicates.
+        Index("uq_messages_tenant_source_external", "tenant_id", "source", "external_id", unique=True),
+        # Messages of one conversation, keyset on (sent_at, id).
+        Index("ix_messages_tenant_conversation_sent", "tenant_id", "conversation_id", "sent_at", "id"),
+        # Recency / frequency per contact (scoring, last interaction).
+        Index("ix_messages_tenant_contact_sent", "tenant_id", "contact_id", "sent_at"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
+    conversation_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("conversations.id", ondelete="CASCADE"))
+    contact_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("contacts.id", ondelete="SET NULL"))
+    channel: Mapped[str] = mapped_column(Text, server_default="email", default="email")
+    direction: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    subject: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text, server_default="api", default="api")
+    external_id: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default="now()")

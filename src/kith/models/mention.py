@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kith.models.base import Base
+
+
+class Mention(Base):
+    """A news item naming companies the tenant's contacts work at."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (
+        Index("uq_mentions_tenant_dedupe", "tenant_id", "dedupe_key", unique=True),
+        Index("ix_mentions_tenant_published", "tenant_id", "published_at", "id"),
+        # btree_gin lets the tenant lead the GIN index too.
+        Index("ix_mentions_tenant_companies", "tenant_id", "companies", postgresql_using="gin"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(Text)
+    title: Mapped[str] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    companies: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default="now()")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kith.models.base import Base, Timestamps
+
+
+class SyncRun(Timestamps, Base):
+    """One import of one source."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_tenant_created", "tenant_id", "created_at", "id"),)
+
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default="queued", default="queued")
+    since: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    rows_seen: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    rows_inserted: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    rows_updated: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    rows_skipped: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    rows_failed: Mapped[int] = mapped_column(Integer, server_default="0", default=0)
+    # Per-record failures: [{"index": n, "reason": "...", "excerpt": "..."}], capped.
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"), default=list)
+    error: Mapped[str | None] = mapped_column(Text)
+    # Per stage (sync, score, refresh): status and timing.
+    stages: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
