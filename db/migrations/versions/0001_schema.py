@@ -121,7 +121,7 @@ def upgrade() -> None:
     sa.Column('tenant_id', sa.BigInteger(), nullable=False),
     sa.Column('contact_id', sa.BigInteger(), nullable=False),
     sa.Column('kind', sa.Text(), nullable=False),
-    sa.Column('value', sa.Text(), nullable=False),
+    sa.Column('value', sa.Text(collation='C'), nullable=False),
     sa.ForeignKeyConstraint(['contact_id'], ['contacts.id'], name=op.f('fk_contact_keys_contact_id_contacts'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_contact_keys_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contact_keys'))

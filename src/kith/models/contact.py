@@ -70,4 +70,5 @@ class ContactKey(Base):
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
     contact_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("contacts.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(Text)
-    value: Mapped[str] = mapped_column(Text)
+    # C collation: prefix searches (`LIKE 'abc%'`) can use the unique index.
+    value: Mapped[str] = mapped_column(Text(collation="C"))

@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the token names one user of one tenant."""
+
+    tenant_id: int
+    user_id: int
+    time_zone: str

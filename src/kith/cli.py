@@ -1,0 +1,178 @@
+"""The `kith` command. Machine-readable output (a token, an id) alone on stdout; progress and errors on stderr."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import click
+
+from kith.config import get_settings
+
+DEMO_TENANT = "demo"
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+@click.group()
+def cli() -> None:
+    """Kith: the backend of a relationship app."""
+
+
+@cli.command()
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default 8000).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Serve the API."""
+    _serve(host, port, workers)
+
+
+def _serve(host: str | None, port: int | None, workers: int) -> None:
+    import uvicorn
+
+    from kith.db.engine import database_url
+
+    settings = get_settings()
+    # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
+    os.environ["DATABASE_URL"] = database_url()
+    uvicorn.run(
+        "kith.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply database migrations up to head."""
+    from kith.db.engine import database_url
+    from kith.db.migrations import head_revision, upgrade
+
+    upgrade(database_url())
+    click.echo(head_revision())
+
+
+@cli.group()
+def tenant() -> None:
+    """Tenants."""
+
+
+@tenant.command("create")
+@click.argument("name")
+@click.option("--time-zone", default="UTC", show_default=True)
+def tenant_create(name: str, time_zone: str) -> None:
+    """Create a tenant (and its owner user); print its id."""
+    from kith.auth.service import get_or_create_owner, get_or_create_tenant
+    from kith.db.session import standalone_session
+
+    async def run() -> int:
+        async with standalone_session() as session:
+            row = await get_or_create_tenant(session, name, time_zone)
+            await get_or_create_owner(session, row)
+            return row.id
+
+    click.echo(asyncio.run(run()))
+
+
+@cli.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.option("--tenant", "tenant_name", required=True)
+@click.option("--name", "token_name", default=None, help="A label for the token.")
+def token_create(tenant_name: str, token_name: str | None) -> None:
+    """Create a bearer token for the tenant's owner; print it (only its hash is stored)."""
+    click.echo(asyncio.run(_create_token(tenant_name, token_name)))
+
+
+async def _create_token(tenant_name: str, token_name: str | None = None) -> str:
+    from kith.auth.service import create_token
+    from kith.db.session import standalone_session
+
+    async with standalone_session() as session:
+        return await create_token(session, tenant_name, token_name)
+
+
+@cli.command()
+@click.option("--tenant", "tenant_name", required=True)
+@click.option("--size", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed ⇒ same rows.")
+def seed(tenant_name: str, size: str, seed: int) -> None:
+    """Fill a tenant with synthetic data; print the tenant id."""
+    click.echo(asyncio.run(_seed(tenant_name, size, seed)))
+
+
+async def _seed(tenant_name: str, size: str, seed_value: int, *, only_if_empty: bool = False) -> int:
+    from sqlalchemy import func, select
+
+    from kith.auth.service import get_or_create_owner, get_or_create_tenant
+    from kith.db.session import raw_connection, standalone_session
+    from kith.models import Contact
+    from kith.seed.generator import seed_tenant
+
+    async with standalone_session() as session:
+        row = await get_or_create_tenant(session, tenant_name)
+        owner = await get_or_create_owner(session, row)
+        has_contacts = await session.scalar(select(func.count()).select_from(
+            select(Contact.id).where(Contact.tenant_id == row.id).limit(1).subquery()))
+        tenant_id, user_id = row.id, owner.id
+    if has_contacts:
+        if only_if_empty:
+            return tenant_id
+        raise click.ClickException(f"tenant {tenant_name!r} already has contacts; seed a new tenant")
+    async with raw_connection() as conn:
+        await seed_tenant(conn, tenant_id=tenant_id, user_id=user_id, size=size, seed=seed_value, progress=_echo_err)
+    await _after_seed()
+    return tenant_id
+
+
+async def _after_seed() -> None:
+    """Bring the read models up to date after a bulk load."""
+    from kith.readmodels.refresh import refresh_all
+
+    await refresh_all()
+
+
+@cli.command()
+@click.option("--host", default=None)
+@click.option("--port", default=None, type=int)
+def demo(host: str | None, port: int | None) -> None:
+    """Start Kith with demo data: database → migrate → seed the demo tenant → print a token → serve."""
+    from kith.db.engine import database_url
+    from kith.db.migrations import upgrade
+
+    settings = get_settings()
+    url = database_url()
+    upgrade(url)
+    asyncio.run(_seed(DEMO_TENANT, "small", 1, only_if_empty=True))
+    bearer = asyncio.run(_create_token(DEMO_TENANT, "demo"))
+    base = f"http://{host or settings.host}:{port or settings.port}"
+    _echo_err(f"Kith demo: tenant {DEMO_TENANT!r} ready.")
+    _echo_err(f"  API docs:  {base}/schema")
+    _echo_err(f"  Try:       curl -H 'Authorization: Bearer {bearer}' {base}/api/v1/contacts")
+    click.echo(bearer)
+    sys.stdout.flush()
+    _serve(host, port, 1)
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        _echo_err("kith: aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        _echo_err(f"kith: error: {exc.format_message()}")
+        sys.exit(exc.exit_code or 1)
+    except Exception as exc:  # one line, never a traceback, for any failure
+        _echo_err(f"kith: error: {type(exc).__name__}: {exc}")
+        sys.exit(1)

@@ -1,0 +1,20 @@
+"""The SQLAlchemy plugin configuration (advanced-alchemy) for the app."""
+
+from __future__ import annotations
+
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
+
+from kith.config import get_settings
+from kith.db.urls import sqlalchemy_url
+
+
+def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:
+    return SQLAlchemyAsyncConfig(
+        connection_string=sqlalchemy_url(database_url),
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        engine_config=EngineConfig(echo=get_settings().sql_echo, pool_size=10, max_overflow=10),
+        before_send_handler="autocommit",
+        # Repository errors become problem documents (kith.problems), not advanced-alchemy's JSON.
+        set_default_exception_handler=False,
+        create_all=False,
+    )

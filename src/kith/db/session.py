@@ -1,0 +1,33 @@
+"""Sessions and raw connections outside a request (CLI, jobs, scripts)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from kith.db.engine import database_url
+from kith.db.urls import asyncpg_dsn, sqlalchemy_url
+
+
+@asynccontextmanager
+async def standalone_session(url: str | None = None) -> AsyncIterator[AsyncSession]:
+    """A session on its own short-lived engine; commits on success."""
+    engine = create_async_engine(sqlalchemy_url(url or database_url()))
+    try:
+        async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
+
+
+@asynccontextmanager
+async def raw_connection(url: str | None = None) -> AsyncIterator[asyncpg.Connection]:
+    """A plain asyncpg connection, for COPY and bulk SQL."""
+    conn = await asyncpg.connect(asyncpg_dsn(url or database_url()))
+    try:
+        yield conn
+    finally:
+        await conn.close()

@@ -1,0 +1,73 @@
+"""RFC 9457 problem documents for every error Kith returns."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from advanced_alchemy.exceptions import DuplicateKeyError, ForeignKeyError, NotFoundError, RepositoryError
+from http import HTTPStatus
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+from litestar.plugins.problem_details import ProblemDetailsConfig, ProblemDetailsException, ProblemDetailsPlugin
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+
+logger = logging.getLogger("kith")
+
+
+def problem(status: int, title: str, detail: str = "", **extra: Any) -> ProblemDetailsException:
+    return ProblemDetailsException(status_code=status, title=title, detail=detail, extra=extra or None)
+
+
+def bad_request(detail: str, **extra: Any) -> ProblemDetailsException:
+    return problem(HTTP_400_BAD_REQUEST, "Bad Request", detail, **extra)
+
+
+def not_found(detail: str = "Not found") -> ProblemDetailsException:
+    return problem(HTTP_404_NOT_FOUND, "Not Found", detail)
+
+
+def _http_problem(exc: HTTPException) -> ProblemDetailsException:
+    """Litestar's own errors (401, 404 route, 400 validation, 405, 413…): title is the status phrase."""
+    extra = exc.extra
+    if isinstance(extra, list):  # validation errors: a list of {key, message, source}
+        extra = {"errors": extra}
+    return ProblemDetailsException(
+        status_code=exc.status_code,
+        title=HTTPStatus(exc.status_code).phrase,
+        detail=exc.detail,
+        extra=extra or None,
+        headers=exc.headers,
+    )
+
+
+def _repository_problem(exc: RepositoryError) -> ProblemDetailsException:
+    if isinstance(exc, NotFoundError):
+        return not_found()
+    if isinstance(exc, (DuplicateKeyError, ForeignKeyError)):
+        return problem(HTTP_409_CONFLICT, "Conflict", str(exc.detail or exc))
+    logger.exception("repository error", exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
+
+
+def _unexpected(request: Request, exc: Exception) -> Response:
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error").to_response(request)
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={HTTPException: _http_problem, RepositoryError: _repository_problem},
+        )
+    )
+
+
+# Registered on the app: anything not mapped above still answers as a problem document.
+exception_handlers = {Exception: _unexpected}

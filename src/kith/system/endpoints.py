@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from litestar import Controller, Request, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from kith.system.schemas import Health, Readiness
+from kith.system.service import readiness
+
+
+class SystemController(Controller):
+    """Liveness and readiness; no token needed."""
+
+    tags = ["system"]
+
+    @get("/health", summary="Liveness")
+    async def health(self) -> Health:
+        return Health(status="ok")
+
+    @get("/ready", summary="Database reachable and migrations at head")
+    async def ready(self, request: Request) -> Response[Readiness]:
+        result = await readiness(request.app.state["db_engine"])
+        return Response(result, status_code=HTTP_200_OK if result.status == "ready" else HTTP_503_SERVICE_UNAVAILABLE)
