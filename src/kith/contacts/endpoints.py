@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
@@ -13,5 +14,7 @@ class ContactController(Controller):
     tags = ["contacts"]
 
     @get("/", summary="List contacts")
-    async def list_contacts(self, db_session: AsyncSession, principal: Principal) -> ContactPage:
+    async def list_contacts(
+        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
+    ) -> ContactPage:
         return await service.first_page(db_session, principal.tenant_id)

