@@ -143,6 +143,35 @@ async def _after_seed() -> None:
 
 
 @cli.command()
+@click.argument("view", required=False)
+def refresh(view: str | None) -> None:
+    """Refresh one read model (or all) now; print each view refreshed."""
+    from kith.readmodels.refresh import refresh_all, request_refresh
+    from kith.readmodels.views import VIEWS
+
+    async def run() -> None:
+        if view is None:
+            outcomes = await refresh_all()
+        else:
+            if view not in VIEWS:
+                raise click.ClickException(f"no view named {view!r}; views: {', '.join(VIEWS)}")
+            from sqlalchemy.ext.asyncio import create_async_engine
+
+            from kith.db.engine import database_url
+            from kith.db.urls import sqlalchemy_url
+
+            engine = create_async_engine(sqlalchemy_url(database_url()))
+            try:
+                outcomes = [await request_refresh(engine, view)]
+            finally:
+                await engine.dispose()
+        for outcome in outcomes:
+            click.echo(outcome.view_name)
+
+    asyncio.run(run())
+
+
+@cli.command()
 @click.option("--host", default=None)
 @click.option("--port", default=None, type=int)
 def demo(host: str | None, port: int | None) -> None:

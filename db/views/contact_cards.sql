@@ -1,0 +1,64 @@
+-- contact_cards: one row per live contact, with what the contact listings sort and filter on.
+--
+-- `contact_card_rows` is the plain (always current) definition; the materialized
+-- view stores it. Listings read the materialized view for rows unchanged since
+-- its refresh and `contact_card_rows` for the few rows an API write changed since
+-- (DESIGN: fresh reads over views), so both must have the same columns. The
+-- per-contact LATERAL makes the live read an index look-up per changed contact.
+--
+-- Sort keys are never NULL, so keyset predicates stay plain row comparisons on
+-- an index: never-contacted sorts as '-infinity' (last in "recent first"),
+-- a cadence never met is due since '-infinity' (most overdue first).
+
+CREATE VIEW contact_card_rows AS
+SELECT
+    c.tenant_id,
+    c.id,
+    c.full_name,
+    lower(c.full_name) COLLATE "C" AS name_key,
+    c.emails,
+    c.phones,
+    c.company,
+    c.title,
+    c.tags,
+    c.birthday_month,
+    c.birthday_day,
+    c.birthday_year,
+    (c.birthday_month * 100 + c.birthday_day)::smallint AS birthday_mmdd,
+    c.cadence_days,
+    c.links,
+    c.notes,
+    c.score,
+    m.last_interaction_at,
+    coalesce(m.last_interaction_at, '-infinity'::timestamptz) AS last_interaction_key,
+    coalesce(m.messages_30d, 0)::integer AS messages_30d,
+    coalesce(m.messages_90d, 0)::integer AS messages_90d,
+    CASE WHEN c.cadence_days IS NOT NULL THEN
+        coalesce(m.last_interaction_at + make_interval(days => c.cadence_days), '-infinity'::timestamptz)
+    END AS follow_up_due_at,
+    c.created_at,
+    c.updated_at
+FROM contacts c
+LEFT JOIN LATERAL (
+    SELECT
+        max(msg.sent_at) AS last_interaction_at,
+        count(*) FILTER (WHERE msg.sent_at >= now() - interval '30 days') AS messages_30d,
+        count(*) FILTER (WHERE msg.sent_at >= now() - interval '90 days') AS messages_90d
+    FROM messages msg
+    WHERE msg.tenant_id = c.tenant_id AND msg.contact_id = c.id
+) m ON true
+WHERE c.deleted_at IS NULL;
+
+CREATE MATERIALIZED VIEW contact_cards AS SELECT * FROM contact_card_rows;
+
+-- REFRESH ... CONCURRENTLY needs a unique index without a WHERE clause.
+CREATE UNIQUE INDEX uq_contact_cards_tenant_id ON contact_cards (tenant_id, id);
+-- One seek index per sort, its order matching the listing's ORDER BY.
+CREATE INDEX ix_contact_cards_score ON contact_cards (tenant_id, score DESC, id DESC);
+CREATE INDEX ix_contact_cards_name ON contact_cards (tenant_id, name_key, id);
+CREATE INDEX ix_contact_cards_last_interaction ON contact_cards (tenant_id, last_interaction_key DESC, id DESC);
+CREATE INDEX ix_contact_cards_created ON contact_cards (tenant_id, created_at DESC, id DESC);
+CREATE INDEX ix_contact_cards_company_score ON contact_cards (tenant_id, company, score DESC, id DESC);
+CREATE INDEX ix_contact_cards_tags ON contact_cards USING gin (tenant_id, tags);
+CREATE INDEX ix_contact_cards_birthday ON contact_cards (tenant_id, birthday_mmdd, id) WHERE birthday_mmdd IS NOT NULL;
+CREATE INDEX ix_contact_cards_follow_up ON contact_cards (tenant_id, follow_up_due_at, id) WHERE follow_up_due_at IS NOT NULL;
