@@ -35,6 +35,8 @@ def not_found(detail: str = "Not found") -> ProblemDetailsException:
 
 def _http_problem(exc: HTTPException) -> ProblemDetailsException:
     """Litestar's own errors (401, 404 route, 400 validation, 405, 413…): title is the status phrase."""
+    if exc.status_code >= 500:
+        logger.error("server error: %s", exc.detail, exc_info=exc)
     extra = exc.extra
     if isinstance(extra, list):  # validation errors: a list of {key, message, source}
         extra = {"errors": extra}

@@ -1,20 +1,71 @@
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
+from litestar.params import Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
-from kith.contacts.schemas import ContactPage
+from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
+from kith.pagination.page import DEFAULT_LIMIT, MAX_LIMIT, page_response
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Rows per page (1–200).")]
+Cursor = Annotated[str | None, Parameter(max_length=1024, description="Opaque cursor from a previous page.")]
 
 
 class ContactController(Controller):
     path = "/contacts"
     tags = ["contacts"]
 
-    @get("/", summary="List contacts")
+    @get("/", summary="List contacts (cursor-paginated)")
     async def list_contacts(
-        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal]
-    ) -> ContactPage:
-        return await service.first_page(db_session, principal.tenant_id)
+        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+        sort: Literal["score", "name", "last_interaction", "created"] = "score",
+        tag: Annotated[str | None, Parameter(max_length=100)] = None,
+        company: Annotated[str | None, Parameter(max_length=500)] = None,
+        q: Annotated[str | None, Parameter(min_length=1, max_length=200, description="Name or email prefix")] = None,
+        min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
+        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+    ) -> Response[ContactPage]:
+        listing = service.ListingRequest(principal.tenant_id, "contacts", limit, cursor,
+                                         {"tag": tag, "company": company, "q": q, "min_score": min_score})
+        return page_response(request, await service.list_contacts(db_session, listing, sort))
+
+    @get("/birthdays", summary="Upcoming birthdays, soonest first")
+    async def list_birthdays(
+        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+        within_days: Annotated[int, Parameter(ge=1, le=366)] = 14,
+        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+    ) -> Response[BirthdayPage]:
+        listing = service.ListingRequest(principal.tenant_id, "contacts.birthdays", limit, cursor, {})
+        page = await service.list_birthdays(db_session, listing, principal.time_zone, within_days)
+        return page_response(request, page)
+
+    @get("/overdue", summary="Contacts past their cadence, most overdue first")
+    async def list_overdue(
+        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+    ) -> Response[ContactPage]:
+        listing = service.ListingRequest(principal.tenant_id, "contacts.overdue", limit, cursor, {})
+        return page_response(request, await service.list_overdue(db_session, listing))
+
+    @get("/{contact_id:int}", summary="One contact")
+    async def get_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: int) -> Contact:
+        return await service.get_contact(db_session, principal.tenant_id, contact_id)
+
+    @post("/", summary="Create a contact")
+    async def create_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], data: ContactCreate) -> Contact:
+        return await service.create_contact(db_session, principal.tenant_id, data)
+
+    @patch("/{contact_id:int}", summary="Change some fields of a contact")
+    async def update_contact(
+        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: int, data: ContactPatch
+    ) -> Contact:
+        return await service.update_contact(db_session, principal.tenant_id, contact_id, data)
+
+    @delete("/{contact_id:int}", summary="Delete a contact (soft)")
+    async def delete_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: int) -> None:
+        await service.delete_contact(db_session, principal.tenant_id, contact_id)

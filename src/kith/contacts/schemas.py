@@ -1,8 +1,20 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import msgspec
+
+from kith.pagination.page import Page
+
+ShortText = Annotated[str, msgspec.Meta(max_length=500)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+$", max_length=320)]
+Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+# `YYYY-MM-DD`, or `--MM-DD` when the year is unknown (as vCard writes it).
+Birthday = Annotated[str, msgspec.Meta(pattern=r"^(\d{4}|-)-\d{2}-\d{2}$")]
+Cadence = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 
 
 class Contact(msgspec.Struct):
@@ -13,18 +25,52 @@ class Contact(msgspec.Struct):
     company: str | None
     title: str | None
     tags: list[str]
-    birthday: str | None  # YYYY-MM-DD, or --MM-DD when the year is unknown
+    birthday: str | None
     cadence_days: int | None
     links: list[str]
     notes: str | None
     score: float
     last_interaction_at: dt.datetime | None
+    messages_30d: int
+    messages_90d: int
+    # When a follow-up is due (last interaction + cadence); null without a cadence or never contacted.
+    follow_up_due_at: dt.datetime | None
+    overdue: bool
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
-class ContactPage(msgspec.Struct):
-    items: list[Contact]
-    next_cursor: str | None
-    prev_cursor: str | None
-    as_of: dt.datetime | None
+class UpcomingBirthday(Contact):
+    next_birthday: dt.date
+
+
+ContactPage = Page[Contact]
+BirthdayPage = Page[UpcomingBirthday]
+
+
+class ContactCreate(msgspec.Struct, forbid_unknown_fields=True):
+    full_name: Name
+    emails: Annotated[list[Email], msgspec.Meta(max_length=50)] = []
+    phones: Annotated[list[ShortText], msgspec.Meta(max_length=50)] = []
+    company: ShortText | None = None
+    title: ShortText | None = None
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=50)] = []
+    birthday: Birthday | None = None
+    cadence_days: Cadence | None = None
+    links: Annotated[list[Url], msgspec.Meta(max_length=50)] = []
+    notes: Annotated[str, msgspec.Meta(max_length=20_000)] | None = None
+
+
+class ContactPatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Only the fields present change; `null` clears a nullable field."""
+
+    full_name: Name | msgspec.UnsetType = msgspec.UNSET
+    emails: Annotated[list[Email], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
+    phones: Annotated[list[ShortText], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
+    company: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+    title: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+    tags: Annotated[list[Tag], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
+    birthday: Birthday | None | msgspec.UnsetType = msgspec.UNSET
+    cadence_days: Cadence | None | msgspec.UnsetType = msgspec.UNSET
+    links: Annotated[list[Url], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
+    notes: Annotated[str, msgspec.Meta(max_length=20_000)] | None | msgspec.UnsetType = msgspec.UNSET

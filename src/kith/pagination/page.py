@@ -1,0 +1,85 @@
+"""The page envelope, its Link / ETag / X-Data-As-Of headers, and 304 on a matching If-None-Match."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from urllib.parse import urlencode
+from collections.abc import Callable, Sequence
+from typing import Any, Generic, TypeVar
+
+import msgspec
+from litestar import Request, Response
+from litestar.status_codes import HTTP_304_NOT_MODIFIED
+
+from kith.config import get_settings
+from kith.pagination.cursor import Binding, CursorCodec, Direction, Position
+
+T = TypeVar("T")
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+class Page(msgspec.Struct, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+    prev_cursor: str | None
+    as_of: dt.datetime | None
+
+
+_codec: CursorCodec | None = None
+
+
+def codec() -> CursorCodec:
+    global _codec
+    if _codec is None:
+        _codec = CursorCodec(get_settings().secret_key)
+    return _codec
+
+
+def build_page(
+    rows: Sequence[Any],
+    *,
+    limit: int,
+    position: Position | None,
+    binding: Binding,
+    key_of: Callable[[Any], tuple],
+    item_of: Callable[[Any], T],
+    as_of: dt.datetime | None,
+) -> Page[T]:
+    """Turn `limit + 1` rows read in `position`'s direction into a page with both cursors."""
+    direction: Direction = position.direction if position else "next"
+    has_more = len(rows) > limit
+    rows = list(rows[:limit])
+    if direction == "prev":
+        rows.reverse()
+    next_cursor = prev_cursor = None
+    if rows:
+        first, last = key_of(rows[0]), key_of(rows[-1])
+        more_after = has_more if direction == "next" else True
+        more_before = has_more if direction == "prev" else position is not None
+        if more_after:
+            next_cursor = codec().encode(Position("next", last), binding)
+        if more_before:
+            prev_cursor = codec().encode(Position("prev", first), binding)
+    return Page(items=[item_of(r) for r in rows], next_cursor=next_cursor, prev_cursor=prev_cursor, as_of=as_of)
+
+
+def page_response(request: Request, page: Page) -> Response:
+    """The page as JSON with Link (rel=next/prev), ETag and X-Data-As-Of; 304 if the client has it."""
+    body = msgspec.json.encode(page)
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
+    if page.as_of is not None:
+        headers["X-Data-As-Of"] = page.as_of.isoformat()
+    links = []
+    for rel, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
+        if cursor:
+            query = urlencode([*((k, v) for k, v in request.query_params.multi_items() if k != "cursor"), ("cursor", cursor)])
+            links.append(f'<{request.url.with_replacements(query=query)}>; rel="{rel}"')
+    if links:
+        headers["Link"] = ", ".join(links)
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content=body, media_type="application/json", headers=headers)
