@@ -113,18 +113,18 @@ async def test_tokens_are_stored_hashed(db, make_tenant):
     assert len(stored) == 32
 
 
-async def test_a_token_sees_only_its_own_tenant(db, client, make_tenant):
+async def test_a_token_sees_only_its_own_tenant(client, make_tenant):
     alice, bob = await make_tenant("alice"), await make_tenant("bob")
-    conn = await asyncpg.connect(asyncpg_dsn(db))
-    try:
-        await conn.execute("INSERT INTO contacts (tenant_id, full_name) VALUES ($1, 'Alice Friend'), ($2, 'Bob Friend')",
-                           alice.id, bob.id)
-    finally:
-        await conn.close()
+    created = await client.post("/api/v1/contacts", json={"full_name": "Alice Friend"}, headers=alice.headers)
+    await client.post("/api/v1/contacts", json={"full_name": "Bob Friend"}, headers=bob.headers)
     alice_names = [c["full_name"] for c in (await client.get("/api/v1/contacts", headers=alice.headers)).json()["items"]]
     bob_names = [c["full_name"] for c in (await client.get("/api/v1/contacts", headers=bob.headers)).json()["items"]]
     assert alice_names == ["Alice Friend"]
     assert bob_names == ["Bob Friend"]
+    # Another tenant's id is a 404, never a 403 that confirms it exists.
+    foreign = await client.get(f"/api/v1/contacts/{created.json()['id']}", headers=bob.headers)
+    assert foreign.status_code == 404
+    assert foreign.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_unknown_route_is_a_problem_document(client):
