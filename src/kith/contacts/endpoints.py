@@ -10,10 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kith.auth.principal import Principal
 from kith.contacts import service
 from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
-from kith.pagination.page import DEFAULT_LIMIT, MAX_LIMIT, page_response
-
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Rows per page (1–200).")]
-Cursor = Annotated[str | None, Parameter(max_length=1024, description="Opaque cursor from a previous page.")]
+from kith.pagination.page import DEFAULT_LIMIT, page_response
+from kith.pagination.params import Cursor, Limit, ResourceId
 
 
 class ContactController(Controller):
@@ -53,7 +51,7 @@ class ContactController(Controller):
         return page_response(request, await service.list_overdue(db_session, listing))
 
     @get("/{contact_id:int}", summary="One contact")
-    async def get_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: int) -> Contact:
+    async def get_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId) -> Contact:
         return await service.get_contact(db_session, principal.tenant_id, contact_id)
 
     @post("/", summary="Create a contact")
@@ -62,10 +60,10 @@ class ContactController(Controller):
 
     @patch("/{contact_id:int}", summary="Change some fields of a contact")
     async def update_contact(
-        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: int, data: ContactPatch
+        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId, data: ContactPatch
     ) -> Contact:
         return await service.update_contact(db_session, principal.tenant_id, contact_id, data)
 
     @delete("/{contact_id:int}", summary="Delete a contact (soft)")
-    async def delete_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: int) -> None:
+    async def delete_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId) -> None:
         await service.delete_contact(db_session, principal.tenant_id, contact_id)

@@ -77,11 +77,12 @@ def listing_query(
     filters: dict[str, Any],
     limit: int,
     segments: Sequence[Segment] = (Segment("true"),),
+    segmented: bool = False,
 ) -> ListingQuery:
     """One statement: as_of, then up to `limit + 1` cards in reading order.
 
-    With several segments the cursor key starts with the segment number;
-    segments before the cursor's are skipped, later ones read from their start.
+    A `segmented` listing's cursor key starts with the segment number; segments
+    before the cursor's are skipped, later ones are read from their start.
     """
     params: dict[str, Any] = {"tenant_id": tenant_id, "fetch": limit + 1}
     conditions = []
@@ -89,7 +90,6 @@ def listing_query(
         if value is not None:
             conditions.append(FILTER_SQL[name])
             params[name] = value
-    segmented = len(segments) > 1
     reading_backwards = direction == "prev"
     key = list(cursor_key) if cursor_key is not None else None
     cursor_segment = key.pop(0) if key is not None and segmented else 0

@@ -131,7 +131,7 @@ def birthday_segments(today: dt.date, within_days: int) -> list[tuple[int, int, 
     segments = [(today.year, _mmdd(today), _mmdd(end) if end.year == today.year else 1231)]
     if end.year > today.year and _mmdd(today) > 101:
         # Next year's part stops before today's date: one upcoming birthday per contact.
-        last = min(_mmdd(end), _mmdd(today - dt.timedelta(days=1)))
+        last = min(_mmdd(end), _mmdd(today) - 1)
         segments.append((today.year + 1, 101, last))
     stretched = []
     for year, first, last in segments:
@@ -162,7 +162,7 @@ async def list_birthdays(
     query = queries.listing_query(
         tenant_id=request.tenant_id, sort=sort, direction=position.direction if position else "next",
         cursor_key=position.key[1:] if position else None, filters=request.filters, limit=request.limit,
-        segments=segments,
+        segments=segments, segmented=True,
     )
     rows, as_of = await _run(session, query)
     ordinal = today.toordinal()
