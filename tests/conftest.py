@@ -81,7 +81,10 @@ async def _truncate_all(url: str) -> None:
             "AND tablename NOT IN ('alembic_version', 'view_refreshes')"
         )
         if tables:
-            await conn.execute("TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " RESTART IDENTITY CASCADE")
+            await conn.execute("TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " CASCADE")
+        # Empty the read models too, so no test sees another's rows.
+        for view in await conn.fetch("SELECT matviewname FROM pg_matviews WHERE schemaname = 'public'"):
+            await conn.execute(f'REFRESH MATERIALIZED VIEW "{view["matviewname"]}"')
     finally:
         await conn.close()
 

@@ -25,6 +25,11 @@ SELECT
     c.birthday_day,
     c.birthday_year,
     (c.birthday_month * 100 + c.birthday_day)::smallint AS birthday_mmdd,
+    -- As the API writes it: YYYY-MM-DD, or --MM-DD when the year is unknown.
+    CASE WHEN c.birthday_month IS NOT NULL THEN
+        coalesce(lpad(c.birthday_year::text, 4, '0'), '-') || '-' || lpad(c.birthday_month::text, 2, '0')
+        || '-' || lpad(c.birthday_day::text, 2, '0')
+    END AS birthday,
     c.cadence_days,
     c.links,
     c.notes,
@@ -33,9 +38,10 @@ SELECT
     coalesce(m.last_interaction_at, '-infinity'::timestamptz) AS last_interaction_key,
     coalesce(m.messages_30d, 0)::integer AS messages_30d,
     coalesce(m.messages_90d, 0)::integer AS messages_90d,
+    m.last_interaction_at + make_interval(days => c.cadence_days) AS follow_up_due_at,
     CASE WHEN c.cadence_days IS NOT NULL THEN
         coalesce(m.last_interaction_at + make_interval(days => c.cadence_days), '-infinity'::timestamptz)
-    END AS follow_up_due_at,
+    END AS follow_up_due_key,
     c.created_at,
     c.updated_at
 FROM contacts c
@@ -61,4 +67,4 @@ CREATE INDEX ix_contact_cards_created ON contact_cards (tenant_id, created_at DE
 CREATE INDEX ix_contact_cards_company_score ON contact_cards (tenant_id, company, score DESC, id DESC);
 CREATE INDEX ix_contact_cards_tags ON contact_cards USING gin (tenant_id, tags);
 CREATE INDEX ix_contact_cards_birthday ON contact_cards (tenant_id, birthday_mmdd, id) WHERE birthday_mmdd IS NOT NULL;
-CREATE INDEX ix_contact_cards_follow_up ON contact_cards (tenant_id, follow_up_due_at, id) WHERE follow_up_due_at IS NOT NULL;
+CREATE INDEX ix_contact_cards_follow_up ON contact_cards (tenant_id, follow_up_due_key, id) WHERE follow_up_due_key IS NOT NULL;

@@ -19,10 +19,11 @@ from sqlalchemy import TextClause, text
 from kith.pagination.cursor import Direction
 from kith.pagination.keyset import Sort
 
-CARD_COLUMNS = (
-    "id, full_name, name_key, emails, phones, company, title, tags, birthday_month, birthday_day, birthday_year, "
-    "birthday_mmdd, cadence_days, links, notes, score, last_interaction_at, last_interaction_key, messages_30d, "
-    "messages_90d, follow_up_due_at, created_at, updated_at"
+# The API's Contact fields, in its order, so a row builds one positionally (kith.contacts.schemas.Contact).
+CONTACT_FIELDS = (
+    "r.id, r.full_name, r.emails, r.phones, r.company, r.title, r.tags, r.birthday, r.cadence_days, r.links, r.notes, "
+    "r.score, r.last_interaction_at, r.messages_30d, r.messages_90d, r.follow_up_due_at, "
+    "coalesce(r.follow_up_due_key < now(), false) AS overdue, r.created_at, r.updated_at"
 )
 
 SORTS: dict[str, Sort] = {
@@ -34,7 +35,7 @@ SORTS: dict[str, Sort] = {
 }
 BIRTHDAY_SORT = Sort("birthday", ("birthday_mmdd", "id"), (int, int), descending=False)
 # A cadence never met is due since '-infinity': the most overdue.
-OVERDUE_SORT = Sort("overdue", ("follow_up_due_at", "id"), (dt.datetime, int), descending=False)
+OVERDUE_SORT = Sort("overdue", ("follow_up_due_key", "id"), (dt.datetime, int), descending=False)
 
 # Filters: SQL over the row alias `r.`, with their bound parameter names.
 FILTER_SQL = {
@@ -79,7 +80,8 @@ def listing_query(
     segments: Sequence[Segment] = (Segment("true"),),
     segmented: bool = False,
 ) -> ListingQuery:
-    """One statement: as_of, then up to `limit + 1` cards in reading order.
+    """One statement: up to `limit + 1` rows in reading order, each `as_of, segment, birthday parts, sort key…,
+    contact fields…` (one row of NULLs but as_of when the page is empty).
 
     A `segmented` listing's cursor key starts with the segment number; segments
     before the cursor's are skipped, later ones are read from their start.
@@ -124,18 +126,19 @@ def listing_query(
             SELECT coalesce(array_agg(c.id), '{{}}') AS ids FROM contacts c
             WHERE c.tenant_id = :tenant_id AND c.changed_at >= (SELECT as_of FROM meta)
         )
-        SELECT meta.as_of, page.*
+        SELECT meta.as_of, r.segment, r.birthday_month, r.birthday_day, {', '.join(f"r.{c}" for c in sort.columns)},
+               {CONTACT_FIELDS}
         FROM meta LEFT JOIN LATERAL (
             SELECT * FROM ({' UNION ALL '.join(branches)}) merged
             ORDER BY {segment_order}{order} LIMIT :fetch
-        ) page ON true
+        ) r ON true
         ORDER BY {segment_order}{order}
     """
     return ListingQuery(text(statement), params)
 
 
 # One contact, live from the base tables (fresh after any write).
-CONTACT_CARD = text(f"SELECT {CARD_COLUMNS} FROM contact_card_rows r WHERE r.tenant_id = :tenant_id AND r.id = :id")
+CONTACT_CARD = text(f"SELECT {CONTACT_FIELDS} FROM contact_card_rows r WHERE r.tenant_id = :tenant_id AND r.id = :id")
 
 # Keep a contact's email keys equal to its emails, in one statement; returns the
 # emails that already belong to another contact of the tenant (a conflict).

@@ -17,14 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.contacts import queries
 from kith.contacts.schemas import Contact, ContactCreate, ContactPatch, UpcomingBirthday
+from kith.db.reads import read
 from kith.models import Contact as ContactRow
 from kith.pagination.cursor import Binding, Position
 from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
 from kith.problems import bad_request, not_found, problem
-
-NEGATIVE_INFINITY = dt.datetime.min  # how asyncpg hands back '-infinity'
-
 
 def utc_now() -> dt.datetime:
     """The clock birthdays are relative to (tests pin it)."""
@@ -53,34 +51,23 @@ def _decode(request: ListingRequest, sort: Sort, extra_key_types: tuple[type, ..
     return binding, codec().decode(request.cursor, binding, (*extra_key_types, *sort.key_types))
 
 
-def format_birthday(month: int | None, day: int | None, year: int | None) -> str | None:
-    if month is None or day is None:
-        return None
-    return f"{year:04d}-{month:02d}-{day:02d}" if year else f"--{month:02d}-{day:02d}"
+# Listing rows lead with as_of, segment, birthday month/day, then the sort key (see queries.listing_query).
+LEADING_COLUMNS = 4
 
 
-def _finite(value: dt.datetime | None) -> dt.datetime | None:
-    return None if value is None or value.tzinfo is None else value
+def contact_from(row: Any, sort: Sort) -> Contact:
+    return Contact(*row[LEADING_COLUMNS + len(sort.columns):])
 
 
-def to_contact(row: Any, cls: type[Contact] = Contact, **extra: Any) -> Contact:
-    due = _finite(row.follow_up_due_at)
-    return cls(
-        id=row.id, full_name=row.full_name, emails=row.emails, phones=row.phones, company=row.company,
-        title=row.title, tags=row.tags,
-        birthday=format_birthday(row.birthday_month, row.birthday_day, row.birthday_year),
-        cadence_days=row.cadence_days, links=row.links, notes=row.notes, score=row.score,
-        last_interaction_at=row.last_interaction_at, messages_30d=row.messages_30d, messages_90d=row.messages_90d,
-        follow_up_due_at=due,
-        overdue=row.follow_up_due_at is not None and (due is None or due < utc_now()),
-        created_at=row.created_at, updated_at=row.updated_at, **extra,
-    )
+def _key_of(sort: Sort) -> Callable[[Any], tuple]:
+    start = LEADING_COLUMNS
+    return lambda row: tuple(row[start:start + len(sort.columns)])
 
 
 async def _run(session: AsyncSession, query: queries.ListingQuery) -> tuple[list[Any], dt.datetime | None]:
-    result = (await session.execute(query.statement, query.params)).all()
+    result = (await read(session, query.statement, query.params)).all()
     as_of = result[0].as_of if result else None
-    return [r for r in result if r.id is not None], as_of
+    return [r for r in result if r.segment is not None], as_of
 
 
 async def list_contacts(session: AsyncSession, request: ListingRequest, sort_name: str) -> Page[Contact]:
@@ -92,8 +79,8 @@ async def list_contacts(session: AsyncSession, request: ListingRequest, sort_nam
         cursor_key=position.key if position else None, filters=request.filters, limit=request.limit,
     )
     rows, as_of = await _run(session, query)
-    return build_page(rows, limit=request.limit, position=position, binding=binding,
-                      key_of=lambda r: tuple(getattr(r, c) for c in sort.columns), item_of=to_contact, as_of=as_of)
+    return build_page(rows, limit=request.limit, position=position, binding=binding, key_of=_key_of(sort),
+                      item_of=lambda r: contact_from(r, sort), as_of=as_of)
 
 
 async def list_overdue(session: AsyncSession, request: ListingRequest) -> Page[Contact]:
@@ -102,11 +89,11 @@ async def list_overdue(session: AsyncSession, request: ListingRequest) -> Page[C
     query = queries.listing_query(
         tenant_id=request.tenant_id, sort=sort, direction=position.direction if position else "next",
         cursor_key=position.key if position else None, filters=request.filters, limit=request.limit,
-        segments=(queries.Segment("r.follow_up_due_at < now()"),),
+        segments=(queries.Segment("r.follow_up_due_key < now()"),),
     )
     rows, as_of = await _run(session, query)
-    return build_page(rows, limit=request.limit, position=position, binding=binding,
-                      key_of=lambda r: (r.follow_up_due_at, r.id), item_of=to_contact, as_of=as_of)
+    return build_page(rows, limit=request.limit, position=position, binding=binding, key_of=_key_of(sort),
+                      item_of=lambda r: contact_from(r, sort), as_of=as_of)
 
 
 def local_today(time_zone: str) -> dt.date:
@@ -166,20 +153,22 @@ async def list_birthdays(
     )
     rows, as_of = await _run(session, query)
     ordinal = today.toordinal()
+    key_of = _key_of(sort)
 
     def item(row: Any) -> UpcomingBirthday:
         year = ranges[row.segment][0]
-        return to_contact(row, UpcomingBirthday, next_birthday=next_birthday(year, row.birthday_month, row.birthday_day))
+        fields = row[LEADING_COLUMNS + len(sort.columns):]
+        return UpcomingBirthday(*fields, next_birthday=next_birthday(year, row.birthday_month, row.birthday_day))
 
     return build_page(rows, limit=request.limit, position=position, binding=binding,
-                      key_of=lambda r: (ordinal, r.segment, r.birthday_mmdd, r.id), item_of=item, as_of=as_of)
+                      key_of=lambda r: (ordinal, r.segment, *key_of(r)), item_of=item, as_of=as_of)
 
 
 async def get_contact(session: AsyncSession, tenant_id: int, contact_id: int) -> Contact:
-    row = (await session.execute(queries.CONTACT_CARD, {"tenant_id": tenant_id, "id": contact_id})).first()
+    row = (await read(session, queries.CONTACT_CARD, {"tenant_id": tenant_id, "id": contact_id})).first()
     if row is None:
         raise not_found(f"No contact {contact_id}")
-    return to_contact(row)
+    return Contact(*row)
 
 
 # ---------------------------------------------------------------- writes
