@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -46,6 +48,7 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
         port=port or settings.port,
         workers=workers,
         log_level="info",
+        access_log=False,  # a log line per request costs more than the request itself
     )
 
 
@@ -142,6 +145,56 @@ async def _after_seed() -> None:
     await refresh_all()
 
 
+@cli.command("import")
+@click.option("--tenant", "tenant_name", required=True)
+@click.option("--source", type=click.Choice(["vcard", "mbox", "linkedin", "rss"]), required=True)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
+              help="Import only what is dated from then on (UTC).")
+@click.option("--me", "own_addresses", multiple=True, help="Your own address (mbox; repeatable): mail from it is outgoing.")
+def import_(tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: tuple[str, ...]) -> None:
+    """Import a file through the sync pipeline (then score and refresh); print the sync run id."""
+    click.echo(asyncio.run(_import(tenant_name, source, file, since, list(own_addresses))))
+
+
+async def _import(tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: list[str]) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from kith.auth.service import get_or_create_owner, get_or_create_tenant
+    from kith.db.engine import database_url
+    from kith.db.session import standalone_session
+    from kith.db.urls import sqlalchemy_url
+    from kith.sync.service import import_file
+    from kith.sync.sources import SourceFormatError
+
+    async with standalone_session() as session:
+        tenant_row = await get_or_create_tenant(session, tenant_name)
+        tenant_id, user_id = tenant_row.id, (await get_or_create_owner(session, tenant_row)).id
+    engine = create_async_engine(sqlalchemy_url(database_url()))
+    size = max(file.stat().st_size, 1)
+    try:
+        with open(file, "rb") as stream:
+            def progress(totals) -> None:
+                # The parser reads on a thread; the descriptor's offset is how far it got.
+                done = os.lseek(stream.fileno(), 0, os.SEEK_CUR) / size
+                bar = "#" * int(done * 30)
+                click.echo(f"\r{file.name} [{bar:<30}] {done:4.0%} {totals.seen} records", err=True, nl=False)
+
+            run = await import_file(
+                engine, tenant_id, user_id, source, stream, since=since and since.replace(tzinfo=dt.UTC),
+                own_addresses=own_addresses, json=file.suffix.lower() == ".json", progress=progress,
+            )
+    except SourceFormatError as exc:
+        raise click.ClickException(f"{file} is not a valid {source} file: {exc}") from None
+    finally:
+        await engine.dispose()
+    _echo_err(f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
+              f"{run.rows_skipped} skipped, {run.rows_failed} failed")
+    if run.status != "succeeded":
+        raise click.ClickException(f"sync run {run.id} failed: {run.error}")
+    return run.id
+
+
 @cli.command()
 @click.argument("view", required=False)
 def refresh(view: str | None) -> None:
@@ -169,6 +222,30 @@ def refresh(view: str | None) -> None:
             click.echo(outcome.view_name)
 
     asyncio.run(run())
+
+
+@cli.command()
+@click.option("--queue", type=click.Choice(["sync", "compute"]), required=True,
+              help="sync: imports (I/O-bound); compute: scoring, refreshes, maintenance.")
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--concurrency", default=None, type=click.IntRange(1, 1000),
+              help="Tasks at once per process (default: KITH_SYNC_CONCURRENCY=16 / KITH_COMPUTE_CONCURRENCY=2).")
+def worker(queue: str, processes: int, concurrency: int | None) -> None:
+    """Run jobs from one queue (needs REDIS_URL)."""
+    from kith.tasks.worker import run_worker
+
+    sys.exit(run_worker(queue, processes, concurrency))
+
+
+@cli.command()
+def scheduler() -> None:
+    """Send the scheduled jobs (refresh, vacuum, nightly rescore, cleanup); one scheduler is active at a time."""
+    import logging
+
+    from kith.tasks.scheduler import run_scheduler
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_scheduler())
 
 
 @cli.command()
