@@ -4,16 +4,35 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+# An upsert, so a view whose row a migration forgot still gets one (status 'never').
 MARK_REQUESTED = text(
-    "UPDATE view_refreshes SET requested_at = clock_timestamp() WHERE view_name = :view_name"
+    """
+    INSERT INTO view_refreshes (view_name, requested_at) VALUES (:view_name, clock_timestamp())
+    ON CONFLICT (view_name) DO UPDATE SET requested_at = excluded.requested_at
+    """
 )
 
-# Transaction-level: released when the refresh commits or fails, whatever happens to the worker.
-TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(hashtextextended('kith.refresh.' || :view_name, 0))")
+# One key per view. The refresh holds it as a transaction-level lock (released when the
+# refresh commits or fails, whatever happens to the worker); VACUUM holds the same key as a
+# session-level lock on its own connection, so the two never wait on each other's table lock.
+_LOCK_KEY = "hashtextextended('kith.refresh.' || :view_name, 0)"
+TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")
+TRY_SESSION_LOCK = text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})")
+SESSION_UNLOCK = text(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
 
 REFRESH_STATE = text(
     "SELECT requested_at, started_at FROM view_refreshes WHERE view_name = :view_name"
 )
+
+# Read without the lock, after releasing it: is a request newer than the last pass's start?
+PENDING = text(
+    """
+    SELECT requested_at IS NOT NULL AND (started_at IS NULL OR requested_at > started_at)
+    FROM view_refreshes WHERE view_name = :view_name
+    """
+)
+
+IS_POPULATED = text("SELECT relispopulated FROM pg_class WHERE oid = to_regclass(:view_name)")
 
 # The view will hold every write committed before its snapshot. A write still
 # open at that moment started no earlier than the oldest open transaction, and
@@ -34,15 +53,51 @@ RECORD_SUCCESS = text(
         duration_ms = (extract(epoch FROM clock_timestamp() - :started_at) * 1000)::int,
         as_of = :as_of, error = NULL
     WHERE view_name = :view_name
+    RETURNING finished_at
     """
 )
 
+# `as_of` is left alone: the previous contents are still served. The guard keeps a late
+# record (written after the lock was lost) from overwriting a newer pass.
 RECORD_FAILURE = text(
     """
     UPDATE view_refreshes
     SET status = 'failed', started_at = :started_at, finished_at = clock_timestamp(),
         duration_ms = (extract(epoch FROM clock_timestamp() - :started_at) * 1000)::int, error = :error
-    WHERE view_name = :view_name
+    WHERE view_name = :view_name AND (finished_at IS NULL OR finished_at <= :started_at)
+    """
+)
+
+# Sync runs whose chain waits for this view (stages.refresh.views.<view>.status = 'waiting',
+# recorded before the refresh was requested): a pass that started after the run's request
+# holds the run's data. The run's refresh stage succeeds once all its views have.
+MARK_RUNS_REFRESHED = text(
+    """
+    WITH marked AS (
+        SELECT id,
+               jsonb_set(stages, ARRAY['refresh', 'views', CAST(:view_name AS text)],
+                         (stages #> ARRAY['refresh', 'views', CAST(:view_name AS text)])
+                         || jsonb_build_object('status', 'succeeded',
+                                               'as_of', CAST(:as_of AS timestamptz),
+                                               'finished_at', CAST(:finished_at AS timestamptz))) AS stages
+        FROM sync_runs
+        WHERE stages #>> ARRAY['refresh', 'views', CAST(:view_name AS text), 'status'] = 'waiting'
+          AND (stages #>> '{refresh,requested_at}')::timestamptz <= :started_at
+        FOR UPDATE
+    )
+    UPDATE sync_runs r
+    SET stages = CASE
+            WHEN EXISTS (SELECT FROM jsonb_each(m.stages #> '{refresh,views}') v
+                         WHERE v.value ->> 'status' <> 'succeeded') THEN m.stages
+            ELSE jsonb_set(m.stages, '{refresh}', (m.stages -> 'refresh') || jsonb_build_object(
+                'status', 'succeeded',
+                'finished_at', CAST(:finished_at AS timestamptz),
+                'duration_ms', (extract(epoch FROM CAST(:finished_at AS timestamptz)
+                                - (m.stages #>> '{refresh,requested_at}')::timestamptz) * 1000)::int))
+        END,
+        updated_at = clock_timestamp()
+    FROM marked m
+    WHERE r.id = m.id
     """
 )
 
@@ -50,3 +105,7 @@ RECORD_FAILURE = text(
 def refresh_statement(view_name: str, concurrently: bool = True):
     # view_name comes from kith.readmodels.views.VIEWS, never from a request.
     return text(f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}{view_name}")
+
+
+def vacuum_statement(view_name: str):
+    return text(f"VACUUM (ANALYZE) {view_name}")

@@ -1,9 +1,25 @@
 """Refreshing the read models: coalesced, never blocking readers, failures leave the old contents.
 
-At most one refresh of a view runs at a time (a transaction-level advisory lock,
-across all processes). A request made while one runs is recorded
-(`requested_at`) and the running refresher does exactly one more pass after
-it, however many requests arrived.
+The protocol, per view (all state in PostgreSQL, so it holds across any number
+of worker processes and machines):
+
+* A request records itself (`view_refreshes.requested_at`, committed), then
+  tries the view's advisory lock.
+* Who gets the lock checks, under it, whether a request is newer than the last
+  pass's start; if so it runs one pass (`REFRESH ... CONCURRENTLY`, readers
+  never wait), records it and commits, which releases the lock.
+* After releasing the lock it checks again, without it, and goes round while a
+  request is uncovered. A requester that did not get the lock just returns: its
+  request was committed before its attempt, so before the holder released, so
+  the holder's check after releasing sees it. However many requests arrive
+  during a pass, they cause exactly one more pass.
+
+A failed pass (error, lock or statement timeout) rolls back to a savepoint, so
+the view keeps its previous contents and `as_of`, and records `failed` with the
+error while still holding the lock; the error propagates (the job retries it if
+it is transient) and any request not yet covered is served by the next request
+or scheduled refresh. A worker killed mid-pass loses its connection; the server
+notices within CLIENT_CHECK_INTERVAL, rolls back and releases the lock.
 """
 
 from __future__ import annotations
@@ -12,8 +28,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
+import anyio
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from kith.readmodels import queries
 from kith.readmodels.views import VIEWS
@@ -22,10 +39,16 @@ logger = logging.getLogger(__name__)
 
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "30min"
+CLIENT_CHECK_INTERVAL = "2s"
+VACUUM_TIMEOUT = "30min"
 
 
 class UnknownViewError(LookupError):
     pass
+
+
+class RefreshFailed(RuntimeError):
+    """A pass failed; the previous contents are still served and the failure is recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,43 +57,149 @@ class RefreshOutcome:
     refreshes: int  # passes this call ran (0: another process holds the lock and will do it)
 
 
-async def request_refresh(engine: AsyncEngine, view_name: str) -> RefreshOutcome:
-    """Record a request, then refresh until no request is left uncovered (or someone else is on it)."""
+def check_view(view_name: str) -> None:
     if view_name not in VIEWS:
         raise UnknownViewError(f"no view named {view_name!r}; views: {', '.join(VIEWS)}")
+
+
+async def request_refresh(engine: AsyncEngine, view_name: str) -> RefreshOutcome:
+    """Record a request, then refresh until no request is left uncovered (or someone else is on it)."""
+    check_view(view_name)
     async with engine.begin() as conn:
         await conn.execute(queries.MARK_REQUESTED, {"view_name": view_name})
+    return await drain_requests(engine, view_name)
+
+
+async def drain_requests(engine: AsyncEngine, view_name: str) -> RefreshOutcome:
+    """Serve the requests already recorded for the view (no new one). Used after holding its lock."""
+    check_view(view_name)
     passes = 0
-    while await _refresh_once(engine, view_name):
-        passes += 1
+    while True:
+        locked, ran = await _refresh_once(engine, view_name)
+        if not locked:
+            break  # the holder re-checks after releasing and will see our request
+        passes += ran
+        async with engine.connect() as conn:
+            if not await conn.scalar(queries.PENDING, {"view_name": view_name}):
+                break
     return RefreshOutcome(view_name, passes)
 
 
-async def _refresh_once(engine: AsyncEngine, view_name: str) -> bool:
-    """One pass, if the lock is free and a request is not yet covered by a refresh. True if it ran."""
+async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool]:
+    """One pass if the lock is free and a request is uncovered. Returns (got the lock, refreshed)."""
     params = {"view_name": view_name}
+    failure: Exception | None = None
     started_at: dt.datetime | None = None
     try:
         async with engine.begin() as conn:
             if not await conn.scalar(queries.TRY_LOCK, params):
-                return False
-            state = (await conn.execute(queries.REFRESH_STATE, params)).one()
-            if state.started_at is not None and (state.requested_at is None or state.requested_at <= state.started_at):
-                return False
+                return False, False
+            state = (await conn.execute(queries.REFRESH_STATE, params)).one_or_none()
+            if state is None or (
+                state.started_at is not None and (state.requested_at is None or state.requested_at <= state.started_at)
+            ):
+                return True, False
             started_at = await conn.scalar(text("SELECT clock_timestamp()"))
-            await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-            await conn.execute(text(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"))
-            as_of = await conn.scalar(queries.SNAPSHOT_AS_OF)
-            await conn.execute(queries.refresh_statement(view_name))
-            await conn.execute(queries.RECORD_SUCCESS, {**params, "started_at": started_at, "as_of": as_of})
+            await _set_local_timeouts(conn)
+            try:
+                async with conn.begin_nested():
+                    concurrently = bool(await conn.scalar(queries.IS_POPULATED, params))
+                    as_of = await conn.scalar(queries.SNAPSHOT_AS_OF)
+                    await conn.execute(queries.refresh_statement(view_name, concurrently))
+            except Exception as exc:  # rolled back to the savepoint: the old contents stay
+                failure = exc
+                await conn.execute(queries.RECORD_FAILURE, {**params, "started_at": started_at, "error": _describe(exc)})
+            else:
+                finished_at = await conn.scalar(queries.RECORD_SUCCESS, {**params, "started_at": started_at, "as_of": as_of})
     except Exception as exc:
+        # The transaction itself failed (e.g. the connection was lost): record it if we still can.
         if started_at is not None:
-            async with engine.begin() as conn:
-                await conn.execute(queries.RECORD_FAILURE, {**params, "started_at": started_at, "error": str(exc)[:2000]})
-        logger.exception("refresh of %s failed; the previous contents stay served", view_name)
+            await _record_failure_late(engine, view_name, started_at, failure or exc)
         raise
-    logger.info("refreshed %s", view_name)
+    if failure is not None:
+        logger.error("refresh of %s failed; the previous contents stay served: %s", view_name, _describe(failure))
+        raise RefreshFailed(f"refresh of {view_name} failed: {_describe(failure)}") from failure
+    logger.info("refreshed %s (as of %s)", view_name, as_of.isoformat())
+    await _mark_runs_refreshed(engine, view_name, started_at, as_of, finished_at)
+    return True, True
+
+
+async def _set_local_timeouts(conn: AsyncConnection) -> None:
+    # Constants, not input; SET does not take bind parameters.
+    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
+    await conn.execute(text(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"))
+    await conn.execute(text(f"SET LOCAL client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'"))
+
+
+async def _mark_runs_refreshed(
+    engine: AsyncEngine, view_name: str, started_at: dt.datetime, as_of: dt.datetime, finished_at: dt.datetime
+) -> None:
+    """Complete the refresh stage of the sync runs this pass covered (best effort: the next pass retries)."""
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(queries.MARK_RUNS_REFRESHED, {
+                "view_name": view_name, "started_at": started_at, "as_of": as_of, "finished_at": finished_at,
+            })
+    except Exception:
+        logger.exception("could not record the refresh of %s on the sync runs waiting for it", view_name)
+
+
+async def _record_failure_late(engine: AsyncEngine, view_name: str, started_at: dt.datetime, exc: BaseException) -> None:
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(queries.RECORD_FAILURE,
+                               {"view_name": view_name, "started_at": started_at, "error": _describe(exc)})
+    except Exception:
+        logger.exception("could not record the failed refresh of %s", view_name)
+
+
+def _describe(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    message = str(orig if orig is not None else exc).strip() or type(exc).__name__
+    return message.splitlines()[0][:2000]
+
+
+async def vacuum_view(engine: AsyncEngine, view_name: str) -> bool:
+    """`VACUUM (ANALYZE)` the view (concurrent refreshes leave dead tuples). False if a refresh holds it.
+
+    VACUUM and REFRESH take conflicting table locks, so VACUUM holds the view's refresh
+    key meanwhile: a refresh request arriving then finds the key taken and returns, and
+    the requests it left are served here afterwards.
+    """
+    check_view(view_name)
+    params = {"view_name": view_name}
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        if not await conn.scalar(queries.TRY_SESSION_LOCK, params):
+            logger.info("vacuum of %s skipped: a refresh is running", view_name)
+            return False
+        try:
+            await conn.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
+            await conn.execute(text(f"SET statement_timeout = '{VACUUM_TIMEOUT}'"))
+            await conn.execute(queries.vacuum_statement(view_name))
+        finally:
+            await release_session_lock(conn, queries.SESSION_UNLOCK, params, reset=True)
+    logger.info("vacuumed %s", view_name)
+    await drain_requests(engine, view_name)
     return True
+
+
+async def release_session_lock(conn: AsyncConnection, unlock, params: dict, *, reset: bool = False) -> None:
+    """Release a session-level lock (and session settings) before the connection goes back to the pool.
+
+    Shielded from cancellation (a task timeout); if it cannot be done, the connection
+    is closed instead, which releases everything: a pooled connection must never
+    carry a lock into its next use.
+    """
+    with anyio.CancelScope(shield=True):
+        try:
+            if reset:
+                await conn.execute(text("RESET ALL"))
+            await conn.execute(unlock, params)
+            await conn.commit()
+        except BaseException:
+            await conn.invalidate()
+            raise
 
 
 async def refresh_all(database_url: str | None = None) -> list[RefreshOutcome]:

@@ -1,0 +1,187 @@
+"""The jobs. Thin: each calls the service the API and the CLI call, and sends the next job.
+
+The chain of an import: `sync` (queue sync) → `score` (queue compute) →
+`refresh` of each view (queue compute). Every step may be delivered twice (a
+retry, a worker that died before acknowledging): each is idempotent, and a step
+already done is skipped while the chain still moves on.
+
+Scheduled (`kith scheduler`, cron from the environment): `refresh_views`,
+`vacuum_views`, `rescore` (nightly) and `cleanup`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kith.readmodels import refresh as readmodels
+from kith.readmodels.refresh import release_session_lock
+from kith.readmodels.views import VIEWS
+from kith.tasks import config, queries
+from kith.tasks.broker import jobs
+from kith.tasks.config import QUEUES, job_settings, stream
+from kith.tasks.deps import Engine
+
+logger = logging.getLogger(__name__)
+
+_settings = job_settings()
+
+
+class SyncRunNotFound(LookupError):
+    pass
+
+
+@asynccontextmanager
+async def exclusive(engine: AsyncEngine, key: str) -> AsyncIterator[bool]:
+    """Hold a session-level advisory lock on a connection of its own while the block runs.
+
+    Yields False (and holds nothing) if another process holds it. The connection is
+    idle (no open transaction) meanwhile, so it holds back neither vacuum nor `as_of`.
+    The lock goes with the connection if the worker dies.
+    """
+    async with engine.connect() as conn:
+        got = bool(await conn.scalar(queries.TRY_JOB_LOCK, {"key": key}))
+        await conn.commit()
+        try:
+            yield got
+        finally:
+            if got:
+                await release_session_lock(conn, queries.JOB_UNLOCK, {"key": key})
+
+
+async def _run_state(engine: AsyncEngine, sync_run_id: int) -> Any:
+    async with engine.connect() as conn:
+        state = (await conn.execute(queries.RUN_STATE, {"id": sync_run_id})).first()
+    if state is None:
+        raise SyncRunNotFound(f"no sync run {sync_run_id}")
+    return state
+
+
+# ---------------------------------------------------------------- the chain
+
+
+@jobs.task(task_name="kith.sync", queue="sync", timeout=config.SYNC_TIMEOUT)
+async def sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
+    """Import a queued run (a run already finished is left as it is), then score it."""
+    from kith.sync.service import execute_sync_run
+
+    await execute_sync_run(engine, sync_run_id)
+    state = await _run_state(engine, sync_run_id)
+    if state.status == "succeeded" and state.score_status != "succeeded":
+        await score.kiq(sync_run_id)
+    return {"sync_run_id": sync_run_id, "status": state.status}
+
+
+@jobs.task(task_name="kith.score", queue="compute", timeout=config.SCORE_TIMEOUT)
+async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
+    """Score the contacts the run touched (one set-based statement), then request the refreshes."""
+    from kith.scoring.service import score_sync_run
+
+    state = await _run_state(engine, sync_run_id)
+    changed = None
+    if state.score_status != "succeeded":
+        changed = await score_sync_run(engine, sync_run_id)
+    if state.refresh_status != "succeeded":
+        async with engine.begin() as conn:
+            await conn.execute(queries.AWAIT_REFRESH, {"id": sync_run_id, "views": list(VIEWS)})
+        for view_name in VIEWS:
+            await refresh.kiq(view_name)
+    return {"sync_run_id": sync_run_id, "contacts_changed": changed}
+
+
+@jobs.task(task_name="kith.refresh", queue="compute", timeout=config.REFRESH_TIMEOUT)
+async def refresh(view_name: str, engine: Engine) -> dict[str, Any]:
+    """Request a refresh of the view: coalesced with any other (see kith.readmodels.refresh)."""
+    outcome = await readmodels.request_refresh(engine, view_name)
+    return {"view": outcome.view_name, "refreshes": outcome.refreshes}
+
+
+# ---------------------------------------------------------------- scheduled
+
+
+@jobs.task(
+    task_name="kith.refresh_views", queue="compute", timeout=60,
+    schedule=[{"cron": _settings.refresh_cron, "schedule_id": "refresh_views"}],
+)
+async def refresh_views() -> list[str]:
+    """Request a refresh of every view (time-relative figures move; batch results land)."""
+    for view_name in VIEWS:
+        await refresh.kiq(view_name)
+    return list(VIEWS)
+
+
+@jobs.task(
+    task_name="kith.vacuum_views", queue="compute", timeout=config.VACUUM_TIMEOUT,
+    schedule=[{"cron": _settings.vacuum_cron, "schedule_id": "vacuum_views"}],
+)
+async def vacuum_views(engine: Engine) -> dict[str, bool]:
+    """`VACUUM (ANALYZE)` each view: concurrent refreshes leave dead rows behind."""
+    return {view_name: await readmodels.vacuum_view(engine, view_name) for view_name in VIEWS}
+
+
+@jobs.task(
+    task_name="kith.rescore", queue="compute", timeout=config.RESCORE_TIMEOUT,
+    schedule=[{"cron": _settings.rescore_cron, "schedule_id": "rescore"}],
+)
+async def rescore(engine: Engine) -> dict[str, Any]:
+    """Rescore every contact (scores decay with time), then refresh the views."""
+    from kith.scoring.service import rescore_all
+
+    async with exclusive(engine, "rescore") as got:
+        if not got:
+            logger.info("rescore skipped: another one is running")
+            return {"skipped": True}
+        changed = await rescore_all(engine)
+    for view_name in VIEWS:
+        await refresh.kiq(view_name)
+    return {"contacts_changed": changed}
+
+
+@jobs.task(
+    task_name="kith.cleanup", queue="compute", timeout=config.CLEANUP_TIMEOUT,
+    schedule=[{"cron": _settings.cleanup_cron, "schedule_id": "cleanup"}],
+)
+async def cleanup(engine: Engine) -> dict[str, Any]:
+    """Delete sync runs older than the retention (with their uploads); forget dead stream consumers.
+
+    Task results need no sweeping: they expire in Redis (KITH_RESULT_TTL).
+    """
+    async with exclusive(engine, "cleanup") as got:
+        if not got:
+            return {"skipped": True}
+        deleted = 0
+        while True:
+            async with engine.begin() as conn:
+                n = (await conn.execute(queries.DELETE_OLD_RUNS, {
+                    "days": _settings.sync_run_retention_days, "batch": 1000,
+                })).rowcount
+            deleted += n
+            if n < 1000:
+                break
+    consumers = await _forget_dead_consumers()
+    logger.info("cleanup: %d old sync runs deleted, %d dead consumers forgotten", deleted, consumers)
+    return {"sync_runs_deleted": deleted, "consumers_forgotten": consumers}
+
+
+async def _forget_dead_consumers(idle_ms: int = 24 * 3600 * 1000) -> int:
+    """Each worker process joins the stream's group under a new name; drop the ones long gone with nothing pending."""
+    if not _settings.redis_url:
+        return 0
+    from redis.asyncio import Redis
+
+    forgotten = 0
+    async with Redis.from_url(_settings.redis_url) as redis:
+        for queue in QUEUES:
+            try:
+                consumers = await redis.xinfo_consumers(stream(queue), "kith")
+            except Exception:  # no stream or group yet
+                continue
+            for consumer in consumers:
+                if consumer["pending"] == 0 and consumer["idle"] > idle_ms:
+                    await redis.xgroup_delconsumer(stream(queue), "kith", consumer["name"])
+                    forgotten += 1
+    return forgotten
