@@ -1,0 +1,176 @@
+"""Helpers shared by the source parsers: batching, bounded de-duplication, text clean-up."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import OrderedDict
+from html.parser import HTMLParser
+from typing import Generic
+
+from kith.sync.sources.records import EXCERPT_CHARS, R, RecordError, SourceBatch
+
+DEFAULT_BATCH_SIZE = 2000
+# How many recent keys a source remembers to drop duplicates: bounded, so memory stays flat.
+RECENT_KEYS = 100_000
+
+_WS = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_ANY_WS = re.compile(r"\s+")
+
+
+def check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, not {batch_size!r}")
+    return batch_size
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC; a naive datetime is taken as UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def excerpt(text: str | bytes) -> str:
+    if isinstance(text, bytes):
+        text = text[: EXCERPT_CHARS * 4].decode("utf-8", "replace")
+    return text[:EXCERPT_CHARS]
+
+
+def record_error(index: int, reason: str, raw: str | bytes) -> RecordError:
+    return RecordError(source_index=index, reason=reason, excerpt=excerpt(raw))
+
+
+def one_line(text: str | None) -> str:
+    """All whitespace runs collapsed to one space, trimmed."""
+    return _ANY_WS.sub(" ", text or "").strip()
+
+
+def normalize_email(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip().strip("<>").strip()
+    if value[:7].lower() == "mailto:":
+        value = value[7:]
+    value = value.strip().lower()
+    if "@" not in value or any(c.isspace() for c in value):
+        return None
+    return value
+
+
+def unique(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for v in values:
+        if v and v not in seen:
+            seen.add(v)
+            out.append(v)
+    return out
+
+
+class _TextExtractor(HTMLParser):
+    _SKIP = {"script", "style", "head", "title", "noscript", "template"}
+    _BLOCK = {
+        "p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
+        "blockquote", "pre", "hr", "section", "article", "header", "footer", "dd", "dt",
+    }
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in self._SKIP:
+            self._skipping += 1
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        if tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self._SKIP:
+            self._skipping = max(0, self._skipping - 1)
+        elif tag in self._BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML fragment or document: tags dropped, entities decoded, blocks on their own lines."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:  # noqa: BLE001 - html.parser is lenient; never fail an import on markup
+        pass
+    lines = (_WS.sub(" ", line).strip() for line in "".join(parser.parts).split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+class RecentKeys:
+    """The last `capacity` keys seen: a duplicate within that window is reported, memory stays bounded."""
+
+    def __init__(self, capacity: int = RECENT_KEYS) -> None:
+        self._capacity = capacity
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def seen(self, key: str) -> bool:
+        """True when `key` was seen recently; otherwise remember it and return False."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return True
+        self._keys[key] = None
+        if len(self._keys) > self._capacity:
+            self._keys.popitem(last=False)
+        return False
+
+
+class Batcher(Generic[R]):
+    """Collects one bounded batch: full once it accounts for `batch_size` input items."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = check_batch_size(batch_size)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.records: list[R] = []
+        self.errors: list[RecordError] = []
+        self.skipped = 0
+        self.duplicates = 0
+        self.count = 0
+
+    def record(self, record: R) -> None:
+        self.records.append(record)
+        self.count += 1
+
+    def error(self, error: RecordError) -> None:
+        self.errors.append(error)
+        self.count += 1
+
+    def skip(self) -> None:
+        self.skipped += 1
+        self.count += 1
+
+    def duplicate(self) -> None:
+        self.duplicates += 1
+        self.count += 1
+
+    @property
+    def full(self) -> bool:
+        return self.count >= self.batch_size
+
+    def take(self) -> SourceBatch[R]:
+        batch: SourceBatch[R] = SourceBatch(
+            records=self.records, errors=self.errors, skipped=self.skipped, duplicates=self.duplicates
+        )
+        self._reset()
+        return batch

@@ -1,0 +1,113 @@
+"""What the import sources yield: msgspec Structs, grouped in bounded batches.
+
+Every source (vCard, mbox, LinkedIn, RSS/Atom) is an async generator of
+`SourceBatch` values. A batch accounts for at most `batch_size` consecutive
+items of the input: the records parsed from them, the per-record errors, and
+how many were skipped (outside the `since` window, or excluded by the source)
+or dropped as duplicates of a recent record. Records are plain values with no
+database identity; matching them to rows is the importer's job.
+
+`source_index` is the 0-based position of the item in its input (the n-th
+card, message, CSV data row or feed item), counting errors and skipped items.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Generic, Literal, TypeVar
+
+import msgspec
+
+__all__ = [
+    "EXCERPT_CHARS",
+    "ContactRecord",
+    "MentionRecord",
+    "MessageRecord",
+    "Record",
+    "RecordError",
+    "SourceBatch",
+    "SourceFormatError",
+]
+
+EXCERPT_CHARS = 200
+
+
+class SourceFormatError(Exception):
+    """The input is not the format it claims to be.
+
+    Raised before the first batch is yielded, when the header or the first
+    record proves it (a JSON file sent as vCard, HTML sent as a feed, ...).
+    """
+
+
+class ContactRecord(msgspec.Struct, kw_only=True):
+    """A person from an address book or a social network export."""
+
+    full_name: str
+    emails: list[str] = []  # lowercased, stripped, unique, in source order
+    phones: list[str] = []
+    company: str | None = None
+    title: str | None = None
+    tags: list[str] = []
+    birthday_month: int | None = None
+    birthday_day: int | None = None
+    birthday_year: int | None = None  # None when the source does not know it
+    links: list[str] = []
+    notes: str | None = None
+    # vCard UID, or the normalized LinkedIn profile URL.
+    external_id: str | None = None
+    # LinkedIn's "Connected On"; None for other sources.
+    connected_on: dt.date | None = None
+    source_index: int
+
+
+class MessageRecord(msgspec.Struct, kw_only=True):
+    """One email, seen from the user's side."""
+
+    external_id: str  # Message-ID without angle brackets, or "sha256:<hex>" of its content
+    thread_key: str  # Message-ID of the thread's root (or "subject:<normalized subject>")
+    subject: str | None
+    body: str
+    sent_at: dt.datetime  # aware, UTC
+    direction: Literal["in", "out"]
+    counterpart_email: str | None  # lowercased; None for a message to nobody but the user
+    counterpart_name: str | None
+    channel: str = "email"
+    source_index: int
+
+
+class MentionRecord(msgspec.Struct, kw_only=True):
+    """One news item from an RSS or Atom feed."""
+
+    dedupe_key: str
+    title: str
+    link: str | None
+    summary: str | None  # plain text
+    published_at: dt.datetime | None  # aware, UTC
+    source_index: int
+
+
+class RecordError(msgspec.Struct, kw_only=True):
+    """An item of the input that could not become a record."""
+
+    source_index: int
+    reason: str
+    excerpt: str  # at most EXCERPT_CHARS characters of the offending input
+
+
+Record = ContactRecord | MessageRecord | MentionRecord
+R = TypeVar("R", ContactRecord, MessageRecord, MentionRecord)
+
+
+class SourceBatch(msgspec.Struct, Generic[R], kw_only=True):
+    """A bounded slice of a source: `len(records) + len(errors) + skipped + duplicates <= batch_size`."""
+
+    records: list[R] = []
+    errors: list[RecordError] = []
+    skipped: int = 0  # outside the `since` window, or excluded by the source (spam, drafts)
+    duplicates: int = 0  # same key as a record already yielded by this run (first one wins)
+
+    @property
+    def seen(self) -> int:
+        """How many input items this batch accounts for."""
+        return len(self.records) + len(self.errors) + self.skipped + self.duplicates
