@@ -19,7 +19,8 @@ from sqlalchemy import event
 
 from kith.app import create_app
 from kith.auth.service import create_token, get_or_create_owner, get_or_create_tenant
-from kith.db.config import app_engine
+from kith.db.reads import READER_STATE_KEY
+from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from kith.db.embedded import start_embedded
 from kith.db.migrations import upgrade_async
 from kith.db.session import standalone_session
@@ -148,7 +149,10 @@ class StatementCounter:
 def statements(client: AsyncTestClient, app: Litestar) -> AsyncIterator[StatementCounter]:
     """Counts the SQL statements the app's engine executes (auth included)."""
     counter = StatementCounter()
-    engine = app_engine(app).sync_engine
-    event.listen(engine, "before_cursor_execute", counter)
+    session_engines = [c.get_engine().sync_engine for c in app.plugins.get(SQLAlchemyInitPlugin).config]
+    engines = [app.state[READER_STATE_KEY].sync_engine, *session_engines]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
     yield counter
-    event.remove(engine, "before_cursor_execute", counter)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", counter)

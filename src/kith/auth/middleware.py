@@ -7,7 +7,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from kith.auth.principal import Principal
 from kith.auth.queries import PRINCIPAL_BY_TOKEN_HASH
 from kith.auth.tokens import hash_token
-from kith.db.config import app_read_engine
+from kith.db.config import app_reader
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kith"'}
 
@@ -19,7 +19,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise NotAuthorizedException("Missing bearer token", headers=_CHALLENGE)
-        async with app_read_engine(connection.app).connect() as conn:
+        async with app_reader(connection.app).connect() as conn:
             row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": hash_token(token.strip())})).first()
         if row is None:
             raise NotAuthorizedException("Invalid or revoked bearer token", headers=_CHALLENGE)

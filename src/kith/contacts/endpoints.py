@@ -5,7 +5,7 @@ from typing import Annotated, Literal
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
@@ -20,7 +20,7 @@ class ContactController(Controller):
 
     @get("/", summary="List contacts (cursor-paginated)")
     async def list_contacts(
-        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+        self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal],
         sort: Literal["score", "name", "last_interaction", "created"] = "score",
         tag: Annotated[str | None, Parameter(max_length=100)] = None,
         company: Annotated[str | None, Parameter(max_length=500)] = None,
@@ -30,29 +30,31 @@ class ContactController(Controller):
     ) -> Response[ContactPage]:
         listing = service.ListingRequest(principal.tenant_id, "contacts", limit, cursor,
                                          {"tag": tag, "company": company, "q": q, "min_score": min_score})
-        return page_response(request, await service.list_contacts(db_session, listing, sort))
+        return page_response(request, await service.list_contacts(db_reader, listing, sort))
 
     @get("/birthdays", summary="Upcoming birthdays, soonest first")
     async def list_birthdays(
-        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+        self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal],
         within_days: Annotated[int, Parameter(ge=1, le=366)] = 14,
         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
     ) -> Response[BirthdayPage]:
         listing = service.ListingRequest(principal.tenant_id, "contacts.birthdays", limit, cursor, {})
-        page = await service.list_birthdays(db_session, listing, principal.time_zone, within_days)
+        page = await service.list_birthdays(db_reader, listing, principal.time_zone, within_days)
         return page_response(request, page)
 
     @get("/overdue", summary="Contacts past their cadence, most overdue first")
     async def list_overdue(
-        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+        self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
     ) -> Response[ContactPage]:
         listing = service.ListingRequest(principal.tenant_id, "contacts.overdue", limit, cursor, {})
-        return page_response(request, await service.list_overdue(db_session, listing))
+        return page_response(request, await service.list_overdue(db_reader, listing))
 
     @get("/{contact_id:int}", summary="One contact")
-    async def get_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId) -> Contact:
-        return await service.get_contact(db_session, principal.tenant_id, contact_id)
+    async def get_contact(
+        self, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal], contact_id: ResourceId
+    ) -> Contact:
+        return await service.get_contact(db_reader, principal.tenant_id, contact_id)
 
     @post("/", summary="Create a contact")
     async def create_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], data: ContactCreate) -> Contact:

@@ -13,11 +13,11 @@ import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.contacts import queries
 from kith.contacts.schemas import Contact, ContactCreate, ContactPatch, UpcomingBirthday
-from kith.db.reads import read
+from kith.db.reads import Source, fetch_all, fetch_first
 from kith.models import Contact as ContactRow
 from kith.pagination.cursor import Binding, Position
 from kith.pagination.keyset import Sort
@@ -64,13 +64,13 @@ def _key_of(sort: Sort) -> Callable[[Any], tuple]:
     return lambda row: tuple(row[start:start + len(sort.columns)])
 
 
-async def _run(session: AsyncSession, query: queries.ListingQuery) -> tuple[list[Any], dt.datetime | None]:
-    result = (await read(session, query.statement, query.params)).all()
+async def _run(reader: AsyncEngine, query: queries.ListingQuery) -> tuple[list[Any], dt.datetime | None]:
+    result = await fetch_all(reader, query.statement, query.params)
     as_of = result[0].as_of if result else None
     return [r for r in result if r.segment is not None], as_of
 
 
-async def list_contacts(session: AsyncSession, request: ListingRequest, sort_name: str) -> Page[Contact]:
+async def list_contacts(reader: AsyncEngine, request: ListingRequest, sort_name: str) -> Page[Contact]:
     sort = queries.SORTS[sort_name]
     binding, position = _decode(request, sort)
     direction = position.direction if position else "next"
@@ -78,12 +78,12 @@ async def list_contacts(session: AsyncSession, request: ListingRequest, sort_nam
         tenant_id=request.tenant_id, sort=sort, direction=direction,
         cursor_key=position.key if position else None, filters=request.filters, limit=request.limit,
     )
-    rows, as_of = await _run(session, query)
+    rows, as_of = await _run(reader, query)
     return build_page(rows, limit=request.limit, position=position, binding=binding, key_of=_key_of(sort),
                       item_of=lambda r: contact_from(r, sort), as_of=as_of)
 
 
-async def list_overdue(session: AsyncSession, request: ListingRequest) -> Page[Contact]:
+async def list_overdue(reader: AsyncEngine, request: ListingRequest) -> Page[Contact]:
     sort = queries.OVERDUE_SORT
     binding, position = _decode(request, sort)
     query = queries.listing_query(
@@ -91,7 +91,7 @@ async def list_overdue(session: AsyncSession, request: ListingRequest) -> Page[C
         cursor_key=position.key if position else None, filters=request.filters, limit=request.limit,
         segments=(queries.Segment("r.follow_up_due_key < now()"),),
     )
-    rows, as_of = await _run(session, query)
+    rows, as_of = await _run(reader, query)
     return build_page(rows, limit=request.limit, position=position, binding=binding, key_of=_key_of(sort),
                       item_of=lambda r: contact_from(r, sort), as_of=as_of)
 
@@ -135,7 +135,7 @@ def next_birthday(year: int, month: int, day: int) -> dt.date:
 
 
 async def list_birthdays(
-    session: AsyncSession, request: ListingRequest, time_zone: str, within_days: int
+    reader: AsyncEngine, request: ListingRequest, time_zone: str, within_days: int
 ) -> Page[UpcomingBirthday]:
     sort = queries.BIRTHDAY_SORT
     # The cursor carries the day the walk started on, so a walk across midnight stays one listing.
@@ -151,7 +151,7 @@ async def list_birthdays(
         cursor_key=position.key[1:] if position else None, filters=request.filters, limit=request.limit,
         segments=segments, segmented=True,
     )
-    rows, as_of = await _run(session, query)
+    rows, as_of = await _run(reader, query)
     ordinal = today.toordinal()
     key_of = _key_of(sort)
 
@@ -164,8 +164,8 @@ async def list_birthdays(
                       key_of=lambda r: (ordinal, r.segment, *key_of(r)), item_of=item, as_of=as_of)
 
 
-async def get_contact(session: AsyncSession, tenant_id: int, contact_id: int) -> Contact:
-    row = (await read(session, queries.CONTACT_CARD, {"tenant_id": tenant_id, "id": contact_id})).first()
+async def get_contact(source: Source, tenant_id: int, contact_id: int) -> Contact:
+    row = await fetch_first(source, queries.CONTACT_CARD, {"tenant_id": tenant_id, "id": contact_id})
     if row is None:
         raise not_found(f"No contact {contact_id}")
     return Contact(*row)

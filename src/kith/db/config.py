@@ -1,41 +1,43 @@
-"""The SQLAlchemy plugin configuration (advanced-alchemy) for the app."""
+"""The database wiring of the app: advanced-alchemy's plugin for sessions, plus the autocommit reader."""
 
 from __future__ import annotations
 
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
-
 from litestar import Litestar
+from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import get_settings
-from kith.db.reads import autocommit_engine
+from kith.db.reads import READER_STATE_KEY, create_reader
 from kith.db.urls import sqlalchemy_url
-
-
-SQLALCHEMY_CONFIG_STATE_KEY = "sqlalchemy_config"
-READ_ENGINE_STATE_KEY = "read_engine"
-
-
-def app_engine(app: Litestar) -> AsyncEngine:
-    """The app's engine, for code that runs outside dependency injection (middleware)."""
-    return app.state[SQLALCHEMY_CONFIG_STATE_KEY].get_engine()
-
-
-def app_read_engine(app: Litestar) -> AsyncEngine:
-    """The app's engine in autocommit, for single-statement reads outside a request's session."""
-    engine = app.state.get(READ_ENGINE_STATE_KEY)
-    if engine is None:
-        engine = app.state[READ_ENGINE_STATE_KEY] = autocommit_engine(app_engine(app))
-    return engine
 
 
 def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:
     return SQLAlchemyAsyncConfig(
         connection_string=sqlalchemy_url(database_url),
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        engine_config=EngineConfig(echo=get_settings().sql_echo, pool_size=20, max_overflow=20),
+        engine_config=EngineConfig(echo=get_settings().sql_echo, pool_size=10, max_overflow=10),
         before_send_handler="autocommit",
         # Repository errors become problem documents (kith.problems), not advanced-alchemy's JSON.
         set_default_exception_handler=False,
         create_all=False,
     )
+
+
+def reader_lifecycle(database_url: str):
+    async def open_reader(app: Litestar) -> None:
+        app.state[READER_STATE_KEY] = create_reader(database_url)
+
+    async def close_reader(app: Litestar) -> None:
+        await app.state[READER_STATE_KEY].dispose()
+
+    return open_reader, close_reader
+
+
+def app_reader(app: Litestar) -> AsyncEngine:
+    """The autocommit reader, for code outside dependency injection (the auth middleware)."""
+    return app.state[READER_STATE_KEY]
+
+
+def provide_reader(state: State) -> AsyncEngine:
+    return state[READER_STATE_KEY]

@@ -1,27 +1,38 @@
-"""Single-statement reads without a transaction around them.
+"""Single-statement reads on their own autocommit pool.
 
-A listing page is one SELECT; wrapping it in BEGIN … COMMIT would cost two
-more round trips per request. Outside a transaction the statement runs in
-autocommit (still one consistent snapshot: it is one statement).
+A listing page is one SELECT; wrapping it in BEGIN … COMMIT, or resetting a
+pooled connection's isolation level afterwards, would cost more round trips
+than the page. The reader engine runs each statement on its own (still one
+consistent snapshot: it is one statement). After a write in the same request,
+the request's session is used instead, so it reads what it wrote.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Executable, Result
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import Executable, Row
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+from kith.db.urls import sqlalchemy_url
 
+READER_STATE_KEY = "db_reader"
 
-async def read(session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None) -> Result:
-    if session.in_transaction():  # after a write in the same request: read what it wrote
-        return await session.execute(statement, params)
-    connection = await session.connection(execution_options=AUTOCOMMIT)
-    return await connection.execute(statement, params)
+Source = AsyncEngine | AsyncSession
 
 
-def autocommit_engine(engine: AsyncEngine) -> AsyncEngine:
-    """The same pool, no BEGIN/COMMIT around each statement."""
-    return engine.execution_options(**AUTOCOMMIT)
+def create_reader(database_url: str, pool_size: int = 20) -> AsyncEngine:
+    return create_async_engine(sqlalchemy_url(database_url), isolation_level="AUTOCOMMIT", pool_size=pool_size,
+                               max_overflow=pool_size)
+
+
+async def fetch_all(source: Source, statement: Executable, params: dict[str, Any] | None = None) -> list[Row]:
+    if isinstance(source, AsyncSession):
+        return list((await source.execute(statement, params)).all())
+    async with source.connect() as connection:
+        return list((await connection.execute(statement, params)).all())
+
+
+async def fetch_first(source: Source, statement: Executable, params: dict[str, Any] | None = None) -> Row | None:
+    rows = await fetch_all(source, statement, params)
+    return rows[0] if rows else None

@@ -13,7 +13,7 @@ from litestar.plugins import InitPluginProtocol
 
 from kith.auth.dependencies import provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
-from kith.db.config import SQLALCHEMY_CONFIG_STATE_KEY, get_sqlalchemy_config
+from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
@@ -29,10 +29,12 @@ class KithPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
         app_config.route_handlers.extend([SystemController, api])
-        sqlalchemy_config = get_sqlalchemy_config(self.database_url)
-        app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
-        # advanced-alchemy renames its state keys per config instance; code outside DI finds the engine here.
-        app_config.state[SQLALCHEMY_CONFIG_STATE_KEY] = sqlalchemy_config
+        app_config.plugins.extend([SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)),
+                                   problem_details_plugin()])
+        open_reader, close_reader = reader_lifecycle(self.database_url)
+        app_config.on_startup.append(open_reader)
+        app_config.on_shutdown.append(close_reader)
+        app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
         app_config.middleware.append(DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS))
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
         app_config.exception_handlers.update(exception_handlers)
