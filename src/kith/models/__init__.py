@@ -5,6 +5,7 @@ from kith.models.contact import Contact, ContactKey
 from kith.models.conversation import Conversation, Message
 from kith.models.mention import Mention
 from kith.models.sync_run import SyncRun
+from kith.models.sync_upload import SyncRunContact, SyncUpload
 from kith.models.tenancy import ApiToken, Tenant, User
 from kith.models.view_refresh import ViewRefresh
 
@@ -17,6 +18,8 @@ __all__ = [
     "Mention",
     "Message",
     "SyncRun",
+    "SyncRunContact",
+    "SyncUpload",
     "Tenant",
     "User",
     "ViewRefresh",

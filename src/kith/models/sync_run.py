@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, Text, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -14,7 +14,11 @@ class SyncRun(Timestamps, Base):
     """One import of one source."""
 
     __tablename__ = "sync_runs"
-    __table_args__ = (Index("ix_sync_runs_tenant_created", "tenant_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_sync_runs_tenant_created", "tenant_id", "created_at", "id"),
+        # Target of the (tenant_id, sync_run_id) foreign keys of sync_uploads and sync_run_contacts.
+        UniqueConstraint("tenant_id", "id", name="uq_sync_runs_tenant_id_id"),
+    )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="SET NULL"))
@@ -30,6 +34,8 @@ class SyncRun(Timestamps, Base):
     # Per-record failures: [{"index": n, "reason": "...", "excerpt": "..."}], capped.
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"), default=list)
     error: Mapped[str | None] = mapped_column(Text)
+    # What the run was asked for beyond its window: input format, the user's own addresses (mbox).
+    options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     # Per stage (sync, score, refresh): status and timing.
     stages: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,5 +1,6 @@
 """Every controller under /api/v1, in one list."""
 
 from kith.contacts.endpoints import ContactController
+from kith.sync.endpoints import SyncController
 
-API_CONTROLLERS = [ContactController]
+API_CONTROLLERS = [ContactController, SyncController]

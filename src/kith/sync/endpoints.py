@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
+from litestar.di import NamedDependency
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_202_ACCEPTED
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from kith.auth.principal import Principal
+from kith.pagination.page import DEFAULT_LIMIT, MAX_LIMIT, page_response
+from kith.sync import service
+from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
+
+Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Rows per page (1–200).")]
+Cursor = Annotated[str | None, Parameter(max_length=1024, description="Opaque cursor from a previous page.")]
+
+
+class SyncController(Controller):
+    path = "/sync"
+    tags = ["sync"]
+
+    @post(
+        "/{source:str}",
+        summary="Import a file (or a JSON push of LinkedIn connections)",
+        description=(
+            "The body is the file itself, a multipart form whose first file part is the file, or (linkedin) "
+            "a JSON array of connections. The file is checked and stored, and the import runs in the "
+            "background: poll the returned run. At most KITH_MAX_UPLOAD_BYTES (413 beyond it)."
+        ),
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
+    )
+    async def start_sync(
+        self, request: Request, db_session: NamedDependency[AsyncSession], db_engine: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal], source: SourceName,
+        since: Annotated[str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")] = None,
+        days_back: Annotated[int | None, Parameter(ge=1, le=36500, description="Or: only the last N days.")] = None,
+        me: Annotated[list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")] = None,
+    ) -> Response[SyncRunDetail]:
+        run = await service.receive_upload(db_session, principal, source, request, since, days_back, me or [])
+        # Until the job queue takes it, the import runs in this process once the response is sent.
+        return Response(run, status_code=HTTP_202_ACCEPTED, headers={"Location": request.url_for("sync_run", run_id=run.id)},
+                        background=BackgroundTask(service.run_sync_chain, db_engine, run.id))
+
+    @get("/runs", summary="Sync runs, newest first (cursor-paginated)")
+    async def list_runs(
+        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
+        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+    ) -> Response[SyncRunPage]:
+        return page_response(request, await service.list_runs(db_session, principal.tenant_id, limit, cursor))
+
+    @get("/runs/{run_id:int}", name="sync_run", summary="One sync run: status, counts, stages, record errors")
+    async def get_run(
+        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], run_id: int
+    ) -> SyncRunDetail:
+        return await service.get_run(db_session, principal.tenant_id, run_id)

@@ -1,0 +1,332 @@
+"""The SQL of sync: runs, uploaded chunks, and one statement per batch for each kind of record.
+
+Each batch statement is a single round trip and a single transaction (it runs
+on an autocommit connection): it looks up just the batch's natural keys on
+their unique indexes, inserts what is new, updates what changed, records the
+contacts it touched (`sync_run_contacts`, which scoring reads) and adds the
+batch's counts and record errors to its `sync_runs` row, all together or not
+at all. Ids of new rows are drawn with `nextval` before the insert, so the
+sibling statements that reference them (keys, messages) need no RETURNING
+round trip. Batch writes never set `changed_at`: that marks API writes (see
+DESIGN, fresh reads).
+
+Parameters are positional (`$n`): these run through `exec_driver_sql`, so the
+arrays go to asyncpg untouched.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+# ---------------------------------------------------------------- runs
+
+CREATE_RUN = text(
+    """
+    INSERT INTO sync_runs (tenant_id, user_id, source, since, options)
+    VALUES (:tenant_id, :user_id, :source, :since, CAST(:options AS jsonb))
+    RETURNING *
+    """
+)
+
+RUN_COLUMNS = """
+    id, source, status, since, until, rows_seen, rows_inserted, rows_updated, rows_skipped, rows_failed,
+    error, stages, started_at, finished_at, duration_ms, created_at
+"""
+
+GET_RUN = text(f"SELECT {RUN_COLUMNS}, errors FROM sync_runs WHERE tenant_id = :tenant_id AND id = :id")
+
+# Keyset on (created_at DESC, id DESC), read through ix_sync_runs_tenant_created.
+LIST_RUNS = f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = :tenant_id {{seek}} ORDER BY {{order_by}} LIMIT :limit"
+
+RUN_FOR_WORK = """
+    SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email
+    FROM sync_runs r LEFT JOIN users u ON u.id = r.user_id
+    WHERE r.id = $1
+"""
+
+# Session-level, on the run's own connection: imports of one tenant run one after the other,
+# so two runs never both create the contact for a new address or the same conversation.
+LOCK_TENANT = "SELECT pg_advisory_lock(hashtextextended('kith.sync.' || $1::bigint, 0))"
+UNLOCK_TENANT = "SELECT pg_advisory_unlock(hashtextextended('kith.sync.' || $1::bigint, 0))"
+
+# A run left 'running' by a worker that died is claimed again and starts over: imports are idempotent.
+CLAIM_RUN = """
+    UPDATE sync_runs
+    SET status = 'running', started_at = clock_timestamp(), finished_at = NULL, duration_ms = NULL, error = NULL,
+        rows_seen = 0, rows_inserted = 0, rows_updated = 0, rows_skipped = 0, rows_failed = 0, errors = '[]',
+        stages = (stages - 'score' - 'refresh')
+                 || jsonb_build_object('sync', jsonb_build_object('status', 'running', 'started_at', clock_timestamp())),
+        updated_at = clock_timestamp()
+    WHERE id = $1 AND status IN ('queued', 'running')
+    RETURNING started_at
+"""
+
+# Ends the sync stage and drops the uploaded file, in one statement.
+FINISH_RUN = """
+    WITH dropped AS (DELETE FROM sync_uploads WHERE tenant_id = $2 AND sync_run_id = $1)
+    UPDATE sync_runs
+    SET status = $3::text, error = $4::text, finished_at = clock_timestamp(),
+        duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int,
+        stages = stages || jsonb_build_object('sync', (stages -> 'sync') || jsonb_build_object(
+            'status', $3::text, 'finished_at', clock_timestamp(),
+            'duration_ms', (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int) || $5::text::jsonb),
+        updated_at = clock_timestamp()
+    WHERE id = $1
+    RETURNING rows_seen, rows_inserted, rows_updated, rows_skipped, rows_failed, duration_ms
+"""
+
+RECORD_STAGE = """
+    UPDATE sync_runs SET stages = stages || jsonb_build_object($2::text, $3::text::jsonb), updated_at = clock_timestamp()
+    WHERE id = $1
+"""
+
+# ---------------------------------------------------------------- uploads
+
+INSERT_CHUNK = text(
+    "INSERT INTO sync_uploads (tenant_id, sync_run_id, seq, data) VALUES (:tenant_id, :sync_run_id, :seq, :data)"
+)
+
+READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id = $2 AND seq = $3"
+
+# ---------------------------------------------------------------- batches
+#
+# Common parameters: $1 tenant_id, $2 sync_run_id, $3 input items the batch
+# accounts for, $4 of which failed validation, $5 their errors (a JSON array,
+# already capped); the record kind's own start at $6. Every other item was inserted, updated or
+# skipped (outside the window, a duplicate, unchanged, or matching a contact
+# the user deleted).
+
+_PROGRESS = """
+    progress AS (
+        UPDATE sync_runs
+        SET rows_seen = rows_seen + $3::int,
+            rows_failed = rows_failed + $4::int,
+            rows_inserted = rows_inserted + (SELECT count(*) FROM counted WHERE inserted),
+            rows_updated = rows_updated + (SELECT count(*) FROM counted WHERE NOT inserted),
+            rows_skipped = rows_skipped + $3::int - $4::int - (SELECT count(*) FROM counted),
+            errors = errors || $5::text::jsonb,
+            updated_at = clock_timestamp()
+        WHERE tenant_id = $1 AND id = $2
+    )
+"""
+
+# A batch with no record to write (all skipped or failed) still adds its counts and errors.
+COUNT_ONLY_BATCH = f"""
+WITH counted AS (SELECT true AS inserted WHERE false),
+{_PROGRESS}
+SELECT 0
+"""
+
+# Messages (mbox, synthetic). Only messages not stored yet are considered, so a
+# re-import writes nothing at all: no contact, conversation or message.
+# $6 source, $7… one array per column, one element per message.
+MESSAGES_BATCH = f"""
+WITH batch AS (
+    SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
+                         $13::text[], $14::text[], $15::text[])
+        AS b(external_id, thread_key, subject, body, sent_at, direction, address, display_name, channel)
+),
+fresh AS (
+    SELECT b.* FROM batch b
+    WHERE NOT EXISTS (SELECT 1 FROM messages m
+                      WHERE m.tenant_id = $1 AND m.source = $6 AND m.external_id = b.external_id)
+),
+addresses AS (
+    SELECT DISTINCT ON (address) address, display_name FROM fresh
+    WHERE address IS NOT NULL ORDER BY address, display_name NULLS LAST
+),
+known_contacts AS (
+    SELECT k.value AS address, k.contact_id FROM contact_keys k
+    WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.value IN (SELECT address FROM addresses)
+),
+new_contacts AS MATERIALIZED (
+    SELECT a.address, coalesce(a.display_name, a.address) AS full_name,
+           nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id
+    FROM addresses a WHERE NOT EXISTS (SELECT 1 FROM known_contacts k WHERE k.address = a.address)
+),
+inserted_contacts AS (
+    INSERT INTO contacts (id, tenant_id, full_name, emails)
+    SELECT contact_id, $1, full_name, ARRAY[address] FROM new_contacts
+),
+inserted_keys AS (
+    INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
+    SELECT $1, contact_id, 'email', address FROM new_contacts
+    ON CONFLICT DO NOTHING
+),
+contact_ids AS (
+    SELECT address, contact_id FROM known_contacts UNION ALL SELECT address, contact_id FROM new_contacts
+),
+threads AS (
+    SELECT DISTINCT ON (thread_key) thread_key, subject, channel FROM fresh ORDER BY thread_key, sent_at
+),
+known_conversations AS (
+    SELECT c.external_id AS thread_key, c.id FROM conversations c
+    WHERE c.tenant_id = $1 AND c.source = $6 AND c.external_id IN (SELECT thread_key FROM threads)
+),
+new_conversations AS MATERIALIZED (
+    SELECT t.thread_key, t.subject, t.channel, nextval(pg_get_serial_sequence('conversations', 'id')) AS id
+    FROM threads t WHERE NOT EXISTS (SELECT 1 FROM known_conversations k WHERE k.thread_key = t.thread_key)
+),
+inserted_conversations AS (
+    INSERT INTO conversations (id, tenant_id, user_id, source, external_id, channel, subject)
+    SELECT id, $1, (SELECT user_id FROM sync_runs WHERE id = $2), $6, thread_key, channel, subject
+    FROM new_conversations
+),
+conversation_ids AS (
+    SELECT thread_key, id FROM known_conversations UNION ALL SELECT thread_key, id FROM new_conversations
+),
+inserted_messages AS (
+    INSERT INTO messages (tenant_id, conversation_id, contact_id, channel, direction, sent_at, subject, body,
+                          source, external_id)
+    SELECT $1, cv.id, ct.contact_id, f.channel, f.direction, f.sent_at, f.subject, f.body, $6, f.external_id
+    FROM fresh f
+    JOIN conversation_ids cv ON cv.thread_key = f.thread_key
+    LEFT JOIN contact_ids ct ON ct.address = f.address
+    ON CONFLICT (tenant_id, source, external_id) DO NOTHING
+    RETURNING contact_id
+),
+touched AS (
+    INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id)
+    SELECT DISTINCT $1::bigint, $2::bigint, contact_id FROM inserted_messages WHERE contact_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+),
+counted AS (SELECT true AS inserted FROM inserted_messages),
+{_PROGRESS}
+SELECT (SELECT count(*) FROM inserted_messages) AS inserted, 0::bigint AS updated,
+       (SELECT count(*) FROM new_contacts) AS contacts_created
+"""
+
+# Contacts (vCard, LinkedIn). $6 the records (a JSON array; `ord` numbers them
+# within the batch), $7–$9 their keys (ord, kind, value). A record matches the
+# oldest contact holding any of its keys; a contact matched by several records
+# takes the first. Matched contacts get the record's values merged in (scalars
+# replaced when given, lists extended) and are written only if that changes
+# something; a contact the user deleted is left deleted. Unmatched records
+# become contacts. Every key lands on its contact unless another contact holds it.
+CONTACTS_BATCH = f"""
+WITH batch AS (
+    SELECT * FROM jsonb_to_recordset($6::text::jsonb) AS b(
+        ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
+        links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
+        external_ids jsonb)
+),
+keys AS (SELECT * FROM unnest($7::int[], $8::text[], $9::text[]) AS k(ord, kind, value)),
+matches AS (
+    SELECT DISTINCT ON (k.ord) k.ord, ck.contact_id
+    FROM keys k JOIN contact_keys ck ON ck.tenant_id = $1 AND ck.kind = k.kind AND ck.value = k.value
+    ORDER BY k.ord, ck.contact_id
+),
+targets AS (SELECT DISTINCT ON (contact_id) contact_id, ord FROM matches ORDER BY contact_id, ord),
+merged AS (
+    SELECT c.id, t.ord,
+           coalesce(b.full_name, c.full_name) AS full_name,
+           c.emails || array(SELECT x FROM unnest(b.emails) x WHERE x <> ALL (c.emails)) AS emails,
+           c.phones || array(SELECT x FROM unnest(b.phones) x WHERE x <> ALL (c.phones)) AS phones,
+           coalesce(b.company, c.company) AS company,
+           coalesce(b.title, c.title) AS title,
+           c.tags || array(SELECT x FROM unnest(b.tags) x WHERE x <> ALL (c.tags)) AS tags,
+           c.links || array(SELECT x FROM unnest(b.links) x WHERE x <> ALL (c.links)) AS links,
+           CASE WHEN b.birthday_month IS NULL THEN c.birthday_month ELSE b.birthday_month END AS birthday_month,
+           CASE WHEN b.birthday_month IS NULL THEN c.birthday_day ELSE b.birthday_day END AS birthday_day,
+           CASE WHEN b.birthday_month IS NULL THEN c.birthday_year ELSE b.birthday_year END AS birthday_year,
+           coalesce(b.notes, c.notes) AS notes,
+           c.external_ids || b.external_ids AS external_ids
+    FROM targets t
+    JOIN batch b ON b.ord = t.ord
+    JOIN contacts c ON c.tenant_id = $1 AND c.id = t.contact_id AND c.deleted_at IS NULL
+),
+updated AS (
+    UPDATE contacts c
+    SET full_name = m.full_name, emails = m.emails, phones = m.phones, company = m.company, title = m.title,
+        tags = m.tags, links = m.links, birthday_month = m.birthday_month, birthday_day = m.birthday_day,
+        birthday_year = m.birthday_year, notes = m.notes, external_ids = m.external_ids, updated_at = now()
+    FROM merged m
+    WHERE c.tenant_id = $1 AND c.id = m.id
+      AND (c.full_name, c.emails, c.phones, c.company, c.title, c.tags, c.links, c.birthday_month,
+           c.birthday_day, c.birthday_year, c.notes, c.external_ids)
+          IS DISTINCT FROM
+          (m.full_name, m.emails, m.phones, m.company, m.title, m.tags, m.links, m.birthday_month,
+           m.birthday_day, m.birthday_year, m.notes, m.external_ids)
+    RETURNING c.id
+),
+new_contacts AS MATERIALIZED (
+    SELECT b.*, nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id
+    FROM batch b WHERE NOT EXISTS (SELECT 1 FROM matches m WHERE m.ord = b.ord)
+),
+inserted AS (
+    INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
+                          birthday_month, birthday_day, birthday_year, notes, external_ids)
+    SELECT contact_id, $1, full_name, emails, phones, company, title, tags, links,
+           birthday_month, birthday_day, birthday_year, notes, external_ids
+    FROM new_contacts
+),
+inserted_keys AS (
+    INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
+    SELECT $1, owner.contact_id, k.kind, k.value
+    FROM keys k
+    JOIN (SELECT ord, contact_id FROM new_contacts UNION ALL SELECT ord, id FROM merged) owner ON owner.ord = k.ord
+    ON CONFLICT DO NOTHING
+),
+touched AS (
+    INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id)
+    SELECT $1::bigint, $2::bigint, contact_id FROM new_contacts UNION SELECT $1, $2, id FROM updated
+    ON CONFLICT DO NOTHING
+),
+counted AS (
+    SELECT true AS inserted FROM new_contacts UNION ALL SELECT false FROM updated
+),
+{_PROGRESS}
+SELECT (SELECT count(*) FROM new_contacts) AS inserted, (SELECT count(*) FROM updated) AS updated,
+       (SELECT count(*) FROM new_contacts) AS contacts_created
+"""
+
+# Mentions (RSS/Atom). $6 source, $7 the items (a JSON array, unique on dedupe_key within the batch).
+#
+# Company detection, one pass for the batch: the tenant's distinct company
+# names are read with a skip scan of ix_contacts_tenant_company (one index probe
+# per distinct company, however many contacts), then a company is named by an
+# item when its name occurs in the title or summary, case-insensitively, as
+# whole words (not "Acme" inside "Acmeville"), and a live contact works there.
+# A cheap substring test runs first (a materialized step), so the word regex,
+# compiled per company, only runs on the few candidates.
+MENTIONS_BATCH = f"""
+WITH RECURSIVE company_names(name) AS (
+    (SELECT company FROM contacts WHERE tenant_id = $1 AND company IS NOT NULL ORDER BY company LIMIT 1)
+    UNION ALL
+    SELECT (SELECT c.company FROM contacts c WHERE c.tenant_id = $1 AND c.company > n.name
+            ORDER BY c.company LIMIT 1)
+    FROM company_names n WHERE n.name IS NOT NULL
+),
+batch AS (
+    SELECT b.*, b.title || ' ' || coalesce(b.summary, '') AS haystack
+    FROM jsonb_to_recordset($7::text::jsonb)
+        AS b(ord int, dedupe_key text, title text, link text, summary text, published_at timestamptz)
+),
+candidates AS MATERIALIZED (
+    SELECT b.ord, b.haystack, n.name FROM batch b
+    JOIN company_names n ON n.name IS NOT NULL AND length(n.name) >= 2
+                    AND strpos(lower(b.haystack), lower(n.name)) > 0
+),
+named AS (
+    SELECT c.ord, array_agg(DISTINCT c.name ORDER BY c.name) AS companies FROM candidates c
+    WHERE c.haystack ~* ('(^|[^[:alnum:]_])' || regexp_replace(c.name, '([^[:alnum:][:space:]])', '\\\\\\1', 'g')
+                         || '($|[^[:alnum:]_])')
+      AND EXISTS (SELECT 1 FROM contacts k WHERE k.tenant_id = $1 AND k.company = c.name AND k.deleted_at IS NULL)
+    GROUP BY c.ord
+),
+upserted AS (
+    INSERT INTO mentions (tenant_id, source, dedupe_key, title, link, summary, published_at, companies)
+    SELECT $1, $6, b.dedupe_key, b.title, b.link, b.summary, b.published_at, coalesce(n.companies, '{{}}')
+    FROM batch b LEFT JOIN named n ON n.ord = b.ord
+    ON CONFLICT (tenant_id, dedupe_key) DO UPDATE
+    SET title = excluded.title, link = excluded.link, summary = excluded.summary,
+        published_at = excluded.published_at, companies = excluded.companies
+    WHERE (mentions.title, mentions.link, mentions.summary, mentions.published_at, mentions.companies)
+          IS DISTINCT FROM (excluded.title, excluded.link, excluded.summary, excluded.published_at, excluded.companies)
+    RETURNING (xmax = 0) AS inserted
+),
+counted AS (SELECT inserted FROM upserted),
+{_PROGRESS}
+SELECT (SELECT count(*) FROM upserted WHERE inserted) AS inserted,
+       (SELECT count(*) FROM upserted WHERE NOT inserted) AS updated, 0::bigint AS contacts_created
+"""

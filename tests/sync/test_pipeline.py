@@ -1,0 +1,379 @@
+"""The batch pipeline against a real PostgreSQL: exact rows landed, idempotent re-import,
+partial failures, the `since` window, one statement per batch, company detection, run states."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from kith.db.urls import asyncpg_dsn, sqlalchemy_url
+from kith.sync import queries, service
+from kith.sync.pipeline import MAX_ERRORS_KEPT, RunTarget, Totals, write_batches
+from kith.sync.schemas import RunOptions
+from kith.sync.sources import ContactRecord, SourceBatch, read_feed, read_linkedin_csv, read_mbox, read_vcards
+from kith.sync.synthetic import synthetic_batches, write_mbox
+from kith.sync.uploads import ChunkWriter
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+OWN = ["me@gmail.com", "me.alias@example.org"]
+
+
+@pytest.fixture
+async def engine(db):
+    engine = create_async_engine(sqlalchemy_url(db))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def conn(db):
+    conn = await asyncpg.connect(asyncpg_dsn(db))
+    yield conn
+    await conn.close()
+
+
+async def queue_run(engine, tenant, source: str, *, since=None, options: RunOptions | None = None, upload: bytes | None = None) -> int:
+    async with AsyncSession(engine) as session, session.begin():
+        run = await service.create_run(session, tenant.id, tenant.user_id, source, since, options or RunOptions())
+        if upload is not None:
+            writer = ChunkWriter(session, tenant.id, run.id)
+            await writer.write(upload)
+            await writer.close()
+    return run.id
+
+
+async def run_import(engine, tenant, source: str, data: bytes, *, since=None, own=OWN, batch_size=2000, json=False):
+    """Queue a run with `data` stored as its upload and run the whole chain, as a worker would."""
+    options = RunOptions(own_addresses=list(own), format="json" if json else "file")
+    run_id = await queue_run(engine, tenant, source, since=since, options=options, upload=data)
+    await service.run_sync_chain(engine, run_id, batch_size=batch_size)
+    async with AsyncSession(engine) as session:
+        return await service.get_run(session, tenant.id, run_id)
+
+
+async def parsed(batches) -> SourceBatch:
+    """What the source itself yields for the file: the expectation rows are checked against."""
+    out = SourceBatch(records=[], errors=[])
+    async for b in batches:
+        out.records += b.records
+        out.errors += b.errors
+        out.skipped += b.skipped
+        out.duplicates += b.duplicates
+    return out
+
+
+async def snapshot(conn: asyncpg.Connection, tenant_id: int) -> dict[str, list]:
+    """Every row of the tenant with its xmin: equal snapshots mean nothing was written at all."""
+    tables = ["contacts", "contact_keys", "conversations", "messages", "mentions"]
+    return {t: [tuple(r) for r in await conn.fetch(f"SELECT xmin::text, * FROM {t} WHERE tenant_id = $1 ORDER BY id", tenant_id)]
+            for t in tables}
+
+
+def assert_accounted(run) -> None:
+    assert run.rows_seen == run.rows_inserted + run.rows_updated + run.rows_skipped + run.rows_failed
+
+
+# ---------------------------------------------------------------- exact rows
+
+
+async def test_vcard_rows_land_exactly(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    data = (DATA / "contacts.vcf").read_bytes()
+    expected = await parsed(read_vcards(io.BytesIO(data)))
+
+    run = await run_import(engine, tenant, "vcard", data)
+
+    assert run.status == "succeeded", run.error
+    assert (run.rows_seen, run.rows_inserted, run.rows_updated, run.rows_failed) == (
+        len(expected.records) + len(expected.errors), len(expected.records), 0, len(expected.errors))
+    assert [(e.index, e.reason) for e in run.errors] == [(e.source_index, e.reason) for e in expected.errors]
+    rows = await conn.fetch(
+        """SELECT full_name, emails, phones, company, title, tags, links, notes, birthday_month, birthday_day,
+                  birthday_year, external_ids, changed_at FROM contacts WHERE tenant_id = $1 ORDER BY id""", tenant.id)
+    assert [dict(r) for r in rows] == [
+        {"full_name": r.full_name, "emails": r.emails, "phones": r.phones, "company": r.company, "title": r.title,
+         "tags": r.tags, "links": r.links, "notes": r.notes, "birthday_month": r.birthday_month,
+         "birthday_day": r.birthday_day, "birthday_year": r.birthday_year,
+         "external_ids": f'{{"vcard_uid": "{r.external_id}"}}' if r.external_id else "{}", "changed_at": None}
+        for r in expected.records
+    ]
+    # A Feb 29 birthday with and without a year, unicode names, a folded note.
+    jane = await conn.fetchrow("SELECT * FROM contacts WHERE tenant_id = $1 AND full_name = 'Jane Doe'", tenant.id)
+    assert (jane["birthday_month"], jane["birthday_day"], jane["birthday_year"]) == (2, 29, 1992)
+    assert "folded by the exporter" in jane["notes"]
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1 AND full_name LIKE 'Zoë%'", tenant.id) == 1
+    keys = await conn.fetch("SELECT kind, value FROM contact_keys WHERE tenant_id = $1", tenant.id)
+    assert sorted((k["kind"], k["value"]) for k in keys) == sorted(
+        [("email", e) for r in expected.records for e in r.emails]
+        + [("vcard_uid", r.external_id) for r in expected.records if r.external_id])
+    # Every new contact was scored by the run (and none is marked as an API change).
+    assert await conn.fetchval("SELECT count(*) FROM sync_run_contacts WHERE sync_run_id = $1", run.id) == len(rows)
+    assert set(run.stages) == {"sync", "score", "refresh"}
+    assert all(stage["status"] == "succeeded" for stage in run.stages.values())
+
+
+async def test_mbox_rows_land_exactly(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    data = (DATA / "takeout.mbox").read_bytes()
+    expected = await parsed(read_mbox(io.BytesIO(data), own_addresses=OWN))
+
+    run = await run_import(engine, tenant, "mbox", data)
+
+    assert run.status == "succeeded", run.error
+    assert run.rows_inserted == len(expected.records)
+    assert run.rows_failed == len(expected.errors)
+    assert run.rows_skipped == expected.skipped + expected.duplicates
+    assert_accounted(run)
+    rows = await conn.fetch(
+        """SELECT m.external_id, m.direction, m.sent_at, m.subject, m.body, m.channel, c.external_id AS thread_key,
+                  k.emails[1] AS counterpart, c.user_id
+           FROM messages m JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts k ON k.id = m.contact_id
+           WHERE m.tenant_id = $1 ORDER BY m.external_id""", tenant.id)
+    assert [tuple(r)[:8] for r in rows] == sorted(
+        (r.external_id, r.direction, r.sent_at, r.subject, r.body, r.channel, r.thread_key, r.counterpart_email)
+        for r in expected.records)
+    assert {r["user_id"] for r in rows} == {tenant.user_id}
+    # One conversation per thread, one contact per counterpart, named from the mail.
+    assert await conn.fetchval("SELECT count(*) FROM conversations WHERE tenant_id = $1", tenant.id) == len(
+        {r.thread_key for r in expected.records})
+    contacts = await conn.fetch("SELECT full_name, emails, last_interaction_at FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)
+    addresses = {r.counterpart_email for r in expected.records if r.counterpart_email}
+    assert {c["emails"][0] for c in contacts} == addresses
+    alice = next(c for c in contacts if c["emails"] == ["alice@example.com"])
+    assert alice["last_interaction_at"] == max(r.sent_at for r in expected.records if r.counterpart_email == "alice@example.com")
+
+
+async def test_linkedin_matches_existing_contacts_by_key(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    await run_import(engine, tenant, "vcard", (DATA / "contacts.vcf").read_bytes())
+    before = await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id)
+    data = (DATA / "Connections.csv").read_bytes()
+    expected = await parsed(read_linkedin_csv(io.BytesIO(data)))
+
+    run = await run_import(engine, tenant, "linkedin", data)
+
+    matched = [r for r in expected.records if set(r.emails) & {"jane.doe@example.com", "zoe@example.org"}]
+    assert (run.rows_updated, run.rows_inserted) == (len(matched), len(expected.records) - len(matched))
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == before + run.rows_inserted
+    jane = await conn.fetchrow("SELECT * FROM contacts WHERE tenant_id = $1 AND 'jane.doe@example.com' = ANY(emails)", tenant.id)
+    # Kept from the vCard, extended from LinkedIn: emails, phones, birthday, the profile as a link and a key.
+    assert jane["emails"] == ["jane.doe@example.com", "jane@acme.example"]
+    assert (jane["birthday_month"], jane["birthday_day"]) == (2, 29)
+    assert "https://www.linkedin.com/in/jane-doe-1a2b3c" in jane["links"]
+    assert await conn.fetchval(
+        "SELECT contact_id FROM contact_keys WHERE tenant_id = $1 AND kind = 'linkedin' AND value = $2",
+        tenant.id, "https://www.linkedin.com/in/jane-doe-1a2b3c") == jane["id"]
+    assert jane["changed_at"] is None
+
+
+async def test_linkedin_json_push(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    push = (b'[{"first_name": "Ada", "last_name": "Lovelace", "url": "linkedin.com/in/ada", "email_address": "ADA@x.org"},'
+            b' {"first_name": 7}, {"first_name": "Ada", "url": "https://www.linkedin.com/in/ada/"}]')
+    run = await run_import(engine, tenant, "linkedin", push, json=True)
+    assert (run.rows_seen, run.rows_inserted, run.rows_failed, run.rows_skipped) == (3, 1, 1, 1)
+    assert run.errors[0].index == 1
+    assert await conn.fetchval("SELECT emails FROM contacts WHERE tenant_id = $1", tenant.id) == ["ada@x.org"]
+
+
+async def test_feed_mentions_name_known_companies(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    await conn.execute(
+        """INSERT INTO contacts (tenant_id, full_name, company, deleted_at) VALUES
+           ($1, 'A', 'Acme, Inc.', NULL), ($1, 'B', 'Example SARL', NULL), ($1, 'C', 'Globex', now()),
+           ($1, 'D', 'Acme, Inc.', NULL), ($1, 'E', 'X', NULL)""", tenant.id)
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><link>https://n.example/</link>
+      <item><guid>https://n.example/1</guid><title>ACME, INC. and Example SARL team up</title></item>
+      <item><guid>https://n.example/2</guid><title>Acme, Incorporated? No: Acmeville news</title></item>
+      <item><guid>https://n.example/3</guid><title>Globex (deleted contact) and X marks the spot</title></item>
+    </channel></rss>"""
+
+    run = await run_import(engine, tenant, "rss", feed)
+
+    assert run.rows_inserted == 3
+    rows = await conn.fetch("SELECT dedupe_key, companies FROM mentions WHERE tenant_id = $1 ORDER BY dedupe_key", tenant.id)
+    # Case-insensitive whole words; a deleted contact's company and one-letter names are not matched.
+    assert [(r["dedupe_key"][-1], r["companies"]) for r in rows] == [
+        ("1", ["Acme, Inc.", "Example SARL"]), ("2", []), ("3", [])]
+
+    data = (DATA / "feed.rss").read_bytes()
+    expected = await parsed(read_feed(io.BytesIO(data)))
+    run = await run_import(engine, tenant, "rss", data)
+    assert (run.rows_inserted, run.rows_failed) == (len(expected.records), len(expected.errors))
+    acme = await conn.fetchval(
+        "SELECT companies FROM mentions WHERE tenant_id = $1 AND dedupe_key = 'tag:news.example.com,2024:acme-funding'", tenant.id)
+    assert acme == ["Acme, Inc."]
+
+
+# ---------------------------------------------------------------- idempotence, failures, window
+
+
+@pytest.mark.parametrize("source, file, json", [
+    ("vcard", "contacts.vcf", False), ("mbox", "takeout.mbox", False), ("linkedin", "Connections.csv", False),
+    ("rss", "feed.rss", False), ("rss", "feed.atom", False),
+])
+async def test_reimport_changes_nothing(engine, conn, make_tenant, source, file, json):
+    tenant = await make_tenant()
+    data = (DATA / file).read_bytes()
+    first = await run_import(engine, tenant, source, data)
+    assert first.rows_inserted > 0
+    before = await snapshot(conn, tenant.id)
+
+    second = await run_import(engine, tenant, source, data)
+
+    assert second.status == "succeeded"
+    assert (second.rows_inserted, second.rows_updated) == (0, 0)
+    assert second.rows_skipped == first.rows_inserted + first.rows_updated + first.rows_skipped
+    assert second.rows_failed == first.rows_failed
+    assert await snapshot(conn, tenant.id) == before  # not one row rewritten (same xmin)
+
+
+async def test_partial_failures_are_counted_and_kept(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    good = "BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Good {n}\r\nEMAIL:good{n}@x.org\r\nEND:VCARD\r\n"
+    nameless = "BEGIN:VCARD\r\nVERSION:3.0\r\nTEL:+1 555 0000\r\nEND:VCARD\r\n"
+    cards = [good.format(n=0)] + [nameless] * (MAX_ERRORS_KEPT + 200) + [good.format(n=1)]
+
+    run = await run_import(engine, tenant, "vcard", "".join(cards).encode(), batch_size=500)
+
+    assert run.status == "succeeded"
+    assert (run.rows_seen, run.rows_inserted, run.rows_failed) == (len(cards), 2, len(cards) - 2)
+    assert len(run.errors) == MAX_ERRORS_KEPT  # counted all, kept the first 1,000
+    assert [e.index for e in run.errors[:2]] == [1, 2]
+    assert all(e.reason and "TEL" in e.excerpt and len(e.excerpt) <= 200 for e in run.errors)
+    assert [r["full_name"] for r in await conn.fetch(
+        "SELECT full_name FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)] == ["Good 0", "Good 1"]
+
+
+async def test_records_the_database_would_reject_fail_alone(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    records = [
+        ContactRecord(full_name="Fine\x00Name", emails=["fine@x.org"], source_index=0),
+        ContactRecord(full_name="Thirteenth Month", birthday_month=13, birthday_day=1, source_index=1),
+        ContactRecord(full_name="Feb 29 in 2023", birthday_month=2, birthday_day=29, birthday_year=2023, source_index=2),
+        ContactRecord(full_name="  ", emails=["blank@x.org"], source_index=3),
+        ContactRecord(full_name="Leap", birthday_month=2, birthday_day=29, source_index=4),
+    ]
+    run_id = await queue_run(engine, tenant, "vcard")
+    async with engine.connect() as c:
+        c = await c.execution_options(isolation_level="AUTOCOMMIT")
+        totals = await write_batches(c, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _one(SourceBatch(records=records)), Totals())
+    assert (totals.inserted, totals.failed) == (2, 3)
+    run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
+    assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (5, 2, 3)
+    assert [e["index"] for e in json.loads(run["errors"])] == [1, 2, 3]
+    assert [r["full_name"] for r in await conn.fetch(
+        "SELECT full_name FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)] == ["FineName", "Leap"]
+
+
+async def _one(batch: SourceBatch):
+    yield batch
+
+
+async def test_since_window(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    since = dt.datetime(2024, 3, 5, tzinfo=dt.UTC)
+    data = (DATA / "takeout.mbox").read_bytes()
+    expected = await parsed(read_mbox(io.BytesIO(data), own_addresses=OWN, since=since))
+    assert expected.records and expected.skipped
+
+    run = await run_import(engine, tenant, "mbox", data, since=since)
+
+    assert run.since == since
+    assert run.rows_inserted == len(expected.records)
+    sent = [r["sent_at"] for r in await conn.fetch("SELECT sent_at FROM messages WHERE tenant_id = $1", tenant.id)]
+    assert sent and min(sent) >= since
+
+    run = await run_import(engine, tenant, "linkedin", (DATA / "Connections.csv").read_bytes(), since=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    names = {r["full_name"] for r in await conn.fetch("SELECT full_name FROM contacts WHERE tenant_id = $1", tenant.id)}
+    assert "Jürgen Müller" not in names and "Jane Doe" in names  # connected in 2021 / in 2024
+
+
+# ---------------------------------------------------------------- one statement per batch
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.statements.append(statement)
+
+
+async def counted_run(engine, tenant, messages: int, batch_size: int) -> tuple[int, list[str]]:
+    out = io.BytesIO()
+    write_mbox(out, messages, seed=2)
+    run_id = await queue_run(engine, tenant, "mbox", options=RunOptions(own_addresses=["me@synthetic.example"]),
+                             upload=out.getvalue())
+    counter = Counter()
+    event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    try:
+        await service.execute_sync_run(engine, run_id, batch_size=batch_size)
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", counter)
+    return run_id, counter.statements
+
+
+async def test_statements_per_batch_are_constant(engine, make_tenant):
+    two, four = await make_tenant(), await make_tenant()
+    _, with_two = await counted_run(engine, two, 40, batch_size=20)
+    _, with_four = await counted_run(engine, four, 40, batch_size=10)
+
+    batch_statements = [s for s in with_four if s == queries.MESSAGES_BATCH]
+    assert len(batch_statements) == 4 and with_two.count(queries.MESSAGES_BATCH) == 2
+    # Twice the batches: exactly two more statements, one per batch; the rest is per run.
+    assert len(with_four) - len(with_two) == 2
+    assert [s for s in with_four if s != queries.MESSAGES_BATCH] == [s for s in with_two if s != queries.MESSAGES_BATCH]
+
+
+async def test_one_statement_per_batch_whatever_the_tenant_size(engine, make_tenant):
+    tenant = await make_tenant()
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        run_id = await queue_run(engine, tenant, "mbox")
+        counter = Counter()
+        event.listen(engine.sync_engine, "before_cursor_execute", counter)
+        totals = await write_batches(conn, RunTarget(tenant.id, run_id, "synthetic"), synthetic_batches(3000, batch_size=1000), Totals())
+        event.remove(engine.sync_engine, "before_cursor_execute", counter)
+    assert totals.batches == 3 and len(counter.statements) == 3
+    assert totals.inserted == 3000
+
+
+# ---------------------------------------------------------------- run states
+
+
+async def test_a_finished_run_is_not_run_again(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    run = await run_import(engine, tenant, "vcard", (DATA / "contacts.vcf").read_bytes())
+    state = await conn.fetchrow("SELECT xmin::text, * FROM sync_runs WHERE id = $1", run.id)
+    await service.execute_sync_run(engine, run.id)
+    assert await conn.fetchrow("SELECT xmin::text, * FROM sync_runs WHERE id = $1", run.id) == state
+    # The uploaded file is gone once the run finished.
+    assert await conn.fetchval("SELECT count(*) FROM sync_uploads WHERE sync_run_id = $1", run.id) == 0
+
+
+async def test_a_run_that_fails_is_recorded(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    # Stored without the check the API does: the worker meets the format error.
+    run_id = await queue_run(engine, tenant, "rss", upload=b"<html><body>not a feed</body></html>")
+    await service.execute_sync_run(engine, run_id)
+    run = await conn.fetchrow("SELECT * FROM sync_runs WHERE id = $1", run_id)
+    assert run["status"] == "failed" and "SourceFormatError" in run["error"]
+    assert run["finished_at"] is not None and run["duration_ms"] is not None
+    assert await conn.fetchval("SELECT count(*) FROM sync_uploads WHERE sync_run_id = $1", run_id) == 0
+
+
+async def test_a_run_left_running_starts_over(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    run_id = await queue_run(engine, tenant, "vcard", upload=(DATA / "contacts.vcf").read_bytes())
+    await conn.execute("UPDATE sync_runs SET status = 'running', rows_seen = 99 WHERE id = $1", run_id)
+    await service.execute_sync_run(engine, run_id)
+    run = await conn.fetchrow("SELECT status, rows_seen FROM sync_runs WHERE id = $1", run_id)
+    assert (run["status"], run["rows_seen"]) == ("succeeded", 8)
