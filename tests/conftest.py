@@ -156,3 +156,14 @@ def statements(client: AsyncTestClient, app: Litestar) -> AsyncIterator[Statemen
     yield counter
     for engine in engines:
         event.remove(engine, "before_cursor_execute", counter)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def in_process_jobs():
+    """Jobs sent by the code under test run inside the call that sends them (as with no REDIS_URL),
+    whatever the environment; the tests of the Redis queue (tests/jobs) switch to Redis themselves."""
+    from kith.tasks.broker import make_broker, use_broker
+
+    previous = use_broker(make_broker(redis_url=None))
+    yield
+    use_broker(previous)

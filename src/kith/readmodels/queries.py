@@ -78,6 +78,7 @@ MARK_RUNS_REFRESHED = text(
                jsonb_set(stages, ARRAY['refresh', 'views', CAST(:view_name AS text)],
                          (stages #> ARRAY['refresh', 'views', CAST(:view_name AS text)])
                          || jsonb_build_object('status', 'succeeded',
+                                               'started_at', CAST(:started_at AS timestamptz),
                                                'as_of', CAST(:as_of AS timestamptz),
                                                'finished_at', CAST(:finished_at AS timestamptz))) AS stages
         FROM sync_runs

@@ -13,6 +13,7 @@ from kith.auth.principal import Principal
 from kith.pagination.page import DEFAULT_LIMIT, MAX_LIMIT, page_response
 from kith.sync import service
 from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
+from kith.tasks.client import enqueue_sync_run
 
 Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Rows per page (1–200).")]
 Cursor = Annotated[str | None, Parameter(max_length=1024, description="Opaque cursor from a previous page.")]
@@ -41,9 +42,10 @@ class SyncController(Controller):
         me: Annotated[list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")] = None,
     ) -> Response[SyncRunDetail]:
         run = await service.receive_upload(db_session, principal, source, request, since, days_back, me or [])
-        # Until the job queue takes it, the import runs in this process once the response is sent.
+        # Sent once the response is out, so after the transaction that created the run has committed:
+        # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL).
         return Response(run, status_code=HTTP_202_ACCEPTED, headers={"Location": request.url_for("sync_run", run_id=run.id)},
-                        background=BackgroundTask(service.run_sync_chain, db_engine, run.id))
+                        background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine))
 
     @get("/runs", summary="Sync runs, newest first (cursor-paginated)")
     async def list_runs(

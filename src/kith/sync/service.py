@@ -280,7 +280,12 @@ async def import_file(
     stream.seek(0)
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         run = await create_run(session, tenant_id, user_id, source, since, options)
-    await run_sync_chain(engine, run.id, stream=stream, progress=progress)
+    # The file is local to this process, so the import runs here; scoring and the refreshes that
+    # follow go to the job queue (REDIS_URL), or run here too (no REDIS_URL).
+    await execute_sync_run(engine, run.id, stream=stream, progress=progress)
+    from kith.tasks.client import enqueue_score
+
+    await enqueue_score(run.id, engine=engine)
     async with AsyncSession(engine) as session:
         return await get_run(session, tenant_id, run.id)
 

@@ -82,6 +82,8 @@ async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     from kith.scoring.service import score_sync_run
 
     state = await _run_state(engine, sync_run_id)
+    if state.status != "succeeded":  # a failed import is not scored (its landed batches are, nightly)
+        return {"sync_run_id": sync_run_id, "skipped": state.status}
     changed = None
     if state.score_status != "succeeded":
         changed = await score_sync_run(engine, sync_run_id)
