@@ -134,15 +134,31 @@ async def _seed(tenant_name: str, size: str, seed_value: int, *, only_if_empty: 
         raise click.ClickException(f"tenant {tenant_name!r} already has contacts; seed a new tenant")
     async with raw_connection() as conn:
         await seed_tenant(conn, tenant_id=tenant_id, user_id=user_id, size=size, seed=seed_value, progress=_echo_err)
-    await _after_seed()
+    await _after_seed(tenant_id)
     return tenant_id
 
 
-async def _after_seed() -> None:
-    """Bring the read models up to date after a bulk load."""
-    from kith.readmodels.refresh import refresh_all
+async def _after_seed(tenant_id: int) -> None:
+    """Score the new contacts (one set-based pass), then bring the read models up to date."""
+    import time
 
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from kith.db.engine import database_url
+    from kith.db.urls import sqlalchemy_url
+    from kith.readmodels.refresh import refresh_all
+    from kith.scoring.service import rescore_tenant
+
+    engine = create_async_engine(sqlalchemy_url(database_url()))
+    try:
+        started = time.perf_counter()
+        scored = await rescore_tenant(engine, tenant_id)
+        _echo_err(f"scored {scored:,} contacts in {time.perf_counter() - started:.1f} s")
+    finally:
+        await engine.dispose()
+    started = time.perf_counter()
     await refresh_all()
+    _echo_err(f"refreshed the read models in {time.perf_counter() - started:.1f} s")
 
 
 @cli.command("import")
