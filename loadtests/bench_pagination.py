@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql
 
 from kith.contacts import queries
 from kith.db.engine import database_url
+from kith.db.reads import READER_SERVER_SETTINGS
 from kith.db.urls import asyncpg_dsn
 
 PAGE = 50
@@ -60,7 +61,8 @@ async def main() -> None:
     parser.add_argument("--pages", default="1,100,10000")
     args = parser.parse_args()
 
-    conn = await asyncpg.connect(asyncpg_dsn(database_url()))
+    # The settings of the API's reader pool, so the figures are the API's.
+    conn = await asyncpg.connect(asyncpg_dsn(database_url()), server_settings=READER_SERVER_SETTINGS)
     try:
         tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", args.tenant)
         if tenant_id is None:

@@ -18,12 +18,18 @@ from kith.db.urls import sqlalchemy_url
 
 READER_STATE_KEY = "db_reader"
 
+# Listing statements are large (a view, a live view, a UNION under one keyset)
+# and planning them costs more than running them; every branch seeks on its
+# index whatever the parameters, so a prepared statement's generic plan is
+# always the right one. Measured on 1M contacts: 0.46 ms vs 1.6 ms a page.
+READER_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+
 Source = AsyncEngine | AsyncSession
 
 
 def create_reader(database_url: str, pool_size: int = 20) -> AsyncEngine:
     return create_async_engine(sqlalchemy_url(database_url), isolation_level="AUTOCOMMIT", pool_size=pool_size,
-                               max_overflow=pool_size)
+                               max_overflow=pool_size, connect_args={"server_settings": READER_SERVER_SETTINGS})
 
 
 async def fetch_all(source: Source, statement: Executable, params: dict[str, Any] | None = None) -> list[Row]:
