@@ -65,7 +65,7 @@ def wrk_load(base: str, headers: dict, paths: list[str], seconds: float, concurr
     finally:
         script.unlink()
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
-    errors = next((line.strip() for line in out.splitlines() if "Non-2xx" in line), "0 errors")
+    errors = next((line.strip() for line in out.splitlines() if "Non-2xx" in line), "0")
     return rps, errors
 
 
