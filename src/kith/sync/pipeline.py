@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kith.readmodels.refresh import release_session_lock
 from kith.sync import queries
 from kith.sync.sources.records import (
     EXCERPT_CHARS,
@@ -183,6 +185,18 @@ _KINDS: dict[type, tuple[str, Callable[[list[Any], RunTarget], tuple[list[Any], 
 
 
 # ---------------------------------------------------------------- the writer
+
+
+@asynccontextmanager
+async def run_session(conn: AsyncConnection, tenant_id: int) -> AsyncIterator[None]:
+    """Set the run's connection up for its batches (the tenant's lock, plans, commits: see
+    queries.START_RUN_SESSION), and back as it was for the next user of the connection
+    (or closed, if that cannot be done)."""
+    await conn.exec_driver_sql(queries.START_RUN_SESSION, (tenant_id,))
+    try:
+        yield
+    finally:
+        await release_session_lock(conn, queries.UNLOCK_TENANT, {"tenant_id": tenant_id}, reset=True)
 
 
 async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBatch, totals: Totals) -> None:

@@ -2,7 +2,8 @@
 
 Each batch statement is a single round trip and a single transaction (it runs
 on an autocommit connection): it looks up just the batch's natural keys on
-their unique indexes, inserts what is new, updates what changed, records the
+their unique indexes (a LATERAL … LIMIT 1 per key, so the plan is an index
+probe per batch row whatever the statistics say about a fresh tenant), inserts what is new, updates what changed, records the
 contacts it touched (`sync_run_contacts`, which scoring reads) and adds the
 batch's counts and record errors to its `sync_runs` row, all together or not
 at all. Ids of new rows are drawn with `nextval` before the insert, so the
@@ -44,10 +45,20 @@ RUN_FOR_WORK = """
     WHERE r.id = $1
 """
 
-# Session-level, on the run's own connection: imports of one tenant run one after the other,
-# so two runs never both create the contact for a new address or the same conversation.
-LOCK_TENANT = "SELECT pg_advisory_lock(hashtextextended('kith.sync.' || $1::bigint, 0))"
-UNLOCK_TENANT = "SELECT pg_advisory_unlock(hashtextextended('kith.sync.' || $1::bigint, 0))"
+# The run's own connection, for the length of the run ($1 tenant_id):
+# - a session advisory lock: imports of one tenant run one after the other, so two runs never
+#   both create the contact for a new address, or the same conversation;
+# - plan_cache_mode: a batch statement is prepared once and run per batch, and the generic plan
+#   PostgreSQL switches to after five runs is several times slower than one for the actual arrays;
+# - synchronous_commit off: a batch commits without waiting for its WAL flush. A crash can lose
+#   the last batches, but with their counts (same transaction), and the run, still 'running',
+#   is run again from the start: imports are idempotent.
+START_RUN_SESSION = """
+    SELECT pg_advisory_lock(hashtextextended('kith.sync.' || $1::bigint, 0)),
+           set_config('plan_cache_mode', 'force_custom_plan', false),
+           set_config('synchronous_commit', 'off', false)
+"""
+UNLOCK_TENANT = text("SELECT pg_advisory_unlock(hashtextextended('kith.sync.' || CAST(:tenant_id AS bigint), 0))")
 
 # A run left 'running' by a worker that died is claimed again and starts over: imports are idempotent.
 CLAIM_RUN = """
@@ -128,16 +139,18 @@ WITH batch AS (
 ),
 fresh AS (
     SELECT b.* FROM batch b
-    WHERE NOT EXISTS (SELECT 1 FROM messages m
-                      WHERE m.tenant_id = $1 AND m.source = $6 AND m.external_id = b.external_id)
+    LEFT JOIN LATERAL (SELECT true AS stored FROM messages m
+                       WHERE m.tenant_id = $1 AND m.source = $6 AND m.external_id = b.external_id LIMIT 1) m ON true
+    WHERE m.stored IS NULL
 ),
 addresses AS (
     SELECT DISTINCT ON (address) address, display_name FROM fresh
     WHERE address IS NOT NULL ORDER BY address, display_name NULLS LAST
 ),
 known_contacts AS (
-    SELECT k.value AS address, k.contact_id FROM contact_keys k
-    WHERE k.tenant_id = $1 AND k.kind = 'email' AND k.value IN (SELECT address FROM addresses)
+    SELECT a.address, k.contact_id FROM addresses a
+    CROSS JOIN LATERAL (SELECT contact_id FROM contact_keys
+                        WHERE tenant_id = $1 AND kind = 'email' AND value = a.address LIMIT 1) k
 ),
 new_contacts AS MATERIALIZED (
     SELECT a.address, coalesce(a.display_name, a.address) AS full_name,
@@ -160,8 +173,9 @@ threads AS (
     SELECT DISTINCT ON (thread_key) thread_key, subject, channel FROM fresh ORDER BY thread_key, sent_at
 ),
 known_conversations AS (
-    SELECT c.external_id AS thread_key, c.id FROM conversations c
-    WHERE c.tenant_id = $1 AND c.source = $6 AND c.external_id IN (SELECT thread_key FROM threads)
+    SELECT t.thread_key, c.id FROM threads t
+    CROSS JOIN LATERAL (SELECT id FROM conversations
+                        WHERE tenant_id = $1 AND source = $6 AND external_id = t.thread_key LIMIT 1) c
 ),
 new_conversations AS MATERIALIZED (
     SELECT t.thread_key, t.subject, t.channel, nextval(pg_get_serial_sequence('conversations', 'id')) AS id
@@ -213,7 +227,9 @@ WITH batch AS (
 keys AS (SELECT * FROM unnest($7::int[], $8::text[], $9::text[]) AS k(ord, kind, value)),
 matches AS (
     SELECT DISTINCT ON (k.ord) k.ord, ck.contact_id
-    FROM keys k JOIN contact_keys ck ON ck.tenant_id = $1 AND ck.kind = k.kind AND ck.value = k.value
+    FROM keys k
+    CROSS JOIN LATERAL (SELECT contact_id FROM contact_keys
+                        WHERE tenant_id = $1 AND kind = k.kind AND value = k.value LIMIT 1) ck
     ORDER BY k.ord, ck.contact_id
 ),
 targets AS (SELECT DISTINCT ON (contact_id) contact_id, ord FROM matches ORDER BY contact_id, ord),

@@ -32,7 +32,7 @@ from kith.readmodels.refresh import request_refresh
 from kith.readmodels.views import VIEWS
 from kith.scoring.service import score_sync_run
 from kith.sync import queries
-from kith.sync.pipeline import RunTarget, Totals, write_batches
+from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
 from kith.sync.schemas import RunOptions, SourceName, SyncRun, SyncRunDetail
 from kith.sync.sources import SOURCES, SourceBatch, SourceFormatError, SourceSpec
 from kith.sync.uploads import CHUNK_BYTES, ChunkStream, ChunkWriter, UploadedFile, chunk_fetcher, iterate_on_thread
@@ -203,7 +203,7 @@ async def execute_sync_run(
     Reads the run's stored upload, or `stream` when given (the CLI). Does
     nothing for a finished run, so a repeated delivery is harmless; a run left
     'running' by a dead worker starts over (imports are idempotent). Runs of
-    one tenant take turns (a session advisory lock). Failures are recorded on
+    one tenant take turns (see pipeline.run_session). Failures are recorded on
     the run, not raised; the batches landed before a failure stay.
     """
     async with engine.connect() as conn:
@@ -211,13 +211,10 @@ async def execute_sync_run(
         run = (await conn.exec_driver_sql(queries.RUN_FOR_WORK, (sync_run_id,))).first()
         if run is None or run.status not in RUNNABLE:
             return
-        await conn.exec_driver_sql(queries.LOCK_TENANT, (run.tenant_id,))
-        try:
+        async with run_session(conn, run.tenant_id):
             if (await conn.exec_driver_sql(queries.CLAIM_RUN, (sync_run_id,))).first() is None:
                 return  # finished by another worker while this one waited
             await _execute(engine, conn, run, stream, batch_size, progress)
-        finally:
-            await conn.exec_driver_sql(queries.UNLOCK_TENANT, (run.tenant_id,))
 
 
 async def _execute(
