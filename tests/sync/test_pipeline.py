@@ -20,6 +20,7 @@ from kith.sync.schemas import RunOptions
 from kith.sync.sources import ContactRecord, SourceBatch, read_feed, read_linkedin_csv, read_mbox, read_vcards
 from kith.sync.synthetic import synthetic_batches, write_mbox
 from kith.sync.uploads import ChunkWriter
+from kith.tasks.client import enqueue_score
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 OWN = ["me@gmail.com", "me.alias@example.org"]
@@ -50,10 +51,11 @@ async def queue_run(engine, tenant, source: str, *, since=None, options: RunOpti
 
 
 async def run_import(engine, tenant, source: str, data: bytes, *, since=None, own=OWN, batch_size=2000, json=False):
-    """Queue a run with `data` stored as its upload and run the whole chain, as a worker would."""
+    """Queue a run with `data` stored as its upload, import it, then the rest of the chain (in-process)."""
     options = RunOptions(own_addresses=list(own), format="json" if json else "file")
     run_id = await queue_run(engine, tenant, source, since=since, options=options, upload=data)
-    await service.run_sync_chain(engine, run_id, batch_size=batch_size)
+    await service.execute_sync_run(engine, run_id, batch_size=batch_size)
+    await enqueue_score(run_id, engine=engine)
     async with AsyncSession(engine) as session:
         return await service.get_run(session, tenant.id, run_id)
 

@@ -3,10 +3,10 @@
 Each batch statement is a single round trip and a single transaction (it runs
 on an autocommit connection): it looks up just the batch's natural keys on
 their unique indexes (a LATERAL … LIMIT 1 per key, so the plan is an index
-probe per batch row whatever the statistics say about a fresh tenant), inserts what is new, updates what changed, records the
-contacts it touched (`sync_run_contacts`, which scoring reads) and adds the
-batch's counts and record errors to its `sync_runs` row, all together or not
-at all. Ids of new rows are drawn with `nextval` before the insert, so the
+probe per batch row whatever the statistics say about a fresh tenant),
+inserts what is new, updates what changed, records the contacts it touched
+(`sync_run_contacts`, which scoring reads) and adds the batch's counts and
+record errors to its `sync_runs` row, all together or not at all. Ids of new rows are drawn with `nextval` before the insert, so the
 sibling statements that reference them (keys, messages) need no RETURNING
 round trip. Batch writes never set `changed_at`: that marks API writes (see
 DESIGN, fresh reads).
@@ -86,11 +86,6 @@ FINISH_RUN = """
     RETURNING rows_seen, rows_inserted, rows_updated, rows_skipped, rows_failed, duration_ms
 """
 
-RECORD_STAGE = """
-    UPDATE sync_runs SET stages = stages || jsonb_build_object($2::text, $3::text::jsonb), updated_at = clock_timestamp()
-    WHERE id = $1
-"""
-
 # ---------------------------------------------------------------- uploads
 
 INSERT_CHUNK = text(
@@ -103,9 +98,9 @@ READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id
 #
 # Common parameters: $1 tenant_id, $2 sync_run_id, $3 input items the batch
 # accounts for, $4 of which failed validation, $5 their errors (a JSON array,
-# already capped); the record kind's own start at $6. Every other item was inserted, updated or
-# skipped (outside the window, a duplicate, unchanged, or matching a contact
-# the user deleted).
+# already capped); the record kind's own start at $6. Every other item was
+# inserted, updated or skipped (outside the window, a duplicate, unchanged,
+# or matching a contact the user deleted).
 
 _PROGRESS = """
     progress AS (

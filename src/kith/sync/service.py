@@ -1,9 +1,9 @@
-"""Sync runs: receiving an upload, running it (sync → score → refresh), listing runs.
+"""Sync runs: receiving an upload, running the import, listing runs.
 
 The request only checks the upload's format (on its head, before anything is
 written), stores it in chunks and queues a run; `execute_sync_run` does the
-import, in any process. `run_sync_chain` is the whole chain after an upload:
-until it becomes a task of the job queue, the API runs it after its response.
+import, in any process: the job queue (kith.tasks) runs it, then scores the
+run (kith.scoring) and refreshes the read models.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import asyncio
 import datetime as dt
 import io
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from typing import Any, BinaryIO
@@ -28,9 +27,6 @@ from kith.pagination.cursor import Binding
 from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
 from kith.problems import bad_request, not_found, problem
-from kith.readmodels.refresh import request_refresh
-from kith.readmodels.views import VIEWS
-from kith.scoring.service import score_sync_run
 from kith.sync import queries
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
 from kith.sync.schemas import RunOptions, SourceName, SyncRun, SyncRunDetail
@@ -250,21 +246,6 @@ async def _execute(
     )
 
 
-async def refresh_after_sync(engine: AsyncEngine, sync_run_id: int) -> None:
-    """Refresh the read models (coalesced with any other refresh); record stages["refresh"]."""
-    started, clock = dt.datetime.now(dt.UTC), time.monotonic()
-    stage: dict[str, Any] = {"status": "succeeded", "started_at": started.isoformat()}
-    try:
-        stage["passes"] = sum([(await request_refresh(engine, view)).refreshes for view in VIEWS])
-    except Exception as exc:
-        stage.update(status="failed", error=str(exc)[:2000])
-        raise
-    finally:
-        stage.update(finished_at=dt.datetime.now(dt.UTC).isoformat(), duration_ms=int((time.monotonic() - clock) * 1000))
-        async with engine.begin() as conn:
-            await conn.exec_driver_sql(queries.RECORD_STAGE, (sync_run_id, "refresh", msgspec.json.encode(stage).decode()))
-
-
 async def import_file(
     engine: AsyncEngine, tenant_id: int, user_id: int, source: SourceName, stream: BinaryIO, *,
     since: dt.datetime | None = None, own_addresses: list[str] | None = None, json: bool = False,
@@ -285,10 +266,3 @@ async def import_file(
     await enqueue_score(run.id, engine=engine)
     async with AsyncSession(engine) as session:
         return await get_run(session, tenant_id, run.id)
-
-
-async def run_sync_chain(engine: AsyncEngine, sync_run_id: int, **execute_options: Any) -> None:
-    """The whole chain for one run: execute → score the contacts it touched → refresh the read models."""
-    await execute_sync_run(engine, sync_run_id, **execute_options)
-    await score_sync_run(engine, sync_run_id)
-    await refresh_after_sync(engine, sync_run_id)
