@@ -114,7 +114,8 @@ async def test_vcard_rows_land_exactly(engine, conn, make_tenant):
     keys = await conn.fetch("SELECT kind, value FROM contact_keys WHERE tenant_id = $1", tenant.id)
     assert sorted((k["kind"], k["value"]) for k in keys) == sorted(
         [("email", e) for r in expected.records for e in r.emails]
-        + [("vcard_uid", r.external_id) for r in expected.records if r.external_id])
+        + [("vcard_uid", r.external_id) for r in expected.records if r.external_id]
+        + [("linkedin", "https://www.linkedin.com/in/juergenmueller")])  # Jürgen's X-SOCIALPROFILE
     # Every new contact was scored by the run (and none is marked as an API change).
     assert await conn.fetchval("SELECT count(*) FROM sync_run_contacts WHERE sync_run_id = $1", run.id) == len(rows)
     assert set(run.stages) == {"sync", "score", "refresh"}
@@ -173,6 +174,18 @@ async def test_linkedin_matches_existing_contacts_by_key(engine, conn, make_tena
         "SELECT contact_id FROM contact_keys WHERE tenant_id = $1 AND kind = 'linkedin' AND value = $2",
         tenant.id, "https://www.linkedin.com/in/jane-doe-1a2b3c") == jane["id"]
     assert jane["changed_at"] is None
+
+
+async def test_a_linkedin_profile_in_a_vcard_matches_the_connection(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    card = (b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Grace Hopper\r\n"
+            b"X-SOCIALPROFILE;type=linkedin:http://linkedin.com/in/Grace-Hopper/\r\nEND:VCARD\r\n")
+    await run_import(engine, tenant, "vcard", card)
+    csv = (b"First Name,Last Name,URL,Email Address,Company,Position,Connected On\n"
+           b"Grace,Hopper,https://www.linkedin.com/in/grace-hopper,,US Navy,Rear Admiral,01 Jan 2020\n")
+    run = await run_import(engine, tenant, "linkedin", csv)
+    assert (run.rows_inserted, run.rows_updated) == (0, 1)
+    assert await conn.fetchval("SELECT company FROM contacts WHERE tenant_id = $1", tenant.id) == "US Navy"
 
 
 async def test_linkedin_json_push(engine, conn, make_tenant):

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kith.readmodels.refresh import release_session_lock
 from kith.sync import queries
+from kith.sync.sources.linkedin import normalize_linkedin_url
 from kith.sync.sources.records import (
     EXCERPT_CHARS,
     ContactRecord,
@@ -32,6 +33,7 @@ from kith.sync.sources.records import (
 )
 
 MAX_ERRORS_KEPT = 1000
+_LINKEDIN_PROFILE = ("https://www.linkedin.com/in/", "https://www.linkedin.com/pub/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,9 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
         keys = [("email", e) for e in r.emails]
         if r.external_id and key_kind:
             keys.append((key_kind, r.external_id))
+        # A LinkedIn profile among an address book's links matches that person's LinkedIn connection.
+        keys += [("linkedin", url) for url in map(normalize_linkedin_url, r.links) if url and url.startswith(_LINKEDIN_PROFILE)]
+        keys = list(dict.fromkeys(keys))
         if taken.intersection(keys):
             continue  # counted as skipped by the statement
         taken.update(keys)
