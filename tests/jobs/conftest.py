@@ -34,7 +34,8 @@ CREATE TABLE kith_test_gate (id int PRIMARY KEY, mode text NOT NULL);
 INSERT INTO kith_test_gate VALUES (1, 'open');
 CREATE TABLE kith_test_passes (id serial PRIMARY KEY, pid int NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp(),
                                others int NOT NULL);
-CREATE FUNCTION kith_test_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE AS $$
+-- Its own search_path: PostgreSQL 17+ runs REFRESH MATERIALIZED VIEW with a safe one (pg_catalog, pg_temp).
+CREATE FUNCTION kith_test_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE SET search_path = public, pg_catalog AS $$
 DECLARE m text; running int;
 BEGIN
   SELECT count(*) INTO running FROM pg_stat_activity
