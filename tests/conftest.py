@@ -16,6 +16,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from kith.app import create_app
 from kith.auth.service import create_token, get_or_create_owner, get_or_create_tenant
@@ -24,7 +25,7 @@ from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from kith.db.embedded import start_embedded
 from kith.db.migrations import upgrade_async
 from kith.db.session import standalone_session
-from kith.db.urls import asyncpg_dsn, with_database
+from kith.db.urls import asyncpg_dsn, sqlalchemy_url, with_database
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +96,22 @@ async def db(database_url: str) -> AsyncIterator[str]:
     """The migrated database, emptied after the test."""
     yield database_url
     await _truncate_all(database_url)
+
+
+@pytest.fixture
+async def engine(db: str) -> AsyncIterator[AsyncEngine]:
+    """An engine on the test database, for services called directly (as jobs call them)."""
+    engine = create_async_engine(sqlalchemy_url(db))
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def conn(db: str) -> AsyncIterator[asyncpg.Connection]:
+    """A plain asyncpg connection on the test database, to arrange and inspect rows."""
+    connection = await asyncpg.connect(asyncpg_dsn(db))
+    yield connection
+    await connection.close()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import time
 from collections import Counter
 
 import msgspec
-import pytest
 from redis.asyncio import Redis
 
 EVERY_MINUTE = {f"KITH_{name}_CRON": "* * * * *" for name in ("REFRESH", "VACUUM", "RESCORE", "CLEANUP")}

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from kith.db.urls import asyncpg_dsn, sqlalchemy_url
 from kith.scoring.service import rescore_all, rescore_tenant, score_sync_run
 
 # score = 100 × (0.5 × 0.5^(days since last / 30) + 0.3 × min(1, ln(1 + n90) / ln 31) + 0.2 × 2·min(in, out) / (in + out))
@@ -17,20 +15,6 @@ EXPECTED = {
     "C": 88.86,  # 30 out over the last month (last yesterday), 10 in 200 days ago: 48.86 + 30 + 10
     "E": 0.00,  # one message 400 days ago: decayed, outside both windows
 }
-
-
-@pytest.fixture
-async def engine(db):
-    engine = create_async_engine(sqlalchemy_url(db))
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def conn(db):
-    conn = await asyncpg.connect(asyncpg_dsn(db))
-    yield conn
-    await conn.close()
 
 
 class Counter(list):

@@ -9,16 +9,8 @@ import asyncpg
 import pytest
 
 from kith.config import get_settings
-from kith.db.urls import asyncpg_dsn
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-@pytest.fixture
-async def conn(db):
-    conn = await asyncpg.connect(asyncpg_dsn(db))
-    yield conn
-    await conn.close()
 
 
 @pytest.fixture
@@ -191,3 +183,11 @@ async def test_another_tenants_run_is_404(client, conn, make_tenant):
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
     assert (await client.get("/api/v1/sync/runs", headers=bob.headers)).json()["items"] == []
+
+
+@pytest.mark.parametrize("run_id", ["0", "-3", "99999999999999999999999", "abc"])
+async def test_bad_run_ids_are_4xx_problems(client, make_tenant, run_id):
+    tenant = await make_tenant()
+    response = await client.get(f"/api/v1/sync/runs/{run_id}", headers=tenant.headers)
+    assert 400 <= response.status_code < 500
+    assert response.headers["content-type"].startswith("application/problem+json")

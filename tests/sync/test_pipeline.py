@@ -11,9 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from kith.db.urls import asyncpg_dsn, sqlalchemy_url
 from kith.sync import queries, service
 from kith.sync.pipeline import MAX_ERRORS_KEPT, RunTarget, Totals, write_batches
 from kith.sync.schemas import RunOptions
@@ -24,20 +23,6 @@ from kith.tasks.client import enqueue_score
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 OWN = ["me@gmail.com", "me.alias@example.org"]
-
-
-@pytest.fixture
-async def engine(db):
-    engine = create_async_engine(sqlalchemy_url(db))
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def conn(db):
-    conn = await asyncpg.connect(asyncpg_dsn(db))
-    yield conn
-    await conn.close()
 
 
 async def queue_run(engine, tenant, source: str, *, since=None, options: RunOptions | None = None, upload: bytes | None = None) -> int:

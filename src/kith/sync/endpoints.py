@@ -10,13 +10,12 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
-from kith.pagination.page import DEFAULT_LIMIT, MAX_LIMIT, page_response
+from kith.pagination.page import DEFAULT_LIMIT, page_response
+from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.sync import service
 from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
 from kith.tasks.client import enqueue_sync_run
 
-Limit = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Rows per page (1–200).")]
-Cursor = Annotated[str | None, Parameter(max_length=1024, description="Opaque cursor from a previous page.")]
 
 
 class SyncController(Controller):
@@ -56,6 +55,6 @@ class SyncController(Controller):
 
     @get("/runs/{run_id:int}", name="sync_run", summary="One sync run: status, counts, stages, record errors")
     async def get_run(
-        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], run_id: int
+        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], run_id: ResourceId
     ) -> SyncRunDetail:
         return await service.get_run(db_session, principal.tenant_id, run_id)
