@@ -377,3 +377,32 @@ async def test_a_run_left_running_starts_over(engine, conn, make_tenant):
     await service.execute_sync_run(engine, run_id)
     run = await conn.fetchrow("SELECT status, rows_seen FROM sync_runs WHERE id = $1", run_id)
     assert (run["status"], run["rows_seen"]) == ("succeeded", 8)
+
+
+async def test_transient_failure_is_raised_for_a_retry_and_the_retry_lands_everything(engine, conn, make_tenant,
+                                                                                       monkeypatch):
+    """A serialization failure mid-import is not a failed run: the job queue retries it, and it starts over."""
+    tenant = await make_tenant()
+    run_id = await queue_run(engine, tenant, "vcard", upload=(DATA / "contacts.vcf").read_bytes())
+    real_write_batches = service.write_batches
+
+    async def fail_after_first_batch(conn_, target, batches, totals, progress=None):
+        async for batch in batches:
+            from kith.sync.pipeline import write_batch
+
+            await write_batch(conn_, target, batch, totals)
+            raise asyncpg.SerializationError("could not serialize access due to concurrent update")
+
+    monkeypatch.setattr(service, "write_batches", fail_after_first_batch)
+    with pytest.raises(asyncpg.SerializationError):
+        await service.execute_sync_run(engine, run_id, batch_size=2)
+    assert await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id) == "running"
+
+    monkeypatch.setattr(service, "write_batches", real_write_batches)
+    await service.execute_sync_run(engine, run_id, batch_size=2)  # the redelivery
+    run = await conn.fetchrow("SELECT status, rows_seen, rows_failed FROM sync_runs WHERE id = $1", run_id)
+    reference = await queue_run(engine, tenant, "vcard", upload=(DATA / "contacts.vcf").read_bytes())
+    await service.execute_sync_run(engine, reference, batch_size=2)
+    again = await conn.fetchrow("SELECT rows_seen, rows_inserted FROM sync_runs WHERE id = $1", reference)
+    assert run["status"] == "succeeded"
+    assert run["rows_seen"] == again["rows_seen"] and again["rows_inserted"] == 0  # all landed by the retry

@@ -28,6 +28,7 @@ from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
 from kith.problems import bad_request, not_found, problem
 from kith.sync import queries
+from kith.tasks.retry import is_transient
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
 from kith.sync.schemas import RunOptions, SourceName, SyncRun, SyncRunDetail
 from kith.sync.sources import SOURCES, SourceBatch, SourceFormatError, SourceSpec
@@ -200,7 +201,9 @@ async def execute_sync_run(
     nothing for a finished run, so a repeated delivery is harmless; a run left
     'running' by a dead worker starts over (imports are idempotent). Runs of
     one tenant take turns (see pipeline.run_session). Failures are recorded on
-    the run, not raised; the batches landed before a failure stay.
+    the run, not raised, except transient ones (a lost connection, a
+    serialization failure, a deadlock) of a queued run: those are raised for the
+    job queue to retry. The batches landed before a failure stay.
     """
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -232,6 +235,9 @@ async def _execute(
         async with aclosing(batches):
             await write_batches(conn, target, batches, totals, progress)
     except Exception as exc:
+        if stream is None and is_transient(exc):
+            # Left 'running': the job queue delivers it again and the run starts over (imports are idempotent).
+            raise
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
     extra = msgspec.json.encode({"batches": totals.batches, "contacts_created": totals.contacts_created}).decode()
