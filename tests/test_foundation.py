@@ -182,3 +182,16 @@ def test_embedded_database_is_reused_and_stopped_on_exit(tmp_path):
     token = kith("token", "create", "--tenant", "embedded")  # a later process sees the earlier one's data
     assert token.returncode == 0 and token.stdout.startswith("kith_"), token.stderr
     assert not server_running()
+
+
+def test_processes_starting_together_agree_on_one_secret_key(tmp_path):
+    """Without KITH_SECRET_KEY the first process generates one; processes racing it all end up with the same."""
+    env = {k: v for k, v in os.environ.items() if k != "KITH_SECRET_KEY"}
+    env["KITH_DATA_DIR"] = str(tmp_path)
+    code = "from kith.config import get_settings; print(get_settings().secret_key)"
+    processes = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True)
+                 for _ in range(8)]
+    keys = {p.communicate(timeout=60)[0].strip() for p in processes}
+    assert all(p.returncode == 0 for p in processes)
+    assert len(keys) == 1 and len(keys.pop()) > 40
+    assert [f.name for f in tmp_path.iterdir()] == ["secret_key"]

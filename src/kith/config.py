@@ -32,9 +32,16 @@ def _secret_key(data_dir: Path) -> str:
     path = data_dir / "secret_key"
     if not path.exists():
         data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(secrets.token_urlsafe(48))
-        tmp.replace(path)
+        # Processes starting together race here: each writes its own file, the first link wins, all read it.
+        candidate = data_dir / f".secret_key.{os.getpid()}.{secrets.token_hex(4)}"
+        candidate.write_text(secrets.token_urlsafe(48))
+        candidate.chmod(0o600)
+        try:
+            os.link(candidate, path)
+        except FileExistsError:
+            pass
+        finally:
+            candidate.unlink()
     return path.read_text().strip()
 
 
