@@ -142,20 +142,14 @@ async def _after_seed(tenant_id: int) -> None:
     """Score the new contacts (one set-based pass), then bring the read models up to date."""
     import time
 
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from kith.db.engine import database_url
-    from kith.db.urls import sqlalchemy_url
+    from kith.db.session import standalone_engine
     from kith.readmodels.refresh import refresh_all
     from kith.scoring.service import rescore_tenant
 
-    engine = create_async_engine(sqlalchemy_url(database_url()))
-    try:
+    async with standalone_engine() as engine:
         started = time.perf_counter()
         scored = await rescore_tenant(engine, tenant_id)
         _echo_err(f"scored {scored:,} contacts in {time.perf_counter() - started:.1f} s")
-    finally:
-        await engine.dispose()
     started = time.perf_counter()
     await refresh_all()
     _echo_err(f"refreshed the read models in {time.perf_counter() - started:.1f} s")
@@ -174,19 +168,14 @@ def import_(tenant_name: str, source: str, file: Path, since: dt.datetime | None
 
 
 async def _import(tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: list[str]) -> int:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from kith.auth.service import get_or_create_owner, get_or_create_tenant
-    from kith.db.engine import database_url
-    from kith.db.session import standalone_session
-    from kith.db.urls import sqlalchemy_url
+    from kith.db.session import standalone_engine, standalone_session
     from kith.sync.service import import_file
     from kith.sync.sources import SourceFormatError
 
     async with standalone_session() as session:
         tenant_row = await get_or_create_tenant(session, tenant_name)
         tenant_id, user_id = tenant_row.id, (await get_or_create_owner(session, tenant_row)).id
-    engine = create_async_engine(sqlalchemy_url(database_url()))
     size = max(file.stat().st_size, 1)
     try:
         with open(file, "rb") as stream:
@@ -196,14 +185,13 @@ async def _import(tenant_name: str, source: str, file: Path, since: dt.datetime 
                 bar = "#" * int(done * 30)
                 click.echo(f"\r{file.name} [{bar:<30}] {done:4.0%} {totals.seen} records", err=True, nl=False)
 
-            run = await import_file(
-                engine, tenant_id, user_id, source, stream, since=since and since.replace(tzinfo=dt.UTC),
-                own_addresses=own_addresses, json=file.suffix.lower() == ".json", progress=progress,
-            )
+            async with standalone_engine() as engine:
+                run = await import_file(
+                    engine, tenant_id, user_id, source, stream, since=since and since.replace(tzinfo=dt.UTC),
+                    own_addresses=own_addresses, json=file.suffix.lower() == ".json", progress=progress,
+                )
     except SourceFormatError as exc:
         raise click.ClickException(f"{file} is not a valid {source} file: {exc}") from None
-    finally:
-        await engine.dispose()
     _echo_err(f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
               f"{run.rows_skipped} skipped, {run.rows_failed} failed")
     if run.status != "succeeded":
@@ -215,29 +203,13 @@ async def _import(tenant_name: str, source: str, file: Path, since: dt.datetime 
 @click.argument("view", required=False)
 def refresh(view: str | None) -> None:
     """Refresh one read model (or all) now; print each view refreshed."""
-    from kith.readmodels.refresh import refresh_all, request_refresh
+    from kith.readmodels.refresh import refresh_all
     from kith.readmodels.views import VIEWS
 
-    async def run() -> None:
-        if view is None:
-            outcomes = await refresh_all()
-        else:
-            if view not in VIEWS:
-                raise click.ClickException(f"no view named {view!r}; views: {', '.join(VIEWS)}")
-            from sqlalchemy.ext.asyncio import create_async_engine
-
-            from kith.db.engine import database_url
-            from kith.db.urls import sqlalchemy_url
-
-            engine = create_async_engine(sqlalchemy_url(database_url()))
-            try:
-                outcomes = [await request_refresh(engine, view)]
-            finally:
-                await engine.dispose()
-        for outcome in outcomes:
-            click.echo(outcome.view_name)
-
-    asyncio.run(run())
+    if view is not None and view not in VIEWS:
+        raise click.ClickException(f"no view named {view!r}; views: {', '.join(VIEWS)}")
+    for outcome in asyncio.run(refresh_all(views=(view,) if view else VIEWS)):
+        click.echo(outcome.view_name)
 
 
 @cli.command()

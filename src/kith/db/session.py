@@ -6,21 +6,28 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from kith.db.engine import database_url
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url
 
 
 @asynccontextmanager
-async def standalone_session(url: str | None = None) -> AsyncIterator[AsyncSession]:
-    """A session on its own short-lived engine; commits on success."""
+async def standalone_engine(url: str | None = None) -> AsyncIterator[AsyncEngine]:
+    """An engine on the configured database (CLI commands, scripts), disposed afterwards."""
     engine = create_async_engine(sqlalchemy_url(url or database_url()))
     try:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
-            yield session
+        yield engine
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def standalone_session(url: str | None = None) -> AsyncIterator[AsyncSession]:
+    """A session on its own short-lived engine; commits on success."""
+    async with standalone_engine(url) as engine, \
+            async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+        yield session
 
 
 @asynccontextmanager

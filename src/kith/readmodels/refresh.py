@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import anyio
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kith.readmodels import queries
 from kith.readmodels.views import VIEWS
@@ -202,13 +202,9 @@ async def release_session_lock(conn: AsyncConnection, unlock, params: dict, *, r
             raise
 
 
-async def refresh_all(database_url: str | None = None) -> list[RefreshOutcome]:
-    """Refresh every view now (CLI, after a seed)."""
-    from kith.db.engine import database_url as configured_url
-    from kith.db.urls import sqlalchemy_url
+async def refresh_all(database_url: str | None = None, views: tuple[str, ...] = VIEWS) -> list[RefreshOutcome]:
+    """Refresh these views (all by default) now: CLI, after a seed."""
+    from kith.db.session import standalone_engine
 
-    engine = create_async_engine(sqlalchemy_url(database_url or configured_url()))
-    try:
-        return [await request_refresh(engine, name) for name in VIEWS]
-    finally:
-        await engine.dispose()
+    async with standalone_engine(database_url) as engine:
+        return [await request_refresh(engine, name) for name in views]
