@@ -296,54 +296,88 @@ async def test_since_window(engine, conn, make_tenant):
     assert "Jürgen Müller" not in names and "Jane Doe" in names  # connected in 2021 / in 2024
 
 
-# ---------------------------------------------------------------- one statement per batch
+# ---------------------------------------------------------------- statements per batch
 
 
-class Counter:
-    def __init__(self) -> None:
-        self.statements: list[str] = []
+class SentStatements:
+    """What the batch writer sends on one connection: every SQLAlchemy statement, and every
+    asyncpg call on the driver connection underneath (statements, COPY, BEGIN/COMMIT)."""
 
-    def __call__(self, conn, cursor, statement, parameters, context, executemany) -> None:
-        self.statements.append(statement)
+    ASYNCPG_CALLS = ("prepare", "execute", "executemany", "fetch", "fetchrow", "fetchval",
+                     "copy_records_to_table", "copy_to_table")
 
+    def __init__(self, monkeypatch, engine, driver: asyncpg.Connection) -> None:
+        self.sent: list[tuple[str, str]] = []
+        for name in self.ASYNCPG_CALLS:
+            real = getattr(asyncpg.Connection, name)
 
-async def counted_run(engine, tenant, messages: int, batch_size: int) -> tuple[int, list[str]]:
-    out = io.BytesIO()
-    write_mbox(out, messages, seed=2)
-    run_id = await queue_run(engine, tenant, "mbox", options=RunOptions(own_addresses=["me@synthetic.example"]),
-                             upload=out.getvalue())
-    counter = Counter()
-    event.listen(engine.sync_engine, "before_cursor_execute", counter)
-    try:
-        await service.execute_sync_run(engine, run_id, batch_size=batch_size)
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", counter)
-    return run_id, counter.statements
+            def spy(conn, what, *args, _real=real, _name=name, **kwargs):
+                if conn is driver:
+                    self.sent.append((_name, what))
+                return _real(conn, what, *args, **kwargs)
 
+            monkeypatch.setattr(asyncpg.Connection, name, spy)
+        event.listen(engine.sync_engine, "before_cursor_execute", self._sqlalchemy)
+        self._engine = engine
 
-async def test_statements_per_batch_are_constant(engine, make_tenant):
-    two, four = await make_tenant(), await make_tenant()
-    _, with_two = await counted_run(engine, two, 40, batch_size=20)
-    _, with_four = await counted_run(engine, four, 40, batch_size=10)
+    def _sqlalchemy(self, conn, cursor, statement, parameters, context, executemany) -> None:
+        self.sent.append(("sqlalchemy", statement))
 
-    batch_statements = [s for s in with_four if s == queries.MESSAGES_BATCH]
-    assert len(batch_statements) == 4 and with_two.count(queries.MESSAGES_BATCH) == 2
-    # Twice the batches: exactly two more statements, one per batch; the rest is per run.
-    assert len(with_four) - len(with_two) == 2
-    assert [s for s in with_four if s != queries.MESSAGES_BATCH] == [s for s in with_two if s != queries.MESSAGES_BATCH]
+    def close(self) -> None:
+        event.remove(self._engine.sync_engine, "before_cursor_execute", self._sqlalchemy)
 
 
-async def test_one_statement_per_batch_whatever_the_tenant_size(engine, make_tenant):
-    tenant = await make_tenant()
+async def write_counted(engine, monkeypatch, target: RunTarget, batches) -> tuple[Totals, list[tuple[str, str]]]:
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        run_id = await queue_run(engine, tenant, "mbox")
-        counter = Counter()
-        event.listen(engine.sync_engine, "before_cursor_execute", counter)
-        totals = await write_batches(conn, RunTarget(tenant.id, run_id, "synthetic"), synthetic_batches(3000, batch_size=1000), Totals())
-        event.remove(engine.sync_engine, "before_cursor_execute", counter)
-    assert totals.batches == 3 and len(counter.statements) == 3
-    assert totals.inserted == 3000
+        driver = (await conn.get_raw_connection()).driver_connection
+        with monkeypatch.context() as patch:
+            spy = SentStatements(patch, engine, driver)
+            try:
+                totals = await write_batches(conn, target, batches, Totals())
+            finally:
+                spy.close()
+    return totals, spy.sent
+
+
+MESSAGE_BATCH = [("execute", "BEGIN;"), ("prepare", queries.STORED_MESSAGES), ("prepare", queries.RESOLVE_MESSAGES),
+                 ("copy_records_to_table", "messages"), ("execute", "COMMIT;")]
+STORED_BATCH = [("execute", "BEGIN;"), ("prepare", queries.STORED_MESSAGES), ("execute", queries.COUNT_ONLY_BATCH),
+                ("execute", "COMMIT;")]
+
+
+async def test_a_message_batch_is_one_transaction_of_three_statements(engine, make_tenant, monkeypatch):
+    """Whatever the batch size and the tenant's size: a look-up of stored ids, one statement that
+    finds or creates contacts and conversations, one COPY; a re-import only the look-up."""
+    small, large = await make_tenant(), await make_tenant()
+    await write_counted(engine, monkeypatch, RunTarget(large.id, await queue_run(engine, large, "mbox"), "synthetic"),
+                        synthetic_batches(5000, batch_size=2500, seed=9))
+
+    for tenant in (small, large):
+        target = RunTarget(tenant.id, await queue_run(engine, tenant, "mbox"), "synthetic")
+        totals, sent = await write_counted(engine, monkeypatch, target, synthetic_batches(3000, batch_size=1000))
+        assert totals.batches == 3 and totals.inserted == 3000
+        assert sent == MESSAGE_BATCH * 3
+
+        target = RunTarget(tenant.id, await queue_run(engine, tenant, "mbox"), "synthetic")
+        totals, sent = await write_counted(engine, monkeypatch, target, synthetic_batches(3000, batch_size=500))
+        assert totals.batches == 6 and totals.inserted == 0 and totals.seen == 3000
+        assert sent == STORED_BATCH * 6
+
+
+async def test_a_contact_or_mention_batch_is_one_statement(engine, make_tenant, monkeypatch):
+    tenant = await make_tenant()
+    run_id = await queue_run(engine, tenant, "vcard")
+    cards = read_vcards(io.BytesIO((DATA / "contacts.vcf").read_bytes()), batch_size=3)
+    totals, sent = await write_counted(engine, monkeypatch, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), cards)
+    assert totals.batches == 3 and sent == [("prepare", queries.CONTACTS_BATCH)] * 3
+
+    run_id = await queue_run(engine, tenant, "rss")
+    items = read_feed(io.BytesIO((DATA / "feed.rss").read_bytes()), batch_size=2)
+    totals, sent = await write_counted(engine, monkeypatch, RunTarget(tenant.id, run_id, "rss"), items)
+    # A batch of nothing but a broken item adds its counts alone.
+    assert totals.batches == 4 and totals.inserted == 5 and len(sent) == 4
+    assert set(sent) == {("prepare", queries.MENTIONS_BATCH), ("execute", queries.COUNT_ONLY_BATCH)}
 
 
 # ---------------------------------------------------------------- run states

@@ -1,8 +1,11 @@
-"""The batch writer: each batch a source yields lands in one statement (one round trip, one transaction).
+"""The batch writer: each batch a source yields lands in one transaction, in a fixed number of statements.
 
-A batch is turned into column arrays (or, for the low-volume record kinds, a
-JSON array) and handed to the record kind's statement in `kith.sync.queries`,
-which also adds the batch's counts and record errors to the run. Records the
+Contacts and mentions are turned into a JSON array plus key arrays and handed
+to their kind's one statement in `kith.sync.queries`. Messages, the bulk of any
+import, take three: one finds which are stored already, one finds or creates
+the contacts and conversations of the others, and a COPY writes them (the
+fastest way into PostgreSQL; see queries.RESOLVE_MESSAGES). Each batch also
+adds its counts and record errors to the run. Records the
 database would reject (a NUL character, an impossible birthday, an empty
 name) are caught here first and reported like the source's own record errors,
 so one bad record never fails its batch. The writer holds one batch at a time:
@@ -13,11 +16,12 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
+import asyncpg
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -57,6 +61,12 @@ class Totals:
     errors_kept: int = field(default=0, repr=False)
 
 
+class _Landed(NamedTuple):
+    inserted: int = 0
+    updated: int = 0
+    contacts_created: int = 0
+
+
 def _clean(value: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; mail bodies sometimes do.
     return value.replace("\x00", "") if value is not None and "\x00" in value else value
@@ -69,24 +79,70 @@ def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- per record kind
 
 
-def _message_params(records: list[MessageRecord], target: RunTarget) -> tuple[list[Any], list[dict[str, Any]]]:
-    columns: tuple[list[Any], ...] = ([], [], [], [], [], [], [], [], [])
+_MESSAGE_TEXT = ("external_id", "thread_key", "subject", "body", "counterpart_email", "counterpart_name")
+
+
+def _without_nul(r: MessageRecord) -> MessageRecord:
+    changed = {name: _clean(value) for name in _MESSAGE_TEXT if (value := getattr(r, name)) and "\x00" in value}
+    return msgspec.structs.replace(r, **changed) if changed else r
+
+
+def _valid_messages(records: list[MessageRecord], target: RunTarget) -> tuple[list[MessageRecord], list[dict[str, Any]]]:
+    """The messages that can land (the first of each external id; a repeat is counted as skipped), and errors."""
+    valid: dict[str, MessageRecord] = {}
     errors = []
-    (external_id, thread_key, subject, body, sent_at, direction, address, name, channel) = columns
-    for r in records:
+    for r in map(_without_nul, records):
         if r.sent_at.tzinfo is None or not r.external_id or not r.thread_key:
             errors.append(_error_json(r.source_index, "message without id, thread or time zone", r.external_id or ""))
             continue
-        external_id.append(_clean(r.external_id))
-        thread_key.append(_clean(r.thread_key))
-        subject.append(_clean(r.subject))
-        body.append(_clean(r.body))
-        sent_at.append(r.sent_at)
-        direction.append(r.direction)
-        address.append(_clean(r.counterpart_email))
-        name.append(_clean(r.counterpart_name))
-        channel.append(r.channel)
-    return [target.source, *columns], errors
+        valid.setdefault(r.external_id, r)
+    return list(valid.values()), errors
+
+
+def _addresses_and_threads(messages: list[MessageRecord]) -> tuple[dict[str, str | None], dict[str, MessageRecord]]:
+    """The messages' distinct counterparts (address → the first display name given) and threads
+    (thread key → its earliest message, whose subject and channel a new conversation takes)."""
+    addresses: dict[str, str | None] = {}
+    threads: dict[str, MessageRecord] = {}
+    for r in messages:
+        if r.counterpart_email is not None and addresses.get(r.counterpart_email) is None:
+            addresses[r.counterpart_email] = r.counterpart_name
+        first = threads.get(r.thread_key)
+        if first is None or r.sent_at < first.sent_at:
+            threads[r.thread_key] = r
+    return addresses, threads
+
+
+async def _land_messages(driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord],
+                         common: tuple[Any, ...]) -> _Landed:
+    """Three statements in one transaction (see queries.RESOLVE_MESSAGES); the last a COPY."""
+    if not records:
+        await driver.execute(queries.COUNT_ONLY_BATCH, *common)
+        return _Landed()
+    async with driver.transaction():
+        stored = await _fetch_planned(driver, queries.STORED_MESSAGES, target.tenant_id,
+                                      [r.external_id for r in records], target.source)
+        if stored[0]:
+            known = set(stored[0])
+            records = [r for ord_, r in enumerate(records, 1) if ord_ not in known]
+        if not records:
+            await driver.execute(queries.COUNT_ONLY_BATCH, *common)
+            return _Landed()
+        addresses, threads = _addresses_and_threads(records)
+        resolved = await _fetch_planned(
+            driver, queries.RESOLVE_MESSAGES, *common, target.source,
+            list(addresses), list(addresses.values()),
+            list(threads), [r.subject for r in threads.values()], [r.channel for r in threads.values()], len(records),
+        )
+        contact_ids = dict(zip(addresses, resolved["contact_ids"]))
+        conversation_ids = dict(zip(threads, resolved["conversation_ids"]))
+        tenant_id, source = target.tenant_id, target.source
+        await driver.copy_records_to_table("messages", columns=queries.MESSAGE_COLUMNS, records=[
+            (tenant_id, conversation_ids[r.thread_key], contact_ids.get(r.counterpart_email), r.channel, r.direction,
+             r.sent_at, r.subject, r.body, source, r.external_id)
+            for r in records
+        ])
+        return _Landed(inserted=len(records), contacts_created=resolved["contacts_created"])
 
 
 def _valid_birthday(r: ContactRecord) -> bool:
@@ -181,11 +237,35 @@ def _mention_params(records: list[MentionRecord], target: RunTarget) -> tuple[li
     return [target.source, msgspec.json.encode(rows).decode()], errors
 
 
-# Record kind → its batch statement and the builder of that statement's parameters (and record errors).
-_KINDS: dict[type, tuple[str, Callable[[list[Any], RunTarget], tuple[list[Any], list[dict[str, Any]]]]]] = {
-    MessageRecord: (queries.MESSAGES_BATCH, _message_params),
-    ContactRecord: (queries.CONTACTS_BATCH, _contact_params),
-    MentionRecord: (queries.MENTIONS_BATCH, _mention_params),
+async def _fetch_planned(driver: asyncpg.Connection, statement: str, *params: Any) -> asyncpg.Record:
+    """Run a batch statement prepared afresh: PostgreSQL then plans it for this batch's arrays and the
+    tables' current sizes. A cached statement would get a generic plan after five runs, made for
+    10-element arrays and the sizes of that moment; forcing custom plans on the whole connection
+    instead would also re-plan every foreign-key check of every row the batch writes."""
+    return await (await driver.prepare(statement)).fetchrow(*params)
+
+
+def _one_statement(statement: str) -> Callable[..., Awaitable[_Landed]]:
+    """Landing a batch in one statement that reports its own counts."""
+
+    async def land(driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...]) -> _Landed:
+        row = await _fetch_planned(driver, statement, *common, *params)
+        return _Landed(row["inserted"], row["updated"], row["contacts_created"])
+
+    return land
+
+
+class _Kind(NamedTuple):
+    # (records, target) → (what `land` takes, record errors)
+    prepare: Callable[[list[Any], RunTarget], tuple[Any, list[dict[str, Any]]]]
+    # (driver, target, prepared, common parameters) → counts
+    land: Callable[..., Awaitable[_Landed]]
+
+
+_KINDS: dict[type, _Kind] = {
+    MessageRecord: _Kind(_valid_messages, _land_messages),
+    ContactRecord: _Kind(_contact_params, _one_statement(queries.CONTACTS_BATCH)),
+    MentionRecord: _Kind(_mention_params, _one_statement(queries.MENTIONS_BATCH)),
 }
 
 
@@ -194,7 +274,7 @@ _KINDS: dict[type, tuple[str, Callable[[list[Any], RunTarget], tuple[list[Any], 
 
 @asynccontextmanager
 async def run_session(conn: AsyncConnection, tenant_id: int) -> AsyncIterator[None]:
-    """Set the run's connection up for its batches (the tenant's lock, plans, commits: see
+    """Set the run's connection up for its batches (the tenant's lock, commits: see
     queries.START_RUN_SESSION), and back as it was for the next user of the connection
     (or closed, if that cannot be done)."""
     await conn.exec_driver_sql(queries.START_RUN_SESSION, (tenant_id,))
@@ -205,28 +285,28 @@ async def run_session(conn: AsyncConnection, tenant_id: int) -> AsyncIterator[No
 
 
 async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBatch, totals: Totals) -> None:
-    """Land one batch: one statement on an autocommit connection. Adds its counts to `totals`."""
+    """Land one batch, in one transaction, on the run's autocommit connection. Adds its counts to `totals`."""
     totals.batches += 1
     errors = [_error_json(e.source_index, e.reason, e.excerpt) for e in batch.errors]
-    if batch.records:
-        statement, build = _KINDS[type(batch.records[0])]
-        params, invalid = build(batch.records, target)
+    kind = _KINDS[type(batch.records[0])] if batch.records else None
+    if kind is not None:
+        prepared, invalid = kind.prepare(batch.records, target)
         errors.extend(invalid)
-    else:
-        statement, params = None, []
     failed = len(errors)
     kept = errors[: max(0, MAX_ERRORS_KEPT - totals.errors_kept)]
     totals.errors_kept += len(kept)
     totals.seen += batch.seen
     totals.failed += failed
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
-    if statement is None:
-        await conn.exec_driver_sql(queries.COUNT_ONLY_BATCH, common)
+    # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.
+    driver = (await conn.get_raw_connection()).driver_connection
+    if kind is None:
+        await driver.execute(queries.COUNT_ONLY_BATCH, *common)
         return
-    row = (await conn.exec_driver_sql(statement, (*common, *params))).one()
-    totals.inserted += row.inserted
-    totals.updated += row.updated
-    totals.contacts_created += row.contacts_created
+    landed = await kind.land(driver, target, prepared, common)
+    totals.inserted += landed.inserted
+    totals.updated += landed.updated
+    totals.contacts_created += landed.contacts_created
 
 
 async def write_batches(
@@ -236,7 +316,7 @@ async def write_batches(
     totals: Totals,
     progress: Callable[[Totals], None] | None = None,
 ) -> Totals:
-    """Land every batch of a source, in order, one statement each; `totals` adds up as they land."""
+    """Land every batch of a source, in order, a transaction each; `totals` adds up as they land."""
     async for batch in batches:
         await write_batch(conn, target, batch, totals)
         if progress is not None:

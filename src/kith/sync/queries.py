@@ -1,18 +1,19 @@
-"""The SQL of sync: runs, uploaded chunks, and one statement per batch for each kind of record.
+"""The SQL of sync: runs, uploaded chunks, and the statements that land a batch of each kind of record.
 
-Each batch statement is a single round trip and a single transaction (it runs
-on an autocommit connection): it looks up just the batch's natural keys on
-their unique indexes (a LATERAL … LIMIT 1 per key, so the plan is an index
-probe per batch row whatever the statistics say about a fresh tenant),
-inserts what is new, updates what changed, records the contacts it touched
-(`sync_run_contacts`, which scoring reads) and adds the batch's counts and
-record errors to its `sync_runs` row, all together or not at all. Ids of new rows are drawn with `nextval` before the insert, so the
-sibling statements that reference them (keys, messages) need no RETURNING
-round trip. Batch writes never set `changed_at`: that marks API writes (see
-DESIGN, fresh reads).
+A batch lands in one transaction: contacts and mentions in one statement (on
+an autocommit connection), messages in three (see RESOLVE_MESSAGES), the last
+a COPY. The statements look up just the batch's natural keys on their unique
+indexes (a LATERAL … LIMIT 1 per key, so the plan is an index probe per batch
+row whatever the statistics say about a fresh tenant), insert what is new,
+update what changed, record the contacts the batch touched
+(`sync_run_contacts`, which scoring reads) and add the batch's counts and
+record errors to its `sync_runs` row, all together or not at all. Ids of new
+rows are drawn with `nextval` before the insert, so the rows that reference
+them (keys, messages) need no RETURNING round trip. Batch writes never set
+`changed_at`: that marks API writes (see DESIGN, fresh reads).
 
-Parameters are positional (`$n`): these run through `exec_driver_sql`, so the
-arrays go to asyncpg untouched.
+Parameters are positional (`$n`): batch statements run on the asyncpg
+connection itself, so the arrays go to asyncpg untouched.
 """
 
 from __future__ import annotations
@@ -47,15 +48,12 @@ RUN_FOR_WORK = """
 
 # The run's own connection, for the length of the run ($1 tenant_id):
 # - a session advisory lock: imports of one tenant run one after the other, so two runs never
-#   both create the contact for a new address, or the same conversation;
-# - plan_cache_mode: a batch statement is prepared once and run per batch, and the generic plan
-#   PostgreSQL switches to after five runs is several times slower than one for the actual arrays;
+#   both create the contact for a new address, or the same conversation, or copy the same message;
 # - synchronous_commit off: a batch commits without waiting for its WAL flush. A crash can lose
 #   the last batches, but with their counts (same transaction), and the run, still 'running',
 #   is run again from the start: imports are idempotent.
 START_RUN_SESSION = """
     SELECT pg_advisory_lock(hashtextextended('kith.sync.' || $1::bigint, 0)),
-           set_config('plan_cache_mode', 'force_custom_plan', false),
            set_config('synchronous_commit', 'off', false)
 """
 UNLOCK_TENANT = text("SELECT pg_advisory_unlock(hashtextextended('kith.sync.' || CAST(:tenant_id AS bigint), 0))")
@@ -101,109 +99,97 @@ READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id
 # already capped); the record kind's own start at $6. Every other item was
 # inserted, updated or skipped (outside the window, a duplicate, unchanged,
 # or matching a contact the user deleted).
+#
+# Batch statements are prepared afresh for every batch (kith.sync.pipeline),
+# so each is planned for its own arrays and the tables' current sizes.
 
-_PROGRESS = """
+
+def _progress(inserted: str, updated: str) -> str:
+    """The CTE adding a batch's counts and errors to its run; `inserted`/`updated` count its rows (SQL)."""
+    return f"""
     progress AS (
         UPDATE sync_runs
         SET rows_seen = rows_seen + $3::int,
             rows_failed = rows_failed + $4::int,
-            rows_inserted = rows_inserted + (SELECT count(*) FROM counted WHERE inserted),
-            rows_updated = rows_updated + (SELECT count(*) FROM counted WHERE NOT inserted),
-            rows_skipped = rows_skipped + $3::int - $4::int - (SELECT count(*) FROM counted),
+            rows_inserted = rows_inserted + {inserted},
+            rows_updated = rows_updated + {updated},
+            rows_skipped = rows_skipped + $3::int - $4::int - {inserted} - {updated},
             errors = errors || $5::text::jsonb,
             updated_at = clock_timestamp()
         WHERE tenant_id = $1 AND id = $2
     )
 """
 
-# A batch with no record to write (all skipped or failed) still adds its counts and errors.
+
+# A batch with no record to write (all skipped, failed or stored already) still adds its counts and errors.
 COUNT_ONLY_BATCH = f"""
-WITH counted AS (SELECT true AS inserted WHERE false),
-{_PROGRESS}
+WITH {_progress("0", "0")}
 SELECT 0
 """
 
-# Messages (mbox, synthetic). Only messages not stored yet are considered, so a
-# re-import writes nothing at all: no contact, conversation or message.
-# $6 source, $7… one array per column, one element per message.
-MESSAGES_BATCH = f"""
-WITH batch AS (
-    SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::text[],
-                         $13::text[], $14::text[], $15::text[])
-        AS b(external_id, thread_key, subject, body, sent_at, direction, address, display_name, channel)
-),
-fresh AS (
-    SELECT b.* FROM batch b
-    LEFT JOIN LATERAL (SELECT true AS stored FROM messages m
-                       WHERE m.tenant_id = $1 AND m.source = $6 AND m.external_id = b.external_id LIMIT 1) m ON true
-    WHERE m.stored IS NULL
-),
-addresses AS (
-    SELECT DISTINCT ON (address) address, display_name FROM fresh
-    WHERE address IS NOT NULL ORDER BY address, display_name NULLS LAST
-),
-known_contacts AS (
-    SELECT a.address, k.contact_id FROM addresses a
-    CROSS JOIN LATERAL (SELECT contact_id FROM contact_keys
-                        WHERE tenant_id = $1 AND kind = 'email' AND value = a.address LIMIT 1) k
-),
-new_contacts AS MATERIALIZED (
-    SELECT a.address, coalesce(a.display_name, a.address) AS full_name,
-           nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id
-    FROM addresses a WHERE NOT EXISTS (SELECT 1 FROM known_contacts k WHERE k.address = a.address)
+# Messages (mbox, synthetic) land in three statements, in one transaction, under
+# the tenant's import lock (pipeline.run_session), so nothing else writes the
+# tenant's imported messages in between:
+#   1. STORED_MESSAGES: which of the batch's messages are stored already;
+#   2. RESOLVE_MESSAGES: the contacts and conversations of the others, found or
+#      created, and the batch's counts;
+#   3. COPY of the new messages, with those ids, into `messages`.
+# A re-import writes nothing at all: no contact, conversation or message.
+
+# $1 tenant_id, $2 the batch's external ids, $3 source → the 1-based positions of those stored already.
+STORED_MESSAGES = """
+SELECT array_agg(b.ord) FROM unnest($2::text[]) WITH ORDINALITY AS b(external_id, ord)
+CROSS JOIN LATERAL (SELECT FROM messages m
+                    WHERE m.tenant_id = $1 AND m.source = $3 AND m.external_id = b.external_id LIMIT 1) stored
+"""
+
+# The new messages' distinct counterpart addresses ($7, with a display name each in $8) and
+# threads ($9, with the subject and channel of their earliest message in $10, $11), each
+# found on its unique index or created; $6 source, $12 how many new messages the COPY lands.
+# Returns the contact id of each address and the conversation id of each thread, in order.
+RESOLVE_MESSAGES = f"""
+WITH contact_ids AS MATERIALIZED (
+    SELECT a.ord, a.address, a.display_name, k.contact_id IS NULL AS is_new,
+           coalesce(k.contact_id, nextval(pg_get_serial_sequence('contacts', 'id'))) AS contact_id
+    FROM unnest($7::text[], $8::text[]) WITH ORDINALITY AS a(address, display_name, ord)
+    LEFT JOIN LATERAL (SELECT contact_id FROM contact_keys
+                       WHERE tenant_id = $1 AND kind = 'email' AND value = a.address LIMIT 1) k ON true
 ),
 inserted_contacts AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails)
-    SELECT contact_id, $1, full_name, ARRAY[address] FROM new_contacts
+    SELECT contact_id, $1, coalesce(display_name, address), ARRAY[address] FROM contact_ids WHERE is_new
 ),
 inserted_keys AS (
     INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
-    SELECT $1, contact_id, 'email', address FROM new_contacts
+    SELECT $1, contact_id, 'email', address FROM contact_ids WHERE is_new
     ON CONFLICT DO NOTHING
 ),
-contact_ids AS (
-    SELECT address, contact_id FROM known_contacts UNION ALL SELECT address, contact_id FROM new_contacts
-),
-threads AS (
-    SELECT DISTINCT ON (thread_key) thread_key, subject, channel FROM fresh ORDER BY thread_key, sent_at
-),
-known_conversations AS (
-    SELECT t.thread_key, c.id FROM threads t
-    CROSS JOIN LATERAL (SELECT id FROM conversations
-                        WHERE tenant_id = $1 AND source = $6 AND external_id = t.thread_key LIMIT 1) c
-),
-new_conversations AS MATERIALIZED (
-    SELECT t.thread_key, t.subject, t.channel, nextval(pg_get_serial_sequence('conversations', 'id')) AS id
-    FROM threads t WHERE NOT EXISTS (SELECT 1 FROM known_conversations k WHERE k.thread_key = t.thread_key)
+conversation_ids AS MATERIALIZED (
+    SELECT t.ord, t.thread_key, t.subject, t.channel, c.id IS NULL AS is_new,
+           coalesce(c.id, nextval(pg_get_serial_sequence('conversations', 'id'))) AS id
+    FROM unnest($9::text[], $10::text[], $11::text[]) WITH ORDINALITY AS t(thread_key, subject, channel, ord)
+    LEFT JOIN LATERAL (SELECT id FROM conversations
+                       WHERE tenant_id = $1 AND source = $6 AND external_id = t.thread_key LIMIT 1) c ON true
 ),
 inserted_conversations AS (
     INSERT INTO conversations (id, tenant_id, user_id, source, external_id, channel, subject)
     SELECT id, $1, (SELECT user_id FROM sync_runs WHERE id = $2), $6, thread_key, channel, subject
-    FROM new_conversations
-),
-conversation_ids AS (
-    SELECT thread_key, id FROM known_conversations UNION ALL SELECT thread_key, id FROM new_conversations
-),
-inserted_messages AS (
-    INSERT INTO messages (tenant_id, conversation_id, contact_id, channel, direction, sent_at, subject, body,
-                          source, external_id)
-    SELECT $1, cv.id, ct.contact_id, f.channel, f.direction, f.sent_at, f.subject, f.body, $6, f.external_id
-    FROM fresh f
-    JOIN conversation_ids cv ON cv.thread_key = f.thread_key
-    LEFT JOIN contact_ids ct ON ct.address = f.address
-    ON CONFLICT (tenant_id, source, external_id) DO NOTHING
-    RETURNING contact_id
+    FROM conversation_ids WHERE is_new
 ),
 touched AS (
     INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id)
-    SELECT DISTINCT $1::bigint, $2::bigint, contact_id FROM inserted_messages WHERE contact_id IS NOT NULL
+    SELECT $1::bigint, $2::bigint, contact_id FROM contact_ids
     ON CONFLICT DO NOTHING
 ),
-counted AS (SELECT true AS inserted FROM inserted_messages),
-{_PROGRESS}
-SELECT (SELECT count(*) FROM inserted_messages) AS inserted, 0::bigint AS updated,
-       (SELECT count(*) FROM new_contacts) AS contacts_created
+{_progress("$12::int", "0")}
+SELECT ARRAY(SELECT contact_id FROM contact_ids ORDER BY ord) AS contact_ids,
+       ARRAY(SELECT id FROM conversation_ids ORDER BY ord) AS conversation_ids,
+       (SELECT count(*) FROM contact_ids WHERE is_new) AS contacts_created
 """
+
+# The columns the COPY of new messages fills.
+MESSAGE_COLUMNS = ("tenant_id", "conversation_id", "contact_id", "channel", "direction", "sent_at", "subject", "body",
+                   "source", "external_id")
 
 # Contacts (vCard, LinkedIn). $6 the records (a JSON array; `ord` numbers them
 # within the batch), $7–$9 their keys (ord, kind, value). A record matches the
@@ -283,10 +269,7 @@ touched AS (
     SELECT $1::bigint, $2::bigint, contact_id FROM new_contacts UNION SELECT $1, $2, id FROM updated
     ON CONFLICT DO NOTHING
 ),
-counted AS (
-    SELECT true AS inserted FROM new_contacts UNION ALL SELECT false FROM updated
-),
-{_PROGRESS}
+{_progress("(SELECT count(*) FROM new_contacts)", "(SELECT count(*) FROM updated)")}
 SELECT (SELECT count(*) FROM new_contacts) AS inserted, (SELECT count(*) FROM updated) AS updated,
        (SELECT count(*) FROM new_contacts) AS contacts_created
 """
@@ -336,8 +319,7 @@ upserted AS (
           IS DISTINCT FROM (excluded.title, excluded.link, excluded.summary, excluded.published_at, excluded.companies)
     RETURNING (xmax = 0) AS inserted
 ),
-counted AS (SELECT inserted FROM upserted),
-{_PROGRESS}
+{_progress("(SELECT count(*) FROM upserted WHERE inserted)", "(SELECT count(*) FROM upserted WHERE NOT inserted)")}
 SELECT (SELECT count(*) FROM upserted WHERE inserted) AS inserted,
        (SELECT count(*) FROM upserted WHERE NOT inserted) AS updated, 0::bigint AS contacts_created
 """
