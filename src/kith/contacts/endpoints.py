@@ -4,7 +4,7 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
@@ -21,7 +21,7 @@ class ContactController(Controller):
     @get("/", summary="List contacts (cursor-paginated)")
     async def list_contacts(
         self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal],
-        sort: Literal["score", "name", "last_interaction", "created"] = "score",
+        sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
         tag: Annotated[str | None, Parameter(max_length=100)] = None,
         company: Annotated[str | None, Parameter(max_length=500)] = None,
         q: Annotated[str | None, Parameter(min_length=1, max_length=200, description="Name or email prefix")] = None,
@@ -57,12 +57,12 @@ class ContactController(Controller):
         return await service.get_contact(db_reader, principal.tenant_id, contact_id)
 
     @post("/", summary="Create a contact")
-    async def create_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], data: ContactCreate) -> Contact:
+    async def create_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], data: JSONBody[ContactCreate]) -> Contact:
         return await service.create_contact(db_session, principal.tenant_id, data)
 
     @patch("/{contact_id:int}", summary="Change some fields of a contact")
     async def update_contact(
-        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId, data: ContactPatch
+        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId, data: JSONBody[ContactPatch]
     ) -> Contact:
         return await service.update_contact(db_session, principal.tenant_id, contact_id, data)
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.params import Parameter
+from litestar.params import FromPath, Parameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -15,7 +15,6 @@ from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.sync import service
 from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
 from kith.tasks.client import enqueue_sync_run
-
 
 
 class SyncController(Controller):
@@ -35,7 +34,7 @@ class SyncController(Controller):
     )
     async def start_sync(
         self, request: Request, db_session: NamedDependency[AsyncSession], db_engine: NamedDependency[AsyncEngine],
-        principal: NamedDependency[Principal], source: SourceName,
+        principal: NamedDependency[Principal], source: FromPath[SourceName],
         since: Annotated[str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")] = None,
         days_back: Annotated[int | None, Parameter(ge=1, le=36500, description="Or: only the last N days.")] = None,
         me: Annotated[list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")] = None,
