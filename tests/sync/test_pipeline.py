@@ -1,5 +1,5 @@
 """The batch pipeline against a real PostgreSQL: exact rows landed, idempotent re-import,
-partial failures, the `since` window, one statement per batch, company detection, run states."""
+partial failures, the `since` window, statements per batch, company detection, run states."""
 
 from __future__ import annotations
 
