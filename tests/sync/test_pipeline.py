@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kith.sync import queries, service
 from kith.sync.pipeline import MAX_ERRORS_KEPT, RunTarget, Totals, write_batches
 from kith.sync.schemas import RunOptions
-from kith.sync.sources import ContactRecord, SourceBatch, read_feed, read_linkedin_csv, read_mbox, read_vcards
+from kith.sync.sources import ContactRecord, MessageRecord, SourceBatch, read_feed, read_linkedin_csv, read_mbox, read_vcards
 from kith.sync.synthetic import synthetic_batches, write_mbox
 from kith.sync.uploads import ChunkWriter
 from kith.tasks.client import enqueue_score
@@ -264,7 +264,7 @@ async def test_records_the_database_would_reject_fail_alone(engine, conn, make_t
     run_id = await queue_run(engine, tenant, "vcard")
     async with engine.connect() as c:
         c = await c.execution_options(isolation_level="AUTOCOMMIT")
-        totals = await write_batches(c, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _one(SourceBatch(records=records)), Totals())
+        totals = await write_batches(c, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _batches(SourceBatch(records=records)), Totals())
     assert (totals.inserted, totals.failed) == (2, 3)
     run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
     assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (5, 2, 3)
@@ -273,8 +273,63 @@ async def test_records_the_database_would_reject_fail_alone(engine, conn, make_t
         "SELECT full_name FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)] == ["FineName", "Leap"]
 
 
-async def _one(batch: SourceBatch):
-    yield batch
+async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn, make_tenant):
+    """A COPY has no ON CONFLICT and no per-row leniency: repeats, stored ids, NULs and naive
+    times are settled before it, so the rest of the batch lands."""
+    tenant = await make_tenant()
+    at = dt.datetime(2025, 5, 1, 12, tzinfo=dt.UTC)
+
+    def message(n: int, **fields) -> MessageRecord:
+        values = dict(external_id=f"m{n}@x.org", thread_key="t1@x.org", subject=f"Subject {n}", body=f"Body {n}",
+                      sent_at=at + dt.timedelta(minutes=n), direction="in", counterpart_email=f"p{n}@x.org",
+                      counterpart_name=f"P {n}", source_index=n)
+        return MessageRecord(**{**values, **fields})
+
+    run_id = await queue_run(engine, tenant, "mbox")
+    target = RunTarget(tenant.id, run_id, "mbox")
+    first = [message(0, sent_at=at + dt.timedelta(days=1)), message(1)]
+    second = [
+        message(0, body="stored in the first batch"),
+        message(2, thread_key="t2@x.org"),
+        message(2, body="the same id again"),
+        message(3, body="nul\x00byte", counterpart_name="Nul\x00Name"),
+        message(4, sent_at=dt.datetime(2025, 5, 1, 12)),  # no time zone
+        message(5, thread_key=""),
+        message(6, counterpart_email=None, counterpart_name=None),  # to nobody but the user
+        message(7, counterpart_email="p1@x.org", counterpart_name=None),  # known from the first batch
+    ]
+    async with engine.connect() as c:
+        c = await c.execution_options(isolation_level="AUTOCOMMIT")
+        totals = await write_batches(c, target, _batches(SourceBatch(records=first), SourceBatch(records=second)), Totals())
+
+    assert (totals.seen, totals.inserted, totals.failed, totals.contacts_created) == (10, 6, 2, 4)
+    run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_skipped, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
+    assert (run["rows_seen"], run["rows_inserted"], run["rows_skipped"], run["rows_failed"]) == (10, 6, 2, 2)
+    assert [e["index"] for e in json.loads(run["errors"])] == [4, 5]
+    rows = await conn.fetch(
+        """SELECT m.external_id, m.body, cv.external_id AS thread, cv.subject AS thread_subject, k.value AS address,
+                  c.full_name
+           FROM messages m JOIN conversations cv ON cv.id = m.conversation_id
+           LEFT JOIN contacts c ON c.id = m.contact_id LEFT JOIN contact_keys k ON k.contact_id = c.id
+           WHERE m.tenant_id = $1 ORDER BY m.external_id""", tenant.id)
+    assert [tuple(r) for r in rows] == [
+        # The thread's conversation took the subject of its earliest message in the batch that created it.
+        ("m0@x.org", "Body 0", "t1@x.org", "Subject 1", "p0@x.org", "P 0"),
+        ("m1@x.org", "Body 1", "t1@x.org", "Subject 1", "p1@x.org", "P 1"),
+        ("m2@x.org", "Body 2", "t2@x.org", "Subject 2", "p2@x.org", "P 2"),
+        ("m3@x.org", "nulbyte", "t1@x.org", "Subject 1", "p3@x.org", "NulName"),
+        ("m6@x.org", "Body 6", "t1@x.org", "Subject 1", None, None),
+        ("m7@x.org", "Body 7", "t1@x.org", "Subject 1", "p1@x.org", "P 1"),
+    ]
+    touched = await conn.fetchval("SELECT count(*) FROM sync_run_contacts WHERE sync_run_id = $1", run_id)
+    assert touched == 4  # p0 … p3
+
+
+async def _batches(*batches: SourceBatch):
+    for batch in batches:
+        yield batch
+
+
 
 
 async def test_since_window(engine, conn, make_tenant):
