@@ -31,12 +31,12 @@ from kith.sync import queries
 from kith.tasks.retry import is_transient
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
 from kith.sync.schemas import RunOptions, SourceName, SyncRun, SyncRunDetail
-from kith.sync.sources import SOURCES, SourceBatch, SourceFormatError, SourceSpec
+from kith.sync.sources import DEFAULT_BATCH_SIZE, SOURCES, SourceBatch, SourceFormatError, SourceSpec
 from kith.sync.uploads import CHUNK_BYTES, ChunkStream, ChunkWriter, UploadedFile, chunk_fetcher, iterate_on_thread
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000
+BATCH_SIZE = DEFAULT_BATCH_SIZE
 # Enough of a file to tell its format (the sources decide on their first record).
 HEAD_BYTES = 64 << 10
 # contact_keys.kind of ContactRecord.external_id, per source.

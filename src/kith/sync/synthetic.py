@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from email.utils import format_datetime
 from typing import BinaryIO
 
+from kith.sync.sources._common import DEFAULT_BATCH_SIZE
 from kith.sync.sources.records import MessageRecord, SourceBatch
 
 OWN_ADDRESS = "me@synthetic.example"
@@ -43,7 +44,7 @@ def messages(count: int, *, seed: int = 1, people: int = 5000, thread_length: in
         )
 
 
-async def synthetic_batches(count: int, *, batch_size: int = 2000, **options) -> AsyncIterator[SourceBatch[MessageRecord]]:
+async def synthetic_batches(count: int, *, batch_size: int = DEFAULT_BATCH_SIZE, **options) -> AsyncIterator[SourceBatch[MessageRecord]]:
     batch: list[MessageRecord] = []
     for record in messages(count, **options):
         batch.append(record)

@@ -6,7 +6,7 @@ reads its input incrementally and keeps memory flat for any input size; each
 raises `SourceFormatError` before yielding anything when the input is not the
 format it claims.
 
-    async for batch in read_vcards(stream, batch_size=2000):
+    async for batch in read_vcards(stream, batch_size=DEFAULT_BATCH_SIZE):
         upsert(batch.records); keep(batch.errors); count(batch.skipped, batch.duplicates)
 """
 
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from kith.sync.sources._common import DEFAULT_BATCH_SIZE
 from kith.sync.sources.feeds import parse_feed_date, read_feed
 from kith.sync.sources.linkedin import (
     LinkedInConnection,
@@ -37,6 +38,7 @@ from kith.sync.sources.records import (
 from kith.sync.sources.vcard import read_vcards
 
 __all__ = [
+    "DEFAULT_BATCH_SIZE",
     "DEFAULT_SKIP_LABELS",
     "SOURCES",
     "ContactRecord",

@@ -10,7 +10,10 @@ from typing import Generic
 
 from kith.sync.sources.records import EXCERPT_CHARS, R, RecordError, SourceBatch
 
-DEFAULT_BATCH_SIZE = 2000
+# Records per batch: a batch lands in one transaction of a few statements, so larger batches spread
+# their fixed cost (round trips, planning, commit) thinner; memory is bounded by this and by the
+# sources' own caps on a batch's text.
+DEFAULT_BATCH_SIZE = 5000
 # How many recent keys a source remembers to drop duplicates: bounded, so memory stays flat.
 RECENT_KEYS = 100_000
 
