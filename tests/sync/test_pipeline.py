@@ -260,17 +260,23 @@ async def test_records_the_database_would_reject_fail_alone(engine, conn, make_t
         ContactRecord(full_name="Feb 29 in 2023", birthday_month=2, birthday_day=29, birthday_year=2023, source_index=2),
         ContactRecord(full_name="  ", emails=["blank@x.org"], source_index=3),
         ContactRecord(full_name="Leap", birthday_month=2, birthday_day=29, source_index=4),
+        ContactRecord(full_name="Nul Lists", emails=["nul\x00@x.org"], phones=["+1\x00 555"], tags=["t\x00ag"],
+                      links=["https://x.org/\x00"], external_id="uid\x001", source_index=5),
     ]
     run_id = await queue_run(engine, tenant, "vcard")
     async with engine.connect() as c:
         c = await c.execution_options(isolation_level="AUTOCOMMIT")
         totals = await write_batches(c, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _batches(SourceBatch(records=records)), Totals())
-    assert (totals.inserted, totals.failed) == (2, 3)
+    assert (totals.inserted, totals.failed) == (3, 3)
     run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
-    assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (5, 2, 3)
+    assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (6, 3, 3)
     assert [e["index"] for e in json.loads(run["errors"])] == [1, 2, 3]
-    assert [r["full_name"] for r in await conn.fetch(
-        "SELECT full_name FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)] == ["FineName", "Leap"]
+    assert [tuple(r) for r in await conn.fetch(
+        "SELECT full_name, emails, phones, tags, links, external_ids FROM contacts WHERE tenant_id = $1 ORDER BY id",
+        tenant.id)] == [("FineName", ["fine@x.org"], [], [], [], "{}"), ("Leap", [], [], [], [], "{}"),
+                        ("Nul Lists", ["nul@x.org"], ["+1 555"], ["tag"], ["https://x.org/"], '{"vcard_uid": "uid1"}')]
+    assert {tuple(r) for r in await conn.fetch("SELECT kind, value FROM contact_keys WHERE tenant_id = $1", tenant.id)} == {
+        ("email", "fine@x.org"), ("email", "nul@x.org"), ("vcard_uid", "uid1")}
 
 
 async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn, make_tenant):
@@ -433,6 +439,87 @@ async def test_a_contact_or_mention_batch_is_one_statement(engine, make_tenant, 
     # A batch of nothing but a broken item adds its counts alone.
     assert totals.batches == 4 and totals.inserted == 5 and len(sent) == 4
     assert set(sent) == {("prepare", queries.MENTIONS_BATCH), ("execute", queries.COUNT_ONLY_BATCH)}
+
+
+class BatchPlans:
+    """The plans PostgreSQL ran for the writer's statements on one connection (auto_explain, sent
+    back as notices): every table it read, and how."""
+
+    def __init__(self) -> None:
+        self.plans: list[dict] = []
+
+    def __call__(self, conn, message) -> None:
+        if "plan:" in message.message:
+            self.plans.append(json.loads(message.message.split("plan:", 1)[1])["Plan"])
+
+    def scans(self) -> set[tuple[str, str]]:
+        found, pending = set(), list(self.plans)
+        while pending:
+            node = pending.pop()
+            if "Relation Name" in node and "Scan" in node["Node Type"]:
+                found.add((node["Relation Name"], node["Node Type"]))
+            pending += node.get("Plans", [])
+        return found
+
+
+async def write_explained(engine, target: RunTarget, batches) -> tuple[Totals, set[tuple[str, str]]]:
+    plans = BatchPlans()
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        driver = (await conn.get_raw_connection()).driver_connection
+        await driver.execute("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+                             "SET auto_explain.log_level = notice; SET auto_explain.log_format = json")
+        driver.add_log_listener(plans)
+        try:
+            totals = await write_batches(conn, target, batches, Totals())
+        finally:
+            driver.remove_log_listener(plans)
+            await conn.invalidate()  # not back to the pool with auto_explain on
+    return totals, plans.scans()
+
+
+async def write_batches_on_new_connection(engine, target: RunTarget, batches) -> Totals:
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        return await write_batches(conn, target, batches, Totals())
+
+
+def cards(count: int, first: int = 0) -> bytes:
+    return "".join(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Card {n}\r\nEMAIL:card{n}@x.org\r\nUID:uid-{n}\r\n"
+                   f"ORG:Company {n % 7}\r\nEND:VCARD\r\n" for n in range(first, first + count)).encode()
+
+
+async def test_batches_probe_indexes_even_when_statistics_say_the_tenant_is_empty(engine, conn, make_tenant):
+    """The plans of every batch statement read the tenant's rows through index probes: planned with
+    statistics from before the tenant had any rows (as after a first large import), a join would
+    scan the tenant's rows once per batch row."""
+    other, tenant = await make_tenant(), await make_tenant()
+    for target, batches in ((RunTarget(other.id, await queue_run(engine, other, "vcard"), "vcard", "vcard_uid"),
+                             read_vcards(io.BytesIO(cards(3000)))),
+                            (RunTarget(other.id, await queue_run(engine, other, "mbox"), "synthetic"),
+                             synthetic_batches(3000, seed=3))):
+        await write_batches_on_new_connection(engine, target, batches)
+    await conn.execute("ANALYZE contacts, contact_keys, conversations, messages")  # `tenant` has no rows here
+    probes_only = {"Index Scan", "Index Only Scan", "Function Scan", "CTE Scan"}
+    tables = {"contacts", "contact_keys", "conversations", "messages"}
+
+    for data in (cards(3000), cards(3000, first=1500)):  # new contacts, then half matched
+        run_id = await queue_run(engine, tenant, "vcard")
+        totals, scans = await write_explained(engine, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"),
+                                              read_vcards(io.BytesIO(data), batch_size=1000))
+        assert totals.batches == 3 and totals.failed == 0
+        assert {kind for table, kind in scans if table in tables} <= probes_only, scans
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 4500
+
+    for seed in (1, 1, 2):  # new messages, the same again (all stored), more (known contacts and some threads)
+        run_id = await queue_run(engine, tenant, "mbox")
+        totals, scans = await write_explained(engine, RunTarget(tenant.id, run_id, "synthetic"),
+                                              synthetic_batches(3000, batch_size=1000, seed=seed, people=500))
+        assert totals.batches == 3 and totals.seen == 3000
+        assert {kind for table, kind in scans if table in tables} <= probes_only, scans
+        assert {table for table, _ in scans} >= {"messages"}
+    assert await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id) == 6000
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 5000  # + 500 people
 
 
 # ---------------------------------------------------------------- run states

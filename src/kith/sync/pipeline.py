@@ -169,14 +169,18 @@ class _ContactRow(msgspec.Struct):
     birthday_year: int | None
     notes: str | None
     external_ids: dict[str, str]
+    # The record's keys (contact_keys kind and value): what it is matched on.
+    key_kinds: list[str]
+    key_values: list[str]
+
+
+def _clean_all(values: list[str]) -> list[str]:
+    return [_clean(v) for v in values] if any("\x00" in v for v in values) else values
 
 
 def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[list[Any], list[dict[str, Any]]]:
-    """The records as a JSON array plus their keys; a record sharing a key with an earlier one is a duplicate."""
+    """The records, with their keys, as a JSON array; a record sharing a key with an earlier one is a duplicate."""
     rows: list[_ContactRow] = []
-    key_ord: list[int] = []
-    key_kinds: list[str] = []
-    key_values: list[str] = []
     taken: set[tuple[str, str]] = set()
     errors = []
     key_kind = target.key_kind
@@ -189,27 +193,26 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
             errors.append(_error_json(r.source_index, "impossible birthday",
                                       f"{full_name}: {r.birthday_year}-{r.birthday_month}-{r.birthday_day}"))
             continue
-        keys = [("email", e) for e in r.emails]
-        if r.external_id and key_kind:
-            keys.append((key_kind, r.external_id))
+        emails = _clean_all(r.emails)
+        keys = [("email", e) for e in emails]
+        external_id = _clean(r.external_id)
+        if external_id and key_kind:
+            keys.append((key_kind, external_id))
         # A LinkedIn profile among an address book's links matches that person's LinkedIn connection.
-        keys += [("linkedin", url) for url in map(normalize_linkedin_url, r.links) if url and url.startswith(_LINKEDIN_PROFILE)]
+        links = _clean_all(r.links)
+        keys += [("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)]
         keys = list(dict.fromkeys(keys))
         if taken.intersection(keys):
             continue  # counted as skipped by the statement
         taken.update(keys)
-        ord_ = len(rows)
         rows.append(_ContactRow(
-            ord=ord_, full_name=full_name, emails=r.emails, phones=r.phones, company=_clean(r.company),
-            title=_clean(r.title), tags=r.tags, links=r.links, birthday_month=r.birthday_month,
+            ord=len(rows), full_name=full_name, emails=emails, phones=_clean_all(r.phones), company=_clean(r.company),
+            title=_clean(r.title), tags=_clean_all(r.tags), links=links, birthday_month=r.birthday_month,
             birthday_day=r.birthday_day, birthday_year=r.birthday_year, notes=_clean(r.notes),
-            external_ids={key_kind: r.external_id} if r.external_id and key_kind else {},
+            external_ids={key_kind: external_id} if external_id and key_kind else {},
+            key_kinds=[kind for kind, _ in keys], key_values=[value for _, value in keys],
         ))
-        for kind, value in keys:
-            key_ord.append(ord_)
-            key_kinds.append(kind)
-            key_values.append(value)
-    return [msgspec.json.encode(rows).decode(), key_ord, key_kinds, key_values], errors
+    return [msgspec.json.encode(rows).decode()], errors
 
 
 class _MentionRow(msgspec.Struct):

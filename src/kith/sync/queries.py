@@ -192,45 +192,47 @@ MESSAGE_COLUMNS = ("tenant_id", "conversation_id", "contact_id", "channel", "dir
                    "source", "external_id")
 
 # Contacts (vCard, LinkedIn). $6 the records (a JSON array; `ord` numbers them
-# within the batch), $7–$9 their keys (ord, kind, value). A record matches the
-# oldest contact holding any of its keys; a contact matched by several records
-# takes the first. Matched contacts get the record's values merged in (scalars
-# replaced when given, lists extended) and are written only if that changes
-# something; a contact the user deleted is left deleted. Unmatched records
-# become contacts. Every key lands on its contact unless another contact holds it.
+# within the batch), each with its keys (key_kinds, key_values). A record
+# matches the oldest contact holding any of its keys; a contact matched by
+# several records takes the first. Matched contacts get the record's values
+# merged in (scalars replaced when given, lists extended) and are written only
+# if that changes something; a contact the user deleted is left deleted.
+# Unmatched records become contacts. Every key lands on its contact unless
+# another contact holds it. Each record's look-ups are index probes of its own
+# (its keys, then its contact), never a join between batch-sized sets, whose
+# row counts the planner cannot know.
 CONTACTS_BATCH = f"""
-WITH batch AS (
-    SELECT * FROM jsonb_to_recordset($6::text::jsonb) AS b(
+WITH batch AS MATERIALIZED (
+    SELECT b.*, m.match_id
+    FROM jsonb_to_recordset($6::text::jsonb) AS b(
         ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
         links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
-        external_ids jsonb)
+        external_ids jsonb, key_kinds text[], key_values text[])
+    CROSS JOIN LATERAL (
+        SELECT min(ck.contact_id) AS match_id
+        FROM unnest(b.key_kinds, b.key_values) AS k(kind, value)
+        CROSS JOIN LATERAL (SELECT contact_id FROM contact_keys
+                            WHERE tenant_id = $1 AND kind = k.kind AND value = k.value LIMIT 1) ck
+    ) m
 ),
-keys AS (SELECT * FROM unnest($7::int[], $8::text[], $9::text[]) AS k(ord, kind, value)),
-matches AS (
-    SELECT DISTINCT ON (k.ord) k.ord, ck.contact_id
-    FROM keys k
-    CROSS JOIN LATERAL (SELECT contact_id FROM contact_keys
-                        WHERE tenant_id = $1 AND kind = k.kind AND value = k.value LIMIT 1) ck
-    ORDER BY k.ord, ck.contact_id
-),
-targets AS (SELECT DISTINCT ON (contact_id) contact_id, ord FROM matches ORDER BY contact_id, ord),
+targets AS (SELECT DISTINCT ON (match_id) * FROM batch WHERE match_id IS NOT NULL ORDER BY match_id, ord),
 merged AS (
-    SELECT c.id, t.ord,
-           coalesce(b.full_name, c.full_name) AS full_name,
-           c.emails || array(SELECT x FROM unnest(b.emails) x WHERE x <> ALL (c.emails)) AS emails,
-           c.phones || array(SELECT x FROM unnest(b.phones) x WHERE x <> ALL (c.phones)) AS phones,
-           coalesce(b.company, c.company) AS company,
-           coalesce(b.title, c.title) AS title,
-           c.tags || array(SELECT x FROM unnest(b.tags) x WHERE x <> ALL (c.tags)) AS tags,
-           c.links || array(SELECT x FROM unnest(b.links) x WHERE x <> ALL (c.links)) AS links,
-           CASE WHEN b.birthday_month IS NULL THEN c.birthday_month ELSE b.birthday_month END AS birthday_month,
-           CASE WHEN b.birthday_month IS NULL THEN c.birthday_day ELSE b.birthday_day END AS birthday_day,
-           CASE WHEN b.birthday_month IS NULL THEN c.birthday_year ELSE b.birthday_year END AS birthday_year,
-           coalesce(b.notes, c.notes) AS notes,
-           c.external_ids || b.external_ids AS external_ids
+    SELECT c.id, t.key_kinds, t.key_values,
+           coalesce(t.full_name, c.full_name) AS full_name,
+           c.emails || array(SELECT x FROM unnest(t.emails) x WHERE x <> ALL (c.emails)) AS emails,
+           c.phones || array(SELECT x FROM unnest(t.phones) x WHERE x <> ALL (c.phones)) AS phones,
+           coalesce(t.company, c.company) AS company,
+           coalesce(t.title, c.title) AS title,
+           c.tags || array(SELECT x FROM unnest(t.tags) x WHERE x <> ALL (c.tags)) AS tags,
+           c.links || array(SELECT x FROM unnest(t.links) x WHERE x <> ALL (c.links)) AS links,
+           CASE WHEN t.birthday_month IS NULL THEN c.birthday_month ELSE t.birthday_month END AS birthday_month,
+           CASE WHEN t.birthday_month IS NULL THEN c.birthday_day ELSE t.birthday_day END AS birthday_day,
+           CASE WHEN t.birthday_month IS NULL THEN c.birthday_year ELSE t.birthday_year END AS birthday_year,
+           coalesce(t.notes, c.notes) AS notes,
+           c.external_ids || t.external_ids AS external_ids
     FROM targets t
-    JOIN batch b ON b.ord = t.ord
-    JOIN contacts c ON c.tenant_id = $1 AND c.id = t.contact_id AND c.deleted_at IS NULL
+    CROSS JOIN LATERAL (SELECT * FROM contacts
+                        WHERE tenant_id = $1 AND id = t.match_id AND deleted_at IS NULL LIMIT 1) c
 ),
 updated AS (
     UPDATE contacts c
@@ -238,7 +240,9 @@ updated AS (
         tags = m.tags, links = m.links, birthday_month = m.birthday_month, birthday_day = m.birthday_day,
         birthday_year = m.birthday_year, notes = m.notes, external_ids = m.external_ids, updated_at = now()
     FROM merged m
-    WHERE c.tenant_id = $1 AND c.id = m.id
+    -- The ids are the tenant's (merged probed them). By id alone the one way in is the primary key:
+    -- with the tenant's id too, statistics from before its rows existed make scanning all of them look cheap.
+    WHERE c.id = ANY (ARRAY(SELECT id FROM merged)) AND c.id = m.id
       AND (c.full_name, c.emails, c.phones, c.company, c.title, c.tags, c.links, c.birthday_month,
            c.birthday_day, c.birthday_year, c.notes, c.external_ids)
           IS DISTINCT FROM
@@ -247,8 +251,7 @@ updated AS (
     RETURNING c.id
 ),
 new_contacts AS MATERIALIZED (
-    SELECT b.*, nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id
-    FROM batch b WHERE NOT EXISTS (SELECT 1 FROM matches m WHERE m.ord = b.ord)
+    SELECT b.*, nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id FROM batch b WHERE b.match_id IS NULL
 ),
 inserted AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
@@ -260,8 +263,9 @@ inserted AS (
 inserted_keys AS (
     INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
     SELECT $1, owner.contact_id, k.kind, k.value
-    FROM keys k
-    JOIN (SELECT ord, contact_id FROM new_contacts UNION ALL SELECT ord, id FROM merged) owner ON owner.ord = k.ord
+    FROM (SELECT contact_id, key_kinds, key_values FROM new_contacts
+          UNION ALL SELECT id, key_kinds, key_values FROM merged) owner
+    CROSS JOIN LATERAL unnest(owner.key_kinds, owner.key_values) AS k(kind, value)
     ON CONFLICT DO NOTHING
 ),
 touched AS (
