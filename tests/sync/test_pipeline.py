@@ -521,6 +521,12 @@ async def test_batches_probe_indexes_even_when_statistics_say_the_tenant_is_empt
     assert await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id) == 6000
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 5000  # + 500 people
 
+    run_id = await queue_run(engine, tenant, "rss")
+    totals, scans = await write_explained(engine, RunTarget(tenant.id, run_id, "rss"),
+                                          read_feed(io.BytesIO((DATA / "feed.rss").read_bytes())))
+    assert totals.inserted == 5
+    assert {kind for table, kind in scans if table in tables | {"mentions"}} <= probes_only, scans
+
 
 # ---------------------------------------------------------------- run states
 
