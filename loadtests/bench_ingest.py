@@ -1,5 +1,6 @@
 """Ingest benchmark: Kith's batch path against per-row INSERT, executemany and a bare COPY of the same
-messages; peak memory of `kith import` on an input 10× larger; seconds to score a large tenant.
+messages; peak memory of `kith import` on an input 10× larger; contact batches (new, matched);
+seconds to score a large tenant.
 
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python loadtests/bench_ingest.py
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import subprocess
 import sys
@@ -33,7 +35,7 @@ from kith.db.urls import asyncpg_dsn, sqlalchemy_url, with_database
 from kith.scoring.service import rescore_tenant, score_sync_run
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
 from kith.sync.service import BATCH_SIZE
-from kith.sync.sources import SourceBatch
+from kith.sync.sources import SourceBatch, read_vcards
 from kith.sync.synthetic import OWN_ADDRESS, messages, write_mbox
 
 COLUMNS = ["tenant_id", "conversation_id", "contact_id", "channel", "direction", "sent_at", "subject", "body",
@@ -159,6 +161,41 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
         await conn.close()
 
 
+def vcards(count: int, *, title: str) -> bytes:
+    return "".join(
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {n}\r\nEMAIL:person{n}@cards.example\r\nTEL:+1 555 {n:07d}\r\n"
+        f"ORG:Company {n % 500}\r\nTITLE:{title}\r\nUID:card-{n}\r\nEND:VCARD\r\n" for n in range(count)
+    ).encode()
+
+
+async def bench_contacts(url: str, count: int, batch_size: int) -> None:
+    """Cards/s of Kith's contact batches: new, matched and unchanged, matched and changed. The statistics
+    predate the tenant (ANALYZE before its first import), as after any first large import."""
+    print(f"vCard import of {count:,} cards, batches of {batch_size:,}", flush=True)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    engine = create_async_engine(sqlalchemy_url(url))
+    try:
+        await clean(conn)
+        tenant_id, user_id = await new_tenant(conn, "cards")
+        for label, data in (("new contacts", vcards(count, title="Engineer")),
+                            ("re-import, every card matched and unchanged", vcards(count, title="Engineer")),
+                            ("re-import, every card matched and changed", vcards(count, title="Manager"))):
+            run_id = await conn.fetchval(
+                "INSERT INTO sync_runs (tenant_id, user_id, source) VALUES ($1, $2, 'vcard') RETURNING id", tenant_id, user_id)
+            target = RunTarget(tenant_id, run_id, "vcard", "vcard_uid")
+            async with engine.connect() as sa_conn:
+                sa_conn = await sa_conn.execution_options(isolation_level="AUTOCOMMIT")
+                async with run_session(sa_conn, tenant_id):
+                    start = time.perf_counter()
+                    totals = await write_batches(sa_conn, target, read_vcards(io.BytesIO(data), batch_size=batch_size), Totals())
+                    seconds = time.perf_counter() - start
+            line(f"{label} ({totals.inserted:,} inserted, {totals.updated:,} updated)", f"{count / seconds:>10,.0f} cards/s")
+        await clean(conn)
+    finally:
+        await engine.dispose()
+        await conn.close()
+
+
 # Runs `kith import` in the child and reports the child's own peak RSS. Not ru_maxrss: a child's
 # ru_maxrss also counts the parent's pages it mapped between fork and exec; VmHWM belongs to the
 # address space the exec created.
@@ -235,6 +272,7 @@ async def main() -> None:
     parser.add_argument("--per-row", type=int, default=20_000, help="rows for the per-row INSERT (it is slow)")
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="Kith's default")
     parser.add_argument("--repeats", type=int, default=3, help="turns of Kith's path and the bare COPY")
+    parser.add_argument("--cards", type=int, default=50_000, help="contacts of the vCard import")
     parser.add_argument("--rss-messages", type=int, default=20_000, help="the smaller import; the larger is 10×")
     parser.add_argument("--score-size", choices=["small", "medium", "large"], default="large")
     args = parser.parse_args()
@@ -251,6 +289,7 @@ async def main() -> None:
         await conn.close()
         bench_memory(url, args.rss_messages)
         await bench_methods(url, args.messages, args.per_row, args.batch_size, args.repeats)
+        await bench_contacts(url, args.cards, args.batch_size)
         await bench_scoring(url, args.score_size)
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
