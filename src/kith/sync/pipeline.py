@@ -260,8 +260,8 @@ def _one_statement(statement: str) -> Callable[..., Awaitable[_Landed]]:
 
 class _Kind(NamedTuple):
     # (records, target) → (what `land` takes, record errors)
-    prepare: Callable[[list[Any], RunTarget], tuple[Any, list[dict[str, Any]]]]
-    # (driver, target, prepared, common parameters) → counts
+    validate: Callable[[list[Any], RunTarget], tuple[Any, list[dict[str, Any]]]]
+    # (driver, target, what `validate` gave, common parameters) → counts
     land: Callable[..., Awaitable[_Landed]]
 
 
@@ -293,7 +293,7 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     errors = [_error_json(e.source_index, e.reason, e.excerpt) for e in batch.errors]
     kind = _KINDS[type(batch.records[0])] if batch.records else None
     if kind is not None:
-        prepared, invalid = kind.prepare(batch.records, target)
+        valid, invalid = kind.validate(batch.records, target)
         errors.extend(invalid)
     failed = len(errors)
     kept = errors[: max(0, MAX_ERRORS_KEPT - totals.errors_kept)]
@@ -306,7 +306,7 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     if kind is None:
         await driver.execute(queries.COUNT_ONLY_BATCH, *common)
         return
-    landed = await kind.land(driver, target, prepared, common)
+    landed = await kind.land(driver, target, valid, common)
     totals.inserted += landed.inserted
     totals.updated += landed.updated
     totals.contacts_created += landed.contacts_created
