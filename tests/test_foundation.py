@@ -161,6 +161,13 @@ async def test_cli_fails_with_one_line_on_stderr(db):
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("kith: error:")
 
 
+async def test_cli_on_a_database_not_migrated_says_so_in_one_line(create_database):
+    result = _kith(["tenant", "create", "early"], await create_database())
+    assert result.returncode != 0 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("kith: error:") and "run `kith migrate` first" in result.stderr
+
+
 def test_embedded_database_is_reused_and_stopped_on_exit(tmp_path):
     """No DATABASE_URL: each command starts (or joins) the embedded server in KITH_DATA_DIR and stops it when done."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "TEST_DATABASE_URL", "REDIS_URL")}

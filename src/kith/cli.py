@@ -268,5 +268,17 @@ def main() -> None:
         _echo_err(f"kith: error: {exc.format_message()}")
         sys.exit(exc.exit_code or 1)
     except Exception as exc:  # one line, never a traceback, for any failure
-        _echo_err(f"kith: error: {type(exc).__name__}: {exc}")
+        _echo_err(f"kith: error: {_one_line(exc)}")
         sys.exit(1)
+
+
+_UNDEFINED_TABLE = "42P01"
+
+
+def _one_line(exc: Exception) -> str:
+    """The error's first line; a database error as the database put it (SQLAlchemy adds the SQL below)."""
+    cause = getattr(exc, "orig", None) or exc
+    detail = (str(cause).strip().splitlines() or [""])[0]
+    if getattr(cause, "sqlstate", None) == _UNDEFINED_TABLE:
+        detail += " (run `kith migrate` first)"
+    return f"{type(exc).__name__}: {detail}"
