@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -467,6 +468,41 @@ async def test_linkedin_csv_since_filters_on_connected_on() -> None:
     assert indexes(batch) == [0, 3]  # 29 Feb 2024 is on the day of `since`: kept
     assert reasons(batch) == [BAD_DATE]
     assert batch.skipped == 1
+
+
+def connections_csv(days: list[dt.date]) -> bytes:
+    rows = "".join(f"P{i},Q,https://www.linkedin.com/in/p{i},,Co,Role,{day:%d %b %Y}\n" for i, day in enumerate(days))
+    return ("First Name,Last Name,URL,Email Address,Company,Position,Connected On\n" + rows).encode()
+
+
+DAYS = [dt.date(2024, 12, 31) - dt.timedelta(days=n) for n in range(400)]  # newest first, as LinkedIn writes it
+SINCE = dt.datetime(2024, 9, 1, tzinfo=UTC)
+IN_WINDOW = sum(day >= SINCE.date() for day in DAYS)  # 122
+
+
+async def test_linkedin_csv_newest_first_stops_once_past_since() -> None:
+    batch = merged(await collect(read_linkedin_csv(io.BytesIO(connections_csv(DAYS)), since=SINCE, batch_size=50)))
+    # 100 connections in a row older than `since`, never newer than the one before: the rest is not read.
+    assert (len(batch.records), batch.skipped, batch.seen) == (IN_WINDOW, 100, IN_WINDOW + 100)
+
+
+@pytest.mark.parametrize("order", ["oldest first", "shuffled"])
+async def test_linkedin_csv_in_another_order_is_read_to_the_end(order: str) -> None:
+    days = DAYS[::-1] if order == "oldest first" else random.Random(5).sample(DAYS, len(DAYS))
+    batch = merged(await collect(read_linkedin_csv(io.BytesIO(connections_csv(days)), since=SINCE)))
+    assert (len(batch.records), batch.seen) == (IN_WINDOW, len(DAYS))
+
+
+def rss(days: list[dt.date]) -> bytes:
+    items = "".join(f"<item><title>Item {i}</title><link>https://news.example/{i}</link>"
+                    f"<pubDate>{day:%a, %d %b %Y} 12:00:00 GMT</pubDate></item>" for i, day in enumerate(days))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>{items}</channel></rss>'.encode()
+
+
+@pytest.mark.parametrize(("days", "seen"), [(DAYS, IN_WINDOW + 100), (DAYS[::-1], len(DAYS))])
+async def test_feed_newest_first_stops_once_past_since(days: list[dt.date], seen: int) -> None:
+    batch = merged(await collect(read_feed(io.BytesIO(rss(days)), since=SINCE, batch_size=50)))
+    assert (len(batch.records), batch.seen) == (IN_WINDOW, seen)
 
 
 async def test_linkedin_csv_batches_are_bounded() -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from collections import OrderedDict
 from html.parser import HTMLParser
-from typing import Generic
+from typing import Any, Generic
 
 from kith.sync.sources.records import EXCERPT_CHARS, R, RecordError, SourceBatch
 
@@ -117,6 +117,28 @@ def html_to_text(html: str) -> str:
         pass
     lines = (_WS.sub(" ", line).strip() for line in "".join(parser.parts).split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+class NewestFirstWindow:
+    """Tells a reader of an input that is usually newest first (a LinkedIn export, a feed) when it
+    has passed the `since` window for good: after `evidence` dated items in a row that are older
+    than `since` and never newer than the one before. An input in another order (oldest first,
+    shuffled) is read to its end: that many old items in newest-first order do not happen by chance."""
+
+    def __init__(self, since: Any, evidence: int = 100) -> None:
+        self._since = since
+        self._evidence = evidence
+        self._previous: Any = None
+        self._older_in_order = 0
+
+    def passed(self, when: Any) -> bool:
+        """Note the next dated item's date (None: undated); True once the rest can only be older."""
+        if self._since is None or when is None:
+            return False
+        in_order = self._previous is None or when <= self._previous
+        self._previous = when
+        self._older_in_order = self._older_in_order + 1 if when < self._since and in_order else 0
+        return self._older_in_order >= self._evidence
 
 
 class RecentKeys:

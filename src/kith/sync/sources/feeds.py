@@ -26,6 +26,7 @@ from typing import BinaryIO
 from kith.sync.sources._common import (
     DEFAULT_BATCH_SIZE,
     Batcher,
+    NewestFirstWindow,
     RecentKeys,
     as_utc,
     check_batch_size,
@@ -180,13 +181,16 @@ async def read_feed(
     Raises SourceFormatError before yielding anything when the input is not
     XML, or its root element is not <rss>, Atom's <feed> or RSS 1.0's
     <rdf:RDF> (an HTML page, for one). Items published before `since` are
-    counted in `skipped` (an item without a date is kept); an item without
+    counted in `skipped` (an item without a date is kept), and reading stops
+    once the feed, newest first as feeds are, has passed `since` for good
+    (see NewestFirstWindow); an item without
     guid/id and link, or without title and summary, is a RecordError; a
     repeated dedupe_key is counted in `duplicates`. XML broken after the
     root ends the feed with one RecordError; the items before it are kept.
     """
     check_batch_size(batch_size)
     since_utc = as_utc(since)
+    window = NewestFirstWindow(since_utc)
     parser = ET.XMLPullParser(events=("start", "end"))
     batcher: Batcher[MentionRecord] = Batcher(batch_size)
     recent = RecentKeys()
@@ -236,6 +240,9 @@ async def read_feed(
                     else:
                         batcher.record(result)
                     index += 1
+                    if not isinstance(result, str) and window.passed(result.published_at):
+                        done = True  # a feed lists its newest items first: the rest is older than the window
+                        break
                 elif elem.tag == item_tag:
                     item_depth -= 1
                     continue

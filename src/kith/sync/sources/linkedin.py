@@ -22,6 +22,7 @@ import msgspec
 from kith.sync.sources._common import (
     DEFAULT_BATCH_SIZE,
     Batcher,
+    NewestFirstWindow,
     RecentKeys,
     check_batch_size,
     excerpt,
@@ -167,7 +168,9 @@ async def read_linkedin_csv(
     A text stream should be opened with `newline=""` (a binary stream is read
     as UTF-8). Raises SourceFormatError before yielding anything when no
     LinkedIn header is found among the first rows. Connections made before
-    `since` (compared by date) are counted in `skipped`; a row with a bad
+    `since` (compared by date) are counted in `skipped`, and reading stops
+    once the file, newest first as LinkedIn writes it, has passed `since`
+    for good (see NewestFirstWindow); a row with a bad
     date, or neither name nor email, is a RecordError; a profile URL seen
     again is counted in `duplicates`.
     """
@@ -207,6 +210,7 @@ async def _read_csv(
         )
 
     since_date = _since_date(since)
+    window = NewestFirstWindow(since_date)
     batcher: Batcher[ContactRecord] = Batcher(batch_size)
     recent = RecentKeys()
     index = 0
@@ -235,6 +239,8 @@ async def _read_csv(
         else:
             batcher.record(result)
         index += 1
+        if not isinstance(result, str) and window.passed(result.connected_on):
+            break  # LinkedIn lists the newest connections first: the rest is older than the window
         if batcher.full:
             yield batcher.take()
             await asyncio.sleep(0)
