@@ -78,6 +78,7 @@ async def test_vcard_rows_land_exactly(engine, conn, make_tenant):
     run = await run_import(engine, tenant, "vcard", data)
 
     assert run.status == "succeeded", run.error
+    assert run.until is None  # an address book has no dates
     assert (run.rows_seen, run.rows_inserted, run.rows_updated, run.rows_failed) == (
         len(expected.records) + len(expected.errors), len(expected.records), 0, len(expected.errors))
     assert [(e.index, e.reason) for e in run.errors] == [(e.source_index, e.reason) for e in expected.errors]
@@ -118,6 +119,7 @@ async def test_mbox_rows_land_exactly(engine, conn, make_tenant):
     assert run.rows_inserted == len(expected.records)
     assert run.rows_failed == len(expected.errors)
     assert run.rows_skipped == expected.skipped + expected.duplicates
+    assert run.until == max(r.sent_at for r in expected.records)  # the newest message: where the window ends
     assert_accounted(run)
     rows = await conn.fetch(
         """SELECT m.external_id, m.direction, m.sent_at, m.subject, m.body, m.channel, c.external_id AS thread_key,
@@ -355,6 +357,7 @@ async def test_since_window(engine, conn, make_tenant):
     run = await run_import(engine, tenant, "linkedin", (DATA / "Connections.csv").read_bytes(), since=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
     names = {r["full_name"] for r in await conn.fetch("SELECT full_name FROM contacts WHERE tenant_id = $1", tenant.id)}
     assert "Jürgen Müller" not in names and "Jane Doe" in names  # connected in 2021 / in 2024
+    assert run.until == dt.datetime(2024, 3, 5, tzinfo=dt.UTC)  # the newest connection's day
 
 
 # ---------------------------------------------------------------- statements per batch

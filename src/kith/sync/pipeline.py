@@ -58,6 +58,8 @@ class Totals:
     updated: int = 0
     failed: int = 0
     contacts_created: int = 0
+    # When the newest record seen happened (sync_runs.until): the end of the window the run covered.
+    newest: dt.datetime | None = None
     errors_kept: int = field(default=0, repr=False)
 
 
@@ -70,6 +72,16 @@ class _Landed(NamedTuple):
 def _clean(value: str | None) -> str | None:
     # PostgreSQL text cannot hold NUL; mail bodies sometimes do.
     return value.replace("\x00", "") if value is not None and "\x00" in value else value
+
+
+def _dated(record: Any) -> dt.datetime | None:
+    """When a record happened: a message sent, a news item published, a LinkedIn connection made."""
+    if isinstance(record, MessageRecord):
+        return record.sent_at if record.sent_at.tzinfo is not None else None
+    if isinstance(record, MentionRecord):
+        return record.published_at
+    day = record.connected_on
+    return dt.datetime.combine(day, dt.time(), dt.UTC) if day is not None else None
 
 
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
@@ -300,6 +312,9 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     totals.errors_kept += len(kept)
     totals.seen += batch.seen
     totals.failed += failed
+    dates = [when for when in map(_dated, batch.records) if when is not None]
+    if dates:
+        totals.newest = max(dates) if totals.newest is None else max(totals.newest, *dates)
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.
     driver = (await conn.get_raw_connection()).driver_connection

@@ -70,11 +70,12 @@ CLAIM_RUN = """
     RETURNING started_at
 """
 
-# Ends the sync stage and drops the uploaded file, in one statement.
+# Ends the sync stage and drops the uploaded file, in one statement. $6 `until`: when the newest
+# record the run saw happened (NULL for a source without dates).
 FINISH_RUN = """
     WITH dropped AS (DELETE FROM sync_uploads WHERE tenant_id = $2 AND sync_run_id = $1)
     UPDATE sync_runs
-    SET status = $3::text, error = $4::text, finished_at = clock_timestamp(),
+    SET status = $3::text, error = $4::text, until = $6::timestamptz, finished_at = clock_timestamp(),
         duration_ms = (extract(epoch FROM clock_timestamp() - started_at) * 1000)::int,
         stages = stages || jsonb_build_object('sync', (stages -> 'sync') || jsonb_build_object(
             'status', $3::text, 'finished_at', clock_timestamp(),

@@ -26,7 +26,7 @@ class SyncRun(msgspec.Struct):
     source: str
     status: RunStatus
     since: dt.datetime | None
-    until: dt.datetime | None
+    until: dt.datetime | None  # when the newest record the run saw happened (sent, connected, published)
     rows_seen: int
     rows_inserted: int
     rows_updated: int

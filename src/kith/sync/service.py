@@ -241,7 +241,7 @@ async def _execute(
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
     extra = msgspec.json.encode({"batches": totals.batches, "contacts_created": totals.contacts_created}).decode()
-    done = (await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra))).one()
+    done = (await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))).one()
     seconds = max(done.duration_ms or 0, 1) / 1000
     logger.info(
         "sync_run id=%s tenant=%s source=%s status=%s seen=%s inserted=%s updated=%s skipped=%s failed=%s "
