@@ -34,8 +34,7 @@ from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url, with_database
 from kith.scoring.service import rescore_tenant, score_sync_run
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
-from kith.sync.service import BATCH_SIZE
-from kith.sync.sources import SourceBatch, read_vcards
+from kith.sync.sources import DEFAULT_BATCH_SIZE, SourceBatch, read_vcards
 from kith.sync.synthetic import OWN_ADDRESS, messages, write_mbox
 
 COLUMNS = ["tenant_id", "conversation_id", "contact_id", "channel", "direction", "sent_at", "subject", "body",
@@ -270,7 +269,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--per-row", type=int, default=20_000, help="rows for the per-row INSERT (it is slow)")
-    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="Kith's default")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="Kith's default")
     parser.add_argument("--repeats", type=int, default=3, help="turns of Kith's path and the bare COPY")
     parser.add_argument("--cards", type=int, default=50_000, help="contacts of the vCard import")
     parser.add_argument("--rss-messages", type=int, default=20_000, help="the smaller import; the larger is 10×")

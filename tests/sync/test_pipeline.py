@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
@@ -61,6 +62,18 @@ async def snapshot(conn: asyncpg.Connection, tenant_id: int) -> dict[str, list]:
     tables = ["contacts", "contact_keys", "conversations", "messages", "mentions"]
     return {t: [tuple(r) for r in await conn.fetch(f"SELECT xmin::text, * FROM {t} WHERE tenant_id = $1 ORDER BY id", tenant_id)]
             for t in tables}
+
+
+@asynccontextmanager
+async def autocommit(engine):
+    """A connection of the engine as the writer gets one: autocommit, each batch its own transaction."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def write_all(engine, target: RunTarget, batches) -> Totals:
+    async with autocommit(engine) as conn:
+        return await write_batches(conn, target, batches, Totals())
 
 
 def assert_accounted(run) -> None:
@@ -266,9 +279,7 @@ async def test_records_the_database_would_reject_fail_alone(engine, conn, make_t
                       links=["https://x.org/\x00"], external_id="uid\x001", source_index=5),
     ]
     run_id = await queue_run(engine, tenant, "vcard")
-    async with engine.connect() as c:
-        c = await c.execution_options(isolation_level="AUTOCOMMIT")
-        totals = await write_batches(c, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _batches(SourceBatch(records=records)), Totals())
+    totals = await write_all(engine, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _batches(SourceBatch(records=records)))
     assert (totals.inserted, totals.failed) == (3, 3)
     run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
     assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (6, 3, 3)
@@ -306,9 +317,7 @@ async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn,
         message(6, counterpart_email=None, counterpart_name=None),  # to nobody but the user
         message(7, counterpart_email="p1@x.org", counterpart_name=None),  # known from the first batch
     ]
-    async with engine.connect() as c:
-        c = await c.execution_options(isolation_level="AUTOCOMMIT")
-        totals = await write_batches(c, target, _batches(SourceBatch(records=first), SourceBatch(records=second)), Totals())
+    totals = await write_all(engine, target, _batches(SourceBatch(records=first), SourceBatch(records=second)))
 
     assert (totals.seen, totals.inserted, totals.failed, totals.contacts_created) == (10, 6, 2, 4)
     run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_skipped, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
@@ -392,8 +401,7 @@ class SentStatements:
 
 
 async def write_counted(engine, monkeypatch, target: RunTarget, batches) -> tuple[Totals, list[tuple[str, str]]]:
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with autocommit(engine) as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         with monkeypatch.context() as patch:
             spy = SentStatements(patch, engine, driver)
@@ -467,8 +475,7 @@ class BatchPlans:
 
 async def write_explained(engine, target: RunTarget, batches) -> tuple[Totals, set[tuple[str, str]]]:
     plans = BatchPlans()
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+    async with autocommit(engine) as conn:
         driver = (await conn.get_raw_connection()).driver_connection
         await driver.execute("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
                              "SET auto_explain.log_level = notice; SET auto_explain.log_format = json")
@@ -479,12 +486,6 @@ async def write_explained(engine, target: RunTarget, batches) -> tuple[Totals, s
             driver.remove_log_listener(plans)
             await conn.invalidate()  # not back to the pool with auto_explain on
     return totals, plans.scans()
-
-
-async def write_batches_on_new_connection(engine, target: RunTarget, batches) -> Totals:
-    async with engine.connect() as conn:
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        return await write_batches(conn, target, batches, Totals())
 
 
 def cards(count: int, first: int = 0) -> bytes:
@@ -501,7 +502,7 @@ async def test_batches_probe_indexes_even_when_statistics_say_the_tenant_is_empt
                              read_vcards(io.BytesIO(cards(3000)))),
                             (RunTarget(other.id, await queue_run(engine, other, "mbox"), "synthetic"),
                              synthetic_batches(3000, seed=3))):
-        await write_batches_on_new_connection(engine, target, batches)
+        await write_all(engine, target, batches)
     await conn.execute("ANALYZE contacts, contact_keys, conversations, messages")  # `tenant` has no rows here
     probes_only = {"Index Scan", "Index Only Scan", "Function Scan", "CTE Scan"}
     tables = {"contacts", "contact_keys", "conversations", "messages"}

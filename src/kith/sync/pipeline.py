@@ -74,16 +74,6 @@ def _clean(value: str | None) -> str | None:
     return value.replace("\x00", "") if value is not None and "\x00" in value else value
 
 
-def _dated(record: Any) -> dt.datetime | None:
-    """When a record happened: a message sent, a news item published, a LinkedIn connection made."""
-    if isinstance(record, MessageRecord):
-        return record.sent_at if record.sent_at.tzinfo is not None else None
-    if isinstance(record, MentionRecord):
-        return record.published_at
-    day = record.connected_on
-    return dt.datetime.combine(day, dt.time(), dt.UTC) if day is not None else None
-
-
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
     return {"index": index, "reason": reason, "excerpt": excerpt[:EXCERPT_CHARS]}
 
@@ -275,12 +265,19 @@ class _Kind(NamedTuple):
     validate: Callable[[list[Any], RunTarget], tuple[Any, list[dict[str, Any]]]]
     # (driver, target, what `validate` gave, common parameters) → counts
     land: Callable[..., Awaitable[_Landed]]
+    # record → when it happened (sync_runs.until), or None
+    dated: Callable[[Any], dt.datetime | None]
+
+
+def _connected(r: ContactRecord) -> dt.datetime | None:
+    return dt.datetime.combine(r.connected_on, dt.time(), dt.UTC) if r.connected_on is not None else None
 
 
 _KINDS: dict[type, _Kind] = {
-    MessageRecord: _Kind(_valid_messages, _land_messages),
-    ContactRecord: _Kind(_contact_params, _one_statement(queries.CONTACTS_BATCH)),
-    MentionRecord: _Kind(_mention_params, _one_statement(queries.MENTIONS_BATCH)),
+    MessageRecord: _Kind(_valid_messages, _land_messages,
+                         lambda r: r.sent_at if r.sent_at.tzinfo is not None else None),
+    ContactRecord: _Kind(_contact_params, _one_statement(queries.CONTACTS_BATCH), _connected),
+    MentionRecord: _Kind(_mention_params, _one_statement(queries.MENTIONS_BATCH), lambda r: r.published_at),
 }
 
 
@@ -307,14 +304,12 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     if kind is not None:
         valid, invalid = kind.validate(batch.records, target)
         errors.extend(invalid)
+        totals.newest = max(filter(None, [totals.newest, *map(kind.dated, batch.records)]), default=None)
     failed = len(errors)
     kept = errors[: max(0, MAX_ERRORS_KEPT - totals.errors_kept)]
     totals.errors_kept += len(kept)
     totals.seen += batch.seen
     totals.failed += failed
-    dates = [when for when in map(_dated, batch.records) if when is not None]
-    if dates:
-        totals.newest = max(dates) if totals.newest is None else max(totals.newest, *dates)
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.
     driver = (await conn.get_raw_connection()).driver_connection

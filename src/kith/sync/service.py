@@ -36,7 +36,6 @@ from kith.sync.uploads import CHUNK_BYTES, ChunkStream, ChunkWriter, UploadedFil
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = DEFAULT_BATCH_SIZE
 # Enough of a file to tell its format (the sources decide on their first record).
 HEAD_BYTES = 64 << 10
 # contact_keys.kind of ContactRecord.external_id, per source.
@@ -192,7 +191,7 @@ async def execute_sync_run(
     sync_run_id: int,
     *,
     stream: BinaryIO | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int = DEFAULT_BATCH_SIZE,
     progress: Callable[[Totals], None] | None = None,
 ) -> None:
     """Run a queued run: status queued → running → succeeded/failed, counts, errors, stages["sync"].
