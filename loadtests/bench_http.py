@@ -54,14 +54,22 @@ async def page_paths(base: str, headers: dict, pages: int = 20) -> list[str]:
 
 def wrk_load(base: str, headers: dict, paths: list[str], seconds: float, concurrency: int) -> tuple[float, str]:
     """requests/s from wrk cycling through `paths` (a C client: it does not compete for the CPU like httpx)."""
-    lua = "paths = {" + ", ".join(f'"{p}"' for p in paths) + "}\n" + "".join(
-        f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items()) + (
-        "i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n")
+    lua = (
+        "paths = {"
+        + ", ".join(f'"{p}"' for p in paths)
+        + "}\n"
+        + "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+        + ('i = 0\nrequest = function()\n  i = i % #paths + 1\n  return wrk.format("GET", paths[i])\nend\n')
+    )
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(lua)
     try:
-        out = subprocess.run(["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "-s", str(script), base],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            ["wrk", "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "-s", str(script), base],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     finally:
         script.unlink()
     rps = float(next(line.split()[1] for line in out.splitlines() if line.startswith("Requests/sec")))
@@ -74,6 +82,7 @@ async def load(base: str, headers: dict, seconds: float, concurrency: int, walk:
     deadline = time.monotonic() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=30) as client:
+
         async def worker() -> None:
             nonlocal done, errors
             cursor = None
@@ -106,8 +115,12 @@ async def main() -> None:
     if not os.environ.get("DATABASE_URL"):
         raise SystemExit("set DATABASE_URL to the database holding the tenant")
 
-    token = subprocess.run([sys.executable, "-m", "kith", "token", "create", "--tenant", args.tenant],
-                           capture_output=True, text=True, check=True).stdout.strip()
+    token = subprocess.run(
+        [sys.executable, "-m", "kith", "token", "create", "--tenant", args.tenant],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     headers = {"Authorization": f"Bearer {token}"}
     env = {**os.environ}
     kith = start([sys.executable, "-m", "kith", "serve", "--port", "8731"], env)
@@ -118,22 +131,39 @@ async def main() -> None:
         async with httpx.AsyncClient() as client:
             page = await client.get("http://127.0.0.1:8731/api/v1/contacts", params={"limit": 50}, headers=headers)
         body_file.write_bytes(page.content)
-        floor = start([sys.executable, "-m", "uvicorn", "floor_app:app", "--port", "8732", "--log-level", "warning",
-                       "--no-access-log", "--app-dir", str(HERE)], {**env, "FLOOR_BODY_FILE": str(body_file)})
+        floor = start(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "floor_app:app",
+                "--port",
+                "8732",
+                "--log-level",
+                "warning",
+                "--no-access-log",
+                "--app-dir",
+                str(HERE),
+            ],
+            {**env, "FLOOR_BODY_FILE": str(body_file)},
+        )
         await wait_until_up("http://127.0.0.1:8732/api/v1/contacts")
 
         if shutil.which("wrk"):
             client = "wrk"
             paths = await page_paths("http://127.0.0.1:8731", headers)
             kith_rps, kith_errors = wrk_load("http://127.0.0.1:8731", headers, paths, args.seconds, args.concurrency)
-            floor_rps, floor_errors = wrk_load("http://127.0.0.1:8732", headers, paths[:1], args.seconds,
-                                               args.concurrency)
+            floor_rps, floor_errors = wrk_load(
+                "http://127.0.0.1:8732", headers, paths[:1], args.seconds, args.concurrency
+            )
         else:
             client = "httpx (install wrk for figures the client does not distort)"
-            kith_done, kith_errors = await load("http://127.0.0.1:8731", headers, args.seconds, args.concurrency,
-                                                walk=True)
-            floor_done, floor_errors = await load("http://127.0.0.1:8732", headers, args.seconds, args.concurrency,
-                                                  walk=False)
+            kith_done, kith_errors = await load(
+                "http://127.0.0.1:8731", headers, args.seconds, args.concurrency, walk=True
+            )
+            floor_done, floor_errors = await load(
+                "http://127.0.0.1:8732", headers, args.seconds, args.concurrency, walk=False
+            )
             kith_rps, floor_rps = kith_done / args.seconds, floor_done / args.seconds
     finally:
         for process in (kith, floor):
@@ -141,8 +171,10 @@ async def main() -> None:
                 process.terminate()
                 process.wait(10)
         body_file.unlink(missing_ok=True)
-    print(f"page of 50 contacts ({len(page.content):,} bytes), {args.concurrency} connections, {args.seconds:.0f} s each, "
-          f"one uvicorn worker each; client: {client}")
+    print(
+        f"page of 50 contacts ({len(page.content):,} bytes), {args.concurrency} connections, {args.seconds:.0f} s each, "
+        f"one uvicorn worker each; client: {client}"
+    )
     print(f"Kith cursor walk (pages 1–20): {kith_rps:8.0f} req/s  ({kith_errors} errors)")
     print(f"floor (same JSON from memory): {floor_rps:8.0f} req/s  ({floor_errors} errors)")
     print(f"Kith / floor: {kith_rps / floor_rps:.0%} (target ≥ 50%)")

@@ -37,8 +37,18 @@ from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
 from kith.sync.sources import DEFAULT_BATCH_SIZE, SourceBatch, read_vcards
 from kith.sync.synthetic import OWN_ADDRESS, messages, write_mbox
 
-COLUMNS = ["tenant_id", "conversation_id", "contact_id", "channel", "direction", "sent_at", "subject", "body",
-           "source", "external_id"]
+COLUMNS = [
+    "tenant_id",
+    "conversation_id",
+    "contact_id",
+    "channel",
+    "direction",
+    "sent_at",
+    "subject",
+    "body",
+    "source",
+    "external_id",
+]
 INSERT = f"INSERT INTO messages ({', '.join(COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 
 
@@ -48,7 +58,9 @@ def line(label: str, value: str) -> None:
 
 async def new_tenant(conn: asyncpg.Connection, name: str) -> tuple[int, int]:
     tenant_id = await conn.fetchval("INSERT INTO tenants (name) VALUES ($1) RETURNING id", name)
-    user_id = await conn.fetchval("INSERT INTO users (tenant_id, email) VALUES ($1, $2) RETURNING id", tenant_id, OWN_ADDRESS)
+    user_id = await conn.fetchval(
+        "INSERT INTO users (tenant_id, email) VALUES ($1, $2) RETURNING id", tenant_id, OWN_ADDRESS
+    )
     return tenant_id, user_id
 
 
@@ -64,31 +76,60 @@ async def prepared_tenant(conn: asyncpg.Connection, records: list, name: str) ->
     tenant_id, user_id = await new_tenant(conn, name)
     threads = sorted({r.thread_key for r in records})
     people = sorted({r.counterpart_email for r in records})
-    conversation_ids = dict(await conn.fetch(
-        """INSERT INTO conversations (tenant_id, user_id, source, external_id)
-           SELECT $1, $2, 'mbox', t FROM unnest($3::text[]) t RETURNING external_id, id""", tenant_id, user_id, threads))
-    contact_ids = dict(await conn.fetch(
-        "INSERT INTO contacts (tenant_id, full_name, emails) SELECT $1, e, ARRAY[e] FROM unnest($2::text[]) e RETURNING emails[1], id",
-        tenant_id, people))
-    await conn.execute("INSERT INTO contact_keys (tenant_id, contact_id, kind, value) "
-                       "SELECT tenant_id, id, 'email', emails[1] FROM contacts WHERE tenant_id = $1", tenant_id)
+    conversation_ids = dict(
+        await conn.fetch(
+            """INSERT INTO conversations (tenant_id, user_id, source, external_id)
+           SELECT $1, $2, 'mbox', t FROM unnest($3::text[]) t RETURNING external_id, id""",
+            tenant_id,
+            user_id,
+            threads,
+        )
+    )
+    contact_ids = dict(
+        await conn.fetch(
+            "INSERT INTO contacts (tenant_id, full_name, emails) SELECT $1, e, ARRAY[e] FROM unnest($2::text[]) e RETURNING emails[1], id",
+            tenant_id,
+            people,
+        )
+    )
+    await conn.execute(
+        "INSERT INTO contact_keys (tenant_id, contact_id, kind, value) "
+        "SELECT tenant_id, id, 'email', emails[1] FROM contacts WHERE tenant_id = $1",
+        tenant_id,
+    )
     await conn.execute("VACUUM ANALYZE")
-    rows = [(tenant_id, conversation_ids[r.thread_key], contact_ids[r.counterpart_email], r.channel, r.direction,
-             r.sent_at, r.subject, r.body, "mbox", r.external_id) for r in records]
+    rows = [
+        (
+            tenant_id,
+            conversation_ids[r.thread_key],
+            contact_ids[r.counterpart_email],
+            r.channel,
+            r.direction,
+            r.sent_at,
+            r.subject,
+            r.body,
+            "mbox",
+            r.external_id,
+        )
+        for r in records
+    ]
     return tenant_id, user_id, rows
 
 
 async def kith_rate(url: str, conn: asyncpg.Connection, tenant_id: int, user_id: int, records: list, batch_size: int):
     """Messages/s of the import's batch writer (kith.sync.pipeline) on the records, then score the run."""
-    run_id = await conn.fetchval("INSERT INTO sync_runs (tenant_id, user_id, source) VALUES ($1, $2, 'mbox') RETURNING id",
-                                 tenant_id, user_id)
+    run_id = await conn.fetchval(
+        "INSERT INTO sync_runs (tenant_id, user_id, source) VALUES ($1, $2, 'mbox') RETURNING id", tenant_id, user_id
+    )
     engine = create_async_engine(sqlalchemy_url(url))
     try:
         async with engine.connect() as sa_conn:
             sa_conn = await sa_conn.execution_options(isolation_level="AUTOCOMMIT")
             async with run_session(sa_conn, tenant_id):
                 start = time.perf_counter()
-                totals = await write_batches(sa_conn, RunTarget(tenant_id, run_id, "mbox"), batches(records, batch_size), Totals())
+                totals = await write_batches(
+                    sa_conn, RunTarget(tenant_id, run_id, "mbox"), batches(records, batch_size), Totals()
+                )
                 rate = totals.inserted / (time.perf_counter() - start)
         start = time.perf_counter()
         changed = await score_sync_run(engine, run_id)
@@ -116,15 +157,21 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
     people, threads = len({r.counterpart_email for r in records}), len({r.thread_key for r in records})
     conn = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        print(f"ingest of {count:,} synthetic messages ({people:,} people, {threads:,} threads), batches of {batch_size:,}; "
-              "each method from empty tables", flush=True)
+        print(
+            f"ingest of {count:,} synthetic messages ({people:,} people, {threads:,} threads), batches of {batch_size:,}; "
+            "each method from empty tables",
+            flush=True,
+        )
 
         await clean(conn)
         rows = (await prepared_tenant(conn, records, "per-row"))[2][:per_row]
         start = time.perf_counter()
         for row in rows:  # autocommit: a transaction per row, as the old importer did
             await conn.execute(INSERT, *row)
-        line(f"per-row INSERT (a commit per row; first {len(rows):,} rows)", f"{len(rows) / (time.perf_counter() - start):>10,.0f} msg/s")
+        line(
+            f"per-row INSERT (a commit per row; first {len(rows):,} rows)",
+            f"{len(rows) / (time.perf_counter() - start):>10,.0f} msg/s",
+        )
 
         await clean(conn)
         rows = (await prepared_tenant(conn, records, "executemany"))[2]
@@ -132,7 +179,10 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
         for i in range(0, len(rows), batch_size):
             async with conn.transaction():
                 await conn.executemany(INSERT + " ON CONFLICT DO NOTHING", rows[i : i + batch_size])
-        line(f"executemany (a transaction per {batch_size:,})", f"{len(rows) / (time.perf_counter() - start):>10,.0f} msg/s")
+        line(
+            f"executemany (a transaction per {batch_size:,})",
+            f"{len(rows) / (time.perf_counter() - start):>10,.0f} msg/s",
+        )
 
         # Kith's path and the bare COPY take turns, so a slow moment of the machine hits both alike.
         kith, copy, scoring = [], [], []
@@ -145,16 +195,24 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
             await clean(conn)
             copy.append(await copy_rate(conn, records))
         spread = lambda rates: f"(runs: {', '.join(f'{r:,.0f}' for r in rates)})"  # noqa: E731
-        line("Kith batch path (3 statements per batch, the last a COPY)", f"{median(kith):>10,.0f} msg/s  {spread(kith)}")
+        line(
+            "Kith batch path (3 statements per batch, the last a COPY)", f"{median(kith):>10,.0f} msg/s  {spread(kith)}"
+        )
         line(f"  then scoring the run's {changed:,} contacts (one statement)", f"{median(scoring):>10.2f} s")
         line("bare COPY (one COPY of all rows)", f"{median(copy):>10,.0f} msg/s  {spread(copy)}")
-        ratios = [k / c for k, c in zip(kith, copy)]
-        line("Kith / COPY (target ≥ 0.50)", f"{median(kith) / median(copy):>10.2f}  (each turn: {', '.join(f'{r:.2f}' for r in ratios)})")
+        ratios = [k / c for k, c in zip(kith, copy, strict=False)]
+        line(
+            "Kith / COPY (target ≥ 0.50)",
+            f"{median(kith) / median(copy):>10.2f}  (each turn: {', '.join(f'{r:.2f}' for r in ratios)})",
+        )
 
         await clean(conn)
         tenant_id, user_id = await new_tenant(conn, "kith-empty")
         rate, _, _ = await kith_rate(url, conn, tenant_id, user_id, records, batch_size)
-        line(f"Kith batch path into an empty tenant (+ {people:,} contacts, {threads:,} conversations)", f"{rate:>10,.0f} msg/s")
+        line(
+            f"Kith batch path into an empty tenant (+ {people:,} contacts, {threads:,} conversations)",
+            f"{rate:>10,.0f} msg/s",
+        )
         await clean(conn)
     finally:
         await conn.close()
@@ -163,7 +221,8 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
 def vcards(count: int, *, title: str) -> bytes:
     return "".join(
         f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {n}\r\nEMAIL:person{n}@cards.example\r\nTEL:+1 555 {n:07d}\r\n"
-        f"ORG:Company {n % 500}\r\nTITLE:{title}\r\nUID:card-{n}\r\nEND:VCARD\r\n" for n in range(count)
+        f"ORG:Company {n % 500}\r\nTITLE:{title}\r\nUID:card-{n}\r\nEND:VCARD\r\n"
+        for n in range(count)
     ).encode()
 
 
@@ -176,19 +235,29 @@ async def bench_contacts(url: str, count: int, batch_size: int) -> None:
     try:
         await clean(conn)
         tenant_id, user_id = await new_tenant(conn, "cards")
-        for label, data in (("new contacts", vcards(count, title="Engineer")),
-                            ("re-import, every card matched and unchanged", vcards(count, title="Engineer")),
-                            ("re-import, every card matched and changed", vcards(count, title="Manager"))):
+        for label, data in (
+            ("new contacts", vcards(count, title="Engineer")),
+            ("re-import, every card matched and unchanged", vcards(count, title="Engineer")),
+            ("re-import, every card matched and changed", vcards(count, title="Manager")),
+        ):
             run_id = await conn.fetchval(
-                "INSERT INTO sync_runs (tenant_id, user_id, source) VALUES ($1, $2, 'vcard') RETURNING id", tenant_id, user_id)
+                "INSERT INTO sync_runs (tenant_id, user_id, source) VALUES ($1, $2, 'vcard') RETURNING id",
+                tenant_id,
+                user_id,
+            )
             target = RunTarget(tenant_id, run_id, "vcard", "vcard_uid")
             async with engine.connect() as sa_conn:
                 sa_conn = await sa_conn.execution_options(isolation_level="AUTOCOMMIT")
                 async with run_session(sa_conn, tenant_id):
                     start = time.perf_counter()
-                    totals = await write_batches(sa_conn, target, read_vcards(io.BytesIO(data), batch_size=batch_size), Totals())
+                    totals = await write_batches(
+                        sa_conn, target, read_vcards(io.BytesIO(data), batch_size=batch_size), Totals()
+                    )
                     seconds = time.perf_counter() - start
-            line(f"{label} ({totals.inserted:,} inserted, {totals.updated:,} updated)", f"{count / seconds:>10,.0f} cards/s")
+            line(
+                f"{label} ({totals.inserted:,} inserted, {totals.updated:,} updated)",
+                f"{count / seconds:>10,.0f} cards/s",
+            )
         await clean(conn)
     finally:
         await engine.dispose()
@@ -212,8 +281,22 @@ def import_in_subprocess(url: str, path: Path, tenant: str) -> tuple[float, floa
     """Peak RSS (MiB) and seconds of `kith import` of an mbox file, in its own process."""
     start = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD, "import", "--tenant", tenant, "--source", "mbox", str(path), "--me", OWN_ADDRESS],
-        env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            "import",
+            "--tenant",
+            tenant,
+            "--source",
+            "mbox",
+            str(path),
+            "--me",
+            OWN_ADDRESS,
+        ],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
     )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
@@ -223,7 +306,9 @@ def import_in_subprocess(url: str, path: Path, tenant: str) -> tuple[float, floa
 
 
 def bench_memory(url: str, small: int) -> None:
-    print("peak RSS of `kith import --source mbox` (parse, batch writes, score, refresh), a process per size", flush=True)
+    print(
+        "peak RSS of `kith import --source mbox` (parse, batch writes, score, refresh), a process per size", flush=True
+    )
     with tempfile.TemporaryDirectory() as folder:
         peaks = []
         for count in (small, small * 10):
@@ -232,8 +317,10 @@ def bench_memory(url: str, small: int) -> None:
                 write_mbox(out, count, seed=7)
             peak, seconds = import_in_subprocess(url, path, f"rss-{count}")
             peaks.append(peak)
-            line(f"{count:,} messages ({path.stat().st_size / 2**20:,.0f} MiB mbox)",
-                 f"{peak:>7,.0f} MiB peak RSS  ({seconds:,.1f} s, {count / seconds:,.0f} msg/s end to end)")
+            line(
+                f"{count:,} messages ({path.stat().st_size / 2**20:,.0f} MiB mbox)",
+                f"{peak:>7,.0f} MiB peak RSS  ({seconds:,.1f} s, {count / seconds:,.0f} msg/s end to end)",
+            )
             path.unlink()
         line("10× the input → peak RSS ×", f"{peaks[1] / peaks[0]:>10.2f}")
 
@@ -241,8 +328,12 @@ def bench_memory(url: str, small: int) -> None:
 async def bench_scoring(url: str, size: str) -> None:
     print(f"scoring a {size} tenant", flush=True)
     start = time.perf_counter()
-    seeded = subprocess.run([sys.executable, "-m", "kith", "seed", "--tenant", f"score-{size}", "--size", size],
-                            env={**os.environ, "DATABASE_URL": url}, capture_output=True, text=True)
+    seeded = subprocess.run(
+        [sys.executable, "-m", "kith", "seed", "--tenant", f"score-{size}", "--size", size],
+        env={**os.environ, "DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+    )
     if seeded.returncode != 0:
         raise RuntimeError(f"kith seed --size {size} failed: {seeded.stderr.strip()[-500:]}")
     tenant_id = int(seeded.stdout.strip())
@@ -250,17 +341,24 @@ async def bench_scoring(url: str, size: str) -> None:
     try:
         counts = await conn.fetchrow(
             "SELECT (SELECT count(*) FROM contacts WHERE tenant_id = $1) AS contacts, "
-            "(SELECT count(*) FROM messages WHERE tenant_id = $1) AS messages", tenant_id)
+            "(SELECT count(*) FROM messages WHERE tenant_id = $1) AS messages",
+            tenant_id,
+        )
         await conn.execute("UPDATE contacts SET score = -1 WHERE tenant_id = $1", tenant_id)  # every score must change
         await conn.execute("VACUUM ANALYZE contacts")
     finally:
         await conn.close()
-    line(f"seeded ({counts['contacts']:,} contacts, {counts['messages']:,} messages)", f"{time.perf_counter() - start:>10.1f} s")
+    line(
+        f"seeded ({counts['contacts']:,} contacts, {counts['messages']:,} messages)",
+        f"{time.perf_counter() - start:>10.1f} s",
+    )
     engine = create_async_engine(sqlalchemy_url(url))
     try:
         start = time.perf_counter()
         changed = await rescore_tenant(engine, tenant_id)
-        line(f"rescore_tenant: one statement, {changed:,} contacts rewritten", f"{time.perf_counter() - start:>10.2f} s")
+        line(
+            f"rescore_tenant: one statement, {changed:,} contacts rewritten", f"{time.perf_counter() - start:>10.2f} s"
+        )
     finally:
         await engine.dispose()
 
@@ -284,7 +382,10 @@ async def main() -> None:
     try:
         await upgrade_async(url)
         conn = await asyncpg.connect(asyncpg_dsn(url))
-        print(f"PostgreSQL {await conn.fetchval('SHOW server_version')}, scratch database {name}, {os.cpu_count()} CPUs", flush=True)
+        print(
+            f"PostgreSQL {await conn.fetchval('SHOW server_version')}, scratch database {name}, {os.cpu_count()} CPUs",
+            flush=True,
+        )
         await conn.close()
         bench_memory(url, args.rss_messages)
         await bench_methods(url, args.messages, args.per_row, args.batch_size, args.repeats)

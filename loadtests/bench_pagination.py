@@ -33,8 +33,9 @@ DIALECT = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
 
 def compile_listing(tenant_id: int, sort_name: str, key: tuple | None) -> tuple[str, list]:
     sort = queries.SORTS[sort_name]
-    query = queries.listing_query(tenant_id=tenant_id, sort=sort, direction="next", cursor_key=key,
-                                  filters={}, limit=PAGE)
+    query = queries.listing_query(
+        tenant_id=tenant_id, sort=sort, direction="next", cursor_key=key, filters={}, limit=PAGE
+    )
     compiled = query.statement.bindparams(**query.params).compile(dialect=DIALECT)
     params = compiled.construct_params()
     return compiled.string, [params[name] for name in compiled.positiontup]
@@ -71,9 +72,13 @@ async def main() -> None:
         sort = queries.SORTS[args.sort]
         order = sort.order_by("next")
         rows_in_view = await conn.fetchval("SELECT count(*) FROM contact_cards WHERE tenant_id = $1", tenant_id)
-        print(f"tenant {args.tenant!r} (id {tenant_id}): {rows_in_view:,} contacts in contact_cards; "
-              f"sort={args.sort}; page size {PAGE}; {args.runs} runs each\n")
-        header = f"{'page':>7} | {'cursor median':>13} {'p99':>8} | {'OFFSET median':>13} {'p99':>8} | {'OFFSET/cursor':>13}"
+        print(
+            f"tenant {args.tenant!r} (id {tenant_id}): {rows_in_view:,} contacts in contact_cards; "
+            f"sort={args.sort}; page size {PAGE}; {args.runs} runs each\n"
+        )
+        header = (
+            f"{'page':>7} | {'cursor median':>13} {'p99':>8} | {'OFFSET median':>13} {'p99':>8} | {'OFFSET/cursor':>13}"
+        )
         print(header)
         print("-" * len(header))
         results = {}
@@ -84,29 +89,39 @@ async def main() -> None:
                 # Setup only: the key of the last row of the previous page (what its next_cursor carries).
                 prev = await conn.fetchrow(
                     f"SELECT {', '.join(sort.columns)} FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} "
-                    f"OFFSET $2 LIMIT 1", tenant_id, skip - 1)
+                    f"OFFSET $2 LIMIT 1",
+                    tenant_id,
+                    skip - 1,
+                )
                 key = tuple(prev)
             sql, sql_args = compile_listing(tenant_id, args.sort, key)
             cursor_median, cursor_p99, got = await timed(conn, sql, sql_args, args.runs)
-            offset_sql = (f"SELECT * FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} OFFSET $2 LIMIT {PAGE + 1}")
+            offset_sql = f"SELECT * FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} OFFSET $2 LIMIT {PAGE + 1}"
             offset_median, offset_p99, _ = await timed(conn, offset_sql, [tenant_id, skip], max(10, args.runs // 10))
             results[page] = (cursor_median, cursor_p99)
-            print(f"{page:>7,} | {cursor_median:>10.3f} ms {cursor_p99:>5.3f} ms | {offset_median:>10.3f} ms "
-                  f"{offset_p99:>5.2f} ms | {offset_median / cursor_median:>12.1f}x   ({min(got, PAGE)} rows)")
+            print(
+                f"{page:>7,} | {cursor_median:>10.3f} ms {cursor_p99:>5.3f} ms | {offset_median:>10.3f} ms "
+                f"{offset_p99:>5.2f} ms | {offset_median / cursor_median:>12.1f}x   ({min(got, PAGE)} rows)"
+            )
         pages = sorted(results)
         deepest, first = results[pages[-1]][0], results[pages[0]][0]
-        print(f"\ncursor page {pages[-1]:,} / page {pages[0]}: {deepest / first:.2f}x (target ≤ 1.5x); "
-              f"worst cursor p99 {max(p for _, p in results.values()):.3f} ms (target < 5 ms)")
+        print(
+            f"\ncursor page {pages[-1]:,} / page {pages[0]}: {deepest / first:.2f}x (target ≤ 1.5x); "
+            f"worst cursor p99 {max(p for _, p in results.values()):.3f} ms (target < 5 ms)"
+        )
 
         count_median, count_p99, _ = await timed(
-            conn, "SELECT count(*) FROM contact_cards WHERE tenant_id = $1", [tenant_id], 10)
+            conn, "SELECT count(*) FROM contact_cards WHERE tenant_id = $1", [tenant_id], 10
+        )
         plan_sql = "EXPLAIN (FORMAT JSON) SELECT 1 FROM contact_cards WHERE tenant_id = $1"
         estimate_median, estimate_p99, _ = await timed(conn, plan_sql, [tenant_id], args.runs)
         plan = json.loads(await conn.fetchval(plan_sql, tenant_id))
         estimate = plan[0]["Plan"]["Plan Rows"]
         print(f"\nCOUNT(*)           {count_median:>9.3f} ms median {count_p99:>9.3f} ms p99  → {rows_in_view:,}")
-        print(f"planner estimate   {estimate_median:>9.3f} ms median {estimate_p99:>9.3f} ms p99  → {estimate:,} "
-              f"({estimate / max(rows_in_view, 1):.0%} of exact); COUNT/estimate {count_median / estimate_median:.0f}x")
+        print(
+            f"planner estimate   {estimate_median:>9.3f} ms median {estimate_p99:>9.3f} ms p99  → {estimate:,} "
+            f"({estimate / max(rows_in_view, 1):.0%} of exact); COUNT/estimate {count_median / estimate_median:.0f}x"
+        )
     finally:
         await conn.close()
 

@@ -36,8 +36,9 @@ DIALECT = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
 
 
 def compile_listing(tenant_id: int, key: tuple | None) -> tuple[str, list]:
-    query = queries.listing_query(tenant_id=tenant_id, sort=queries.SORTS["score"], direction="next", cursor_key=key,
-                                  filters={}, limit=PAGE)
+    query = queries.listing_query(
+        tenant_id=tenant_id, sort=queries.SORTS["score"], direction="next", cursor_key=key, filters={}, limit=PAGE
+    )
     compiled = query.statement.bindparams(**query.params).compile(dialect=DIALECT)
     params = compiled.construct_params()
     return compiled.string, [params[name] for name in compiled.positiontup]
@@ -54,8 +55,11 @@ async def churn(conn: asyncpg.Connection, tenant_id: int, fraction: float, run: 
         return 0
     modulus = max(1, round(1 / fraction))
     status = await conn.execute(
-        "UPDATE contacts SET score = round((random() * 100)::numeric, 2) "
-        "WHERE tenant_id = $1 AND id % $2 = $3", tenant_id, modulus, run % modulus)
+        "UPDATE contacts SET score = round((random() * 100)::numeric, 2) WHERE tenant_id = $1 AND id % $2 = $3",
+        tenant_id,
+        modulus,
+        run % modulus,
+    )
     return int(status.split()[-1])
 
 
@@ -104,9 +108,11 @@ def line(label: str, samples: list[float], seconds: float) -> str:
     if not samples:
         return f"  {label:<34} no reads completed"
     blocked = sum(ms > 1000 for ms in samples)
-    return (f"  {label:<32} {len(samples) / seconds:>7,.0f} reads/s over {seconds:5.1f} s | median "
-            f"{statistics.median(samples):6.2f} ms | p99 {pct(samples, 0.99):7.2f} ms | max {max(samples):9.2f} ms"
-            f" | {blocked} read(s) > 1 s")
+    return (
+        f"  {label:<32} {len(samples) / seconds:>7,.0f} reads/s over {seconds:5.1f} s | median "
+        f"{statistics.median(samples):6.2f} ms | p99 {pct(samples, 0.99):7.2f} ms | max {max(samples):9.2f} ms"
+        f" | {blocked} read(s) > 1 s"
+    )
 
 
 async def main() -> None:
@@ -114,7 +120,9 @@ async def main() -> None:
     parser.add_argument("--tenant", default="large")
     parser.add_argument("--runs", type=int, default=3, help="refreshes of each kind per view")
     parser.add_argument("--readers", type=int, default=2, help="reader connections in the latency test")
-    parser.add_argument("--churn", type=float, default=0.01, help="fraction of the tenant's contacts rescored before each refresh")
+    parser.add_argument(
+        "--churn", type=float, default=0.01, help="fraction of the tenant's contacts rescored before each refresh"
+    )
     parser.add_argument("--idle-seconds", type=float, default=10)
     args = parser.parse_args()
 
@@ -128,10 +136,12 @@ async def main() -> None:
         messages = await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant_id)
         total_contacts = await conn.fetchval("SELECT count(*) FROM contacts")
         total_messages = await conn.fetchval("SELECT count(*) FROM messages")
-        print(f"tenant {args.tenant!r} (id {tenant_id}): {contacts:,} contacts, {messages:,} messages "
-              f"(database: {total_contacts:,} contacts, {total_messages:,} messages); "
-              f"churn {args.churn:.0%} of the tenant's contacts before each refresh; PostgreSQL "
-              f"{(await conn.fetchval('SHOW server_version')).split()[0]}\n")
+        print(
+            f"tenant {args.tenant!r} (id {tenant_id}): {contacts:,} contacts, {messages:,} messages "
+            f"(database: {total_contacts:,} contacts, {total_messages:,} messages); "
+            f"churn {args.churn:.0%} of the tenant's contacts before each refresh; PostgreSQL "
+            f"{(await conn.fetchval('SHOW server_version')).split()[0]}\n"
+        )
 
         print("refresh duration (seconds; median of", args.runs, "runs, min–max)")
         for view in VIEWS:
@@ -139,34 +149,41 @@ async def main() -> None:
             rows = await conn.fetchval(f"SELECT count(*) FROM {view}")
             durations = await refresh_durations(conn, view, tenant_id, args.runs, args.churn)
             plain, conc = durations["plain"], durations["concurrently"]
-            print(f"  {view:<24} {rows:>10,} rows, {size:>8} | plain {statistics.median(plain):7.2f} "
-                  f"({min(plain):.2f}–{max(plain):.2f}) | CONCURRENTLY {statistics.median(conc):7.2f} "
-                  f"({min(conc):.2f}–{max(conc):.2f}) | ×{statistics.median(conc) / statistics.median(plain):.2f}")
+            print(
+                f"  {view:<24} {rows:>10,} rows, {size:>8} | plain {statistics.median(plain):7.2f} "
+                f"({min(plain):.2f}–{max(plain):.2f}) | CONCURRENTLY {statistics.median(conc):7.2f} "
+                f"({min(conc):.2f}–{max(conc):.2f}) | ×{statistics.median(conc) / statistics.median(plain):.2f}"
+            )
             await asyncio.sleep(1)  # statistics reach pg_stat_user_tables with a little delay
             dead = await conn.fetchval("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = $1::regclass", view)
             start = time.perf_counter()
             await conn.execute(f"VACUUM (ANALYZE) {view}")
-            print(f"  {'':<24} VACUUM (ANALYZE) {time.perf_counter() - start:.2f} s ({dead or 0:,} dead rows left by the concurrent refreshes)")
+            print(
+                f"  {'':<24} VACUUM (ANALYZE) {time.perf_counter() - start:.2f} s ({dead or 0:,} dead rows left by the concurrent refreshes)"
+            )
 
         # The listing: page 1, and pages 100 and 10,000 through their cursors' keys.
         keys: list[tuple | None] = [None]
         order = queries.SORTS["score"].order_by("next")
         for page in (100, 10_000):
-            row = await conn.fetchrow(f"SELECT score, id FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} "
-                                      f"OFFSET $2 LIMIT 1", tenant_id, (page - 1) * PAGE - 1)
+            row = await conn.fetchrow(
+                f"SELECT score, id FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} OFFSET $2 LIMIT 1",
+                tenant_id,
+                (page - 1) * PAGE - 1,
+            )
             if row is not None:
                 keys.append(tuple(row))
         statements = [compile_listing(tenant_id, key) for key in keys]
 
         print(f"\nlisting latency (GET /api/v1/contacts SQL, sort=score, pages 1/100/10,000; {args.readers} readers)")
-        samples, seconds = await read_latency(dsn, statements, args.readers,
-                                              lambda: asyncio.sleep(args.idle_seconds))
+        samples, seconds = await read_latency(dsn, statements, args.readers, lambda: asyncio.sleep(args.idle_seconds))
         print(line("idle", samples, seconds))
         idle_p99 = pct(samples, 0.99)
 
         def refresh(concurrently: bool):
             async def run():
                 await conn.execute(f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}contact_cards")
+
             return run
 
         await churn(conn, tenant_id, args.churn, 98)
@@ -176,8 +193,10 @@ async def main() -> None:
         await churn(conn, tenant_id, args.churn, 99)
         samples, seconds = await read_latency(dsn, statements, args.readers, refresh(False))
         print(line("during plain REFRESH", samples, seconds))
-        print(f"\np99 while a concurrent refresh runs / idle: ×{conc_p99 / idle_p99:.2f} (readers do not wait on it; "
-              f"a plain refresh locks them out for its whole duration)")
+        print(
+            f"\np99 while a concurrent refresh runs / idle: ×{conc_p99 / idle_p99:.2f} (readers do not wait on it; "
+            f"a plain refresh locks them out for its whole duration)"
+        )
     finally:
         await conn.close()
 

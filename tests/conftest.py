@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
+from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event
@@ -20,10 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from kith.app import create_app
 from kith.auth.service import create_token, get_or_create_owner, get_or_create_tenant
-from kith.db.reads import READER_STATE_KEY
-from advanced_alchemy.extensions.litestar import SQLAlchemyInitPlugin
 from kith.db.embedded import start_embedded
 from kith.db.migrations import upgrade_async
+from kith.db.reads import READER_STATE_KEY
 from kith.db.session import standalone_session
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url, with_database
 

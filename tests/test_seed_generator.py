@@ -65,12 +65,16 @@ async def conn(seed_db: str) -> AsyncIterator[asyncpg.Connection]:
 async def _tenant(conn: asyncpg.Connection, name: str) -> tuple[int, int]:
     tenant_id = await conn.fetchval("INSERT INTO tenants (name) VALUES ($1) RETURNING id", name)
     user_id = await conn.fetchval(
-        "INSERT INTO users (tenant_id, email, name) VALUES ($1, $2, 'Owner') RETURNING id", tenant_id, f"owner@{name}.test"
+        "INSERT INTO users (tenant_id, email, name) VALUES ($1, $2, 'Owner') RETURNING id",
+        tenant_id,
+        f"owner@{name}.test",
     )
     return tenant_id, user_id
 
 
-async def _seed(conn: asyncpg.Connection, name: str, seed: int, lines: list[str] | None = None) -> tuple[int, SeedCounts]:
+async def _seed(
+    conn: asyncpg.Connection, name: str, seed: int, lines: list[str] | None = None
+) -> tuple[int, SeedCounts]:
     tenant_id, user_id = await _tenant(conn, name)
     counts = await seed_tenant(
         conn,
@@ -230,10 +234,13 @@ async def test_contact_shape(conn: asyncpg.Connection, seeded: dict) -> None:
     assert dupes == 0
 
     # Companies are skewed: the biggest one has many contacts, most have a few.
-    sizes = [r["n"] for r in await conn.fetch(
-        "SELECT count(*) AS n FROM contacts WHERE tenant_id = $1 AND company IS NOT NULL GROUP BY company ORDER BY 1 DESC",
-        t,
-    )]
+    sizes = [
+        r["n"]
+        for r in await conn.fetch(
+            "SELECT count(*) AS n FROM contacts WHERE tenant_id = $1 AND company IS NOT NULL GROUP BY company ORDER BY 1 DESC",
+            t,
+        )
+    ]
     assert sizes[0] >= 40 and sizes[0] >= 10 * sizes[len(sizes) // 2]
 
     # One email key per contact, lower-cased, unique per tenant (the unique index holds).
@@ -334,7 +341,10 @@ async def test_mention_shape(conn: asyncpg.Connection, seeded: dict) -> None:
         "SELECT company FROM contacts WHERE tenant_id = $1 AND company IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
         t,
     )
-    assert await conn.fetchval("SELECT count(*) FROM mentions WHERE tenant_id = $1 AND companies @> ARRAY[$2]", t, top) >= 10
+    assert (
+        await conn.fetchval("SELECT count(*) FROM mentions WHERE tenant_id = $1 AND companies @> ARRAY[$2]", t, top)
+        >= 10
+    )
 
 
 async def test_failure_leaves_nothing(conn: asyncpg.Connection, seed_db: str) -> None:

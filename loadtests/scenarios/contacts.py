@@ -24,8 +24,9 @@ class ContactBrowser(HttpUser):
         params = {"sort": random.choice(SORTS), "limit": 50}
         cursor = None
         for _ in range(random.randint(1, 20)):
-            response = self.client.get("/api/v1/contacts", params={**params, **({"cursor": cursor} if cursor else {})},
-                                       name="/api/v1/contacts")
+            response = self.client.get(
+                "/api/v1/contacts", params={**params, **({"cursor": cursor} if cursor else {})}, name="/api/v1/contacts"
+            )
             cursor = response.json().get("next_cursor") if response.ok else None
             if not cursor:
                 break

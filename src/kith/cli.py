@@ -125,8 +125,9 @@ async def _seed(tenant_name: str, size: str, seed_value: int, *, only_if_empty: 
     async with standalone_session() as session:
         row = await get_or_create_tenant(session, tenant_name)
         owner = await get_or_create_owner(session, row)
-        has_contacts = await session.scalar(select(func.count()).select_from(
-            select(Contact.id).where(Contact.tenant_id == row.id).limit(1).subquery()))
+        has_contacts = await session.scalar(
+            select(func.count()).select_from(select(Contact.id).where(Contact.tenant_id == row.id).limit(1).subquery())
+        )
         tenant_id, user_id = row.id, owner.id
     if has_contacts:
         if only_if_empty:
@@ -159,15 +160,25 @@ async def _after_seed(tenant_id: int) -> None:
 @click.option("--tenant", "tenant_name", required=True)
 @click.option("--source", type=click.Choice(["vcard", "mbox", "linkedin", "rss"]), required=True)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--since", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), default=None,
-              help="Import only what is dated from then on (UTC).")
-@click.option("--me", "own_addresses", multiple=True, help="Your own address (mbox; repeatable): mail from it is outgoing.")
-def import_(tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: tuple[str, ...]) -> None:
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Import only what is dated from then on (UTC).",
+)
+@click.option(
+    "--me", "own_addresses", multiple=True, help="Your own address (mbox; repeatable): mail from it is outgoing."
+)
+def import_(
+    tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: tuple[str, ...]
+) -> None:
     """Import a file through the sync pipeline (then score and refresh); print the sync run id."""
     click.echo(asyncio.run(_import(tenant_name, source, file, since, list(own_addresses))))
 
 
-async def _import(tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: list[str]) -> int:
+async def _import(
+    tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: list[str]
+) -> int:
     from kith.auth.service import get_or_create_owner, get_or_create_tenant
     from kith.db.session import standalone_engine, standalone_session
     from kith.sync.service import import_file
@@ -179,6 +190,7 @@ async def _import(tenant_name: str, source: str, file: Path, since: dt.datetime 
     size = max(file.stat().st_size, 1)
     try:
         with open(file, "rb") as stream:
+
             def progress(totals) -> None:
                 # The parser reads on a thread; the descriptor's offset is how far it got.
                 done = os.lseek(stream.fileno(), 0, os.SEEK_CUR) / size
@@ -187,13 +199,22 @@ async def _import(tenant_name: str, source: str, file: Path, since: dt.datetime 
 
             async with standalone_engine() as engine:
                 run = await import_file(
-                    engine, tenant_id, user_id, source, stream, since=since and since.replace(tzinfo=dt.UTC),
-                    own_addresses=own_addresses, json=file.suffix.lower() == ".json", progress=progress,
+                    engine,
+                    tenant_id,
+                    user_id,
+                    source,
+                    stream,
+                    since=since and since.replace(tzinfo=dt.UTC),
+                    own_addresses=own_addresses,
+                    json=file.suffix.lower() == ".json",
+                    progress=progress,
                 )
     except SourceFormatError as exc:
         raise click.ClickException(f"{file} is not a valid {source} file: {exc}") from None
-    _echo_err(f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
-              f"{run.rows_skipped} skipped, {run.rows_failed} failed")
+    _echo_err(
+        f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
+        f"{run.rows_skipped} skipped, {run.rows_failed} failed"
+    )
     if run.status != "succeeded":
         raise click.ClickException(f"sync run {run.id} failed: {run.error}")
     return run.id
@@ -213,11 +234,19 @@ def refresh(view: str | None) -> None:
 
 
 @cli.command()
-@click.option("--queue", type=click.Choice(["sync", "compute"]), required=True,
-              help="sync: imports (I/O-bound); compute: scoring, refreshes, maintenance.")
+@click.option(
+    "--queue",
+    type=click.Choice(["sync", "compute"]),
+    required=True,
+    help="sync: imports (I/O-bound); compute: scoring, refreshes, maintenance.",
+)
 @click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64))
-@click.option("--concurrency", default=None, type=click.IntRange(1, 1000),
-              help="Tasks at once per process (default: KITH_SYNC_CONCURRENCY=16 / KITH_COMPUTE_CONCURRENCY=2).")
+@click.option(
+    "--concurrency",
+    default=None,
+    type=click.IntRange(1, 1000),
+    help="Tasks at once per process (default: KITH_SYNC_CONCURRENCY=16 / KITH_COMPUTE_CONCURRENCY=2).",
+)
 def worker(queue: str, processes: int, concurrency: int | None) -> None:
     """Run jobs from one queue (needs REDIS_URL)."""
     from kith.tasks.worker import run_worker

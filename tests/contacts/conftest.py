@@ -30,29 +30,47 @@ async def insert_contacts(conn: asyncpg.Connection, tenant_id: int, count: int, 
     for i in range(count):
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         has_birthday = rng.random() < 0.7
-        month, day = (rng.choice([(2, 28), (2, 29), (3, 1), (12, 31), (1, 1), (6, 15)]) if has_birthday else (None, None))
-        rows.append((
-            tenant_id, name, [f"{name.split()[0].lower()}.{i}@example.org"] if rng.random() < 0.8 else [],
-            rng.choice(COMPANIES), rng.sample(TAGS, rng.randint(0, 2)), month, day,
-            rng.choice([None, 7, 30, 90]), float(rng.choice([0, 0, 10, 25.5, 25.5, 80])), rng.choice(created_choices),
-        ))
+        month, day = rng.choice([(2, 28), (2, 29), (3, 1), (12, 31), (1, 1), (6, 15)]) if has_birthday else (None, None)
+        rows.append(
+            (
+                tenant_id,
+                name,
+                [f"{name.split()[0].lower()}.{i}@example.org"] if rng.random() < 0.8 else [],
+                rng.choice(COMPANIES),
+                rng.sample(TAGS, rng.randint(0, 2)),
+                month,
+                day,
+                rng.choice([None, 7, 30, 90]),
+                float(rng.choice([0, 0, 10, 25.5, 25.5, 80])),
+                rng.choice(created_choices),
+            )
+        )
     ids = []
     for row in rows:
-        ids.append(await conn.fetchval(
-            """INSERT INTO contacts (tenant_id, full_name, emails, company, tags, birthday_month, birthday_day,
+        ids.append(
+            await conn.fetchval(
+                """INSERT INTO contacts (tenant_id, full_name, emails, company, tags, birthday_month, birthday_day,
                                      cadence_days, score, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""", *row))
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id""",
+                *row,
+            )
+        )
     await conn.execute(
         """INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
-           SELECT tenant_id, id, 'email', lower(e) FROM contacts, unnest(emails) e WHERE tenant_id = $1""", tenant_id)
+           SELECT tenant_id, id, 'email', lower(e) FROM contacts, unnest(emails) e WHERE tenant_id = $1""",
+        tenant_id,
+    )
     return ids
 
 
-async def insert_messages(conn: asyncpg.Connection, tenant_id: int, user_id: int, contact_ids: list[int],
-                          rng: random.Random) -> None:
+async def insert_messages(
+    conn: asyncpg.Connection, tenant_id: int, user_id: int, contact_ids: list[int], rng: random.Random
+) -> None:
     conversation = await conn.fetchval(
         "INSERT INTO conversations (tenant_id, user_id, external_id) VALUES ($1, $2, 'c1') RETURNING id",
-        tenant_id, user_id)
+        tenant_id,
+        user_id,
+    )
     sent_choices = [NOW - dt.timedelta(days=d) for d in (0.5, 5, 5, 40, 200)]
     n = 0
     for contact_id in contact_ids:
@@ -63,7 +81,13 @@ async def insert_messages(conn: asyncpg.Connection, tenant_id: int, user_id: int
             await conn.execute(
                 """INSERT INTO messages (tenant_id, conversation_id, contact_id, direction, sent_at, external_id)
                    VALUES ($1, $2, $3, $4, $5, $6)""",
-                tenant_id, conversation, contact_id, rng.choice(["in", "out"]), rng.choice(sent_choices), f"m{n}")
+                tenant_id,
+                conversation,
+                contact_id,
+                rng.choice(["in", "out"]),
+                rng.choice(sent_choices),
+                f"m{n}",
+            )
 
 
 async def refresh(url: str) -> None:

@@ -5,14 +5,23 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from kith.contacts import service
 from tests.contacts.conftest import connect, refresh
 
+from kith.contacts import service
+
 BIRTHDAYS = {
-    "Dec 24": "--12-24", "Dec 25": "1980-12-25", "Dec 31": "--12-31", "Jan 1": "--01-01", "Jan 8": "1990-01-08",
-    "Jan 9": "--01-09", "Feb 27": "--02-27", "Feb 28": "--02-28", "Feb 29": "2000-02-29", "Mar 1": "--03-01",
-    "Mar 2": "--03-02", "Jun 15": "--06-15",
+    "Dec 24": "--12-24",
+    "Dec 25": "1980-12-25",
+    "Dec 31": "--12-31",
+    "Jan 1": "--01-01",
+    "Jan 8": "1990-01-08",
+    "Jan 9": "--01-09",
+    "Feb 27": "--02-27",
+    "Feb 28": "--02-28",
+    "Feb 29": "2000-02-29",
+    "Mar 1": "--03-01",
+    "Mar 2": "--03-02",
+    "Jun 15": "--06-15",
 }
 
 
@@ -20,6 +29,7 @@ BIRTHDAYS = {
 def pin_clock(monkeypatch):
     def pin(moment: dt.datetime) -> None:
         monkeypatch.setattr(service, "clock", lambda: moment)
+
     return pin
 
 
@@ -33,19 +43,32 @@ async def birthday_tenant(client, db, make_tenant):
             for i, (name, birthday) in enumerate(BIRTHDAYS.items()):
                 if i % 2:
                     continue
-                year, month, day = (None if birthday.startswith("--") else int(birthday[:4])), int(birthday[-5:-3]), int(birthday[-2:])
-                await conn.execute("INSERT INTO contacts (tenant_id, full_name, birthday_month, birthday_day, birthday_year)"
-                                   " VALUES ($1, $2, $3, $4, $5)", tenant.id, name, month, day, year)
+                year, month, day = (
+                    (None if birthday.startswith("--") else int(birthday[:4])),
+                    int(birthday[-5:-3]),
+                    int(birthday[-2:]),
+                )
+                await conn.execute(
+                    "INSERT INTO contacts (tenant_id, full_name, birthday_month, birthday_day, birthday_year)"
+                    " VALUES ($1, $2, $3, $4, $5)",
+                    tenant.id,
+                    name,
+                    month,
+                    day,
+                    year,
+                )
             await conn.execute("INSERT INTO contacts (tenant_id, full_name) VALUES ($1, 'No birthday')", tenant.id)
         finally:
             await conn.close()
         await refresh(db)
         for i, (name, birthday) in enumerate(BIRTHDAYS.items()):
             if i % 2:
-                response = await client.post("/api/v1/contacts", json={"full_name": name, "birthday": birthday},
-                                             headers=tenant.headers)
+                response = await client.post(
+                    "/api/v1/contacts", json={"full_name": name, "birthday": birthday}, headers=tenant.headers
+                )
                 assert response.status_code == 201, response.text
         return tenant
+
     return make
 
 
@@ -66,7 +89,10 @@ async def test_window_wraps_the_year_end(client, birthday_tenant, pin_clock):
     tenant = await birthday_tenant()
     pin_clock(dt.datetime(2027, 12, 25, 12, tzinfo=dt.UTC))
     assert await upcoming(client, tenant, 14) == [
-        ("Dec 25", "2027-12-25"), ("Dec 31", "2027-12-31"), ("Jan 1", "2028-01-01"), ("Jan 8", "2028-01-08"),
+        ("Dec 25", "2027-12-25"),
+        ("Dec 31", "2027-12-31"),
+        ("Jan 1", "2028-01-01"),
+        ("Jan 8", "2028-01-08"),
     ]
 
 
@@ -74,12 +100,17 @@ async def test_feb_29_shows_on_feb_28_in_a_common_year(client, birthday_tenant, 
     tenant = await birthday_tenant()
     pin_clock(dt.datetime(2027, 2, 26, tzinfo=dt.UTC))
     assert await upcoming(client, tenant, 4) == [
-        ("Feb 27", "2027-02-27"), ("Feb 28", "2027-02-28"), ("Feb 29", "2027-02-28"), ("Mar 1", "2027-03-01"),
+        ("Feb 27", "2027-02-27"),
+        ("Feb 28", "2027-02-28"),
+        ("Feb 29", "2027-02-28"),
+        ("Mar 1", "2027-03-01"),
         ("Mar 2", "2027-03-02"),
     ]
     # A window that ends on Feb 28 still holds the Feb 29 birthday, celebrated that day.
     assert await upcoming(client, tenant, 2) == [
-        ("Feb 27", "2027-02-27"), ("Feb 28", "2027-02-28"), ("Feb 29", "2027-02-28"),
+        ("Feb 27", "2027-02-27"),
+        ("Feb 28", "2027-02-28"),
+        ("Feb 29", "2027-02-28"),
     ]
 
 
@@ -88,7 +119,9 @@ async def test_feb_29_is_its_own_day_in_a_leap_year(client, birthday_tenant, pin
     pin_clock(dt.datetime(2028, 2, 26, tzinfo=dt.UTC))
     assert await upcoming(client, tenant, 2) == [("Feb 27", "2028-02-27"), ("Feb 28", "2028-02-28")]
     assert await upcoming(client, tenant, 3) == [
-        ("Feb 27", "2028-02-27"), ("Feb 28", "2028-02-28"), ("Feb 29", "2028-02-29"),
+        ("Feb 27", "2028-02-27"),
+        ("Feb 28", "2028-02-28"),
+        ("Feb 29", "2028-02-29"),
     ]
 
 
@@ -105,8 +138,20 @@ async def test_whole_year_lists_everyone_once_soonest_first(client, birthday_ten
     tenant = await birthday_tenant()
     pin_clock(dt.datetime(2027, 3, 1, tzinfo=dt.UTC))
     listed = await upcoming(client, tenant, 366, limit=4)
-    assert [name for name, _ in listed] == ["Mar 1", "Mar 2", "Jun 15", "Dec 24", "Dec 25", "Dec 31", "Jan 1",
-                                            "Jan 8", "Jan 9", "Feb 27", "Feb 28", "Feb 29"]
+    assert [name for name, _ in listed] == [
+        "Mar 1",
+        "Mar 2",
+        "Jun 15",
+        "Dec 24",
+        "Dec 25",
+        "Dec 31",
+        "Jan 1",
+        "Jan 8",
+        "Jan 9",
+        "Feb 27",
+        "Feb 28",
+        "Feb 29",
+    ]
     assert [d for _, d in listed] == sorted(d for _, d in listed)
 
 
@@ -115,7 +160,9 @@ async def test_today_is_the_tenants_local_date(client, birthday_tenant, pin_cloc
     los_angeles = await birthday_tenant("America/Los_Angeles")
     utc = await birthday_tenant("UTC")
     assert await upcoming(client, los_angeles, 1) == [
-        ("Feb 28", "2027-02-28"), ("Feb 29", "2027-02-28"), ("Mar 1", "2027-03-01"),
+        ("Feb 28", "2027-02-28"),
+        ("Feb 29", "2027-02-28"),
+        ("Mar 1", "2027-03-01"),
     ]
     assert await upcoming(client, utc, 1) == [("Mar 1", "2027-03-01"), ("Mar 2", "2027-03-02")]
 
@@ -127,8 +174,13 @@ async def test_backwards_walk_of_a_wrapping_window(client, birthday_tenant, pin_
     pages, cursor = [], None
     params = {"within_days": 70, "limit": 2}
     while True:
-        body = (await client.get("/api/v1/contacts/birthdays", params={**params, **({"cursor": cursor} if cursor else {})},
-                                 headers=tenant.headers)).json()
+        body = (
+            await client.get(
+                "/api/v1/contacts/birthdays",
+                params={**params, **({"cursor": cursor} if cursor else {})},
+                headers=tenant.headers,
+            )
+        ).json()
         pages.append(body)
         cursor = body["next_cursor"]
         if not cursor:
@@ -136,8 +188,9 @@ async def test_backwards_walk_of_a_wrapping_window(client, birthday_tenant, pin_
     backward = [(i["full_name"], i["next_birthday"]) for i in pages[-1]["items"]]
     cursor = pages[-1]["prev_cursor"]
     while cursor:
-        body = (await client.get("/api/v1/contacts/birthdays", params={**params, "cursor": cursor},
-                                 headers=tenant.headers)).json()
+        body = (
+            await client.get("/api/v1/contacts/birthdays", params={**params, "cursor": cursor}, headers=tenant.headers)
+        ).json()
         backward = [(i["full_name"], i["next_birthday"]) for i in body["items"]] + backward
         cursor = body["prev_cursor"]
     assert backward == forward
@@ -151,30 +204,50 @@ async def test_overdue_most_overdue_first(client, db, make_tenant):
     try:
         conversation = await conn.fetchval(
             "INSERT INTO conversations (tenant_id, user_id, external_id) VALUES ($1, $2, 'c') RETURNING id",
-            tenant.id, tenant.user_id)
+            tenant.id,
+            tenant.user_id,
+        )
         people = [  # name, cadence, days since last message (None: never)
-            ("weekly, 10 days ago", 7, 10), ("monthly, 10 days ago", 30, 10), ("weekly, 30 days ago", 7, 30),
-            ("never, with cadence", 90, None), ("never, no cadence", None, None), ("no cadence, 400 days", None, 400),
+            ("weekly, 10 days ago", 7, 10),
+            ("monthly, 10 days ago", 30, 10),
+            ("weekly, 30 days ago", 7, 30),
+            ("never, with cadence", 90, None),
+            ("never, no cadence", None, None),
+            ("no cadence, 400 days", None, 400),
             ("quarterly, 100 days ago", 90, 100),
         ]
         for i, (name, cadence, days) in enumerate(people):
             contact = await conn.fetchval(
                 "INSERT INTO contacts (tenant_id, full_name, cadence_days) VALUES ($1, $2, $3) RETURNING id",
-                tenant.id, name, cadence)
+                tenant.id,
+                name,
+                cadence,
+            )
             if days is not None:
                 await conn.execute(
                     "INSERT INTO messages (tenant_id, conversation_id, contact_id, direction, sent_at, external_id)"
-                    " VALUES ($1, $2, $3, 'out', $4, $5)", tenant.id, conversation, contact, now - dt.timedelta(days=days), f"m{i}")
+                    " VALUES ($1, $2, $3, 'out', $4, $5)",
+                    tenant.id,
+                    conversation,
+                    contact,
+                    now - dt.timedelta(days=days),
+                    f"m{i}",
+                )
     finally:
         await conn.close()
     await refresh(db)
     body = (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()
     assert [i["full_name"] for i in body["items"]] == [
-        "never, with cadence", "weekly, 30 days ago", "quarterly, 100 days ago", "weekly, 10 days ago",
+        "never, with cadence",
+        "weekly, 30 days ago",
+        "quarterly, 100 days ago",
+        "weekly, 10 days ago",
     ]
     assert all(i["overdue"] for i in body["items"])
     assert body["items"][0]["follow_up_due_at"] is None
     # A new contact with a cadence, never contacted, is overdue at once (read live).
     await client.post("/api/v1/contacts", json={"full_name": "new, weekly", "cadence_days": 7}, headers=tenant.headers)
-    names = [i["full_name"] for i in (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()["items"]]
+    names = [
+        i["full_name"] for i in (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()["items"]
+    ]
     assert set(names[:2]) == {"never, with cadence", "new, weekly"}

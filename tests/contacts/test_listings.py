@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 import datetime as dt
 
+import pytest
 from tests.contacts.conftest import NOW, connect
 
 SAMPLE_KEY = {float: 50.0, str: "m", dt.datetime: NOW, int: 1}
@@ -14,15 +13,17 @@ SAMPLE_KEY = {float: 50.0, str: "m", dt.datetime: NOW, int: 1}
 LAST_INTERACTION = "(SELECT max(m.sent_at) FROM messages m WHERE m.tenant_id = c.tenant_id AND m.contact_id = c.id)"
 GOLDEN_ORDER = {
     "score": "c.score DESC, c.id DESC",
-    "name": "lower(c.full_name) COLLATE \"C\", c.id",
+    "name": 'lower(c.full_name) COLLATE "C", c.id',
     "last_interaction": f"{LAST_INTERACTION} DESC NULLS LAST, c.id DESC",
     "created": "c.created_at DESC, c.id DESC",
 }
 GOLDEN_FILTER = {
     "tag": "c.tags @> ARRAY[$2::text]",
     "company": "c.company = $2",
-    "q": ("(lower(c.full_name) LIKE lower($2) || '%' OR EXISTS (SELECT 1 FROM unnest(c.emails) e "
-          "WHERE lower(e) LIKE lower($2) || '%'))"),
+    "q": (
+        "(lower(c.full_name) LIKE lower($2) || '%' OR EXISTS (SELECT 1 FROM unnest(c.emails) e "
+        "WHERE lower(e) LIKE lower($2) || '%'))"
+    ),
     "min_score": "c.score >= $2::float8",
 }
 FILTER_VALUES = [None, ("tag", "work"), ("company", "Acme"), ("q", "ann"), ("q", "ZO"), ("min_score", 25.5)]
@@ -46,8 +47,9 @@ async def walk(client, headers, path, params, *, limit=7, backwards_from_end=Fal
     """Every page forward; optionally then every page backward from the last one."""
     pages, cursor = [], None
     while True:
-        response = await client.get(path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})},
-                                    headers=headers)
+        response = await client.get(
+            path, params={**params, "limit": limit, **({"cursor": cursor} if cursor else {})}, headers=headers
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert len(body["items"]) <= limit
@@ -84,7 +86,9 @@ async def test_walk_matches_plain_order_by_both_ways(client, db, populated, sort
 async def test_writes_since_refresh_are_merged_live(client, db, populated):
     """Creates, edits and deletes made after the refresh show in the very next page, in order."""
     h = populated.headers
-    created = (await client.post("/api/v1/contacts", json={"full_name": "Aaron Early", "tags": ["work"]}, headers=h)).json()
+    created = (
+        await client.post("/api/v1/contacts", json={"full_name": "Aaron Early", "tags": ["work"]}, headers=h)
+    ).json()
     listing = (await client.get("/api/v1/contacts", params={"sort": "name", "limit": 200}, headers=h)).json()
     victim, renamed = listing["items"][5]["id"], listing["items"][6]["id"]
     assert (await client.delete(f"/api/v1/contacts/{victim}", headers=h)).status_code == 204
@@ -129,21 +133,28 @@ async def test_envelope_headers_and_conditional_get(client, populated):
     assert body["as_of"] and response.headers["x-data-as-of"]
     assert 'rel="next"' in response.headers["link"] and f"cursor={body['next_cursor']}" in response.headers["link"]
     assert "count" not in body and "total" not in body
-    cached = await client.get("/api/v1/contacts", params={"limit": 5}, headers={**h, "If-None-Match": response.headers["etag"]})
+    cached = await client.get(
+        "/api/v1/contacts", params={"limit": 5}, headers={**h, "If-None-Match": response.headers["etag"]}
+    )
     assert cached.status_code == 304 and cached.content == b""
-    second = (await client.get("/api/v1/contacts", params={"limit": 5, "cursor": body["next_cursor"]}, headers=h))
+    second = await client.get("/api/v1/contacts", params={"limit": 5, "cursor": body["next_cursor"]}, headers=h)
     assert 'rel="prev"' in second.headers["link"]
     await client.patch(f"/api/v1/contacts/{body['items'][0]['id']}", json={"title": "CEO"}, headers=h)
-    changed = await client.get("/api/v1/contacts", params={"limit": 5}, headers={**h, "If-None-Match": response.headers["etag"]})
+    changed = await client.get(
+        "/api/v1/contacts", params={"limit": 5}, headers={**h, "If-None-Match": response.headers["etag"]}
+    )
     assert changed.status_code == 200
 
 
 @pytest.mark.parametrize(
     "path, params",
     [
-        ("/api/v1/contacts", {"sort": "score"}), ("/api/v1/contacts", {"sort": "name", "tag": "work"}),
-        ("/api/v1/contacts", {"sort": "last_interaction"}), ("/api/v1/contacts", {"sort": "created", "q": "an"}),
-        ("/api/v1/contacts/birthdays", {"within_days": 366}), ("/api/v1/contacts/overdue", {}),
+        ("/api/v1/contacts", {"sort": "score"}),
+        ("/api/v1/contacts", {"sort": "name", "tag": "work"}),
+        ("/api/v1/contacts", {"sort": "last_interaction"}),
+        ("/api/v1/contacts", {"sort": "created", "q": "an"}),
+        ("/api/v1/contacts/birthdays", {"within_days": 366}),
+        ("/api/v1/contacts/overdue", {}),
     ],
 )
 async def test_each_listing_page_is_one_statement_after_auth(client, populated, statements, path, params):
@@ -178,11 +189,17 @@ async def test_listing_pages_seek_on_an_index(db, populated):
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SET enable_seqscan = off")  # tiny tables: make the planner show its hand
             for sort in [*queries.SORTS.values(), queries.OVERDUE_SORT]:
-                query = queries.listing_query(tenant_id=populated.id, sort=sort, direction="prev",
-                                              cursor_key=[SAMPLE_KEY[t] for t in sort.key_types],
-                                              filters={}, limit=50)
-                plan = "\n".join(r[0] for r in (await conn.execute(text("EXPLAIN " + query.statement.text),
-                                                                    query.params)).all())
+                query = queries.listing_query(
+                    tenant_id=populated.id,
+                    sort=sort,
+                    direction="prev",
+                    cursor_key=[SAMPLE_KEY[t] for t in sort.key_types],
+                    filters={},
+                    limit=50,
+                )
+                plan = "\n".join(
+                    r[0] for r in (await conn.execute(text("EXPLAIN " + query.statement.text), query.params)).all()
+                )
                 assert "Seq Scan on contact_cards" not in plan, plan
                 assert "Sort" not in plan.split("->")[-1]
                 assert "Index" in plan

@@ -11,6 +11,7 @@ and counts the passes, in any process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -79,8 +80,7 @@ class Gate:
 
     async def entered(self) -> int:
         """Passes that reached the gate (committed or not): a sequence ignores rollbacks."""
-        return await self._execute(
-            "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM kith_test_entered")
+        return await self._execute("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM kith_test_entered")
 
     async def committed_passes(self) -> int:
         return await self._execute("SELECT count(*) FROM kith_test_passes")
@@ -91,7 +91,8 @@ class Gate:
     async def running_refreshes(self) -> int:
         return await self._execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
-            "AND query ILIKE 'REFRESH MATERIALIZED VIEW%contact_cards%'")
+            "AND query ILIKE 'REFRESH MATERIALIZED VIEW%contact_cards%'"
+        )
 
     async def wait_entered(self, count: int, timeout: float = 20) -> None:
         await wait_until(lambda: self._ge(self.entered, count), timeout, f"{count} refresh pass(es) at the gate")
@@ -123,8 +124,9 @@ async def jobs_db(create_database: Callable) -> str:
 async def gate(jobs_db: str) -> Gate:
     view = re.search(r"CREATE VIEW contact_card_rows AS.*?;\n", view_sql("contact_cards"), re.S).group(0)
     assert view.rstrip().endswith("WHERE c.deleted_at IS NULL;"), "the gate hooks on the view's WHERE clause"
-    gated = (view.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1)
-             .replace("WHERE c.deleted_at IS NULL;", "WHERE c.deleted_at IS NULL AND (SELECT kith_test_gate());"))
+    gated = view.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1).replace(
+        "WHERE c.deleted_at IS NULL;", "WHERE c.deleted_at IS NULL AND (SELECT kith_test_gate());"
+    )
     conn = await asyncpg.connect(asyncpg_dsn(jobs_db))
     try:
         await conn.execute("CREATE SEQUENCE kith_test_entered")
@@ -148,9 +150,11 @@ async def add_contacts(url: str, names: list[str], tenant: str = "jobs") -> int:
     try:
         tenant_id = await conn.fetchval(
             "INSERT INTO tenants (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
-            tenant)
-        await conn.executemany("INSERT INTO contacts (tenant_id, full_name) VALUES ($1, $2)",
-                               [(tenant_id, n) for n in names])
+            tenant,
+        )
+        await conn.executemany(
+            "INSERT INTO contacts (tenant_id, full_name) VALUES ($1, $2)", [(tenant_id, n) for n in names]
+        )
         return tenant_id
     finally:
         await conn.close()
@@ -204,10 +208,8 @@ async def redis_jobs(redis_url: str, queue_prefix: str) -> AsyncIterator:
     previous = use_broker(broker)
     yield broker
     use_broker(previous)
-    try:
+    with contextlib.suppress(RuntimeError):  # connections the app under test opened on its own event loop
         await broker.shutdown()
-    except RuntimeError:  # connections the app under test opened on its own event loop
-        pass
 
 
 class Workers:
@@ -224,8 +226,11 @@ class Workers:
         if concurrency:
             args += ["--concurrency", str(concurrency)]
         proc = subprocess.Popen(
-            args, env={**self.env, "DATABASE_URL": database_url, **env},
-            stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+            args,
+            env={**self.env, "DATABASE_URL": database_url, **env},
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs.append((proc, log))
         deadline = time.monotonic() + 30
@@ -236,10 +241,8 @@ class Workers:
         return proc
 
     def kill(self, proc: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def logs(self) -> str:
@@ -259,16 +262,19 @@ class Workers:
                 self.kill(proc)
         # The manager is gone; make sure no child outlives it.
         for proc, _ in self.procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @pytest.fixture
 def workers(redis_url: str, queue_prefix: str, tmp_path: Path) -> AsyncIterator[Workers]:
-    env = {**os.environ, "REDIS_URL": redis_url, "KITH_QUEUE_PREFIX": queue_prefix,
-           "KITH_DATA_DIR": str(tmp_path / "kith"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "KITH_QUEUE_PREFIX": queue_prefix,
+        "KITH_DATA_DIR": str(tmp_path / "kith"),
+        "PYTHONUNBUFFERED": "1",
+    }
     pool = Workers(tmp_path, env)
     yield pool
     pool.stop_all()

@@ -10,24 +10,28 @@ import datetime as dt
 from email.utils import format_datetime
 
 import asyncpg
+from tests.jobs.conftest import wait_until
 
 from kith.db.urls import asyncpg_dsn
-from tests.jobs.conftest import wait_until
 
 ME = "me@example.com"
 
 
 def recent_mbox(now: dt.datetime) -> bytes:
     """A thread with Zed from yesterday, both ways: Zed's score comes out well above zero."""
+
     def message(n: int, sender: str, to: str, when: dt.datetime, subject: str) -> str:
         return (
             f"From {n}@xxx {when.strftime('%a %b %d %H:%M:%S +0000 %Y')}\n"
             f"Date: {format_datetime(when)}\nMessage-ID: <chain-{n}@example.com>\n"
-            f"Subject: {subject}\nFrom: {sender}\nTo: {to}\nContent-Type: text/plain; charset=\"UTF-8\"\n\n"
+            f'Subject: {subject}\nFrom: {sender}\nTo: {to}\nContent-Type: text/plain; charset="UTF-8"\n\n'
             f"Hello {n}\n\n"
         )
-    return (message(1, "Zed Quinn <zed@example.com>", f"Me <{ME}>", now - dt.timedelta(days=1, hours=2), "Lunch?")
-            + message(2, f"Me <{ME}>", "Zed Quinn <zed@example.com>", now - dt.timedelta(days=1), "Re: Lunch?")).encode()
+
+    return (
+        message(1, "Zed Quinn <zed@example.com>", f"Me <{ME}>", now - dt.timedelta(days=1, hours=2), "Lunch?")
+        + message(2, f"Me <{ME}>", "Zed Quinn <zed@example.com>", now - dt.timedelta(days=1), "Re: Lunch?")
+    ).encode()
 
 
 async def _listing(client, tenant):
@@ -38,8 +42,10 @@ async def _listing(client, tenant):
 
 async def _import(client, tenant) -> int:
     response = await client.post(
-        f"/api/v1/sync/mbox?me={ME}", headers={**tenant.headers, "Content-Type": "application/mbox"},
-        content=recent_mbox(dt.datetime.now(dt.UTC)))
+        f"/api/v1/sync/mbox?me={ME}",
+        headers={**tenant.headers, "Content-Type": "application/mbox"},
+        content=recent_mbox(dt.datetime.now(dt.UTC)),
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -99,7 +105,11 @@ async def test_end_to_end_on_redis_with_worker_processes(client, db, make_tenant
     _check_stages(run)
     await _check_listed(client, tenant, before["as_of"])
     logs = workers.logs()
-    assert "Executing task kith.sync" in logs and "Executing task kith.score" in logs and "Executing task kith.refresh" in logs
+    assert (
+        "Executing task kith.sync" in logs
+        and "Executing task kith.score" in logs
+        and "Executing task kith.refresh" in logs
+    )
 
 
 async def test_a_failed_import_is_not_scored_and_its_chain_stops(client, db, make_tenant):

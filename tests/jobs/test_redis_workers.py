@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from kith.tasks import jobs
 from tests.jobs.conftest import add_contacts, refresh_record, view_names, wait_until
+
+from kith.tasks import jobs
 
 
 async def _results(tasks, timeout: float = 30):

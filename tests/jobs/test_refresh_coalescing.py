@@ -7,12 +7,11 @@ import asyncio
 import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
+from tests.jobs.conftest import add_contacts, refresh_record, view_names, wait_until
 
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url
 from kith.readmodels import queries
 from kith.readmodels.refresh import RefreshFailed, UnknownViewError, request_refresh, vacuum_view
-
-from tests.jobs.conftest import add_contacts, refresh_record, view_names, wait_until
 
 
 async def test_requests_during_a_slow_refresh_cause_exactly_one_more(jobs_db, gate, engine):
@@ -27,7 +26,8 @@ async def test_requests_during_a_slow_refresh_cause_exactly_one_more(jobs_db, ga
     others = [create_async_engine(sqlalchemy_url(jobs_db)) for _ in range(4)]
     try:
         outcomes = await asyncio.wait_for(
-            asyncio.gather(*(request_refresh(others[i % 4], "contact_cards") for i in range(20))), timeout=10)
+            asyncio.gather(*(request_refresh(others[i % 4], "contact_cards") for i in range(20))), timeout=10
+        )
     finally:
         for other in others:
             await other.dispose()
@@ -62,7 +62,9 @@ async def test_readers_never_wait_for_a_refresh(jobs_db, gate, engine):
         reader = await asyncpg.connect(asyncpg_dsn(jobs_db))
         try:
             await reader.execute("SET statement_timeout = '2s'")
-            rows = await reader.fetch("SELECT full_name FROM contact_cards ORDER BY tenant_id, score DESC, id DESC LIMIT 50")
+            rows = await reader.fetch(
+                "SELECT full_name FROM contact_cards ORDER BY tenant_id, score DESC, id DESC LIMIT 50"
+            )
         finally:
             await reader.close()
         assert [r["full_name"] for r in rows] == ["Ada Lovelace"]  # the previous contents, at once
@@ -137,7 +139,8 @@ async def test_vacuum_skips_a_view_being_refreshed_and_serves_requests_it_held_u
     try:
         assert await conn.fetchval(
             "SELECT last_vacuum IS NOT NULL AND last_analyze IS NOT NULL FROM pg_stat_user_tables "
-            "WHERE relname = 'contact_cards'") in (True, None)  # stats are flushed lazily
+            "WHERE relname = 'contact_cards'"
+        ) in (True, None)  # stats are flushed lazily
         # No lock or setting is left on the pooled connections.
         assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
     finally:

@@ -8,6 +8,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+from tests.jobs.conftest import add_contacts, view_names
 
 from kith.db.urls import asyncpg_dsn
 from kith.tasks import jobs as kith_jobs
@@ -15,7 +16,6 @@ from kith.tasks.broker import jobs, make_broker, use_broker
 from kith.tasks.config import job_settings
 from kith.tasks.deps import bind_engine
 from kith.tasks.retry import is_transient
-from tests.jobs.conftest import add_contacts, view_names
 
 attempts: list[str] = []
 
@@ -87,8 +87,13 @@ async def test_transient_database_errors_are_recognised(engine: AsyncEngine):
 
     import asyncpg.exceptions as pg
 
-    for exc in (pg.SerializationError("x"), pg.DeadlockDetectedError("x"), pg.ConnectionDoesNotExistError("x"),
-                pg.AdminShutdownError("x"), ConnectionRefusedError()):
+    for exc in (
+        pg.SerializationError("x"),
+        pg.DeadlockDetectedError("x"),
+        pg.ConnectionDoesNotExistError("x"),
+        pg.AdminShutdownError("x"),
+        ConnectionRefusedError(),
+    ):
         assert is_transient(exc), exc
     for exc in (pg.UniqueViolationError("x"), pg.QueryCanceledError("x"), TimeoutError(), KeyError("x")):
         assert not is_transient(exc), exc
@@ -118,7 +123,9 @@ async def test_cleanup_deletes_runs_past_the_retention(jobs_db, engine):
         await conn.execute(
             "INSERT INTO sync_runs (tenant_id, source, status, created_at) VALUES "
             "($1, 'vcard', 'succeeded', now() - interval '200 days'), ($1, 'vcard', 'failed', now() - interval '91 days'), "
-            "($1, 'vcard', 'succeeded', now() - interval '89 days'), ($1, 'mbox', 'queued', now())", tenant_id)
+            "($1, 'vcard', 'succeeded', now() - interval '89 days'), ($1, 'mbox', 'queued', now())",
+            tenant_id,
+        )
         outcome = await _run(kith_jobs.cleanup, engine=engine)
         assert outcome["sync_runs_deleted"] == 2
         assert await conn.fetchval("SELECT count(*) FROM sync_runs") == 2
@@ -147,10 +154,12 @@ async def test_refresh_and_vacuum_of_every_view(jobs_db, engine):
 
     assert await _run(kith_jobs.refresh_views, engine=engine) == list(VIEWS)
     assert "Ada Lovelace" in await view_names(jobs_db)
-    assert await _run(kith_jobs.vacuum_views, engine=engine) == {name: True for name in VIEWS}
+    assert await _run(kith_jobs.vacuum_views, engine=engine) == dict.fromkeys(VIEWS, True)
 
 
 def test_the_schedules():
-    schedules = {t.task_name: t.labels.get("schedule") for t in jobs.get_all_tasks().values() if t.labels.get("schedule")}
+    schedules = {
+        t.task_name: t.labels.get("schedule") for t in jobs.get_all_tasks().values() if t.labels.get("schedule")
+    }
     assert set(schedules) == {"kith.refresh_views", "kith.vacuum_views", "kith.rescore", "kith.cleanup"}
     assert schedules["kith.rescore"][0]["cron"] == "0 3 * * *"  # nightly

@@ -6,6 +6,7 @@ Needs Redis (the sent jobs are counted on the queue) and waits for one minute bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -22,8 +23,13 @@ EVERY_MINUTE = {f"KITH_{name}_CRON": "* * * * *" for name in ("REFRESH", "VACUUM
 
 def _start(tmp_path, n: int, env: dict) -> tuple[subprocess.Popen, object]:
     log = tmp_path / f"scheduler-{n}.log"
-    proc = subprocess.Popen([sys.executable, "-m", "kith", "scheduler"], env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kith", "scheduler"],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     return proc, log
 
 
@@ -42,8 +48,15 @@ async def _sent(redis_url: str, prefix: str) -> Counter:
 
 
 async def test_two_schedulers_send_each_job_once(jobs_db, redis_url, queue_prefix, tmp_path):
-    env = {**os.environ, **EVERY_MINUTE, "DATABASE_URL": jobs_db, "REDIS_URL": redis_url,
-           "KITH_QUEUE_PREFIX": queue_prefix, "KITH_DATA_DIR": str(tmp_path / "kith"), "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        **EVERY_MINUTE,
+        "DATABASE_URL": jobs_db,
+        "REDIS_URL": redis_url,
+        "KITH_QUEUE_PREFIX": queue_prefix,
+        "KITH_DATA_DIR": str(tmp_path / "kith"),
+        "PYTHONUNBUFFERED": "1",
+    }
     procs = []
     try:
         # Not right before a minute boundary: both must be up (one leading, one standing by) when it comes.
@@ -61,8 +74,9 @@ async def test_two_schedulers_send_each_job_once(jobs_db, redis_url, queue_prefi
         # The next minute boundary, and a little more.
         await asyncio.sleep(61 - dt.datetime.now().second + 3)
         sent = await _sent(redis_url, queue_prefix)
-        assert sent == Counter({"kith.refresh_views": 1, "kith.vacuum_views": 1, "kith.rescore": 1, "kith.cleanup": 1}), (
-            sent, [log.read_text() for _, log in procs])
+        assert sent == Counter(
+            {"kith.refresh_views": 1, "kith.vacuum_views": 1, "kith.rescore": 1, "kith.cleanup": 1}
+        ), (sent, [log.read_text() for _, log in procs])
 
         # The leader dies: the other one takes over.
         leader, standby = procs if "leading" in logs[0] else procs[::-1]
@@ -71,8 +85,6 @@ async def test_two_schedulers_send_each_job_once(jobs_db, redis_url, queue_prefi
         await _wait_for(standby[1], "leading", 20)
     finally:
         for proc, _ in procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()

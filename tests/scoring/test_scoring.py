@@ -29,20 +29,35 @@ async def contacts(conn, tenant) -> dict[str, asyncpg.Record]:
 
 async def hand_made(conn, tenant) -> tuple[int, dict[str, int]]:
     """Contacts A–E with known messages; a sync run that touched A, B, C and E (not D). Returns the run id."""
-    ids = {name: await conn.fetchval(
-        "INSERT INTO contacts (tenant_id, full_name, score, last_interaction_at) VALUES ($1, $2, $3, $4) RETURNING id",
-        tenant.id, name, 42.0 if name == "D" else 0.0, None) for name in "ABCDE"}
+    ids = {
+        name: await conn.fetchval(
+            "INSERT INTO contacts (tenant_id, full_name, score, last_interaction_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            tenant.id,
+            name,
+            42.0 if name == "D" else 0.0,
+            None,
+        )
+        for name in "ABCDE"
+    }
     conversation = await conn.fetchval(
-        "INSERT INTO conversations (tenant_id, user_id, external_id) VALUES ($1, $2, 'c') RETURNING id", tenant.id, tenant.user_id)
+        "INSERT INTO conversations (tenant_id, user_id, external_id) VALUES ($1, $2, 'c') RETURNING id",
+        tenant.id,
+        tenant.user_id,
+    )
     messages = [("A", "in", "30 days"), ("A", "out", "30 days"), ("B", "in", "30 days"), ("E", "in", "400 days")]
     messages += [("C", "out", f"{d} days") for d in range(1, 31)] + [("C", "in", "200 days")] * 10
     await conn.executemany(
         """INSERT INTO messages (tenant_id, conversation_id, contact_id, direction, sent_at, external_id)
            VALUES ($1, $2, $3, $4, now() - $5::text::interval, gen_random_uuid()::text)""",
-        [(tenant.id, conversation, ids[name], direction, ago) for name, direction, ago in messages])
-    run_id = await conn.fetchval("INSERT INTO sync_runs (tenant_id, source) VALUES ($1, 'mbox') RETURNING id", tenant.id)
-    await conn.executemany("INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id) VALUES ($1, $2, $3)",
-                           [(tenant.id, run_id, ids[n]) for n in "ABCE"])
+        [(tenant.id, conversation, ids[name], direction, ago) for name, direction, ago in messages],
+    )
+    run_id = await conn.fetchval(
+        "INSERT INTO sync_runs (tenant_id, source) VALUES ($1, 'mbox') RETURNING id", tenant.id
+    )
+    await conn.executemany(
+        "INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id) VALUES ($1, $2, $3)",
+        [(tenant.id, run_id, ids[n]) for n in "ABCE"],
+    )
     return run_id, ids
 
 
@@ -60,7 +75,8 @@ async def test_scoring_a_run_is_one_statement_with_the_documented_values(engine,
     assert {n: rows[n]["score"] for n in "ABCE"} == pytest.approx(EXPECTED, abs=0.011)
     assert rows["D"]["score"] == 42.0  # not touched by the run
     assert rows["C"]["last_interaction_at"] == await conn.fetchval(
-        "SELECT max(sent_at) FROM messages WHERE contact_id = $1", rows["C"]["id"])
+        "SELECT max(sent_at) FROM messages WHERE contact_id = $1", rows["C"]["id"]
+    )
     assert all(r["changed_at"] is None for r in rows.values())  # a batch job: no fresh-read marks
     stage = await conn.fetchval("SELECT stages -> 'score' FROM sync_runs WHERE id = $1", run_id)
     assert '"status": "succeeded"' in stage and '"contacts": 4' in stage

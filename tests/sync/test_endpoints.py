@@ -25,7 +25,9 @@ async def nothing_written(conn: asyncpg.Connection, tenant_id: int) -> bool:
     counts = await conn.fetchrow(
         """SELECT (SELECT count(*) FROM sync_runs WHERE tenant_id = $1) AS runs,
                   (SELECT count(*) FROM sync_uploads WHERE tenant_id = $1) AS chunks,
-                  (SELECT count(*) FROM contacts WHERE tenant_id = $1) AS contacts""", tenant_id)
+                  (SELECT count(*) FROM contacts WHERE tenant_id = $1) AS contacts""",
+        tenant_id,
+    )
     return tuple(counts) == (0, 0, 0)
 
 
@@ -35,7 +37,9 @@ def multipart(name: str, content_type: str = "application/octet-stream") -> dict
 
 async def test_upload_returns_202_and_the_run_completes(client, conn, make_tenant):
     tenant = await make_tenant()
-    response = await client.post("/api/v1/sync/vcard", headers=tenant.headers, **multipart("contacts.vcf", "text/vcard"))
+    response = await client.post(
+        "/api/v1/sync/vcard", headers=tenant.headers, **multipart("contacts.vcf", "text/vcard")
+    )
 
     assert response.status_code == 202, response.text
     body = response.json()
@@ -57,20 +61,31 @@ async def test_upload_returns_202_and_the_run_completes(client, conn, make_tenan
 async def test_raw_body_upload_with_window(client, conn, make_tenant):
     tenant = await make_tenant()
     response = await client.post(
-        "/api/v1/sync/mbox?since=2024-03-05&me=me@gmail.com", headers={**tenant.headers, "Content-Type": "application/mbox"},
-        content=(DATA / "takeout.mbox").read_bytes())
+        "/api/v1/sync/mbox?since=2024-03-05&me=me@gmail.com",
+        headers={**tenant.headers, "Content-Type": "application/mbox"},
+        content=(DATA / "takeout.mbox").read_bytes(),
+    )
     assert response.status_code == 202, response.text
     assert response.json()["since"] == "2024-03-05T00:00:00Z"
     run = (await client.get(f"/api/v1/sync/runs/{response.json()['id']}", headers=tenant.headers)).json()
     assert run["status"] == "succeeded" and run["rows_inserted"] == 2
-    messages = await conn.fetch("SELECT direction, sent_at FROM messages WHERE tenant_id = $1 ORDER BY sent_at", tenant.id)
+    messages = await conn.fetch(
+        "SELECT direction, sent_at FROM messages WHERE tenant_id = $1 ORDER BY sent_at", tenant.id
+    )
     assert [m["direction"] for m in messages] == ["in", "out"]  # Alice's reply of Mar 5, the note to self
 
 
 async def test_linkedin_json_push(client, conn, make_tenant):
     tenant = await make_tenant()
-    push = [{"first_name": "Ada", "last_name": "Lovelace", "url": "https://www.linkedin.com/in/ada", "connected_on": "2024-01-02"},
-            {"first_name": "Bad", "connected_on": "someday"}]
+    push = [
+        {
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+            "url": "https://www.linkedin.com/in/ada",
+            "connected_on": "2024-01-02",
+        },
+        {"first_name": "Bad", "connected_on": "someday"},
+    ]
     response = await client.post("/api/v1/sync/linkedin", headers=tenant.headers, json=push)
     assert response.status_code == 202, response.text
     run = (await client.get(f"/api/v1/sync/runs/{response.json()['id']}", headers=tenant.headers)).json()
@@ -99,10 +114,16 @@ async def test_oversized_upload_is_413(client, conn, make_tenant, upload_limit):
     assert await nothing_written(conn, tenant.id)
 
 
-@pytest.mark.parametrize("source, file", [
-    ("vcard", "notvcard.vcf"), ("rss", "notafeed.rss"), ("mbox", "contacts.vcf"), ("linkedin", "takeout.mbox"),
-    ("vcard", "takeout.mbox"),
-])
+@pytest.mark.parametrize(
+    "source, file",
+    [
+        ("vcard", "notvcard.vcf"),
+        ("rss", "notafeed.rss"),
+        ("mbox", "contacts.vcf"),
+        ("linkedin", "takeout.mbox"),
+        ("vcard", "takeout.mbox"),
+    ],
+)
 async def test_a_file_that_is_not_its_format_is_422(client, conn, make_tenant, source, file):
     tenant = await make_tenant()
     response = await client.post(f"/api/v1/sync/{source}", headers=tenant.headers, **multipart(file))
@@ -112,15 +133,24 @@ async def test_a_file_that_is_not_its_format_is_422(client, conn, make_tenant, s
     assert await nothing_written(conn, tenant.id)
 
 
-@pytest.mark.parametrize("source, kwargs, status", [
-    ("linkedin", {"content": b'{"not": "an array"}', "headers": {"Content-Type": "application/json"}}, 422),
-    ("linkedin", {"content": b"[{]", "headers": {"Content-Type": "application/json"}}, 422),
-    ("vcard", {"json": [{"full_name": "x"}]}, 415),
-    ("vcard", {"content": b""}, 400),
-    ("vcard", {"content": b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--x--\r\n",
-               "headers": {"Content-Type": "multipart/form-data; boundary=x"}}, 400),
-    ("outlook", {"content": b"x"}, 400),
-])
+@pytest.mark.parametrize(
+    "source, kwargs, status",
+    [
+        ("linkedin", {"content": b'{"not": "an array"}', "headers": {"Content-Type": "application/json"}}, 422),
+        ("linkedin", {"content": b"[{]", "headers": {"Content-Type": "application/json"}}, 422),
+        ("vcard", {"json": [{"full_name": "x"}]}, 415),
+        ("vcard", {"content": b""}, 400),
+        (
+            "vcard",
+            {
+                "content": b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\nv\r\n--x--\r\n",
+                "headers": {"Content-Type": "multipart/form-data; boundary=x"},
+            },
+            400,
+        ),
+        ("outlook", {"content": b"x"}, 400),
+    ],
+)
 async def test_bad_uploads_are_4xx(client, conn, make_tenant, source, kwargs, status):
     tenant = await make_tenant()
     headers = {**tenant.headers, **kwargs.pop("headers", {})}
@@ -145,15 +175,22 @@ async def test_runs_are_listed_newest_first_by_cursor(client, conn, make_tenant)
     tenant, other = await make_tenant(), await make_tenant()
     await conn.execute(
         """INSERT INTO sync_runs (tenant_id, source, created_at)
-           SELECT $1, 'vcard', '2024-01-01'::timestamptz + (i % 3) * interval '1 day' FROM generate_series(1, 7) i""", tenant.id)
+           SELECT $1, 'vcard', '2024-01-01'::timestamptz + (i % 3) * interval '1 day' FROM generate_series(1, 7) i""",
+        tenant.id,
+    )
     await conn.execute("INSERT INTO sync_runs (tenant_id, source) VALUES ($1, 'rss')", other.id)
-    expected = [r["id"] for r in await conn.fetch(
-        "SELECT id FROM sync_runs WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC", tenant.id)]
+    expected = [
+        r["id"]
+        for r in await conn.fetch(
+            "SELECT id FROM sync_runs WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC", tenant.id
+        )
+    ]
 
     seen, cursor = [], None
     while True:
-        response = await client.get("/api/v1/sync/runs", headers=tenant.headers,
-                                    params={"limit": 3, **({"cursor": cursor} if cursor else {})})
+        response = await client.get(
+            "/api/v1/sync/runs", headers=tenant.headers, params={"limit": 3, **({"cursor": cursor} if cursor else {})}
+        )
         assert response.status_code == 200
         page = response.json()
         seen += [r["id"] for r in page["items"]]
@@ -163,12 +200,17 @@ async def test_runs_are_listed_newest_first_by_cursor(client, conn, make_tenant)
     assert seen == expected
 
     # Back from the last page, with its prev cursor.
-    back = (await client.get("/api/v1/sync/runs", headers=tenant.headers, params={"limit": 3, "cursor": page["prev_cursor"]})).json()
+    back = (
+        await client.get(
+            "/api/v1/sync/runs", headers=tenant.headers, params={"limit": 3, "cursor": page["prev_cursor"]}
+        )
+    ).json()
     assert [r["id"] for r in back["items"]] == expected[3:6]
 
     first = await client.get("/api/v1/sync/runs", headers=tenant.headers, params={"limit": 3})
-    foreign = await client.get("/api/v1/sync/runs", headers=(await make_tenant()).headers,
-                               params={"cursor": first.json()["next_cursor"]})
+    foreign = await client.get(
+        "/api/v1/sync/runs", headers=(await make_tenant()).headers, params={"cursor": first.json()["next_cursor"]}
+    )
     assert foreign.status_code == 400
     for bad in ({"limit": 0}, {"limit": 201}, {"cursor": "garbage"}):
         assert (await client.get("/api/v1/sync/runs", headers=tenant.headers, params=bad)).status_code == 400

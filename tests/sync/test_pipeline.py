@@ -17,8 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kith.sync import queries, service
 from kith.sync.pipeline import MAX_ERRORS_KEPT, RunTarget, Totals, write_batches
 from kith.sync.schemas import RunOptions
-from kith.sync.sources import ContactRecord, MessageRecord, SourceBatch, read_feed, read_linkedin_csv, read_mbox, read_vcards
-from kith.sync.synthetic import synthetic_batches, write_mbox
+from kith.sync.sources import (
+    ContactRecord,
+    MessageRecord,
+    SourceBatch,
+    read_feed,
+    read_linkedin_csv,
+    read_mbox,
+    read_vcards,
+)
+from kith.sync.synthetic import synthetic_batches
 from kith.sync.uploads import ChunkWriter
 from kith.tasks.client import enqueue_score
 
@@ -26,7 +34,9 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 OWN = ["me@gmail.com", "me.alias@example.org"]
 
 
-async def queue_run(engine, tenant, source: str, *, since=None, options: RunOptions | None = None, upload: bytes | None = None) -> int:
+async def queue_run(
+    engine, tenant, source: str, *, since=None, options: RunOptions | None = None, upload: bytes | None = None
+) -> int:
     async with AsyncSession(engine) as session, session.begin():
         run = await service.create_run(session, tenant.id, tenant.user_id, source, since, options or RunOptions())
         if upload is not None:
@@ -60,8 +70,13 @@ async def parsed(batches) -> SourceBatch:
 async def snapshot(conn: asyncpg.Connection, tenant_id: int) -> dict[str, list]:
     """Every row of the tenant with its xmin: equal snapshots mean nothing was written at all."""
     tables = ["contacts", "contact_keys", "conversations", "messages", "mentions"]
-    return {t: [tuple(r) for r in await conn.fetch(f"SELECT xmin::text, * FROM {t} WHERE tenant_id = $1 ORDER BY id", tenant_id)]
-            for t in tables}
+    return {
+        t: [
+            tuple(r)
+            for r in await conn.fetch(f"SELECT xmin::text, * FROM {t} WHERE tenant_id = $1 ORDER BY id", tenant_id)
+        ]
+        for t in tables
+    }
 
 
 @asynccontextmanager
@@ -93,28 +108,49 @@ async def test_vcard_rows_land_exactly(engine, conn, make_tenant):
     assert run.status == "succeeded", run.error
     assert run.until is None  # an address book has no dates
     assert (run.rows_seen, run.rows_inserted, run.rows_updated, run.rows_failed) == (
-        len(expected.records) + len(expected.errors), len(expected.records), 0, len(expected.errors))
+        len(expected.records) + len(expected.errors),
+        len(expected.records),
+        0,
+        len(expected.errors),
+    )
     assert [(e.index, e.reason) for e in run.errors] == [(e.source_index, e.reason) for e in expected.errors]
     rows = await conn.fetch(
         """SELECT full_name, emails, phones, company, title, tags, links, notes, birthday_month, birthday_day,
-                  birthday_year, external_ids, changed_at FROM contacts WHERE tenant_id = $1 ORDER BY id""", tenant.id)
+                  birthday_year, external_ids, changed_at FROM contacts WHERE tenant_id = $1 ORDER BY id""",
+        tenant.id,
+    )
     assert [dict(r) for r in rows] == [
-        {"full_name": r.full_name, "emails": r.emails, "phones": r.phones, "company": r.company, "title": r.title,
-         "tags": r.tags, "links": r.links, "notes": r.notes, "birthday_month": r.birthday_month,
-         "birthday_day": r.birthday_day, "birthday_year": r.birthday_year,
-         "external_ids": f'{{"vcard_uid": "{r.external_id}"}}' if r.external_id else "{}", "changed_at": None}
+        {
+            "full_name": r.full_name,
+            "emails": r.emails,
+            "phones": r.phones,
+            "company": r.company,
+            "title": r.title,
+            "tags": r.tags,
+            "links": r.links,
+            "notes": r.notes,
+            "birthday_month": r.birthday_month,
+            "birthday_day": r.birthday_day,
+            "birthday_year": r.birthday_year,
+            "external_ids": f'{{"vcard_uid": "{r.external_id}"}}' if r.external_id else "{}",
+            "changed_at": None,
+        }
         for r in expected.records
     ]
     # A Feb 29 birthday with and without a year, unicode names, a folded note.
     jane = await conn.fetchrow("SELECT * FROM contacts WHERE tenant_id = $1 AND full_name = 'Jane Doe'", tenant.id)
     assert (jane["birthday_month"], jane["birthday_day"], jane["birthday_year"]) == (2, 29, 1992)
     assert "folded by the exporter" in jane["notes"]
-    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1 AND full_name LIKE 'Zoë%'", tenant.id) == 1
+    assert (
+        await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1 AND full_name LIKE 'Zoë%'", tenant.id)
+        == 1
+    )
     keys = await conn.fetch("SELECT kind, value FROM contact_keys WHERE tenant_id = $1", tenant.id)
     assert sorted((k["kind"], k["value"]) for k in keys) == sorted(
         [("email", e) for r in expected.records for e in r.emails]
         + [("vcard_uid", r.external_id) for r in expected.records if r.external_id]
-        + [("linkedin", "https://www.linkedin.com/in/juergenmueller")])  # Jürgen's X-SOCIALPROFILE
+        + [("linkedin", "https://www.linkedin.com/in/juergenmueller")]
+    )  # Jürgen's X-SOCIALPROFILE
     # Every new contact was scored by the run (and none is marked as an API change).
     assert await conn.fetchval("SELECT count(*) FROM sync_run_contacts WHERE sync_run_id = $1", run.id) == len(rows)
     assert set(run.stages) == {"sync", "score", "refresh"}
@@ -138,19 +174,27 @@ async def test_mbox_rows_land_exactly(engine, conn, make_tenant):
         """SELECT m.external_id, m.direction, m.sent_at, m.subject, m.body, m.channel, c.external_id AS thread_key,
                   k.emails[1] AS counterpart, c.user_id
            FROM messages m JOIN conversations c ON c.id = m.conversation_id LEFT JOIN contacts k ON k.id = m.contact_id
-           WHERE m.tenant_id = $1 ORDER BY m.external_id""", tenant.id)
+           WHERE m.tenant_id = $1 ORDER BY m.external_id""",
+        tenant.id,
+    )
     assert [tuple(r)[:8] for r in rows] == sorted(
         (r.external_id, r.direction, r.sent_at, r.subject, r.body, r.channel, r.thread_key, r.counterpart_email)
-        for r in expected.records)
+        for r in expected.records
+    )
     assert {r["user_id"] for r in rows} == {tenant.user_id}
     # One conversation per thread, one contact per counterpart, named from the mail.
     assert await conn.fetchval("SELECT count(*) FROM conversations WHERE tenant_id = $1", tenant.id) == len(
-        {r.thread_key for r in expected.records})
-    contacts = await conn.fetch("SELECT full_name, emails, last_interaction_at FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)
+        {r.thread_key for r in expected.records}
+    )
+    contacts = await conn.fetch(
+        "SELECT full_name, emails, last_interaction_at FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id
+    )
     addresses = {r.counterpart_email for r in expected.records if r.counterpart_email}
     assert {c["emails"][0] for c in contacts} == addresses
     alice = next(c for c in contacts if c["emails"] == ["alice@example.com"])
-    assert alice["last_interaction_at"] == max(r.sent_at for r in expected.records if r.counterpart_email == "alice@example.com")
+    assert alice["last_interaction_at"] == max(
+        r.sent_at for r in expected.records if r.counterpart_email == "alice@example.com"
+    )
 
 
 async def test_linkedin_matches_existing_contacts_by_key(engine, conn, make_tenant):
@@ -164,25 +208,39 @@ async def test_linkedin_matches_existing_contacts_by_key(engine, conn, make_tena
 
     matched = [r for r in expected.records if set(r.emails) & {"jane.doe@example.com", "zoe@example.org"}]
     assert (run.rows_updated, run.rows_inserted) == (len(matched), len(expected.records) - len(matched))
-    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == before + run.rows_inserted
-    jane = await conn.fetchrow("SELECT * FROM contacts WHERE tenant_id = $1 AND 'jane.doe@example.com' = ANY(emails)", tenant.id)
+    assert (
+        await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id)
+        == before + run.rows_inserted
+    )
+    jane = await conn.fetchrow(
+        "SELECT * FROM contacts WHERE tenant_id = $1 AND 'jane.doe@example.com' = ANY(emails)", tenant.id
+    )
     # Kept from the vCard, extended from LinkedIn: emails, phones, birthday, the profile as a link and a key.
     assert jane["emails"] == ["jane.doe@example.com", "jane@acme.example"]
     assert (jane["birthday_month"], jane["birthday_day"]) == (2, 29)
     assert "https://www.linkedin.com/in/jane-doe-1a2b3c" in jane["links"]
-    assert await conn.fetchval(
-        "SELECT contact_id FROM contact_keys WHERE tenant_id = $1 AND kind = 'linkedin' AND value = $2",
-        tenant.id, "https://www.linkedin.com/in/jane-doe-1a2b3c") == jane["id"]
+    assert (
+        await conn.fetchval(
+            "SELECT contact_id FROM contact_keys WHERE tenant_id = $1 AND kind = 'linkedin' AND value = $2",
+            tenant.id,
+            "https://www.linkedin.com/in/jane-doe-1a2b3c",
+        )
+        == jane["id"]
+    )
     assert jane["changed_at"] is None
 
 
 async def test_a_linkedin_profile_in_a_vcard_matches_the_connection(engine, conn, make_tenant):
     tenant = await make_tenant()
-    card = (b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Grace Hopper\r\n"
-            b"X-SOCIALPROFILE;type=linkedin:http://linkedin.com/in/Grace-Hopper/\r\nEND:VCARD\r\n")
+    card = (
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Grace Hopper\r\n"
+        b"X-SOCIALPROFILE;type=linkedin:http://linkedin.com/in/Grace-Hopper/\r\nEND:VCARD\r\n"
+    )
     await run_import(engine, tenant, "vcard", card)
-    csv = (b"First Name,Last Name,URL,Email Address,Company,Position,Connected On\n"
-           b"Grace,Hopper,https://www.linkedin.com/in/grace-hopper,,US Navy,Rear Admiral,01 Jan 2020\n")
+    csv = (
+        b"First Name,Last Name,URL,Email Address,Company,Position,Connected On\n"
+        b"Grace,Hopper,https://www.linkedin.com/in/grace-hopper,,US Navy,Rear Admiral,01 Jan 2020\n"
+    )
     run = await run_import(engine, tenant, "linkedin", csv)
     assert (run.rows_inserted, run.rows_updated) == (0, 1)
     assert await conn.fetchval("SELECT company FROM contacts WHERE tenant_id = $1", tenant.id) == "US Navy"
@@ -190,8 +248,10 @@ async def test_a_linkedin_profile_in_a_vcard_matches_the_connection(engine, conn
 
 async def test_linkedin_json_push(engine, conn, make_tenant):
     tenant = await make_tenant()
-    push = (b'[{"first_name": "Ada", "last_name": "Lovelace", "url": "linkedin.com/in/ada", "email_address": "ADA@x.org"},'
-            b' {"first_name": 7}, {"first_name": "Ada", "url": "https://www.linkedin.com/in/ada/"}]')
+    push = (
+        b'[{"first_name": "Ada", "last_name": "Lovelace", "url": "linkedin.com/in/ada", "email_address": "ADA@x.org"},'
+        b' {"first_name": 7}, {"first_name": "Ada", "url": "https://www.linkedin.com/in/ada/"}]'
+    )
     run = await run_import(engine, tenant, "linkedin", push, json=True)
     assert (run.rows_seen, run.rows_inserted, run.rows_failed, run.rows_skipped) == (3, 1, 1, 1)
     assert run.errors[0].index == 1
@@ -203,7 +263,9 @@ async def test_feed_mentions_name_known_companies(engine, conn, make_tenant):
     await conn.execute(
         """INSERT INTO contacts (tenant_id, full_name, company, deleted_at) VALUES
            ($1, 'A', 'Acme, Inc.', NULL), ($1, 'B', 'Example SARL', NULL), ($1, 'C', 'Globex', now()),
-           ($1, 'D', 'Acme, Inc.', NULL), ($1, 'E', 'X', NULL)""", tenant.id)
+           ($1, 'D', 'Acme, Inc.', NULL), ($1, 'E', 'X', NULL)""",
+        tenant.id,
+    )
     feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><link>https://n.example/</link>
       <item><guid>https://n.example/1</guid><title>ACME, INC. and Example SARL team up</title></item>
       <item><guid>https://n.example/2</guid><title>Acme, Incorporated? No: Acmeville news</title></item>
@@ -213,27 +275,40 @@ async def test_feed_mentions_name_known_companies(engine, conn, make_tenant):
     run = await run_import(engine, tenant, "rss", feed)
 
     assert run.rows_inserted == 3
-    rows = await conn.fetch("SELECT dedupe_key, companies FROM mentions WHERE tenant_id = $1 ORDER BY dedupe_key", tenant.id)
+    rows = await conn.fetch(
+        "SELECT dedupe_key, companies FROM mentions WHERE tenant_id = $1 ORDER BY dedupe_key", tenant.id
+    )
     # Case-insensitive whole words; a deleted contact's company and one-letter names are not matched.
     assert [(r["dedupe_key"][-1], r["companies"]) for r in rows] == [
-        ("1", ["Acme, Inc.", "Example SARL"]), ("2", []), ("3", [])]
+        ("1", ["Acme, Inc.", "Example SARL"]),
+        ("2", []),
+        ("3", []),
+    ]
 
     data = (DATA / "feed.rss").read_bytes()
     expected = await parsed(read_feed(io.BytesIO(data)))
     run = await run_import(engine, tenant, "rss", data)
     assert (run.rows_inserted, run.rows_failed) == (len(expected.records), len(expected.errors))
     acme = await conn.fetchval(
-        "SELECT companies FROM mentions WHERE tenant_id = $1 AND dedupe_key = 'tag:news.example.com,2024:acme-funding'", tenant.id)
+        "SELECT companies FROM mentions WHERE tenant_id = $1 AND dedupe_key = 'tag:news.example.com,2024:acme-funding'",
+        tenant.id,
+    )
     assert acme == ["Acme, Inc."]
 
 
 # ---------------------------------------------------------------- idempotence, failures, window
 
 
-@pytest.mark.parametrize("source, file, json", [
-    ("vcard", "contacts.vcf", False), ("mbox", "takeout.mbox", False), ("linkedin", "Connections.csv", False),
-    ("rss", "feed.rss", False), ("rss", "feed.atom", False),
-])
+@pytest.mark.parametrize(
+    "source, file, json",
+    [
+        ("vcard", "contacts.vcf", False),
+        ("mbox", "takeout.mbox", False),
+        ("linkedin", "Connections.csv", False),
+        ("rss", "feed.rss", False),
+        ("rss", "feed.atom", False),
+    ],
+)
 async def test_reimport_changes_nothing(engine, conn, make_tenant, source, file, json):
     tenant = await make_tenant()
     data = (DATA / file).read_bytes()
@@ -263,8 +338,10 @@ async def test_partial_failures_are_counted_and_kept(engine, conn, make_tenant):
     assert len(run.errors) == MAX_ERRORS_KEPT  # counted all, kept the first 1,000
     assert [e.index for e in run.errors[:2]] == [1, 2]
     assert all(e.reason and "TEL" in e.excerpt and len(e.excerpt) <= 200 for e in run.errors)
-    assert [r["full_name"] for r in await conn.fetch(
-        "SELECT full_name FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)] == ["Good 0", "Good 1"]
+    assert [
+        r["full_name"]
+        for r in await conn.fetch("SELECT full_name FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)
+    ] == ["Good 0", "Good 1"]
 
 
 async def test_records_the_database_would_reject_fail_alone(engine, conn, make_tenant):
@@ -272,24 +349,45 @@ async def test_records_the_database_would_reject_fail_alone(engine, conn, make_t
     records = [
         ContactRecord(full_name="Fine\x00Name", emails=["fine@x.org"], source_index=0),
         ContactRecord(full_name="Thirteenth Month", birthday_month=13, birthday_day=1, source_index=1),
-        ContactRecord(full_name="Feb 29 in 2023", birthday_month=2, birthday_day=29, birthday_year=2023, source_index=2),
+        ContactRecord(
+            full_name="Feb 29 in 2023", birthday_month=2, birthday_day=29, birthday_year=2023, source_index=2
+        ),
         ContactRecord(full_name="  ", emails=["blank@x.org"], source_index=3),
         ContactRecord(full_name="Leap", birthday_month=2, birthday_day=29, source_index=4),
-        ContactRecord(full_name="Nul Lists", emails=["nul\x00@x.org"], phones=["+1\x00 555"], tags=["t\x00ag"],
-                      links=["https://x.org/\x00"], external_id="uid\x001", source_index=5),
+        ContactRecord(
+            full_name="Nul Lists",
+            emails=["nul\x00@x.org"],
+            phones=["+1\x00 555"],
+            tags=["t\x00ag"],
+            links=["https://x.org/\x00"],
+            external_id="uid\x001",
+            source_index=5,
+        ),
     ]
     run_id = await queue_run(engine, tenant, "vcard")
-    totals = await write_all(engine, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _batches(SourceBatch(records=records)))
+    totals = await write_all(
+        engine, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), _batches(SourceBatch(records=records))
+    )
     assert (totals.inserted, totals.failed) == (3, 3)
-    run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
+    run = await conn.fetchrow(
+        "SELECT rows_seen, rows_inserted, rows_failed, errors FROM sync_runs WHERE id = $1", run_id
+    )
     assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (6, 3, 3)
     assert [e["index"] for e in json.loads(run["errors"])] == [1, 2, 3]
-    assert [tuple(r) for r in await conn.fetch(
-        "SELECT full_name, emails, phones, tags, links, external_ids FROM contacts WHERE tenant_id = $1 ORDER BY id",
-        tenant.id)] == [("FineName", ["fine@x.org"], [], [], [], "{}"), ("Leap", [], [], [], [], "{}"),
-                        ("Nul Lists", ["nul@x.org"], ["+1 555"], ["tag"], ["https://x.org/"], '{"vcard_uid": "uid1"}')]
-    assert {tuple(r) for r in await conn.fetch("SELECT kind, value FROM contact_keys WHERE tenant_id = $1", tenant.id)} == {
-        ("email", "fine@x.org"), ("email", "nul@x.org"), ("vcard_uid", "uid1")}
+    assert [
+        tuple(r)
+        for r in await conn.fetch(
+            "SELECT full_name, emails, phones, tags, links, external_ids FROM contacts WHERE tenant_id = $1 ORDER BY id",
+            tenant.id,
+        )
+    ] == [
+        ("FineName", ["fine@x.org"], [], [], [], "{}"),
+        ("Leap", [], [], [], [], "{}"),
+        ("Nul Lists", ["nul@x.org"], ["+1 555"], ["tag"], ["https://x.org/"], '{"vcard_uid": "uid1"}'),
+    ]
+    assert {
+        tuple(r) for r in await conn.fetch("SELECT kind, value FROM contact_keys WHERE tenant_id = $1", tenant.id)
+    } == {("email", "fine@x.org"), ("email", "nul@x.org"), ("vcard_uid", "uid1")}
 
 
 async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn, make_tenant):
@@ -299,9 +397,17 @@ async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn,
     at = dt.datetime(2025, 5, 1, 12, tzinfo=dt.UTC)
 
     def message(n: int, **fields) -> MessageRecord:
-        values = dict(external_id=f"m{n}@x.org", thread_key="t1@x.org", subject=f"Subject {n}", body=f"Body {n}",
-                      sent_at=at + dt.timedelta(minutes=n), direction="in", counterpart_email=f"p{n}@x.org",
-                      counterpart_name=f"P {n}", source_index=n)
+        values = {
+            "external_id": f"m{n}@x.org",
+            "thread_key": "t1@x.org",
+            "subject": f"Subject {n}",
+            "body": f"Body {n}",
+            "sent_at": at + dt.timedelta(minutes=n),
+            "direction": "in",
+            "counterpart_email": f"p{n}@x.org",
+            "counterpart_name": f"P {n}",
+            "source_index": n,
+        }
         return MessageRecord(**{**values, **fields})
 
     run_id = await queue_run(engine, tenant, "mbox")
@@ -320,7 +426,9 @@ async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn,
     totals = await write_all(engine, target, _batches(SourceBatch(records=first), SourceBatch(records=second)))
 
     assert (totals.seen, totals.inserted, totals.failed, totals.contacts_created) == (10, 6, 2, 4)
-    run = await conn.fetchrow("SELECT rows_seen, rows_inserted, rows_skipped, rows_failed, errors FROM sync_runs WHERE id = $1", run_id)
+    run = await conn.fetchrow(
+        "SELECT rows_seen, rows_inserted, rows_skipped, rows_failed, errors FROM sync_runs WHERE id = $1", run_id
+    )
     assert (run["rows_seen"], run["rows_inserted"], run["rows_skipped"], run["rows_failed"]) == (10, 6, 2, 2)
     assert [e["index"] for e in json.loads(run["errors"])] == [4, 5]
     rows = await conn.fetch(
@@ -328,7 +436,9 @@ async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn,
                   c.full_name
            FROM messages m JOIN conversations cv ON cv.id = m.conversation_id
            LEFT JOIN contacts c ON c.id = m.contact_id LEFT JOIN contact_keys k ON k.contact_id = c.id
-           WHERE m.tenant_id = $1 ORDER BY m.external_id""", tenant.id)
+           WHERE m.tenant_id = $1 ORDER BY m.external_id""",
+        tenant.id,
+    )
     assert [tuple(r) for r in rows] == [
         # The thread's conversation took the subject of its earliest message in the batch that created it.
         ("m0@x.org", "Body 0", "t1@x.org", "Subject 1", "p0@x.org", "P 0"),
@@ -347,8 +457,6 @@ async def _batches(*batches: SourceBatch):
         yield batch
 
 
-
-
 async def test_since_window(engine, conn, make_tenant):
     tenant = await make_tenant()
     since = dt.datetime(2024, 3, 5, tzinfo=dt.UTC)
@@ -363,7 +471,13 @@ async def test_since_window(engine, conn, make_tenant):
     sent = [r["sent_at"] for r in await conn.fetch("SELECT sent_at FROM messages WHERE tenant_id = $1", tenant.id)]
     assert sent and min(sent) >= since
 
-    run = await run_import(engine, tenant, "linkedin", (DATA / "Connections.csv").read_bytes(), since=dt.datetime(2024, 1, 1, tzinfo=dt.UTC))
+    run = await run_import(
+        engine,
+        tenant,
+        "linkedin",
+        (DATA / "Connections.csv").read_bytes(),
+        since=dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+    )
     names = {r["full_name"] for r in await conn.fetch("SELECT full_name FROM contacts WHERE tenant_id = $1", tenant.id)}
     assert "Jürgen Müller" not in names and "Jane Doe" in names  # connected in 2021 / in 2024
     assert run.until == dt.datetime(2024, 3, 5, tzinfo=dt.UTC)  # the newest connection's day
@@ -376,8 +490,16 @@ class SentStatements:
     """What the batch writer sends on one connection: every SQLAlchemy statement, and every
     asyncpg call on the driver connection underneath (statements, COPY, BEGIN/COMMIT)."""
 
-    ASYNCPG_CALLS = ("prepare", "execute", "executemany", "fetch", "fetchrow", "fetchval",
-                     "copy_records_to_table", "copy_to_table")
+    ASYNCPG_CALLS = (
+        "prepare",
+        "execute",
+        "executemany",
+        "fetch",
+        "fetchrow",
+        "fetchval",
+        "copy_records_to_table",
+        "copy_to_table",
+    )
 
     def __init__(self, monkeypatch, engine, driver: asyncpg.Connection) -> None:
         self.sent: list[tuple[str, str]] = []
@@ -412,18 +534,31 @@ async def write_counted(engine, monkeypatch, target: RunTarget, batches) -> tupl
     return totals, spy.sent
 
 
-MESSAGE_BATCH = [("execute", "BEGIN;"), ("prepare", queries.STORED_MESSAGES), ("prepare", queries.RESOLVE_MESSAGES),
-                 ("copy_records_to_table", "messages"), ("execute", "COMMIT;")]
-STORED_BATCH = [("execute", "BEGIN;"), ("prepare", queries.STORED_MESSAGES), ("execute", queries.COUNT_ONLY_BATCH),
-                ("execute", "COMMIT;")]
+MESSAGE_BATCH = [
+    ("execute", "BEGIN;"),
+    ("prepare", queries.STORED_MESSAGES),
+    ("prepare", queries.RESOLVE_MESSAGES),
+    ("copy_records_to_table", "messages"),
+    ("execute", "COMMIT;"),
+]
+STORED_BATCH = [
+    ("execute", "BEGIN;"),
+    ("prepare", queries.STORED_MESSAGES),
+    ("execute", queries.COUNT_ONLY_BATCH),
+    ("execute", "COMMIT;"),
+]
 
 
 async def test_a_message_batch_is_one_transaction_of_three_statements(engine, make_tenant, monkeypatch):
     """Whatever the batch size and the tenant's size: a look-up of stored ids, one statement that
     finds or creates contacts and conversations, one COPY; a re-import only the look-up."""
     small, large = await make_tenant(), await make_tenant()
-    await write_counted(engine, monkeypatch, RunTarget(large.id, await queue_run(engine, large, "mbox"), "synthetic"),
-                        synthetic_batches(5000, batch_size=2500, seed=9))
+    await write_counted(
+        engine,
+        monkeypatch,
+        RunTarget(large.id, await queue_run(engine, large, "mbox"), "synthetic"),
+        synthetic_batches(5000, batch_size=2500, seed=9),
+    )
 
     for tenant in (small, large):
         target = RunTarget(tenant.id, await queue_run(engine, tenant, "mbox"), "synthetic")
@@ -477,8 +612,10 @@ async def write_explained(engine, target: RunTarget, batches) -> tuple[Totals, s
     plans = BatchPlans()
     async with autocommit(engine) as conn:
         driver = (await conn.get_raw_connection()).driver_connection
-        await driver.execute("LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
-                             "SET auto_explain.log_level = notice; SET auto_explain.log_format = json")
+        await driver.execute(
+            "LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+            "SET auto_explain.log_level = notice; SET auto_explain.log_format = json"
+        )
         driver.add_log_listener(plans)
         try:
             totals = await write_batches(conn, target, batches, Totals())
@@ -489,8 +626,11 @@ async def write_explained(engine, target: RunTarget, batches) -> tuple[Totals, s
 
 
 def cards(count: int, first: int = 0) -> bytes:
-    return "".join(f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Card {n}\r\nEMAIL:card{n}@x.org\r\nUID:uid-{n}\r\n"
-                   f"ORG:Company {n % 7}\r\nEND:VCARD\r\n" for n in range(first, first + count)).encode()
+    return "".join(
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Card {n}\r\nEMAIL:card{n}@x.org\r\nUID:uid-{n}\r\n"
+        f"ORG:Company {n % 7}\r\nEND:VCARD\r\n"
+        for n in range(first, first + count)
+    ).encode()
 
 
 async def test_batches_probe_indexes_even_when_statistics_say_the_tenant_is_empty(engine, conn, make_tenant):
@@ -498,10 +638,13 @@ async def test_batches_probe_indexes_even_when_statistics_say_the_tenant_is_empt
     statistics from before the tenant had any rows (as after a first large import), a join would
     scan the tenant's rows once per batch row."""
     other, tenant = await make_tenant(), await make_tenant()
-    for target, batches in ((RunTarget(other.id, await queue_run(engine, other, "vcard"), "vcard", "vcard_uid"),
-                             read_vcards(io.BytesIO(cards(3000)))),
-                            (RunTarget(other.id, await queue_run(engine, other, "mbox"), "synthetic"),
-                             synthetic_batches(3000, seed=3))):
+    for target, batches in (
+        (
+            RunTarget(other.id, await queue_run(engine, other, "vcard"), "vcard", "vcard_uid"),
+            read_vcards(io.BytesIO(cards(3000))),
+        ),
+        (RunTarget(other.id, await queue_run(engine, other, "mbox"), "synthetic"), synthetic_batches(3000, seed=3)),
+    ):
         await write_all(engine, target, batches)
     await conn.execute("ANALYZE contacts, contact_keys, conversations, messages")  # `tenant` has no rows here
     probes_only = {"Index Scan", "Index Only Scan", "Function Scan", "CTE Scan"}
@@ -509,16 +652,20 @@ async def test_batches_probe_indexes_even_when_statistics_say_the_tenant_is_empt
 
     for data in (cards(3000), cards(3000, first=1500)):  # new contacts, then half matched
         run_id = await queue_run(engine, tenant, "vcard")
-        totals, scans = await write_explained(engine, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"),
-                                              read_vcards(io.BytesIO(data), batch_size=1000))
+        totals, scans = await write_explained(
+            engine, RunTarget(tenant.id, run_id, "vcard", "vcard_uid"), read_vcards(io.BytesIO(data), batch_size=1000)
+        )
         assert totals.batches == 3 and totals.failed == 0
         assert {kind for table, kind in scans if table in tables} <= probes_only, scans
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 4500
 
     for seed in (1, 1, 2):  # new messages, the same again (all stored), more (known contacts and some threads)
         run_id = await queue_run(engine, tenant, "mbox")
-        totals, scans = await write_explained(engine, RunTarget(tenant.id, run_id, "synthetic"),
-                                              synthetic_batches(3000, batch_size=1000, seed=seed, people=500))
+        totals, scans = await write_explained(
+            engine,
+            RunTarget(tenant.id, run_id, "synthetic"),
+            synthetic_batches(3000, batch_size=1000, seed=seed, people=500),
+        )
         assert totals.batches == 3 and totals.seen == 3000
         assert {kind for table, kind in scans if table in tables} <= probes_only, scans
         assert {table for table, _ in scans} >= {"messages"}
@@ -526,8 +673,9 @@ async def test_batches_probe_indexes_even_when_statistics_say_the_tenant_is_empt
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 5000  # + 500 people
 
     run_id = await queue_run(engine, tenant, "rss")
-    totals, scans = await write_explained(engine, RunTarget(tenant.id, run_id, "rss"),
-                                          read_feed(io.BytesIO((DATA / "feed.rss").read_bytes())))
+    totals, scans = await write_explained(
+        engine, RunTarget(tenant.id, run_id, "rss"), read_feed(io.BytesIO((DATA / "feed.rss").read_bytes()))
+    )
     assert totals.inserted == 5
     assert {kind for table, kind in scans if table in tables | {"mentions"}} <= probes_only, scans
 
@@ -565,8 +713,9 @@ async def test_a_run_left_running_starts_over(engine, conn, make_tenant):
     assert (run["status"], run["rows_seen"]) == ("succeeded", 8)
 
 
-async def test_transient_failure_is_raised_for_a_retry_and_the_retry_lands_everything(engine, conn, make_tenant,
-                                                                                       monkeypatch):
+async def test_transient_failure_is_raised_for_a_retry_and_the_retry_lands_everything(
+    engine, conn, make_tenant, monkeypatch
+):
     """A serialization failure mid-import is not a failed run: the job queue retries it, and it starts over."""
     tenant = await make_tenant()
     run_id = await queue_run(engine, tenant, "vcard", upload=(DATA / "contacts.vcf").read_bytes())

@@ -29,7 +29,7 @@ from kith.sync.sources import (
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 OWN = {"me@gmail.com", "Me.Alias@Example.org"}
 
 
@@ -74,7 +74,7 @@ class CountingStream(io.BytesIO):
         self.high_water = max(self.high_water, self.tell())
         return data
 
-    def readinto(self, buffer) -> int:  # noqa: ANN001
+    def readinto(self, buffer) -> int:
         n = super().readinto(buffer)
         self.high_water = max(self.high_water, self.tell())
         return n
@@ -494,8 +494,11 @@ async def test_linkedin_csv_in_another_order_is_read_to_the_end(order: str) -> N
 
 
 def rss(days: list[dt.date]) -> bytes:
-    items = "".join(f"<item><title>Item {i}</title><link>https://news.example/{i}</link>"
-                    f"<pubDate>{day:%a, %d %b %Y} 12:00:00 GMT</pubDate></item>" for i, day in enumerate(days))
+    items = "".join(
+        f"<item><title>Item {i}</title><link>https://news.example/{i}</link>"
+        f"<pubDate>{day:%a, %d %b %Y} 12:00:00 GMT</pubDate></item>"
+        for i, day in enumerate(days)
+    )
     return f'<?xml version="1.0"?><rss version="2.0"><channel><title>News</title>{items}</channel></rss>'.encode()
 
 
@@ -541,9 +544,11 @@ async def test_linkedin_csv_reads_incrementally() -> None:
 
 @pytest.mark.parametrize("name", ["notvcard.vcf", "contacts.vcf", "feed.atom"])
 async def test_not_a_linkedin_csv_raises_before_anything(name: str) -> None:
-    with (DATA / name).open(newline="", encoding="utf-8") as stream:
-        with pytest.raises(SourceFormatError, match="not a LinkedIn connections CSV"):
-            await anext(read_linkedin_csv(stream))
+    with (
+        (DATA / name).open(newline="", encoding="utf-8") as stream,
+        pytest.raises(SourceFormatError, match="not a LinkedIn connections CSV"),
+    ):
+        await anext(read_linkedin_csv(stream))
 
 
 def test_linkedin_json_validates_items() -> None:
@@ -761,9 +766,8 @@ async def test_feed_broken_after_the_root_keeps_earlier_items() -> None:
     ],
 )
 async def test_not_a_feed_raises_before_anything(name: str, message: str) -> None:
-    with (DATA / name).open("rb") as stream:
-        with pytest.raises(SourceFormatError, match=message):
-            await anext(read_feed(stream))
+    with (DATA / name).open("rb") as stream, pytest.raises(SourceFormatError, match=message):
+        await anext(read_feed(stream))
 
 
 async def test_empty_feed_is_not_a_feed() -> None:

@@ -20,23 +20,36 @@ class ContactController(Controller):
 
     @get("/", summary="List contacts (cursor-paginated)")
     async def list_contacts(
-        self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal],
+        self,
+        request: Request,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
         sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
         tag: Annotated[str | None, Parameter(max_length=100)] = None,
         company: Annotated[str | None, Parameter(max_length=500)] = None,
         q: Annotated[str | None, Parameter(min_length=1, max_length=200, description="Name or email prefix")] = None,
         min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Response[ContactPage]:
-        listing = service.ListingRequest(principal.tenant_id, "contacts", limit, cursor,
-                                         {"tag": tag, "company": company, "q": q, "min_score": min_score})
+        listing = service.ListingRequest(
+            principal.tenant_id,
+            "contacts",
+            limit,
+            cursor,
+            {"tag": tag, "company": company, "q": q, "min_score": min_score},
+        )
         return page_response(request, await service.list_contacts(db_reader, listing, sort))
 
     @get("/birthdays", summary="Upcoming birthdays, soonest first")
     async def list_birthdays(
-        self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal],
+        self,
+        request: Request,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
         within_days: Annotated[int, Parameter(ge=1, le=366)] = 14,
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Response[BirthdayPage]:
         listing = service.ListingRequest(principal.tenant_id, "contacts.birthdays", limit, cursor, {})
         page = await service.list_birthdays(db_reader, listing, principal.time_zone, within_days)
@@ -44,8 +57,12 @@ class ContactController(Controller):
 
     @get("/overdue", summary="Contacts past their cadence, most overdue first")
     async def list_overdue(
-        self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal],
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+        self,
+        request: Request,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Response[ContactPage]:
         listing = service.ListingRequest(principal.tenant_id, "contacts.overdue", limit, cursor, {})
         return page_response(request, await service.list_overdue(db_reader, listing))
@@ -57,15 +74,26 @@ class ContactController(Controller):
         return await service.get_contact(db_reader, principal.tenant_id, contact_id)
 
     @post("/", summary="Create a contact")
-    async def create_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], data: JSONBody[ContactCreate]) -> Contact:
+    async def create_contact(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        data: JSONBody[ContactCreate],
+    ) -> Contact:
         return await service.create_contact(db_session, principal.tenant_id, data)
 
     @patch("/{contact_id:int}", summary="Change some fields of a contact")
     async def update_contact(
-        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId, data: JSONBody[ContactPatch]
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        contact_id: ResourceId,
+        data: JSONBody[ContactPatch],
     ) -> Contact:
         return await service.update_contact(db_session, principal.tenant_id, contact_id, data)
 
     @delete("/{contact_id:int}", summary="Delete a contact (soft)")
-    async def delete_contact(self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId) -> None:
+    async def delete_contact(
+        self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId
+    ) -> None:
         await service.delete_contact(db_session, principal.tenant_id, contact_id)

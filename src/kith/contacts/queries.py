@@ -43,7 +43,7 @@ FILTER_SQL = {
     "company": "r.company = :company",
     # Case-insensitive prefix of the name or of any email, as index ranges in C collation.
     "q": (
-        "((r.name_key >= lower(:q) COLLATE \"C\" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE \"C\")"
+        '((r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")'
         " OR r.id IN (SELECT k.contact_id FROM contact_keys k WHERE k.tenant_id = :tenant_id AND k.kind = 'email'"
         " AND k.value >= lower(:q) AND k.value < lower(:q) || chr(1114111)))"
     ),
@@ -102,14 +102,18 @@ def listing_query(
     branches = []
     order = sort.order_by(direction)
     for number, segment in enumerate(segments):
-        if key is not None and segmented:
-            if (number < cursor_segment and not reading_backwards) or (number > cursor_segment and reading_backwards):
-                continue
+        skipped = (number < cursor_segment and not reading_backwards) or (number > cursor_segment and reading_backwards)
+        if key is not None and segmented and skipped:
+            continue
         seek = key is not None and (not segmented or number == cursor_segment)
         params.update(segment.params)
-        where = " AND ".join([*conditions, segment.condition, *( [sort.seek(direction, "r.", key_params)] if seek else [])])
-        for source, membership in (("contact_cards", "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
-                                   ("contact_card_rows", "r.id = ANY (CAST((SELECT ids FROM changed) AS bigint[]))")):
+        where = " AND ".join(
+            [*conditions, segment.condition, *([sort.seek(direction, "r.", key_params)] if seek else [])]
+        )
+        for source, membership in (
+            ("contact_cards", "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
+            ("contact_card_rows", "r.id = ANY (CAST((SELECT ids FROM changed) AS bigint[]))"),
+        ):
             branches.append(
                 f"(SELECT {number} AS segment, r.* FROM {source} r"
                 f" WHERE r.tenant_id = :tenant_id AND {membership} AND {where}"
@@ -126,10 +130,10 @@ def listing_query(
             SELECT coalesce(array_agg(c.id), '{{}}') AS ids FROM contacts c
             WHERE c.tenant_id = :tenant_id AND c.changed_at >= (SELECT as_of FROM meta)
         )
-        SELECT meta.as_of, r.segment, r.birthday_month, r.birthday_day, {', '.join(f"r.{c}" for c in sort.columns)},
+        SELECT meta.as_of, r.segment, r.birthday_month, r.birthday_day, {", ".join(f"r.{c}" for c in sort.columns)},
                {CONTACT_FIELDS}
         FROM meta LEFT JOIN LATERAL (
-            SELECT * FROM ({' UNION ALL '.join(branches)}) merged
+            SELECT * FROM ({" UNION ALL ".join(branches)}) merged
             ORDER BY {segment_order}{order} LIMIT :fetch
         ) r ON true
         ORDER BY {segment_order}{order}

@@ -67,10 +67,10 @@ class ContactPatch(msgspec.Struct, forbid_unknown_fields=True):
     full_name: Name | msgspec.UnsetType = msgspec.UNSET
     emails: Annotated[list[Email], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
     phones: Annotated[list[ShortText], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
-    company: ShortText | None | msgspec.UnsetType = msgspec.UNSET
-    title: ShortText | None | msgspec.UnsetType = msgspec.UNSET
+    company: ShortText | msgspec.UnsetType | None = msgspec.UNSET
+    title: ShortText | msgspec.UnsetType | None = msgspec.UNSET
     tags: Annotated[list[Tag], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
-    birthday: Birthday | None | msgspec.UnsetType = msgspec.UNSET
-    cadence_days: Cadence | None | msgspec.UnsetType = msgspec.UNSET
+    birthday: Birthday | msgspec.UnsetType | None = msgspec.UNSET
+    cadence_days: Cadence | msgspec.UnsetType | None = msgspec.UNSET
     links: Annotated[list[Url], msgspec.Meta(max_length=50)] | msgspec.UnsetType = msgspec.UNSET
-    notes: Annotated[str, msgspec.Meta(max_length=20_000)] | None | msgspec.UnsetType = msgspec.UNSET
+    notes: Annotated[str, msgspec.Meta(max_length=20000)] | msgspec.UnsetType | None = msgspec.UNSET

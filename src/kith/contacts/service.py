@@ -24,6 +24,7 @@ from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
 from kith.problems import bad_request, not_found, problem
 
+
 def utc_now() -> dt.datetime:
     """The clock birthdays are relative to (tests pin it)."""
     return dt.datetime.now(dt.UTC)
@@ -44,7 +45,9 @@ class ListingRequest:
     filters: dict[str, Any]
 
 
-def _decode(request: ListingRequest, sort: Sort, extra_key_types: tuple[type, ...] = ()) -> tuple[Binding, Position | None]:
+def _decode(
+    request: ListingRequest, sort: Sort, extra_key_types: tuple[type, ...] = ()
+) -> tuple[Binding, Position | None]:
     binding = Binding(request.tenant_id, request.endpoint, sort.name, request.filters)
     if request.cursor is None:
         return binding, None
@@ -56,12 +59,12 @@ LEADING_COLUMNS = 4
 
 
 def contact_from(row: Any, sort: Sort) -> Contact:
-    return Contact(*row[LEADING_COLUMNS + len(sort.columns):])
+    return Contact(*row[LEADING_COLUMNS + len(sort.columns) :])
 
 
 def _key_of(sort: Sort) -> Callable[[Any], tuple]:
     start = LEADING_COLUMNS
-    return lambda row: tuple(row[start:start + len(sort.columns)])
+    return lambda row: tuple(row[start : start + len(sort.columns)])
 
 
 async def _run(reader: AsyncEngine, query: queries.ListingQuery) -> tuple[list[Any], dt.datetime | None]:
@@ -75,25 +78,47 @@ async def list_contacts(reader: AsyncEngine, request: ListingRequest, sort_name:
     binding, position = _decode(request, sort)
     direction = position.direction if position else "next"
     query = queries.listing_query(
-        tenant_id=request.tenant_id, sort=sort, direction=direction,
-        cursor_key=position.key if position else None, filters=request.filters, limit=request.limit,
+        tenant_id=request.tenant_id,
+        sort=sort,
+        direction=direction,
+        cursor_key=position.key if position else None,
+        filters=request.filters,
+        limit=request.limit,
     )
     rows, as_of = await _run(reader, query)
-    return build_page(rows, limit=request.limit, position=position, binding=binding, key_of=_key_of(sort),
-                      item_of=lambda r: contact_from(r, sort), as_of=as_of)
+    return build_page(
+        rows,
+        limit=request.limit,
+        position=position,
+        binding=binding,
+        key_of=_key_of(sort),
+        item_of=lambda r: contact_from(r, sort),
+        as_of=as_of,
+    )
 
 
 async def list_overdue(reader: AsyncEngine, request: ListingRequest) -> Page[Contact]:
     sort = queries.OVERDUE_SORT
     binding, position = _decode(request, sort)
     query = queries.listing_query(
-        tenant_id=request.tenant_id, sort=sort, direction=position.direction if position else "next",
-        cursor_key=position.key if position else None, filters=request.filters, limit=request.limit,
+        tenant_id=request.tenant_id,
+        sort=sort,
+        direction=position.direction if position else "next",
+        cursor_key=position.key if position else None,
+        filters=request.filters,
+        limit=request.limit,
         segments=(queries.Segment("r.follow_up_due_key < now()"),),
     )
     rows, as_of = await _run(reader, query)
-    return build_page(rows, limit=request.limit, position=position, binding=binding, key_of=_key_of(sort),
-                      item_of=lambda r: contact_from(r, sort), as_of=as_of)
+    return build_page(
+        rows,
+        limit=request.limit,
+        position=position,
+        binding=binding,
+        key_of=_key_of(sort),
+        item_of=lambda r: contact_from(r, sort),
+        as_of=as_of,
+    )
 
 
 def local_today(time_zone: str) -> dt.date:
@@ -122,7 +147,7 @@ def birthday_segments(today: dt.date, within_days: int) -> list[tuple[int, int, 
         segments.append((today.year + 1, 101, last))
     stretched = []
     for year, first, last in segments:
-        if last == 228 and not calendar.isleap(year) and 229 < (_mmdd(today) if year > today.year else 10000):
+        if last == 228 and not calendar.isleap(year) and (_mmdd(today) if year > today.year else 10000) > 229:
             last = 229
         stretched.append((year, first, last))
     return stretched
@@ -147,9 +172,14 @@ async def list_birthdays(
         for i, (_, first, last) in enumerate(ranges)
     ]
     query = queries.listing_query(
-        tenant_id=request.tenant_id, sort=sort, direction=position.direction if position else "next",
-        cursor_key=position.key[1:] if position else None, filters=request.filters, limit=request.limit,
-        segments=segments, segmented=True,
+        tenant_id=request.tenant_id,
+        sort=sort,
+        direction=position.direction if position else "next",
+        cursor_key=position.key[1:] if position else None,
+        filters=request.filters,
+        limit=request.limit,
+        segments=segments,
+        segmented=True,
     )
     rows, as_of = await _run(reader, query)
     ordinal = today.toordinal()
@@ -157,11 +187,18 @@ async def list_birthdays(
 
     def item(row: Any) -> UpcomingBirthday:
         year = ranges[row.segment][0]
-        fields = row[LEADING_COLUMNS + len(sort.columns):]
+        fields = row[LEADING_COLUMNS + len(sort.columns) :]
         return UpcomingBirthday(*fields, next_birthday=next_birthday(year, row.birthday_month, row.birthday_day))
 
-    return build_page(rows, limit=request.limit, position=position, binding=binding,
-                      key_of=lambda r: (ordinal, r.segment, *key_of(r)), item_of=item, as_of=as_of)
+    return build_page(
+        rows,
+        limit=request.limit,
+        position=position,
+        binding=binding,
+        key_of=lambda r: (ordinal, r.segment, *key_of(r)),
+        item_of=item,
+        as_of=as_of,
+    )
 
 
 async def get_contact(source: Source, tenant_id: int, contact_id: int) -> Contact:
@@ -198,14 +235,22 @@ def parse_birthday(value: str | None) -> tuple[int | None, int | None, int | Non
 def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
     values = dict(fields)
     if "birthday" in values:
-        values["birthday_month"], values["birthday_day"], values["birthday_year"] = parse_birthday(values.pop("birthday"))
+        values["birthday_month"], values["birthday_day"], values["birthday_year"] = parse_birthday(
+            values.pop("birthday")
+        )
     return values
 
 
 async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: int, emails: list[str]) -> None:
-    conflicts = (await session.execute(
-        queries.SYNC_EMAIL_KEYS, {"tenant_id": tenant_id, "contact_id": contact_id, "emails": emails}
-    )).scalars().all()
+    conflicts = (
+        (
+            await session.execute(
+                queries.SYNC_EMAIL_KEYS, {"tenant_id": tenant_id, "contact_id": contact_id, "emails": emails}
+            )
+        )
+        .scalars()
+        .all()
+    )
     if conflicts:
         raise problem(409, "Conflict", "email already belongs to another contact", emails=sorted(conflicts))
 

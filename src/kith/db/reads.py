@@ -28,8 +28,13 @@ Source = AsyncEngine | AsyncSession
 
 
 def create_reader(database_url: str, pool_size: int = 20) -> AsyncEngine:
-    return create_async_engine(sqlalchemy_url(database_url), isolation_level="AUTOCOMMIT", pool_size=pool_size,
-                               max_overflow=pool_size, connect_args={"server_settings": READER_SERVER_SETTINGS})
+    return create_async_engine(
+        sqlalchemy_url(database_url),
+        isolation_level="AUTOCOMMIT",
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        connect_args={"server_settings": READER_SERVER_SETTINGS},
+    )
 
 
 async def fetch_all(source: Source, statement: Executable, params: dict[str, Any] | None = None) -> list[Row]:

@@ -25,8 +25,11 @@ async def standalone_engine(url: str | None = None) -> AsyncIterator[AsyncEngine
 @asynccontextmanager
 async def standalone_session(url: str | None = None) -> AsyncIterator[AsyncSession]:
     """A session on its own short-lived engine; commits on success."""
-    async with standalone_engine(url) as engine, \
-            async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+    async with (
+        standalone_engine(url) as engine,
+        async_sessionmaker(engine, expire_on_commit=False)() as session,
+        session.begin(),
+    ):
         yield session
 
 

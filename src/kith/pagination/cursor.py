@@ -97,8 +97,9 @@ class CursorCodec:
         except msgspec.DecodeError:
             raise bad_request("Malformed cursor", cursor_error="malformed") from None
         if version != CURSOR_VERSION:
-            raise bad_request("This cursor is from an older version; start again from the first page",
-                              cursor_error="stale_format")
+            raise bad_request(
+                "This cursor is from an older version; start again from the first page", cursor_error="stale_format"
+            )
         if direction_code not in _CODE_DIRECTIONS or len(key) != len(key_types):
             raise bad_request("Malformed cursor", cursor_error="malformed")
         try:

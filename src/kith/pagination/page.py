@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from urllib.parse import urlencode
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlencode
 
 import msgspec
 from litestar import Request, Response
@@ -76,7 +76,9 @@ def page_response(request: Request, page: Page) -> Response:
     links = []
     for rel, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
         if cursor:
-            query = urlencode([*((k, v) for k, v in request.query_params.multi_items() if k != "cursor"), ("cursor", cursor)])
+            query = urlencode(
+                [*((k, v) for k, v in request.query_params.multi_items() if k != "cursor"), ("cursor", cursor)]
+            )
             links.append(f'<{request.url.with_replacements(query=query)}>; rel="{rel}"')
     if links:
         headers["Link"] = ", ".join(links)

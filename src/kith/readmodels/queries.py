@@ -20,9 +20,7 @@ TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")
 TRY_SESSION_LOCK = text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})")
 SESSION_UNLOCK = text(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
 
-REFRESH_STATE = text(
-    "SELECT requested_at, started_at FROM view_refreshes WHERE view_name = :view_name"
-)
+REFRESH_STATE = text("SELECT requested_at, started_at FROM view_refreshes WHERE view_name = :view_name")
 
 # Read without the lock, after releasing it: is a request newer than the last pass's start?
 PENDING = text(

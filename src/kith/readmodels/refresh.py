@@ -108,9 +108,13 @@ async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool
                     await conn.execute(queries.refresh_statement(view_name, concurrently))
             except Exception as exc:  # rolled back to the savepoint: the old contents stay
                 failure = exc
-                await conn.execute(queries.RECORD_FAILURE, {**params, "started_at": started_at, "error": _describe(exc)})
+                await conn.execute(
+                    queries.RECORD_FAILURE, {**params, "started_at": started_at, "error": _describe(exc)}
+                )
             else:
-                finished_at = await conn.scalar(queries.RECORD_SUCCESS, {**params, "started_at": started_at, "as_of": as_of})
+                finished_at = await conn.scalar(
+                    queries.RECORD_SUCCESS, {**params, "started_at": started_at, "as_of": as_of}
+                )
     except Exception as exc:
         # The transaction itself failed (e.g. the connection was lost): record it if we still can.
         if started_at is not None:
@@ -137,18 +141,27 @@ async def _mark_runs_refreshed(
     """Complete the refresh stage of the sync runs this pass covered (best effort: the next pass retries)."""
     try:
         async with engine.begin() as conn:
-            await conn.execute(queries.MARK_RUNS_REFRESHED, {
-                "view_name": view_name, "started_at": started_at, "as_of": as_of, "finished_at": finished_at,
-            })
+            await conn.execute(
+                queries.MARK_RUNS_REFRESHED,
+                {
+                    "view_name": view_name,
+                    "started_at": started_at,
+                    "as_of": as_of,
+                    "finished_at": finished_at,
+                },
+            )
     except Exception:
         logger.exception("could not record the refresh of %s on the sync runs waiting for it", view_name)
 
 
-async def _record_failure_late(engine: AsyncEngine, view_name: str, started_at: dt.datetime, exc: BaseException) -> None:
+async def _record_failure_late(
+    engine: AsyncEngine, view_name: str, started_at: dt.datetime, exc: BaseException
+) -> None:
     try:
         async with engine.begin() as conn:
-            await conn.execute(queries.RECORD_FAILURE,
-                               {"view_name": view_name, "started_at": started_at, "error": _describe(exc)})
+            await conn.execute(
+                queries.RECORD_FAILURE, {"view_name": view_name, "started_at": started_at, "error": _describe(exc)}
+            )
     except Exception:
         logger.exception("could not record the failed refresh of %s", view_name)
 

@@ -158,7 +158,9 @@ async def seed_tenant(
         map_started = time.perf_counter()
         await conn.execute(q.BUILD_CONTACT_MAP, spec.messages, seed, ACTIVE_CONTACT_SHARE)
         await conn.execute("ANALYZE seed_contact_map")
-        progress(f"contact map: {_fmt(counts.contacts)} contacts, message ranges ({time.perf_counter() - map_started:.1f} s)")
+        progress(
+            f"contact map: {_fmt(counts.contacts)} contacts, message ranges ({time.perf_counter() - map_started:.1f} s)"
+        )
 
         meter = _Meter("conversations", spec.conversations, progress)
         await conn.execute(q.INSERT_CONVERSATIONS, *base, 0, spec.conversations - 1, anchor, user_id)
@@ -168,9 +170,7 @@ async def seed_tenant(
 
         meter = _Meter("messages", spec.messages, progress)
         for lo, hi in _ranges(spec.messages, MESSAGE_CHUNK):
-            status = await conn.execute(
-                q.INSERT_MESSAGES, *base, lo, hi, anchor, spec.contacts, spec.conversations
-            )
+            status = await conn.execute(q.INSERT_MESSAGES, *base, lo, hi, anchor, spec.contacts, spec.conversations)
             inserted = _inserted(status)
             if inserted != hi - lo + 1:  # a contact or conversation missing from the maps
                 raise RuntimeError(f"messages {lo}..{hi}: inserted {inserted} rows, expected {hi - lo + 1}")

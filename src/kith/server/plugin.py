@@ -29,8 +29,9 @@ class KithPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
         app_config.route_handlers.extend([SystemController, api])
-        app_config.plugins.extend([SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)),
-                                   problem_details_plugin()])
+        app_config.plugins.extend(
+            [SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)), problem_details_plugin()]
+        )
         open_reader, close_reader = reader_lifecycle(self.database_url)
         app_config.on_startup.append(open_reader)
         app_config.on_shutdown.append(close_reader)
@@ -42,8 +43,6 @@ class KithPlugin(InitPluginProtocol):
             title="Kith",
             version="1",
             path="/schema",
-            components=Components(
-                security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}
-            ),
+            components=Components(security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}),
         )
         return app_config

@@ -33,22 +33,38 @@ class SyncController(Controller):
         request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
     )
     async def start_sync(
-        self, request: Request, db_session: NamedDependency[AsyncSession], db_engine: NamedDependency[AsyncEngine],
-        principal: NamedDependency[Principal], source: FromPath[SourceName],
-        since: Annotated[str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")] = None,
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        db_engine: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        source: FromPath[SourceName],
+        since: Annotated[
+            str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")
+        ] = None,
         days_back: Annotated[int | None, Parameter(ge=1, le=36500, description="Or: only the last N days.")] = None,
-        me: Annotated[list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")] = None,
+        me: Annotated[
+            list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")
+        ] = None,
     ) -> Response[SyncRunDetail]:
         run = await service.receive_upload(db_session, principal, source, request, since, days_back, me or [])
         # Sent once the response is out, so after the transaction that created the run has committed:
         # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL).
-        return Response(run, status_code=HTTP_202_ACCEPTED, headers={"Location": request.url_for("sync_run", run_id=run.id)},
-                        background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine))
+        return Response(
+            run,
+            status_code=HTTP_202_ACCEPTED,
+            headers={"Location": request.url_for("sync_run", run_id=run.id)},
+            background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine),
+        )
 
     @get("/runs", summary="Sync runs, newest first (cursor-paginated)")
     async def list_runs(
-        self, request: Request, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal],
-        limit: Limit = DEFAULT_LIMIT, cursor: Cursor = None,
+        self,
+        request: Request,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
     ) -> Response[SyncRunPage]:
         return page_response(request, await service.list_runs(db_session, principal.tenant_id, limit, cursor))
 

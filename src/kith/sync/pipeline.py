@@ -89,7 +89,9 @@ def _without_nul(r: MessageRecord) -> MessageRecord:
     return msgspec.structs.replace(r, **changed) if changed else r
 
 
-def _valid_messages(records: list[MessageRecord], target: RunTarget) -> tuple[list[MessageRecord], list[dict[str, Any]]]:
+def _valid_messages(
+    records: list[MessageRecord], target: RunTarget
+) -> tuple[list[MessageRecord], list[dict[str, Any]]]:
     """The messages that can land (the first of each external id; a repeat is counted as skipped), and errors."""
     valid: dict[str, MessageRecord] = {}
     errors = []
@@ -115,15 +117,17 @@ def _addresses_and_threads(messages: list[MessageRecord]) -> tuple[dict[str, str
     return addresses, threads
 
 
-async def _land_messages(driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord],
-                         common: tuple[Any, ...]) -> _Landed:
+async def _land_messages(
+    driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord], common: tuple[Any, ...]
+) -> _Landed:
     """Three statements in one transaction (see queries.RESOLVE_MESSAGES); the last a COPY."""
     if not records:
         await driver.execute(queries.COUNT_ONLY_BATCH, *common)
         return _Landed()
     async with driver.transaction():
-        stored = await _fetch_planned(driver, queries.STORED_MESSAGES, target.tenant_id,
-                                      [r.external_id for r in records], target.source)
+        stored = await _fetch_planned(
+            driver, queries.STORED_MESSAGES, target.tenant_id, [r.external_id for r in records], target.source
+        )
         if stored[0]:
             known = set(stored[0])
             records = [r for ord_, r in enumerate(records, 1) if ord_ not in known]
@@ -132,18 +136,39 @@ async def _land_messages(driver: asyncpg.Connection, target: RunTarget, records:
             return _Landed()
         addresses, threads = _addresses_and_threads(records)
         resolved = await _fetch_planned(
-            driver, queries.RESOLVE_MESSAGES, *common, target.source,
-            list(addresses), list(addresses.values()),
-            list(threads), [r.subject for r in threads.values()], [r.channel for r in threads.values()], len(records),
+            driver,
+            queries.RESOLVE_MESSAGES,
+            *common,
+            target.source,
+            list(addresses),
+            list(addresses.values()),
+            list(threads),
+            [r.subject for r in threads.values()],
+            [r.channel for r in threads.values()],
+            len(records),
         )
-        contact_ids = dict(zip(addresses, resolved["contact_ids"]))
-        conversation_ids = dict(zip(threads, resolved["conversation_ids"]))
+        contact_ids = dict(zip(addresses, resolved["contact_ids"], strict=False))
+        conversation_ids = dict(zip(threads, resolved["conversation_ids"], strict=False))
         tenant_id, source = target.tenant_id, target.source
-        await driver.copy_records_to_table("messages", columns=queries.MESSAGE_COLUMNS, records=[
-            (tenant_id, conversation_ids[r.thread_key], contact_ids.get(r.counterpart_email), r.channel, r.direction,
-             r.sent_at, r.subject, r.body, source, r.external_id)
-            for r in records
-        ])
+        await driver.copy_records_to_table(
+            "messages",
+            columns=queries.MESSAGE_COLUMNS,
+            records=[
+                (
+                    tenant_id,
+                    conversation_ids[r.thread_key],
+                    contact_ids.get(r.counterpart_email),
+                    r.channel,
+                    r.direction,
+                    r.sent_at,
+                    r.subject,
+                    r.body,
+                    source,
+                    r.external_id,
+                )
+                for r in records
+            ],
+        )
         return _Landed(inserted=len(records), contacts_created=resolved["contacts_created"])
 
 
@@ -192,8 +217,13 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
             errors.append(_error_json(r.source_index, "contact without a name", ", ".join(r.emails)))
             continue
         if not _valid_birthday(r):
-            errors.append(_error_json(r.source_index, "impossible birthday",
-                                      f"{full_name}: {r.birthday_year}-{r.birthday_month}-{r.birthday_day}"))
+            errors.append(
+                _error_json(
+                    r.source_index,
+                    "impossible birthday",
+                    f"{full_name}: {r.birthday_year}-{r.birthday_month}-{r.birthday_day}",
+                )
+            )
             continue
         emails = _clean_all(r.emails)
         keys = [("email", e) for e in emails]
@@ -202,18 +232,32 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
             keys.append((key_kind, external_id))
         # A LinkedIn profile among an address book's links matches that person's LinkedIn connection.
         links = _clean_all(r.links)
-        keys += [("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)]
+        keys += [
+            ("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)
+        ]
         keys = list(dict.fromkeys(keys))
         if taken.intersection(keys):
             continue  # counted as skipped by the statement
         taken.update(keys)
-        rows.append(_ContactRow(
-            ord=len(rows), full_name=full_name, emails=emails, phones=_clean_all(r.phones), company=_clean(r.company),
-            title=_clean(r.title), tags=_clean_all(r.tags), links=links, birthday_month=r.birthday_month,
-            birthday_day=r.birthday_day, birthday_year=r.birthday_year, notes=_clean(r.notes),
-            external_ids={key_kind: external_id} if external_id and key_kind else {},
-            key_kinds=[kind for kind, _ in keys], key_values=[value for _, value in keys],
-        ))
+        rows.append(
+            _ContactRow(
+                ord=len(rows),
+                full_name=full_name,
+                emails=emails,
+                phones=_clean_all(r.phones),
+                company=_clean(r.company),
+                title=_clean(r.title),
+                tags=_clean_all(r.tags),
+                links=links,
+                birthday_month=r.birthday_month,
+                birthday_day=r.birthday_day,
+                birthday_year=r.birthday_year,
+                notes=_clean(r.notes),
+                external_ids={key_kind: external_id} if external_id and key_kind else {},
+                key_kinds=[kind for kind, _ in keys],
+                key_values=[value for _, value in keys],
+            )
+        )
     return [msgspec.json.encode(rows).decode()], errors
 
 
@@ -237,8 +281,16 @@ def _mention_params(records: list[MentionRecord], target: RunTarget) -> tuple[li
         if r.dedupe_key in keys:
             continue  # ON CONFLICT DO UPDATE may touch a row once per statement; counted as skipped
         keys.add(r.dedupe_key)
-        rows.append(_MentionRow(ord=len(rows), dedupe_key=_clean(r.dedupe_key), title=_clean(r.title),
-                                link=_clean(r.link), summary=_clean(r.summary), published_at=r.published_at))
+        rows.append(
+            _MentionRow(
+                ord=len(rows),
+                dedupe_key=_clean(r.dedupe_key),
+                title=_clean(r.title),
+                link=_clean(r.link),
+                summary=_clean(r.summary),
+                published_at=r.published_at,
+            )
+        )
     return [target.source, msgspec.json.encode(rows).decode()], errors
 
 
@@ -253,7 +305,9 @@ async def _fetch_planned(driver: asyncpg.Connection, statement: str, *params: An
 def _one_statement(statement: str) -> Callable[..., Awaitable[_Landed]]:
     """Landing a batch in one statement that reports its own counts."""
 
-    async def land(driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...]) -> _Landed:
+    async def land(
+        driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...]
+    ) -> _Landed:
         row = await _fetch_planned(driver, statement, *common, *params)
         return _Landed(row["inserted"], row["updated"], row["contacts_created"])
 
@@ -274,8 +328,9 @@ def _connected(r: ContactRecord) -> dt.datetime | None:
 
 
 _KINDS: dict[type, _Kind] = {
-    MessageRecord: _Kind(_valid_messages, _land_messages,
-                         lambda r: r.sent_at if r.sent_at.tzinfo is not None else None),
+    MessageRecord: _Kind(
+        _valid_messages, _land_messages, lambda r: r.sent_at if r.sent_at.tzinfo is not None else None
+    ),
     ContactRecord: _Kind(_contact_params, _one_statement(queries.CONTACTS_BATCH), _connected),
     MentionRecord: _Kind(_mention_params, _one_statement(queries.MENTIONS_BATCH), lambda r: r.published_at),
 }

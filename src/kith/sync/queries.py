@@ -38,7 +38,9 @@ RUN_COLUMNS = """
 GET_RUN = text(f"SELECT {RUN_COLUMNS}, errors FROM sync_runs WHERE tenant_id = :tenant_id AND id = :id")
 
 # Keyset on (created_at DESC, id DESC), read through ix_sync_runs_tenant_created.
-LIST_RUNS = f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = :tenant_id {{seek}} ORDER BY {{order_by}} LIMIT :limit"
+LIST_RUNS = (
+    f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = :tenant_id {{seek}} ORDER BY {{order_by}} LIMIT :limit"
+)
 
 RUN_FOR_WORK = """
     SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email
@@ -189,8 +191,18 @@ SELECT ARRAY(SELECT contact_id FROM contact_ids ORDER BY ord) AS contact_ids,
 """
 
 # The columns the COPY of new messages fills.
-MESSAGE_COLUMNS = ("tenant_id", "conversation_id", "contact_id", "channel", "direction", "sent_at", "subject", "body",
-                   "source", "external_id")
+MESSAGE_COLUMNS = (
+    "tenant_id",
+    "conversation_id",
+    "contact_id",
+    "channel",
+    "direction",
+    "sent_at",
+    "subject",
+    "body",
+    "source",
+    "external_id",
+)
 
 # Contacts (vCard, LinkedIn). $6 the records (a JSON array; `ord` numbers them
 # within the batch), each with its keys (key_kinds, key_values). A record

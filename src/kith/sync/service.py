@@ -28,11 +28,11 @@ from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
 from kith.problems import bad_request, not_found, problem
 from kith.sync import queries
-from kith.tasks.retry import is_transient
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
 from kith.sync.schemas import RunOptions, SourceName, SyncRun, SyncRunDetail
 from kith.sync.sources import DEFAULT_BATCH_SIZE, SOURCES, SourceBatch, SourceFormatError, SourceSpec
 from kith.sync.uploads import CHUNK_BYTES, ChunkStream, ChunkWriter, UploadedFile, chunk_fetcher, iterate_on_thread
+from kith.tasks.retry import is_transient
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ def _json_array(data: bytes) -> list[msgspec.Raw]:
     return msgspec.json.decode(data, type=list[msgspec.Raw])
 
 
-async def _json_batches(spec: SourceSpec, stream: BinaryIO, since: dt.datetime | None, batch_size: int) -> AsyncIterator[SourceBatch]:
+async def _json_batches(
+    spec: SourceSpec, stream: BinaryIO, since: dt.datetime | None, batch_size: int
+) -> AsyncIterator[SourceBatch]:
     # A JSON push is read whole (it is bounded by the upload limit); its items are decoded a batch at a time.
     items = _json_array(stream.read())
     for start in range(0, len(items), batch_size):
@@ -104,14 +106,24 @@ def parse_since(since: str | None, days_back: int | None) -> dt.datetime | None:
 async def create_run(
     session: AsyncSession, tenant_id: int, user_id: int, source: str, since: dt.datetime | None, options: RunOptions
 ) -> Any:
-    params = {"tenant_id": tenant_id, "user_id": user_id, "source": source, "since": since,
-              "options": msgspec.json.encode(options).decode()}
+    params = {
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "source": source,
+        "since": since,
+        "options": msgspec.json.encode(options).decode(),
+    }
     return (await session.execute(queries.CREATE_RUN, params)).one()
 
 
 async def receive_upload(
-    session: AsyncSession, principal: Principal, source: SourceName, request: Request,
-    since: str | None, days_back: int | None, own_addresses: list[str],
+    session: AsyncSession,
+    principal: Principal,
+    source: SourceName,
+    request: Request,
+    since: str | None,
+    days_back: int | None,
+    own_addresses: list[str],
 ) -> SyncRunDetail:
     """Check the upload's format on its head, then queue a run and store the file as it streams in.
 
@@ -159,8 +171,15 @@ async def list_runs(session: AsyncSession, tenant_id: int, limit: int, cursor: s
     if position:
         params["key_created_at"], params["key_id"] = position.key
     rows = (await session.execute(statement, params)).all()
-    return build_page(rows, limit=limit, position=position, binding=binding, key_of=lambda r: (r.created_at, r.id),
-                      item_of=lambda r: msgspec.convert(r._asdict(), SyncRun), as_of=None)
+    return build_page(
+        rows,
+        limit=limit,
+        position=position,
+        binding=binding,
+        key_of=lambda r: (r.created_at, r.id),
+        item_of=lambda r: msgspec.convert(r._asdict(), SyncRun),
+        as_of=None,
+    )
 
 
 async def get_run(session: AsyncSession, tenant_id: int, run_id: int) -> SyncRunDetail:
@@ -181,7 +200,9 @@ async def _upload_batches(
         reader = await reader.execution_options(isolation_level="AUTOCOMMIT")
         fetch = chunk_fetcher(reader, run.tenant_id, run.id)
         stream = io.BufferedReader(ChunkStream(fetch, asyncio.get_running_loop()))
-        async with aclosing(iterate_on_thread(lambda: _open_source(spec, stream, run.since, options, batch_size))) as batches:
+        async with aclosing(
+            iterate_on_thread(lambda: _open_source(spec, stream, run.since, options, batch_size))
+        ) as batches:
             async for batch in batches:
                 yield batch
 
@@ -216,7 +237,11 @@ async def execute_sync_run(
 
 
 async def _execute(
-    engine: AsyncEngine, conn: AsyncConnection, run: Any, stream: BinaryIO | None, batch_size: int,
+    engine: AsyncEngine,
+    conn: AsyncConnection,
+    run: Any,
+    stream: BinaryIO | None,
+    batch_size: int,
     progress: Callable[[Totals], None] | None,
 ) -> None:
     spec = SOURCES[run.source]
@@ -240,20 +265,39 @@ async def _execute(
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
     extra = msgspec.json.encode({"batches": totals.batches, "contacts_created": totals.contacts_created}).decode()
-    done = (await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))).one()
+    done = (
+        await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))
+    ).one()
     seconds = max(done.duration_ms or 0, 1) / 1000
     logger.info(
         "sync_run id=%s tenant=%s source=%s status=%s seen=%s inserted=%s updated=%s skipped=%s failed=%s "
         "batches=%s contacts_created=%s duration_ms=%s rows_per_s=%.0f",
-        run.id, run.tenant_id, spec.name, status, done.rows_seen, done.rows_inserted, done.rows_updated,
-        done.rows_skipped, done.rows_failed, totals.batches, totals.contacts_created, done.duration_ms,
+        run.id,
+        run.tenant_id,
+        spec.name,
+        status,
+        done.rows_seen,
+        done.rows_inserted,
+        done.rows_updated,
+        done.rows_skipped,
+        done.rows_failed,
+        totals.batches,
+        totals.contacts_created,
+        done.duration_ms,
         done.rows_seen / seconds,
     )
 
 
 async def import_file(
-    engine: AsyncEngine, tenant_id: int, user_id: int, source: SourceName, stream: BinaryIO, *,
-    since: dt.datetime | None = None, own_addresses: list[str] | None = None, json: bool = False,
+    engine: AsyncEngine,
+    tenant_id: int,
+    user_id: int,
+    source: SourceName,
+    stream: BinaryIO,
+    *,
+    since: dt.datetime | None = None,
+    own_addresses: list[str] | None = None,
+    json: bool = False,
     progress: Callable[[Totals], None] | None = None,
 ) -> SyncRunDetail:
     """The CLI's import: the same checks, run and chain as an upload, reading a local file (no stored chunks)."""

@@ -18,10 +18,40 @@ from kith.sync.sources.records import MessageRecord, SourceBatch
 
 OWN_ADDRESS = "me@synthetic.example"
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-_WORDS = (
-    "lunch next week project update thanks for the intro coffee call tomorrow draft attached "
-    "quick question about the offsite great to see you let us catch up soon the numbers look good"
-).split()
+_WORDS = [
+    "lunch",
+    "next",
+    "week",
+    "project",
+    "update",
+    "thanks",
+    "for",
+    "the",
+    "intro",
+    "coffee",
+    "call",
+    "tomorrow",
+    "draft",
+    "attached",
+    "quick",
+    "question",
+    "about",
+    "the",
+    "offsite",
+    "great",
+    "to",
+    "see",
+    "you",
+    "let",
+    "us",
+    "catch",
+    "up",
+    "soon",
+    "the",
+    "numbers",
+    "look",
+    "good",
+]
 
 
 def messages(count: int, *, seed: int = 1, people: int = 5000, thread_length: int = 4) -> Iterator[MessageRecord]:
@@ -44,7 +74,9 @@ def messages(count: int, *, seed: int = 1, people: int = 5000, thread_length: in
         )
 
 
-async def synthetic_batches(count: int, *, batch_size: int = DEFAULT_BATCH_SIZE, **options) -> AsyncIterator[SourceBatch[MessageRecord]]:
+async def synthetic_batches(
+    count: int, *, batch_size: int = DEFAULT_BATCH_SIZE, **options
+) -> AsyncIterator[SourceBatch[MessageRecord]]:
     batch: list[MessageRecord] = []
     for record in messages(count, **options):
         batch.append(record)
@@ -58,7 +90,9 @@ async def synthetic_batches(count: int, *, batch_size: int = DEFAULT_BATCH_SIZE,
 def write_mbox(out: BinaryIO, count: int, **options) -> None:
     """The same messages as an mbox file (the user's own address is OWN_ADDRESS)."""
     for r in messages(count, **options):
-        sender, recipient = (OWN_ADDRESS, r.counterpart_email) if r.direction == "out" else (r.counterpart_email, OWN_ADDRESS)
+        sender, recipient = (
+            (OWN_ADDRESS, r.counterpart_email) if r.direction == "out" else (r.counterpart_email, OWN_ADDRESS)
+        )
         out.write(
             f"From {sender} {r.sent_at:%a %b %d %H:%M:%S %Y}\n"
             f"Date: {format_datetime(r.sent_at)}\n"

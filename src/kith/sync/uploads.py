@@ -30,8 +30,12 @@ QUEUE_BATCHES = 2
 
 
 def too_large(limit: int) -> Exception:
-    return problem(HTTP_413_REQUEST_ENTITY_TOO_LARGE, "Request Entity Too Large",
-                   f"An upload may have at most {limit} bytes", max_bytes=limit)
+    return problem(
+        HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        "Request Entity Too Large",
+        f"An upload may have at most {limit} bytes",
+        max_bytes=limit,
+    )
 
 
 class UploadedFile:

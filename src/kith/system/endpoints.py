@@ -3,7 +3,6 @@ from __future__ import annotations
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
-
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.system.schemas import Health, Readiness

@@ -18,7 +18,11 @@ async def readiness(engine: AsyncEngine) -> Readiness:
             except ProgrammingError:  # no alembic_version table: never migrated
                 current = None
     except (DBAPIError, OSError) as exc:
-        return Readiness(status="unavailable", database=f"unreachable: {type(exc).__name__}", migration=None,
-                         expected_migration=expected)
+        return Readiness(
+            status="unavailable",
+            database=f"unreachable: {type(exc).__name__}",
+            migration=None,
+            expected_migration=expected,
+        )
     status = "ready" if current == expected else "migrations pending"
     return Readiness(status=status, database="ok", migration=current, expected_migration=expected)

@@ -61,8 +61,12 @@ class KithStreamBroker(RedisStreamBroker):
         async with Redis(connection_pool=self.connection_pool) as redis:
             while True:
                 fetched = await redis.xreadgroup(
-                    self.consumer_group_name, self.consumer_name, {self.queue_name: ">"},
-                    block=self.block, noack=False, count=self.count,
+                    self.consumer_group_name,
+                    self.consumer_name,
+                    {self.queue_name: ">"},
+                    block=self.block,
+                    noack=False,
+                    count=self.count,
                 )
                 for stream, entries in fetched or []:
                     for msg_id, fields in entries:
@@ -74,8 +78,12 @@ class KithStreamBroker(RedisStreamBroker):
     async def _claim_abandoned(self, redis: Redis) -> AckableMessage | None:
         stream = self.queue_name
         _next, entries, *_ = await redis.xautoclaim(
-            stream, self.consumer_group_name, self.consumer_name,
-            min_idle_time=self.idle_timeout, start_id="0-0", count=1,
+            stream,
+            self.consumer_group_name,
+            self.consumer_name,
+            min_idle_time=self.idle_timeout,
+            start_id="0-0",
+            count=1,
         )
         for msg_id, fields in entries:
             if not fields:  # trimmed away meanwhile
@@ -84,12 +92,17 @@ class KithStreamBroker(RedisStreamBroker):
             pending = await redis.xpending_range(stream, self.consumer_group_name, min=msg_id, max=msg_id, count=1)
             deliveries = pending[0]["times_delivered"] if pending else 1
             if deliveries > self.max_deliveries:
-                logger.error("dropping message %s of %s: delivered %d times, its workers never finished it",
-                             _str(msg_id), stream, deliveries)
+                logger.error(
+                    "dropping message %s of %s: delivered %d times, its workers never finished it",
+                    _str(msg_id),
+                    stream,
+                    deliveries,
+                )
                 await redis.xack(stream, self.consumer_group_name, msg_id)
                 continue
-            logger.warning("took over message %s of %s from a dead worker (delivery %d)",
-                           _str(msg_id), stream, deliveries)
+            logger.warning(
+                "took over message %s of %s from a dead worker (delivery %d)", _str(msg_id), stream, deliveries
+            )
             return self._ackable(stream, msg_id, fields)
         return None
 
@@ -113,8 +126,14 @@ class KithStreamBroker(RedisStreamBroker):
             await asyncio.sleep(interval)
             try:
                 async with Redis(connection_pool=self.connection_pool) as redis:
-                    kept = await redis.xclaim(stream, self.consumer_group_name, self.consumer_name,
-                                              min_idle_time=0, message_ids=[msg_id], justid=True)
+                    kept = await redis.xclaim(
+                        stream,
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        min_idle_time=0,
+                        message_ids=[msg_id],
+                        justid=True,
+                    )
             except Exception as exc:  # Redis unreachable for a moment: try again next round
                 logger.warning("could not renew the claim on %s: %s", _str(msg_id), exc)
                 continue
@@ -131,7 +150,7 @@ def _str(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def make_broker(*, redis_url: str | None | bool = True) -> AsyncBroker:
+def make_broker(*, redis_url: str | bool | None = True) -> AsyncBroker:
     """A broker per the settings: Redis streams with REDIS_URL, in-process without.
 
     `redis_url`: True (default) takes REDIS_URL; None forces the in-process broker; a URL forces Redis.
@@ -160,8 +179,9 @@ def make_broker(*, redis_url: str | None | bool = True) -> AsyncBroker:
         broker = InMemoryBroker(await_inplace=True)
     broker.add_middlewares(
         QueueRouting(),
-        TransientRetryMiddleware(max_retries=settings.max_retries, delay=settings.retry_delay,
-                                 max_delay=settings.retry_max_delay),
+        TransientRetryMiddleware(
+            max_retries=settings.max_retries, delay=settings.retry_delay, max_delay=settings.retry_max_delay
+        ),
     )
     register_engine_lifecycle(broker)
     return broker

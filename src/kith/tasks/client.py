@@ -4,6 +4,7 @@ makes the work visible has committed (a worker may start on it at once)."""
 from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
+
 from kith.tasks import jobs
 from kith.tasks.broker import in_process
 from kith.tasks.deps import bind_engine

@@ -106,7 +106,9 @@ async def refresh(view_name: str, engine: Engine) -> dict[str, Any]:
 
 
 @jobs.task(
-    task_name="kith.refresh_views", queue="compute", timeout=60,
+    task_name="kith.refresh_views",
+    queue="compute",
+    timeout=60,
     schedule=[{"cron": _settings.refresh_cron, "schedule_id": "refresh_views"}],
 )
 async def refresh_views() -> list[str]:
@@ -117,7 +119,9 @@ async def refresh_views() -> list[str]:
 
 
 @jobs.task(
-    task_name="kith.vacuum_views", queue="compute", timeout=config.VACUUM_TIMEOUT,
+    task_name="kith.vacuum_views",
+    queue="compute",
+    timeout=config.VACUUM_TIMEOUT,
     schedule=[{"cron": _settings.vacuum_cron, "schedule_id": "vacuum_views"}],
 )
 async def vacuum_views(engine: Engine) -> dict[str, bool]:
@@ -126,7 +130,9 @@ async def vacuum_views(engine: Engine) -> dict[str, bool]:
 
 
 @jobs.task(
-    task_name="kith.rescore", queue="compute", timeout=config.RESCORE_TIMEOUT,
+    task_name="kith.rescore",
+    queue="compute",
+    timeout=config.RESCORE_TIMEOUT,
     schedule=[{"cron": _settings.rescore_cron, "schedule_id": "rescore"}],
 )
 async def rescore(engine: Engine) -> dict[str, Any]:
@@ -144,7 +150,9 @@ async def rescore(engine: Engine) -> dict[str, Any]:
 
 
 @jobs.task(
-    task_name="kith.cleanup", queue="compute", timeout=config.CLEANUP_TIMEOUT,
+    task_name="kith.cleanup",
+    queue="compute",
+    timeout=config.CLEANUP_TIMEOUT,
     schedule=[{"cron": _settings.cleanup_cron, "schedule_id": "cleanup"}],
 )
 async def cleanup(engine: Engine) -> dict[str, Any]:
@@ -158,9 +166,15 @@ async def cleanup(engine: Engine) -> dict[str, Any]:
         deleted = 0
         while True:
             async with engine.begin() as conn:
-                n = (await conn.execute(queries.DELETE_OLD_RUNS, {
-                    "days": _settings.sync_run_retention_days, "batch": 1000,
-                })).rowcount
+                n = (
+                    await conn.execute(
+                        queries.DELETE_OLD_RUNS,
+                        {
+                            "days": _settings.sync_run_retention_days,
+                            "batch": 1000,
+                        },
+                    )
+                ).rowcount
             deleted += n
             if n < 1000:
                 break

@@ -65,9 +65,8 @@ def is_transient(exc: BaseException) -> bool:
             return True
         for attr in ("orig",):
             inner = getattr(current, attr, None)
-            if isinstance(inner, BaseException) and id(inner) not in seen:
-                if is_transient(inner):
-                    return True
+            if isinstance(inner, BaseException) and id(inner) not in seen and is_transient(inner):
+                return True
         current = current.__cause__ or current.__context__
     return False
 
@@ -101,4 +100,4 @@ class TransientRetryMiddleware(SmartRetryMiddleware):
 def _jitter() -> float:
     import random
 
-    return random.random()  # noqa: S311 - spreading retries, not cryptography
+    return random.random()

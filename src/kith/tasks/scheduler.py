@@ -49,8 +49,10 @@ async def run_scheduler(*, check_interval: float = CHECK_INTERVAL, standby_poll:
         while True:
             async with engine.connect() as conn:
                 await _wait_for_leadership(conn, standby_poll)
-                logger.info("leading: sending scheduled jobs (%s)", ", ".join(
-                    f"{s.task_name} '{s.cron}'" for s in await _schedules(source)))
+                logger.info(
+                    "leading: sending scheduled jobs (%s)",
+                    ", ".join(f"{s.task_name} '{s.cron}'" for s in await _schedules(source)),
+                )
                 await scheduler.startup()
                 loop = asyncio.create_task(SchedulerLoop(scheduler).run(skip_first_run=True))
                 try:

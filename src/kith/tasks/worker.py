@@ -23,13 +23,21 @@ def run_worker(queue: str, processes: int, concurrency: int | None) -> int:
     # Resolved once here (the embedded server is started if need be); the worker processes inherit it.
     os.environ["DATABASE_URL"] = database_url()
     os.environ[WORKER_QUEUE_ENV] = queue
-    args = WorkerArgs.from_cli([
-        "kith.tasks.broker:worker_broker", "kith.tasks.jobs",
-        "--workers", str(processes),
-        "--max-async-tasks", str(concurrency),
-        "--ack-type", "when_saved",
-        "--shutdown-timeout", "10",
-        # On SIGTERM running tasks get this long; the rest are redelivered (every job is idempotent).
-        "--wait-tasks-timeout", "30",
-    ])
+    args = WorkerArgs.from_cli(
+        [
+            "kith.tasks.broker:worker_broker",
+            "kith.tasks.jobs",
+            "--workers",
+            str(processes),
+            "--max-async-tasks",
+            str(concurrency),
+            "--ack-type",
+            "when_saved",
+            "--shutdown-timeout",
+            "10",
+            # On SIGTERM running tasks get this long; the rest are redelivered (every job is idempotent).
+            "--wait-tasks-timeout",
+            "30",
+        ]
+    )
     return taskiq_run_worker(args) or 0

@@ -33,8 +33,8 @@ def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
     if value.tzinfo is None:
-        return value.replace(tzinfo=dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
 
 
 def excerpt(text: str | bytes) -> str:
@@ -77,8 +77,29 @@ def unique(values: list[str]) -> list[str]:
 class _TextExtractor(HTMLParser):
     _SKIP = {"script", "style", "head", "title", "noscript", "template"}
     _BLOCK = {
-        "p", "div", "br", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6",
-        "blockquote", "pre", "hr", "section", "article", "header", "footer", "dd", "dt",
+        "p",
+        "div",
+        "br",
+        "li",
+        "ul",
+        "ol",
+        "tr",
+        "table",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "pre",
+        "hr",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "dd",
+        "dt",
     }
 
     def __init__(self) -> None:
@@ -113,7 +134,7 @@ def html_to_text(html: str) -> str:
     try:
         parser.feed(html)
         parser.close()
-    except Exception:  # noqa: BLE001 - html.parser is lenient; never fail an import on markup
+    except Exception:
         pass
     lines = (_WS.sub(" ", line).strip() for line in "".join(parser.parts).split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()

@@ -76,7 +76,7 @@ def parse_feed_date(value: str | None) -> dt.datetime | None:
         day = dt.date.fromisoformat(text[:10])
     except ValueError:
         return None
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
 def _text(elem: ET.Element | None) -> str | None:
@@ -166,7 +166,7 @@ def _to_record(kind: str, item: ET.Element, index: int, feed_key: str | None) ->
 def _excerpt_of(item: ET.Element) -> str:
     try:
         return ET.tostring(item, encoding="unicode").strip()
-    except Exception:  # noqa: BLE001
+    except Exception:
         return _text(item) or ""
 
 
@@ -214,9 +214,7 @@ async def read_feed(
                 if event == "start":
                     if kind is None:
                         if elem.tag not in _ROOTS:
-                            raise SourceFormatError(
-                                f"not an RSS or Atom feed: its root element is <{elem.tag}>"
-                            )
+                            raise SourceFormatError(f"not an RSS or Atom feed: its root element is <{elem.tag}>")
                         kind, item_tag = _ROOTS[elem.tag]
                     stack.append(elem)
                     if elem.tag == item_tag:
@@ -229,7 +227,7 @@ async def read_feed(
                     item_depth = 0
                     try:
                         result = _to_record(kind, elem, index, feed_key)
-                    except Exception as exc:  # noqa: BLE001 - one bad item never stops an import
+                    except Exception as exc:
                         result = f"unparseable item: {exc}"
                     if isinstance(result, str):
                         batcher.error(record_error(index, result, _excerpt_of(elem)))
@@ -248,10 +246,11 @@ async def read_feed(
                     continue
                 elif item_depth:
                     continue  # a part of the item being read
-                elif feed_key is None and parent is not None and len(stack) <= 2:
+                elif (
+                    feed_key is None and parent is not None and len(stack) <= 2 and (elem.tag, parent.tag) in _FEED_KEYS
+                ):
                     # The feed's own link (RSS <channel><link>) or id (Atom <feed><id>).
-                    if (elem.tag, parent.tag) in _FEED_KEYS:
-                        feed_key = _text(elem)
+                    feed_key = _text(elem)
                 if parent is not None:
                     parent.remove(elem)
                 if batcher.full:

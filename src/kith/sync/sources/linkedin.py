@@ -53,7 +53,9 @@ _COLUMNS = {
     "position": "position",
     "connected on": "connected_on",
 }
-_MONTHS = {m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_MONTHS = {
+    m: i for i, m in enumerate(("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)
+}
 _DAY_MONTH_YEAR = re.compile(r"^(\d{1,2})[ -]([A-Za-z]{3,9})\.?[ -](\d{4})$")
 _MONTH_DAY_YEAR = re.compile(r"^([A-Za-z]{3,9})\.? (\d{1,2}),? (\d{4})$")
 
@@ -138,7 +140,7 @@ def _since_date(since: dt.datetime | dt.date | None) -> dt.date | None:
         return None
     if isinstance(since, dt.datetime):
         if since.tzinfo is not None:
-            since = since.astimezone(dt.timezone.utc)
+            since = since.astimezone(dt.UTC)
         return since.date()
     return since
 
@@ -265,7 +267,9 @@ def parse_linkedin_json(
         try:
             connection = msgspec.convert(item, LinkedInConnection)
         except msgspec.ValidationError as exc:
-            batcher.error(RecordError(source_index=index, reason=f"invalid connection: {exc}", excerpt=_json_excerpt(item)))
+            batcher.error(
+                RecordError(source_index=index, reason=f"invalid connection: {exc}", excerpt=_json_excerpt(item))
+            )
             continue
         result = _record(connection, index)
         if isinstance(result, str):
@@ -282,5 +286,5 @@ def parse_linkedin_json(
 def _json_excerpt(item: Any) -> str:
     try:
         return excerpt(msgspec.json.encode(item).decode())
-    except Exception:  # noqa: BLE001
+    except Exception:
         return excerpt(repr(item))

@@ -50,7 +50,7 @@ _BARE_ENCODINGS = {"QUOTED-PRINTABLE", "BASE64", "B", "8BIT", "7BIT"}
 
 
 class _RawCard:
-    __slots__ = ("lines", "size", "complete")
+    __slots__ = ("complete", "lines", "size")
 
     def __init__(self) -> None:
         self.lines: list[bytes] = []
@@ -297,7 +297,7 @@ def _card_to_record(card: _RawCard, index: int) -> ContactRecord | str:
             fn = fn or one_line(_text(value)) or None
         elif name == "N":
             parts = [one_line(p) for p in _components(value, ";")]
-            family, given, additional = (parts + ["", "", ""])[:3]
+            family, given, additional = ([*parts, "", "", ""])[:3]
             n_name = n_name or " ".join(p for p in (given, additional, family) if p) or None
         elif name == "EMAIL":
             email = normalize_email(_text(value))
@@ -373,7 +373,7 @@ async def read_vcards(
         else:
             try:
                 result = _card_to_record(card, index)
-            except Exception as exc:  # noqa: BLE001 - one bad card never stops an import
+            except Exception as exc:
                 result = f"unparseable card: {exc}"
             if isinstance(result, str):
                 batcher.error(record_error(index, result, card.text()))
