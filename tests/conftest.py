@@ -179,7 +179,7 @@ def statements(client: AsyncTestClient, app: Litestar) -> AsyncIterator[Statemen
 def in_process_jobs():
     """Jobs sent by the code under test run inside the call that sends them (as with no REDIS_URL),
     whatever the environment; the tests of the Redis queue (tests/jobs) switch to Redis themselves."""
-    from kith.tasks.broker import make_broker, use_broker
+    from kith.jobqueue.broker import make_broker, use_broker
 
     previous = use_broker(make_broker(redis_url=None))
     yield

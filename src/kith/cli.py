@@ -44,8 +44,8 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
     uvicorn.run(
         "kith.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host or settings.http.host,
+        port=port or settings.http.port,
         workers=workers,
         log_level="info",
         access_log=False,  # a log line per request costs more than the request itself
@@ -181,8 +181,9 @@ async def _import(
 ) -> int:
     from kith.auth.service import get_or_create_owner, get_or_create_tenant
     from kith.db.session import standalone_engine, standalone_session
-    from kith.sync.service import import_file
+    from kith.sync.cli_import import import_file
     from kith.sync.sources import SourceFormatError
+    from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the import sends (score, refresh)
 
     async with standalone_session() as session:
         tenant_row = await get_or_create_tenant(session, tenant_name)
@@ -278,7 +279,7 @@ def demo(host: str | None, port: int | None) -> None:
     upgrade(url)
     asyncio.run(_seed(DEMO_TENANT, "small", 1, only_if_empty=True))
     bearer = asyncio.run(_create_token(DEMO_TENANT, "demo"))
-    base = f"http://{host or settings.host}:{port or settings.port}"
+    base = f"http://{host or settings.http.host}:{port or settings.http.port}"
     _echo_err(f"Kith demo: tenant {DEMO_TENANT!r} ready.")
     _echo_err(f"  API docs:  {base}/schema")
     _echo_err(f"  Try:       curl -H 'Authorization: Bearer {bearer}' {base}/api/v1/contacts")

@@ -26,6 +26,7 @@ import asyncpg
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from kith.config import get_settings
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url
 from kith.readmodels.views import view_sql
@@ -194,7 +195,10 @@ async def queue_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Async
 
     prefix = f"kith-test-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("KITH_QUEUE_PREFIX", prefix)
+    get_settings.cache_clear()  # settings are read once; this test's prefix is a new reading
     yield prefix
+    monkeypatch.delenv("KITH_QUEUE_PREFIX")
+    get_settings.cache_clear()
     async with Redis.from_url(redis_url) as redis:
         await redis.delete(f"{prefix}:sync", f"{prefix}:compute")
 
@@ -202,7 +206,7 @@ async def queue_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Async
 @pytest.fixture
 async def redis_jobs(redis_url: str, queue_prefix: str) -> AsyncIterator:
     """Jobs sent from this process (the API under test included) go to Redis, as with REDIS_URL set."""
-    from kith.tasks.broker import make_broker, use_broker
+    from kith.jobqueue.broker import make_broker, use_broker
 
     broker = make_broker(redis_url=redis_url)
     previous = use_broker(broker)

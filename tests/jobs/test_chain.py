@@ -123,8 +123,8 @@ async def test_a_failed_import_is_not_scored_and_its_chain_stops(client, db, mak
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from kith.db.urls import sqlalchemy_url
+    from kith.jobqueue.engine import bind_engine
     from kith.tasks import jobs
-    from kith.tasks.deps import bind_engine
 
     engine = create_async_engine(sqlalchemy_url(db))
     try:

@@ -22,25 +22,23 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
+from taskiq import TaskiqScheduler
+from taskiq.cli.scheduler.run import SchedulerLoop
+from taskiq.schedule_sources import LabelScheduleSource
+
+from kith.db import locks
+from kith.db.engine import database_url
+from kith.db.urls import sqlalchemy_url
+from kith.jobqueue.broker import current_broker, jobs
+from kith.tasks import jobs as _  # noqa: F401 - defines the jobs and their schedules
 
 logger = logging.getLogger("kith.scheduler")
 
-LEADER_KEY = "kith.scheduler"
-TRY_LEAD = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
 CHECK_INTERVAL = 5.0
 STANDBY_POLL = 5.0
 
 
 async def run_scheduler(*, check_interval: float = CHECK_INTERVAL, standby_poll: float = STANDBY_POLL) -> None:
-    from taskiq import TaskiqScheduler
-    from taskiq.cli.scheduler.run import SchedulerLoop
-    from taskiq.schedule_sources import LabelScheduleSource
-
-    from kith.db.engine import database_url
-    from kith.db.urls import sqlalchemy_url
-    from kith.tasks import jobs as _  # noqa: F401 - defines the jobs and their schedules
-    from kith.tasks.broker import current_broker, jobs
-
     # The schedules are the labels of the jobs (defined on `jobs`); they are sent through the broker.
     source = LabelScheduleSource(jobs)
     scheduler = TaskiqScheduler(current_broker(), sources=[source])
@@ -74,7 +72,7 @@ async def _schedules(source):
 async def _wait_for_leadership(conn: AsyncConnection, poll: float) -> None:
     said = False
     while True:
-        got = await conn.scalar(TRY_LEAD, {"key": LEADER_KEY})
+        got = await conn.scalar(locks.TRY_LOCK, {"key": locks.SCHEDULER_KEY})
         await conn.commit()  # hold the lock on an idle connection, not in an open transaction
         if got:
             return
