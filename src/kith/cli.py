@@ -41,6 +41,7 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
     settings = get_settings()
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = database_url()
+    get_settings.cache_clear()  # read again, with the URL resolved
     uvicorn.run(
         "kith.app:create_app",
         factory=True,

@@ -114,14 +114,23 @@ async def _send_all(engine: AsyncEngine, rows: list[Any]) -> int:
         try:
             await _send(engine, row.job_name, row.kwargs)
         except Exception as exc:
-            logger.warning("job %s (request %s) not sent, the sweeper will: %s", row.job_name, row.id, exc)
+            error = _describe(exc)
+            logger.warning("job %s (request %s) not sent, the sweeper will: %s", row.job_name, row.id, error)
             async with engine.begin() as conn:
-                await conn.execute(RECORD_FAILURE, {"id": row.id, "error": f"{type(exc).__name__}: {exc}"[:2000]})
+                await conn.execute(RECORD_FAILURE, {"id": row.id, "error": error})
             continue
         async with engine.begin() as conn:
             await conn.execute(DELETE_SENT, {"id": row.id})
         sent += 1
     return sent
+
+
+def _describe(exc: BaseException) -> str:
+    """The error and what caused it (taskiq wraps the broker's own error), one line."""
+    causes = [exc]
+    while (cause := causes[-1].__cause__) is not None and len(causes) < 5:
+        causes.append(cause)
+    return " ← ".join(f"{type(e).__name__}: {e}" for e in causes)[:2000]
 
 
 async def _send(engine: AsyncEngine, job_name: str, kwargs: dict[str, Any]) -> None:
