@@ -32,6 +32,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kith.db import locks
+from kith.db.session import standalone_engine
 from kith.readmodels import queries
 from kith.readmodels.views import VIEWS
 
@@ -203,7 +204,5 @@ async def vacuum_view(engine: AsyncEngine, view_name: str) -> bool:
 
 async def refresh_all(database_url: str | None = None, views: tuple[str, ...] = VIEWS) -> list[RefreshOutcome]:
     """Refresh these views (all by default) now: CLI, after a seed."""
-    from kith.db.session import standalone_engine
-
     async with standalone_engine(database_url) as engine:
         return [await request_refresh(engine, name) for name in views]
