@@ -24,11 +24,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import get_settings
 from kith.db.migrations import upgrade_async
-from kith.db.urls import asyncpg_dsn, sqlalchemy_url
+from kith.db.urls import asyncpg_dsn
 from kith.readmodels.views import view_sql
 
 GATE_SQL = """
@@ -139,10 +139,8 @@ async def gate(jobs_db: str) -> Gate:
 
 
 @pytest.fixture
-async def engine(jobs_db: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(sqlalchemy_url(jobs_db))
-    yield engine
-    await engine.dispose()
+async def engine(jobs_db: str, engine_on: Callable[[str], AsyncEngine]) -> AsyncEngine:
+    return engine_on(jobs_db)
 
 
 async def add_contacts(url: str, names: list[str], tenant: str = "jobs") -> int:
