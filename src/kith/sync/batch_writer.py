@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kith.db.locks import release_session_lock, tenant_sync_key
 from kith.sync import queries
+from kith.sync.sources import undated
 from kith.sync.sources.linkedin import normalize_linkedin_url
 from kith.sync.sources.records import (
     EXCERPT_CHARS,
@@ -40,10 +41,6 @@ MAX_ERRORS_KEPT = 1000
 _LINKEDIN_PROFILE = ("https://www.linkedin.com/in/", "https://www.linkedin.com/pub/")
 
 
-def _undated(record: Any) -> None:
-    return None
-
-
 @dataclass(frozen=True, slots=True)
 class RunTarget:
     """Where a run's batches land (and, from its source's SourceSpec, how its records are keyed and dated)."""
@@ -52,7 +49,7 @@ class RunTarget:
     sync_run_id: int
     source: str  # stored on the rows (messages.source, mentions.source, …)
     key_kind: str | None = None  # contact_keys.kind of ContactRecord.external_id: 'vcard_uid', 'linkedin'
-    dated: Callable[[Any], dt.datetime | None] = _undated  # when a record happened (sync_runs.until)
+    dated: Callable[[Any], dt.datetime | None] = undated  # when a record happened (sync_runs.until)
 
 
 @dataclass(slots=True)

@@ -60,6 +60,7 @@ __all__ = [
     "read_linkedin_csv",
     "read_mbox",
     "read_vcards",
+    "undated",
 ]
 
 
@@ -75,7 +76,8 @@ def _published(record: MentionRecord) -> dt.datetime | None:
     return record.published_at
 
 
-def _undated(record: Record) -> None:
+def undated(record: Record) -> None:
+    """A source whose records have no date (an address book)."""
     return None
 
 
@@ -105,7 +107,7 @@ SOURCES: dict[str, SourceSpec] = {
         reader=read_vcards,
         record_type=ContactRecord,
         options=(),
-        dated=_undated,
+        dated=undated,
         key_kind="vcard_uid",
     ),
     "mbox": SourceSpec(
