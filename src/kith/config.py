@@ -49,7 +49,6 @@ class JobSettings:
     vacuum_cron: str
     rescore_cron: str
     cleanup_cron: str
-    outbox_cron: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +129,6 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             vacuum_cron=env.get("KITH_VACUUM_CRON") or "17 * * * *",
             rescore_cron=env.get("KITH_RESCORE_CRON") or "0 3 * * *",
             cleanup_cron=env.get("KITH_CLEANUP_CRON") or "30 3 * * *",
-            outbox_cron=env.get("KITH_OUTBOX_CRON") or "* * * * *",
         ),
         sync=SyncSettings(run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90)),
     )

@@ -19,8 +19,8 @@ from kith.db.session import standalone_session
 from kith.db.urls import asyncpg_dsn
 from kith.jobqueue import names
 from kith.jobqueue.broker import jobs, make_broker, use_broker
-from kith.jobqueue.engine import bind_engine
-from kith.tasks import jobs as kith_jobs
+from kith.tasks import jobs as _  # noqa: F401 - defines the jobs
+from kith.tasks.scheduler import sweep_unsent_jobs
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 DEAD_REDIS = "redis://127.0.0.1:1/0"  # nothing listens on port 1
@@ -75,6 +75,11 @@ async def _run_status(url: str, run_id: int) -> str:
     return (await _fetch(url, "SELECT status FROM sync_runs WHERE id = $1", run_id))["status"]
 
 
+async def _finished(url: str) -> bool:
+    run = await _fetch(url, "SELECT status, stages #>> '{refresh,status}' AS refresh FROM sync_runs")
+    return run["status"] == "succeeded" and run["refresh"] == "succeeded"
+
+
 async def _assert_left_queued_with_its_request(url: str, run_id: int) -> None:
     assert await _run_status(url, run_id) == "queued"
     request = await _fetch(url, "SELECT job_name, kwargs, error FROM job_requests")
@@ -83,20 +88,18 @@ async def _assert_left_queued_with_its_request(url: str, run_id: int) -> None:
 
 
 async def test_a_run_accepted_while_redis_is_down_is_swept_in_process(jobs_db, engine, quick_resend):
-    """Without a Redis to restore: the sweeper job, run in-process, sends the request and the run completes."""
+    """Without a Redis to restore: the scheduler's sweeper, with jobs in-process, sends the request and
+    the run completes."""
     run_id = await _upload_while_redis_is_down(jobs_db)
     await _assert_left_queued_with_its_request(jobs_db, run_id)
 
-    await asyncio.sleep(1.1)  # past the request's bound
     previous = use_broker(make_broker(redis_url=None))
+    sweeper = asyncio.create_task(sweep_unsent_jobs(engine))
     try:
-        with bind_engine(engine):
-            task = await kith_jobs.resend_requested.kiq()
-            result = await task.wait_result(timeout=30)
+        await wait_until(lambda: _finished(jobs_db), 30, "the sweeper to send the run's job and the run to complete")
     finally:
+        sweeper.cancel()
         use_broker(previous)
-    assert not result.is_err and result.return_value == {"sent": 1}
-    assert await _run_status(jobs_db, run_id) == "succeeded"
     assert (await _fetch(jobs_db, "SELECT count(*) AS n FROM job_requests"))["n"] == 0
 
 
@@ -111,11 +114,7 @@ async def test_a_run_accepted_while_redis_is_down_completes_once_redis_is_back(
     workers.start("sync", jobs_db)
     workers.start("compute", jobs_db)
 
-    async def finished() -> bool:
-        run = await _fetch(jobs_db, "SELECT status, stages #>> '{refresh,status}' AS refresh FROM sync_runs")
-        return run["status"] == "succeeded" and run["refresh"] == "succeeded"
-
-    await wait_until(finished, 60, "the run and its chain to complete")
+    await wait_until(lambda: _finished(jobs_db), 60, "the run and its chain to complete")
     assert (await _fetch(jobs_db, "SELECT count(*) AS n FROM job_requests"))["n"] == 0
     assert (await _fetch(jobs_db, "SELECT count(*) AS n FROM contacts"))["n"] == 6
 

@@ -6,8 +6,9 @@ retry, a worker that died before acknowledging): each is idempotent, and a step
 already done is skipped while the chain still moves on.
 
 Scheduled (`kith scheduler`, cron from the settings): `refresh_views`,
-`vacuum_views`, `rescore` (nightly), `cleanup`, and `resend_requested` (the
-outbox's sweeper: jobs requested but never sent, see kith.jobqueue.outbox).
+`vacuum_views`, `rescore` (nightly) and `cleanup`. The outbox's sweeper (jobs
+requested but never sent, see kith.jobqueue.outbox) is no job: the scheduler
+runs it itself, since it must work while the queue is unreachable.
 
 Services never import this module; they request jobs by name
 (kith.jobqueue.names) through the outbox. Entry points (the app, the CLI, the
@@ -24,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import QUEUES, get_settings
 from kith.db.locks import held_exclusively, job_key
-from kith.jobqueue import names, outbox
+from kith.jobqueue import names
 from kith.jobqueue.broker import MAX_HOLD, jobs, stream
 from kith.jobqueue.engine import Engine
 from kith.readmodels import refresh as readmodels
@@ -45,7 +46,6 @@ REFRESH_TIMEOUT = readmodels.STATEMENT_TIMEOUT + 300
 VACUUM_TIMEOUT = readmodels.VACUUM_TIMEOUT + 300
 RESCORE_TIMEOUT = 3600
 CLEANUP_TIMEOUT = 600
-RESEND_TIMEOUT = 300
 assert max(SYNC_TIMEOUT, SCORE_TIMEOUT, REFRESH_TIMEOUT, VACUUM_TIMEOUT, RESCORE_TIMEOUT) < MAX_HOLD
 
 
@@ -193,14 +193,3 @@ async def _forget_dead_consumers(idle_ms: int = 24 * 3600 * 1000) -> int:
                     await redis.xgroup_delconsumer(stream(queue), "kith", consumer["name"])
                     forgotten += 1
     return forgotten
-
-
-@jobs.task(
-    task_name=names.RESEND_REQUESTED,
-    queue="compute",
-    timeout=RESEND_TIMEOUT,
-    schedule=[{"cron": _settings.jobs.outbox_cron, "schedule_id": "resend_requested"}],
-)
-async def resend_requested(engine: Engine) -> dict[str, int]:
-    """The outbox's sweeper: send the jobs requested but left unsent past their bound."""
-    return {"sent": await outbox.resend_due(engine)}
