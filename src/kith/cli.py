@@ -145,7 +145,7 @@ async def _after_seed(tenant_id: int) -> None:
     import time
 
     from kith.db.session import standalone_engine
-    from kith.readmodels.refresh import refresh_all
+    from kith.readmodels.coalesced_refresh import refresh_all
     from kith.scoring.service import rescore_tenant
 
     async with standalone_engine() as engine:
@@ -226,7 +226,7 @@ async def _import(
 @click.argument("view", required=False)
 def refresh(view: str | None) -> None:
     """Refresh one read model (or all) now; print each view refreshed."""
-    from kith.readmodels.refresh import refresh_all
+    from kith.readmodels.coalesced_refresh import refresh_all
     from kith.readmodels.views import VIEWS
 
     if view is not None and view not in VIEWS:

@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 from tests.conftest import connect
 
-from kith.readmodels.refresh import refresh_all
+from kith.readmodels.coalesced_refresh import refresh_all
 
 NOW = dt.datetime.now(dt.UTC)
 

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import connect
 
 from kith.contacts import service
-from kith.readmodels.refresh import refresh_all
+from kith.readmodels.coalesced_refresh import refresh_all
 
 BIRTHDAYS = {
     "Dec 24": "--12-24",

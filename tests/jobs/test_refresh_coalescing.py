@@ -11,7 +11,7 @@ from tests.jobs.conftest import add_contacts, refresh_record, view_names, wait_u
 
 from kith.db import locks
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url
-from kith.readmodels.refresh import RefreshFailed, UnknownViewError, request_refresh, vacuum_view
+from kith.readmodels.coalesced_refresh import RefreshFailed, UnknownViewError, request_refresh, vacuum_view
 
 
 async def test_requests_during_a_slow_refresh_cause_exactly_one_more(jobs_db, gate, engine):
@@ -99,7 +99,7 @@ async def test_a_failed_refresh_keeps_the_old_contents_and_records_the_failure(j
 
 
 async def test_a_refresh_that_cannot_get_its_table_lock_fails_within_the_lock_timeout(jobs_db, engine, monkeypatch):
-    from kith.readmodels import refresh
+    from kith.readmodels import coalesced_refresh as refresh
 
     monkeypatch.setattr(refresh, "LOCK_TIMEOUT", 0.2)  # seconds
     holder = await asyncpg.connect(asyncpg_dsn(jobs_db))

@@ -28,7 +28,7 @@ from kith.db.locks import held_exclusively, job_key
 from kith.jobqueue import names
 from kith.jobqueue.broker import MAX_HOLD, jobs, stream
 from kith.jobqueue.engine import Engine
-from kith.readmodels import refresh as readmodels
+from kith.readmodels import coalesced_refresh as readmodels
 from kith.readmodels.views import VIEWS
 from kith.scoring.service import rescore_all, score_sync_run
 from kith.sync.running import execute_sync_run
@@ -93,7 +93,7 @@ async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
 
 @jobs.task(task_name=names.REFRESH, queue="compute", timeout=REFRESH_TIMEOUT)
 async def refresh(view_name: str, engine: Engine) -> dict[str, Any]:
-    """Request a refresh of the view: coalesced with any other (see kith.readmodels.refresh)."""
+    """Request a refresh of the view: coalesced with any other (see kith.readmodels.coalesced_refresh)."""
     outcome = await readmodels.request_refresh(engine, view_name)
     return {"view": outcome.view_name, "refreshes": outcome.refreshes}
 
