@@ -41,11 +41,12 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
     settings = get_settings()
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = database_url()
+    get_settings.cache_clear()  # read again, with the URL resolved
     uvicorn.run(
         "kith.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host or settings.http.host,
+        port=port or settings.http.port,
         workers=workers,
         log_level="info",
         access_log=False,  # a log line per request costs more than the request itself
@@ -144,7 +145,7 @@ async def _after_seed(tenant_id: int) -> None:
     import time
 
     from kith.db.session import standalone_engine
-    from kith.readmodels.refresh import refresh_all
+    from kith.readmodels.coalesced_refresh import refresh_all
     from kith.scoring.service import rescore_tenant
 
     async with standalone_engine() as engine:
@@ -181,8 +182,9 @@ async def _import(
 ) -> int:
     from kith.auth.service import get_or_create_owner, get_or_create_tenant
     from kith.db.session import standalone_engine, standalone_session
-    from kith.sync.service import import_file
+    from kith.sync.cli_import import import_file
     from kith.sync.sources import SourceFormatError
+    from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the import sends (score, refresh)
 
     async with standalone_session() as session:
         tenant_row = await get_or_create_tenant(session, tenant_name)
@@ -224,7 +226,7 @@ async def _import(
 @click.argument("view", required=False)
 def refresh(view: str | None) -> None:
     """Refresh one read model (or all) now; print each view refreshed."""
-    from kith.readmodels.refresh import refresh_all
+    from kith.readmodels.coalesced_refresh import refresh_all
     from kith.readmodels.views import VIEWS
 
     if view is not None and view not in VIEWS:
@@ -278,7 +280,7 @@ def demo(host: str | None, port: int | None) -> None:
     upgrade(url)
     asyncio.run(_seed(DEMO_TENANT, "small", 1, only_if_empty=True))
     bearer = asyncio.run(_create_token(DEMO_TENANT, "demo"))
-    base = f"http://{host or settings.host}:{port or settings.port}"
+    base = f"http://{host or settings.http.host}:{port or settings.http.port}"
     _echo_err(f"Kith demo: tenant {DEMO_TENANT!r} ready.")
     _echo_err(f"  API docs:  {base}/schema")
     _echo_err(f"  Try:       curl -H 'Authorization: Bearer {bearer}' {base}/api/v1/contacts")
