@@ -122,3 +122,28 @@ async def test_a_run_accepted_while_redis_is_down_completes_once_redis_is_back(
 def test_every_job_name_is_a_defined_job():
     declared = {value for key, value in vars(names).items() if key.isupper()}
     assert declared and {name for name in declared if jobs.find_task(name) is None} == set()
+
+
+async def test_a_rejected_upload_requests_no_job(client, conn, make_tenant):
+    """The run, its file and its job request are one commit: a file that is not its format leaves none of them."""
+    tenant = await make_tenant()
+    response = await client.post(
+        "/api/v1/sync/vcard",
+        headers=tenant.headers,
+        files={"file": ("notvcard.vcf", (DATA / "notvcard.vcf").read_bytes(), "text/vcard")},
+    )
+    assert response.status_code == 422, response.text
+    assert await conn.fetchval("SELECT count(*) FROM sync_runs") == 0
+    assert await conn.fetchval("SELECT count(*) FROM job_requests") == 0
+
+
+async def test_a_sent_job_request_is_deleted(client, conn, make_tenant):
+    tenant = await make_tenant()
+    response = await client.post(
+        "/api/v1/sync/vcard",
+        headers=tenant.headers,
+        files={"file": ("contacts.vcf", (DATA / "contacts.vcf").read_bytes(), "text/vcard")},
+    )
+    assert response.status_code == 202, response.text
+    assert await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1", response.json()["id"]) == "succeeded"
+    assert await conn.fetchval("SELECT count(*) FROM job_requests") == 0
