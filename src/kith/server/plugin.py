@@ -15,11 +15,14 @@ from kith.auth.dependencies import provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.problems import exception_handlers, problem_details_plugin
+from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
+from kith.webclient import webclient_routes
 
 API_PREFIX = "/api/v1"
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
+# The docs, the web client and its files carry no data: the client signs in with a token the user pastes.
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/$", "^/app/"]
 
 
 class KithPlugin(InitPluginProtocol):
@@ -28,7 +31,7 @@ class KithPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
-        app_config.route_handlers.extend([SystemController, api])
+        app_config.route_handlers.extend([SystemController, api, docs_assets_router(), *webclient_routes()])
         app_config.plugins.extend(
             [SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)), problem_details_plugin()]
         )
@@ -43,6 +46,7 @@ class KithPlugin(InitPluginProtocol):
             title="Kith",
             version="1",
             path="/schema",
+            render_plugins=[docs_render_plugin()],
             components=Components(security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}),
         )
         return app_config
