@@ -167,7 +167,7 @@ async def _create_token(tenant_name: str, token_name: str | None = None) -> str:
 
 @cli.command()
 @click.option("--tenant", "tenant_name", required=True)
-@click.option("--size", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium", "large"]), default="small", show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed ⇒ same rows.")
 def seed(tenant_name: str, size: str, seed: int) -> None:
     """Fill a tenant with synthetic data, creating the tenant if it does not exist; print the tenant id.
