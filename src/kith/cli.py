@@ -279,6 +279,8 @@ async def _import(
         f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
         f"{run.rows_skipped} skipped, {run.rows_failed} failed"
     )
+    if dropped := run.stages.get("sync", {}).get("dropped"):
+        _echo_err("not imported: " + ", ".join(f"{count} {name} values" for name, count in sorted(dropped.items())))
     if run.status != "succeeded":
         raise click.ClickException(f"sync run {run.id} failed: {run.error}")
     return run.id
