@@ -7,6 +7,7 @@ say so (`.ci/run` installs it, so CI always runs them).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from itertools import pairwise
@@ -29,6 +31,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 TENANT = "browser"
 PAGE_SIZE = 50  # the client asks for pages of 50
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 pytestmark = pytest.mark.skipif(
     not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
@@ -201,8 +204,12 @@ async def test_a_contact_card_opens(browser, server: Server) -> None:
     first.click()
 
     heading = wait_for(lambda: browser.find_element("css selector", "#contact-card h2").text, "the contact card")
+    labels = [dt.text for dt in browser.find_elements("css selector", "#contact-card dt")]
+    values = [dd.text for dd in browser.find_elements("css selector", "#contact-card dd")]
 
     assert heading.startswith(name)
+    assert "Last interaction" in labels and len(values) == len(labels)
+    assert not any("object" in value for value in values)  # text, not stringified elements
 
 
 async def test_the_docs_page_renders_its_operations(browser, server: Server) -> None:
@@ -213,3 +220,65 @@ async def test_the_docs_page_renders_its_operations(browser, server: Server) -> 
     summaries = " ".join(op.text for op in operations)
     assert len(operations) >= 10
     assert "/api/v1/contacts" in summaries
+
+
+def api_status(server: Server, path: str) -> int:
+    request = urllib.request.Request(f"{server.base}{path}", headers={"Authorization": f"Bearer {server.token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def open_tab(driver, name: str) -> None:
+    driver.find_element("css selector", f"#tabs button[data-tab={name}]").click()
+
+
+async def test_birthdays_and_overdue_list_what_the_api_lists(browser, server: Server) -> None:
+    sign_in(browser, server)
+    for tab, path in [
+        ("birthdays", "/api/v1/contacts/birthdays?within_days=30&limit=200"),
+        ("overdue", "/api/v1/contacts/overdue?limit=200"),
+    ]:
+        open_tab(browser, tab)
+        request = urllib.request.Request(f"{server.base}{path}", headers={"Authorization": f"Bearer {server.token}"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            expected = [item["id"] for item in json.load(response)["items"]]
+
+        def listed(tab: str = tab) -> tuple[list[int]] | None:
+            items = browser.find_elements("css selector", f"#{tab} li")  # rows, or the line saying there are none
+            return (
+                ([int(li.get_attribute("data-id")) for li in items if li.get_attribute("data-id")],) if items else None
+            )
+
+        (ids,) = wait_for(listed, f"the {tab} list")
+        assert ids == expected
+
+
+async def test_optional_tabs_show_only_when_the_server_has_them(browser, server: Server) -> None:
+    sign_in(browser, server)
+    for tab, path in [("conversations", "/api/v1/conversations?limit=1"), ("dashboard", "/api/v1/dashboard")]:
+        answers = api_status(server, path) == 200
+        button = browser.find_element("css selector", f"#tabs button[data-tab={tab}]")
+        wait_for(lambda b=button, a=answers: b.is_displayed() == a, f"the {tab} tab {'shown' if answers else 'hidden'}")
+        if answers:
+            button.click()
+            content = "#conversations li" if tab == "conversations" else "#dashboard .tile"
+            wait_for(lambda c=content: browser.find_elements("css selector", c), f"the {tab} content")
+
+
+async def test_import_form_uploads_and_follows_the_run(browser, server: Server) -> None:
+    """Last in the module: it adds six contacts to the tenant."""
+    sign_in(browser, server)
+    open_tab(browser, "import")
+    browser.find_element("css selector", "#import-form select[name=source] option[value=vcard]").click()
+    browser.find_element("css selector", "#import-form input[type=file]").send_keys(str(DATA / "contacts.vcf"))
+    browser.find_element("css selector", "#import-form button[type=submit]").click()
+
+    wait_for(lambda: browser.find_elements("css selector", "#import-progress .status.succeeded"), "the run to succeed")
+    text = browser.find_element("id", "import-progress").text
+
+    assert "8 seen · 6 inserted · 0 updated · 0 skipped · 2 failed" in text
+    assert "refresh: succeeded" in text
+    assert "not imported: 1 PHOTO" in text

@@ -71,14 +71,15 @@ function el(tag, attrs = {}, ...children) {
     else if (key === "dataset") Object.assign(node.dataset, value);
     else node.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child !== undefined && child !== null && child !== false) node.append(child);
   }
   return node;
 }
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
-const day = (iso) => (iso ? new Date(iso).toLocaleDateString() : "—");
+// A date alone (a birthday) is shown as written: parsing it as a time would shift it across time zones.
+const day = (iso) => (!iso ? "—" : /^\d{4}-\d{2}-\d{2}$/.test(iso) ? iso : new Date(iso).toLocaleDateString());
 
 function contactRow(contact, extra) {
   return el(
@@ -159,7 +160,7 @@ async function loadBirthdays() {
   const days = Math.min(366, Math.max(1, Number($("#within-days").value) || 30));
   try {
     const page = await api(`${API}/contacts/birthdays?within_days=${days}&limit=200`);
-    $("#birthdays").replaceChildren(...page.body.items.map((c) => contactRow(c, `🎂 ${day(c.next_birthday)}`)));
+    $("#birthdays").replaceChildren(...page.body.items.map((c) => contactRow(c, `birthday ${day(c.next_birthday)}`)));
     if (!page.body.items.length) $("#birthdays").append(el("li", { class: "muted" }, "No birthdays in that window."));
   } catch (error) {
     showError($("#birthdays"), error);
@@ -186,7 +187,7 @@ async function openContact(id) {
   try {
     const { body: c } = await api(`${API}/contacts/${id}`);
     const fields = [
-      ["Company", [c.title, c.company].filter(Boolean).join(", ")],
+      ["Work", [c.title, c.company].filter(Boolean).join(", ")],
       ["Emails", c.emails.join(", ")],
       ["Phones", c.phones.join(", ")],
       ["Tags", c.tags.join(", ")],
@@ -319,7 +320,7 @@ function renderDashboard(data) {
     }
   }
   const asOf = data.as_of ? el("p", { class: "muted" }, `data as of ${when(data.as_of)}`) : null;
-  $("#dashboard").replaceChildren(tiles, el("div", { class: "charts" }, charts), asOf);
+  $("#dashboard").replaceChildren(...[tiles, el("div", { class: "charts" }, charts), asOf].filter(Boolean));
 }
 
 async function loadDashboard() {
@@ -363,15 +364,18 @@ function renderRun(run) {
   const stages = Object.entries(run.stages || {}).map(([name, stage]) =>
     el("li", {}, `${name}: ${stage.status}${stage.duration_ms != null ? ` (${stage.duration_ms} ms)` : ""}`),
   );
-  $("#import-progress").replaceChildren(
+  const dropped = Object.entries((run.stages && run.stages.sync && run.stages.sync.dropped) || {});
+  const parts = [
     el("h3", {}, `Run ${run.id} (${run.source}): `, el("span", { class: `status ${run.status}` }, run.status)),
-    el("p", {}, counts.join(" · ")),
+    el("p", { class: "counts" }, counts.join(" · ")),
     el("ul", {}, stages),
+    dropped.length ? el("p", { class: "muted" }, `not imported: ${dropped.map(([k, n]) => `${n} ${k}`).join(", ")}`) : null,
     run.error ? el("p", { class: "error" }, run.error) : null,
     (run.errors || []).length
       ? el("details", {}, el("summary", {}, `${run.errors.length} record errors`), el("pre", {}, JSON.stringify(run.errors, null, 2)))
       : null,
-  );
+  ];
+  $("#import-progress").replaceChildren(...parts.filter(Boolean));
 }
 
 // ---- tabs, sign-in, start ----
