@@ -117,10 +117,15 @@ def browser() -> Iterator:
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> object:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if result := condition():
-            return result
+        try:
+            if result := condition():
+                return result
+        except (NoSuchElementException, StaleElementReferenceException):
+            pass  # not rendered yet, or re-rendered meanwhile
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
 
