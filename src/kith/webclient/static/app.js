@@ -238,11 +238,11 @@ async function loadConversations() {
     $("#conversations").replaceChildren(
       ...page.body.items.map((conv) => {
         const previewKey = firstKey(conv, (k) => k.includes("preview"));
-        const timeKey = firstKey(conv, (k) => k.startsWith("last_") && k.endsWith("_at"));
+        const timeKey = "last_activity_at" in conv ? "last_activity_at" : firstKey(conv, (k) => k.endsWith("_at"));
         return el(
           "li",
           { class: "conversation-row", dataset: { id: conv.id }, onclick: () => openThread(conv.id) },
-          el("span", { class: "name" }, conv.subject || conv.contact_name || `Conversation ${conv.id}`),
+          el("span", { class: "name" }, conv.subject || `${conv.channel || "conversation"} #${conv.id}`),
           conv.awaiting_reply ? el("span", { class: "badge" }, "awaiting reply") : null,
           el("span", { class: "muted" }, previewKey ? conv[previewKey] : ""),
           el("span", { class: "muted" }, timeKey ? when(conv[timeKey]) : ""),
@@ -258,7 +258,8 @@ async function openThread(id) {
   $("#thread").replaceChildren(el("p", { class: "muted" }, "loading…"));
   try {
     const page = await api(`${API}/conversations/${id}/messages?limit=100`);
-    $("#thread").replaceChildren(el("ul", { class: "rows" }, page.body.items.map(messageRow)));
+    // Served newest first; read top to bottom, oldest first, like any thread.
+    $("#thread").replaceChildren(el("ul", { class: "rows" }, [...page.body.items].reverse().map(messageRow)));
   } catch (error) {
     $("#thread").replaceChildren(el("p", { class: "error" }, error.message));
   }
@@ -277,7 +278,7 @@ function svg(tag, attrs, ...children) {
 function barChart(title, pairs) {
   const width = 420;
   const rowHeight = 24;
-  const labelWidth = 150;
+  const labelWidth = 170;
   const max = Math.max(1, ...pairs.map(([, v]) => v));
   const chart = svg("svg", {
     class: "chart",
@@ -291,7 +292,7 @@ function barChart(title, pairs) {
     const y = i * rowHeight + 4;
     const barWidth = ((width - labelWidth - 60) * value) / max;
     chart.append(
-      svg("text", { x: 0, y: y + 15, class: "chart-label" }, String(label).slice(0, 22)),
+      svg("text", { x: 0, y: y + 15, class: "chart-label" }, String(label).slice(0, 24)),
       svg("rect", { x: labelWidth, y, width: Math.max(1, barWidth), height: rowHeight - 6, rx: 3 }),
       svg("text", { x: labelWidth + barWidth + 6, y: y + 15, class: "chart-value" }, String(value)),
     );
@@ -314,13 +315,16 @@ function renderDashboard(data) {
   for (const [key, value] of Object.entries(data)) {
     if (!Array.isArray(value) || !value.length || typeof value[0] !== "object") continue;
     const labelKey = firstKey(value[0], (k) => typeof value[0][k] === "string");
-    const numberKey = firstKey(value[0], (k) => typeof value[0][k] === "number");
+    const numberKey =
+      "recent_activity" in value[0] ? "recent_activity" : firstKey(value[0], (k) => typeof value[0][k] === "number");
     if (labelKey && numberKey) {
       charts.push(barChart(`${humanize(key)} (${humanize(numberKey)})`, value.map((r) => [r[labelKey], r[numberKey]])));
     }
   }
+  const run = data.last_sync_run;
+  const lastRun = run ? el("p", {}, `Last import: ${run.source}, ${run.status}, ${when(run.finished_at || run.created_at)}`) : null;
   const asOf = data.as_of ? el("p", { class: "muted" }, `data as of ${when(data.as_of)}`) : null;
-  $("#dashboard").replaceChildren(...[tiles, el("div", { class: "charts" }, charts), asOf].filter(Boolean));
+  $("#dashboard").replaceChildren(...[tiles, el("div", { class: "charts" }, charts), lastRun, asOf].filter(Boolean));
 }
 
 async function loadDashboard() {
