@@ -158,3 +158,21 @@ class TestDataDir:
 
     def test_this_repository_from_its_src_folder(self) -> None:
         assert find_data_dir(REPO / "src" / "kith") == REPO / ".kith"
+
+
+HEAVY_MODULES = ("sqlalchemy", "advanced_alchemy", "litestar", "uvicorn", "kith.models")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["token", "create", "--tenant", "acme"], ["tenant", "create", "acme"]])
+async def test_quick_commands_import_no_orm_and_no_web_framework(db: str, tmp_path: Path, args: list[str]) -> None:
+    """What keeps them well under a second (timings: README, `hyperfine`); checked as imports, not as time."""
+    kith("tenant", "create", "acme", db=db, data_dir=tmp_path)
+    env = {**os.environ, "DATABASE_URL": db, "KITH_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "kith", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+
+    assert done.returncode == 0, done.stderr
+    assert ("click" in imported and "asyncpg" in imported) or args == ["--help"]
+    assert sorted(m for m in imported if m.split(".")[0] in HEAVY_MODULES or m in HEAVY_MODULES) == []
