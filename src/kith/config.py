@@ -7,7 +7,9 @@ Tests that change a variable call `get_settings.cache_clear()`.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,6 +92,42 @@ def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+DATA_DIR_NAME = ".kith"
+_KITH_PROJECT = re.compile(r'^name\s*=\s*"kith"\s*$', re.MULTILINE)
+
+
+def find_data_dir(env: Mapping[str, str] = os.environ, start: Path | None = None) -> Path:
+    """Where Kith keeps its embedded database and secret, found the way tools find their project.
+
+    KITH_DATA_DIR when set; else `.kith` in the nearest folder, from the current one up, that
+    holds a `.kith` folder or Kith's own `pyproject.toml`; else the user's data folder
+    (`$XDG_DATA_HOME/kith`, by default `~/.local/share/kith`; on macOS `~/Library/Application
+    Support/kith`; on Windows `%LOCALAPPDATA%\\kith`). Never a new folder under a subfolder.
+    """
+    if configured := env.get("KITH_DATA_DIR"):
+        return Path(configured).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DATA_DIR_NAME).is_dir() or _is_kith_project(folder / "pyproject.toml"):
+            return folder / DATA_DIR_NAME
+    return user_data_dir(env)
+
+
+def _is_kith_project(pyproject: Path) -> bool:
+    try:
+        return bool(_KITH_PROJECT.search(pyproject.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def user_data_dir(env: Mapping[str, str] = os.environ) -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "kith"
+    if sys.platform == "win32":
+        return Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "kith"
+    return Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "kith"
+
+
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
     value = env.get(name)
     return int(value) if value else default
@@ -101,7 +139,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def read_settings(env: Mapping[str, str]) -> Settings:
-    data_dir = Path(env.get("KITH_DATA_DIR") or ".kith").expanduser().resolve()
+    data_dir = find_data_dir(env)
     return Settings(
         data_dir=data_dir,
         secret_key=_secret_key(env, data_dir),

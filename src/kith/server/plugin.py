@@ -16,12 +16,15 @@ from kith.auth.middleware import BearerTokenMiddleware
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.jobqueue.outbox import start_resending
 from kith.problems import exception_handlers, problem_details_plugin
+from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
+from kith.webclient import webclient_routes
 
 API_PREFIX = "/api/v1"
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
+# The docs, the web client and its files carry no data: the client signs in with a token the user pastes.
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/$", "^/app/"]
 UNSENT_JOBS_STATE_KEY = "kith_unsent_jobs"
 
 
@@ -31,7 +34,7 @@ class KithPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
-        app_config.route_handlers.extend([SystemController, api])
+        app_config.route_handlers.extend([SystemController, api, docs_assets_router(), *webclient_routes()])
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
         open_reader, close_reader = reader_lifecycle(self.database_url)
@@ -55,6 +58,7 @@ class KithPlugin(InitPluginProtocol):
             title="Kith",
             version="1",
             path="/schema",
+            render_plugins=[docs_render_plugin()],
             components=Components(security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}),
         )
         return app_config

@@ -62,6 +62,8 @@ class Totals:
     contacts_created: int = 0
     # When the newest record seen happened (sync_runs.until): the end of the window the run covered.
     newest: dt.datetime | None = None
+    # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
+    dropped: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
 
 
@@ -361,6 +363,8 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     kept = errors[: max(0, MAX_ERRORS_KEPT - totals.errors_kept)]
     totals.errors_kept += len(kept)
     totals.seen += batch.seen
+    for name, count in batch.dropped.items():
+        totals.dropped[name] = totals.dropped.get(name, 0) + count
     totals.failed += failed
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.

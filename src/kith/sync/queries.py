@@ -98,7 +98,7 @@ READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id
 # inserted, updated or skipped (outside the window, a duplicate, unchanged,
 # or matching a contact the user deleted).
 #
-# Batch statements are prepared afresh for every batch (kith.sync.pipeline),
+# Batch statements are prepared afresh for every batch (kith.sync.batch_writer),
 # so each is planned for its own arrays and the tables' current sizes.
 
 

@@ -102,7 +102,9 @@ async def _execute(
             raise
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
-    extra = msgspec.json.encode({"batches": totals.batches, "contacts_created": totals.contacts_created}).decode()
+    extra = msgspec.json.encode(
+        {"batches": totals.batches, "contacts_created": totals.contacts_created, "dropped": totals.dropped}
+    ).decode()
     done = (
         await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))
     ).one()
