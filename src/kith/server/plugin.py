@@ -15,6 +15,7 @@ from kith.auth.dependencies import provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.problems import exception_handlers, problem_details_plugin
+from kith.server.guards import KithRequest, TextGuardMiddleware
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
 
@@ -36,6 +37,9 @@ class KithPlugin(InitPluginProtocol):
         app_config.on_startup.append(open_reader)
         app_config.on_shutdown.append(close_reader)
         app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
+        # First: hostile text is refused before authentication costs a query.
+        app_config.middleware.insert(0, TextGuardMiddleware)
+        app_config.request_class = KithRequest
         app_config.middleware.append(DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS))
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
         app_config.exception_handlers.update(exception_handlers)

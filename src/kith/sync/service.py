@@ -33,6 +33,7 @@ from kith.sync.schemas import RunOptions, SourceName, SyncRun, SyncRunDetail
 from kith.sync.sources import DEFAULT_BATCH_SIZE, SOURCES, SourceBatch, SourceFormatError, SourceSpec
 from kith.sync.uploads import CHUNK_BYTES, ChunkStream, ChunkWriter, UploadedFile, chunk_fetcher, iterate_on_thread
 from kith.tasks.retry import is_transient
+from kith.text import repair_lone_surrogates
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,15 @@ def _open_source(
 
 
 def _json_array(data: bytes) -> list[msgspec.Raw]:
-    """The items of a JSON array, each left undecoded until its batch is parsed."""
-    return msgspec.json.decode(data, type=list[msgspec.Raw])
+    """The items of a JSON array, each left undecoded until its batch is parsed.
+
+    A lone surrogate escape becomes U+FFFD (the record is cleaned, as a file's would be); nesting
+    too deep for the decoder is a format error (a 422 on upload), not the run's failure.
+    """
+    try:
+        return msgspec.json.decode(repair_lone_surrogates(data), type=list[msgspec.Raw])
+    except RecursionError:
+        raise SourceFormatError("the JSON nests too deeply") from None
 
 
 async def _json_batches(
