@@ -29,7 +29,7 @@ from taskiq import AckableMessage, AsyncBroker, InMemoryBroker, TaskiqMessage, T
 from taskiq.brokers.shared_broker import AsyncSharedBroker
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
-from kith.tasks.config import MAX_HOLD, QUEUES, job_settings, stream
+from kith.tasks.config import MAX_HOLD, QUEUES, job_settings, result_prefix, stream
 from kith.tasks.deps import register_engine_lifecycle
 from kith.tasks.retry import TransientRetryMiddleware
 
@@ -171,7 +171,7 @@ def make_broker(*, redis_url: str | bool | None = True) -> AsyncBroker:
             max_hold=float(MAX_HOLD),
             max_deliveries=settings.max_deliveries,
         ).with_result_backend(
-            RedisAsyncResultBackend(url, result_ex_time=settings.result_ttl, prefix_str="kith:result")
+            RedisAsyncResultBackend(url, result_ex_time=settings.result_ttl, prefix_str=result_prefix())
         )
     else:
         # Each job runs inside the call that sends it (the API sends from a background task, after

@@ -35,6 +35,7 @@ class JobSettings:
     result_ttl: int  # seconds
     redeliver_after: int  # seconds an unacknowledged task of a dead worker waits before another takes it
     max_deliveries: int  # a message delivered this often (it kills its workers) is dropped
+    worker_stop_timeout: int  # seconds a stopping worker gives its running jobs before handing them back
     max_retries: int
     retry_delay: float
     retry_max_delay: float
@@ -45,12 +46,22 @@ class JobSettings:
     sync_run_retention_days: int
 
 
-def stream(queue: str) -> str:
-    """The Redis stream of a queue: `<KITH_QUEUE_PREFIX>:<queue>` (default prefix `kith`).
+def queue_prefix() -> str:
+    """KITH_QUEUE_PREFIX (default `kith`): every Redis key of the job queue starts with it.
 
-    Read at each send, so one Redis can serve several deployments (or test runs) apart.
+    Read at each use, so one Redis can serve several deployments (or test runs) apart.
     """
-    return f"{os.environ.get('KITH_QUEUE_PREFIX') or 'kith'}:{queue}"
+    return os.environ.get("KITH_QUEUE_PREFIX") or "kith"
+
+
+def stream(queue: str) -> str:
+    """The Redis stream of a queue: `<KITH_QUEUE_PREFIX>:<queue>`."""
+    return f"{queue_prefix()}:{queue}"
+
+
+def result_prefix() -> str:
+    """Job results are kept under `<KITH_QUEUE_PREFIX>:result:<task id>`."""
+    return f"{queue_prefix()}:result"
 
 
 @lru_cache(maxsize=1)
@@ -66,6 +77,7 @@ def job_settings() -> JobSettings:
         result_ttl=_int("KITH_RESULT_TTL", 24 * 3600),
         redeliver_after=_int("KITH_REDELIVER_AFTER", 60),
         max_deliveries=_int("KITH_MAX_DELIVERIES", 5),
+        worker_stop_timeout=_int("KITH_WORKER_STOP_TIMEOUT", 20),
         max_retries=_int("KITH_TASK_MAX_RETRIES", 5),
         retry_delay=float(env("KITH_TASK_RETRY_DELAY") or 2),
         retry_max_delay=float(env("KITH_TASK_RETRY_MAX_DELAY") or 60),
