@@ -89,20 +89,81 @@ def token() -> None:
     """API tokens."""
 
 
+_SCOPE_CHOICE = click.Choice(["read", "write", "import"])
+_EXPIRES_IN = click.option(
+    "--expires-in",
+    "expires_in",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Days until the token expires (default: never).",
+)
+
+
 @token.command("create")
 @click.option("--tenant", "tenant_name", required=True)
 @click.option("--name", "token_name", default=None, help="A label for the token.")
-def token_create(tenant_name: str, token_name: str | None) -> None:
+@click.option(
+    "--scope", "scopes", type=_SCOPE_CHOICE, multiple=True, help="What it may do (repeatable; default: all three)."
+)
+@_EXPIRES_IN
+def token_create(tenant_name: str, token_name: str | None, scopes: tuple[str, ...], expires_in: float | None) -> None:
     """Create a bearer token for the tenant's owner; print it (only its hash is stored)."""
-    click.echo(asyncio.run(_create_token(tenant_name, token_name)))
+    click.echo(asyncio.run(_create_token(tenant_name, token_name, scopes=scopes, expires_in_days=expires_in)))
 
 
-async def _create_token(tenant_name: str, token_name: str | None = None) -> str:
+@token.command("list")
+@click.option("--tenant", "tenant_name", required=True)
+def token_list(tenant_name: str) -> None:
+    """Print the tenant's tokens, one JSON object a line (id, name, scopes, times; never the token)."""
+    import msgspec
+
+    from kith.auth.service import list_tokens
+    from kith.db.session import standalone_session
+
+    async def run() -> list:
+        async with standalone_session() as session:
+            return await list_tokens(session, tenant_name)
+
+    for row in asyncio.run(run()):
+        click.echo(msgspec.json.encode(row).decode())
+
+
+@token.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+def token_revoke(token_id: int) -> None:
+    """Revoke a token (its next request is a 401); print its id."""
+    from kith.auth.service import revoke_token
+    from kith.db.session import standalone_session
+
+    async def run() -> None:
+        async with standalone_session() as session:
+            await revoke_token(session, token_id)
+
+    asyncio.run(run())
+    click.echo(token_id)
+
+
+@token.command("rotate")
+@click.argument("token_id", type=click.IntRange(min=1))
+@_EXPIRES_IN
+def token_rotate(token_id: int, expires_in: float | None) -> None:
+    """Revoke a token and print its replacement (same tenant, name and scopes)."""
+    from kith.auth.service import rotate_token
+    from kith.db.session import standalone_session
+
+    async def run() -> str:
+        async with standalone_session() as session:
+            return await rotate_token(session, token_id, expires_in)
+
+    click.echo(asyncio.run(run()))
+
+
+async def _create_token(tenant_name: str, token_name: str | None = None, **options) -> str:
     from kith.auth.service import create_token
     from kith.db.session import standalone_session
 
     async with standalone_session() as session:
-        return await create_token(session, tenant_name, token_name)
+        return await create_token(session, tenant_name, token_name, **{k: v for k, v in options.items() if v})
 
 
 @cli.command()

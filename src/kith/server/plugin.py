@@ -13,6 +13,7 @@ from litestar.plugins import InitPluginProtocol
 
 from kith.auth.dependencies import provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
+from kith.auth.scopes import scope_guard
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
@@ -28,7 +29,9 @@ class KithPlugin(InitPluginProtocol):
         self.database_url = database_url
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
+        api = Router(
+            path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}], guards=[scope_guard]
+        )
         app_config.route_handlers.extend([SystemController, api])
         app_config.plugins.extend(
             [SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)), problem_details_plugin()]

@@ -10,6 +10,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
+from kith.auth.scopes import IMPORT
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.sync import service
@@ -30,6 +31,7 @@ class SyncController(Controller):
             "background: poll the returned run. At most KITH_MAX_UPLOAD_BYTES (413 beyond it)."
         ),
         status_code=HTTP_202_ACCEPTED,
+        opt=IMPORT,
         request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
     )
     async def start_sync(
