@@ -7,6 +7,14 @@ import secrets
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    # KITH_PUBLIC_URL: where clients reach the API (`https://kith.example`, no trailing slash). Absolute
+    # URLs (Location, Link) are built on it, never on the request's Host header; relative without it.
+    public_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +27,7 @@ class Settings:
     port: int
     sql_echo: bool
     max_upload_bytes: int
+    http: HttpSettings
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -45,6 +54,15 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def _public_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ValueError(f"KITH_PUBLIC_URL must be an http(s) URL without query or fragment, not {value!r}")
+    return value.rstrip("/")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     data_dir = Path(os.environ.get("KITH_DATA_DIR", ".kith")).expanduser().resolve()
@@ -57,4 +75,5 @@ def get_settings() -> Settings:
         port=int(os.environ.get("KITH_PORT", "8000")),
         sql_echo=os.environ.get("KITH_SQL_ECHO", "") == "1",
         max_upload_bytes=int(os.environ.get("KITH_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
+        http=HttpSettings(public_url=_public_url(os.environ.get("KITH_PUBLIC_URL"))),
     )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.auth.scopes import IMPORT
+from kith.links import link_to
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.sync import service
@@ -55,7 +56,7 @@ class SyncController(Controller):
         return Response(
             run,
             status_code=HTTP_202_ACCEPTED,
-            headers={"Location": request.url_for("sync_run", run_id=run.id)},
+            headers={"Location": link_to(request.app.route_reverse("sync_run", run_id=run.id))},
             background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine),
         )
 
