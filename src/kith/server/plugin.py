@@ -15,6 +15,7 @@ from kith.auth.dependencies import provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.auth.scopes import scope_guard
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.idempotency import provide_idempotency
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
 from kith.server.routes import API_CONTROLLERS
@@ -45,6 +46,7 @@ class KithPlugin(InitPluginProtocol):
         app_config.request_class = KithRequest
         app_config.middleware.append(DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS))
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
+        app_config.dependencies["idempotency"] = Provide(provide_idempotency)
         app_config.exception_handlers.update(exception_handlers)
         app_config.openapi_config = OpenAPIConfig(
             title="Kith",

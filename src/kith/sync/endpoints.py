@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from functools import partial
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
@@ -11,12 +13,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.auth.scopes import IMPORT
+from kith.idempotency import Idempotency
 from kith.links import link_to
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.sync import service
 from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
 from kith.tasks.client import enqueue_sync_run
+
+
+async def _accepted(request: Request, engine: AsyncEngine, upload: Awaitable[SyncRunDetail]) -> Response:
+    run = await upload
+    # Sent once the response is out, so after the transaction that created the run has committed:
+    # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL).
+    return Response(
+        run,
+        status_code=HTTP_202_ACCEPTED,
+        headers={"Location": link_to(request.app.route_reverse("sync_run", run_id=run.id))},
+        background=BackgroundTask(enqueue_sync_run, run.id, engine=engine),
+    )
 
 
 class SyncController(Controller):
@@ -41,6 +56,7 @@ class SyncController(Controller):
         db_session: NamedDependency[AsyncSession],
         db_engine: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
+        idempotency: NamedDependency[Idempotency],
         source: FromPath[SourceName],
         since: Annotated[
             str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")
@@ -50,15 +66,8 @@ class SyncController(Controller):
             list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")
         ] = None,
     ) -> Response[SyncRunDetail]:
-        run = await service.receive_upload(db_session, principal, source, request, since, days_back, me or [])
-        # Sent once the response is out, so after the transaction that created the run has committed:
-        # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL).
-        return Response(
-            run,
-            status_code=HTTP_202_ACCEPTED,
-            headers={"Location": link_to(request.app.route_reverse("sync_run", run_id=run.id))},
-            background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine),
-        )
+        upload = partial(service.receive_upload, db_session, principal, source, request, since, days_back, me or [])
+        return await idempotency.respond(lambda: _accepted(request, db_engine, upload()), HTTP_202_ACCEPTED)
 
     @get("/runs", summary="Sync runs, newest first (cursor-paginated)")
     async def list_runs(
