@@ -20,6 +20,7 @@ _BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _DEPTH_STEP = [0] * 256
 _DEPTH_STEP[ord("[")] = _DEPTH_STEP[ord("{")] = 1
 _DEPTH_STEP[ord("]")] = _DEPTH_STEP[ord("}")] = -1
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 # An escaped backslash, a surrogate pair, or a lone surrogate, as JSON escapes (RFC 8259 allows lone
 # ones in its grammar; msgspec rejects them as malformed).
 _JSON_SURROGATES = re.compile(
@@ -29,18 +30,19 @@ _JSON_SURROGATES = re.compile(
 
 def refused_by_postgres(value: str) -> bool:
     """True when `value` holds a NUL or a lone surrogate."""
-    return _REFUSED.search(value) is not None
+    # isascii() is O(1) in CPython, and an ASCII string holds no surrogate: one memchr for most text.
+    return "\x00" in value if value.isascii() else _REFUSED.search(value) is not None
 
 
 def pg_text(value: str | None) -> str | None:
     """`value` as PostgreSQL can store it: NULs dropped, lone surrogates replaced by U+FFFD."""
-    if value is None or not _REFUSED.search(value):
+    if value is None or not refused_by_postgres(value):
         return value
     return _SURROGATE.sub("\ufffd", value.replace("\x00", ""))
 
 
 def pg_texts(values: list[str]) -> list[str]:
-    return [pg_text(v) for v in values] if any(_REFUSED.search(v) for v in values) else values  # type: ignore[misc]
+    return [pg_text(v) for v in values] if any(map(refused_by_postgres, values)) else values  # type: ignore[misc]
 
 
 def json_depth(data: bytes) -> int:
@@ -54,6 +56,6 @@ def json_depth(data: bytes) -> int:
 
 def repair_lone_surrogates(data: bytes) -> bytes:
     """The JSON document with each lone surrogate escape (`\\ud800` alone) written as `\\ufffd`."""
-    if b"\\u" not in data:
+    if not _SURROGATE_ESCAPE.search(data):
         return data
     return _JSON_SURROGATES.sub(lambda m: m.group(1) or m.group(2) or rb"\ufffd", data)
