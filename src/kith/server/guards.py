@@ -18,16 +18,15 @@ from kith.problems import bad_request
 from kith.text import MAX_JSON_DEPTH, json_depth
 
 
-def _refused_query(raw: bytes) -> str | None:
-    if not raw:
-        return None
-    decoded = unquote_to_bytes(raw.replace(b"+", b" "))
+def _unfit(raw: bytes) -> str | None:
+    """What makes percent-encoded `raw` unfit for PostgreSQL text (a NUL, bytes that are not UTF-8), or None."""
+    decoded = unquote_to_bytes(raw)
     if b"\x00" in decoded:
-        return "The query string holds a NUL character (%00)"
+        return "holds a NUL character (%00)"
     try:
         decoded.decode("utf-8")
     except UnicodeDecodeError:
-        return "The query string is not UTF-8"
+        return "is not UTF-8"
     return None
 
 
@@ -40,10 +39,9 @@ class TextGuardMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
-            if reason := _refused_query(scope.get("query_string", b"")) or (
-                _refused_query(path) and "The path holds a NUL character or is not UTF-8"
-            ):
-                raise bad_request(reason)
+            for part, raw in (("query string", scope.get("query_string", b"")), ("path", path)):
+                if raw and (reason := _unfit(raw)):
+                    raise bad_request(f"The {part} {reason}")
         await self.app(scope, receive, send)
 
 
