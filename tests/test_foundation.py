@@ -103,7 +103,7 @@ async def test_ready_when_database_unreachable():
         ({}, "Missing bearer token"),
         ({"Authorization": "Basic dXNlcjpwYXNz"}, "Missing bearer token"),
         ({"Authorization": "Bearer "}, "Missing bearer token"),
-        ({"Authorization": "Bearer kith_not-a-real-token"}, "Invalid or revoked bearer token"),
+        ({"Authorization": "Bearer kith_not-a-real-token"}, "Invalid, expired or revoked bearer token"),
     ],
 )
 async def test_missing_or_bad_token_is_a_401_problem(client, headers, detail):

@@ -147,23 +147,88 @@ def token() -> None:
     """API tokens."""
 
 
+_SCOPE_CHOICE = click.Choice(["read", "write", "import"])
+_EXPIRES_IN = click.option(
+    "--expires-in",
+    "expires_in",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Days until the token expires (default: never).",
+)
+
+
 @token.command("create")
 @click.option("--tenant", "tenant_name", required=True)
 @click.option("--name", "token_name", default=None, help="A label for the token.")
-def token_create(tenant_name: str, token_name: str | None) -> None:
+@click.option(
+    "--scope", "scopes", type=_SCOPE_CHOICE, multiple=True, help="What it may do (repeatable; default: all three)."
+)
+@_EXPIRES_IN
+def token_create(tenant_name: str, token_name: str | None, scopes: tuple[str, ...], expires_in: float | None) -> None:
     """Create a bearer token for the tenant's owner; print it (only its hash is stored). The tenant must exist."""
-    click.echo(_run(_create_token(tenant_name, token_name)))
+    click.echo(_run(_create_token(tenant_name, token_name, scopes=scopes, expires_in_days=expires_in)))
 
 
-async def _create_token(tenant_name: str, token_name: str | None = None) -> str:
+async def _create_token(
+    tenant_name: str,
+    token_name: str | None = None,
+    *,
+    scopes: tuple[str, ...] = (),
+    expires_in_days: float | None = None,
+) -> str:
     from kith.auth.accounts import UnknownTenantError, create_owner_token
     from kith.db.session import raw_connection
 
     async with raw_connection(_database_url()) as conn:
         try:
-            return await create_owner_token(conn, tenant_name, token_name)
+            return await create_owner_token(conn, tenant_name, token_name, scopes, expires_in_days)
         except UnknownTenantError as exc:
             raise click.ClickException(str(exc)) from None
+
+
+async def _in_session(work):
+    """Run `work(session)` in one transaction; a missing tenant or token is a one-line error."""
+    from kith.auth.accounts import UnknownTenantError
+    from kith.auth.service import UnknownTokenError
+    from kith.db.session import standalone_session
+
+    async with standalone_session(_database_url()) as session:
+        try:
+            return await work(session)
+        except (UnknownTenantError, UnknownTokenError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@token.command("list")
+@click.option("--tenant", "tenant_name", required=True)
+def token_list(tenant_name: str) -> None:
+    """Print the tenant's tokens, one JSON object a line (id, name, scopes, times; never the token)."""
+    import msgspec
+
+    from kith.auth.service import list_tokens
+
+    for row in _run(_in_session(lambda session: list_tokens(session, tenant_name))):
+        click.echo(msgspec.json.encode(row).decode())
+
+
+@token.command("revoke")
+@click.argument("token_id", type=click.IntRange(min=1))
+def token_revoke(token_id: int) -> None:
+    """Revoke a token (its next request is a 401); print its id."""
+    from kith.auth.service import revoke_token
+
+    _run(_in_session(lambda session: revoke_token(session, token_id)))
+    click.echo(token_id)
+
+
+@token.command("rotate")
+@click.argument("token_id", type=click.IntRange(min=1))
+@_EXPIRES_IN
+def token_rotate(token_id: int, expires_in: float | None) -> None:
+    """Revoke a token and print its replacement (same tenant, name and scopes)."""
+    from kith.auth.service import rotate_token
+
+    click.echo(_run(_in_session(lambda session: rotate_token(session, token_id, expires_in))))
 
 
 @cli.command()

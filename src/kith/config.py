@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 QUEUES = ("sync", "compute")
 
@@ -29,6 +30,9 @@ class HttpSettings:
     host: str
     port: int
     max_upload_bytes: int
+    # KITH_PUBLIC_URL: where clients reach the API (`https://kith.example`, no trailing slash). Absolute
+    # URLs (Location, Link) are built on it, never on the request's Host header; relative without it.
+    public_url: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class JobSettings:
     result_ttl: int  # seconds
     redeliver_after: int  # seconds an unacknowledged task of a dead worker waits before another takes it
     max_deliveries: int  # a message delivered this often (it kills its workers) is dropped
+    worker_stop_timeout: int  # seconds a stopping worker gives its running jobs before handing them back
     max_retries: int
     retry_delay: float  # seconds
     retry_max_delay: float  # seconds
@@ -138,6 +143,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return float(value) if value else default
 
 
+def _public_url(value: str | None) -> str | None:
+    if not value:
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+        raise ValueError(f"KITH_PUBLIC_URL must be an http(s) URL without query or fragment, not {value!r}")
+    return value.rstrip("/")
+
+
 def read_settings(env: Mapping[str, str]) -> Settings:
     data_dir = find_data_dir(env)
     return Settings(
@@ -148,6 +162,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             host=env.get("KITH_HOST") or "127.0.0.1",
             port=_int(env, "KITH_PORT", 8000),
             max_upload_bytes=_int(env, "KITH_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
+            public_url=_public_url(env.get("KITH_PUBLIC_URL")),
         ),
         jobs=JobSettings(
             redis_url=env.get("REDIS_URL") or None,
@@ -159,6 +174,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             result_ttl=_int(env, "KITH_RESULT_TTL", 24 * 3600),
             redeliver_after=_int(env, "KITH_REDELIVER_AFTER", 60),
             max_deliveries=_int(env, "KITH_MAX_DELIVERIES", 5),
+            worker_stop_timeout=_int(env, "KITH_WORKER_STOP_TIMEOUT", 20),
             max_retries=_int(env, "KITH_TASK_MAX_RETRIES", 5),
             retry_delay=_float(env, "KITH_TASK_RETRY_DELAY", 2),
             retry_max_delay=_float(env, "KITH_TASK_RETRY_MAX_DELAY", 60),

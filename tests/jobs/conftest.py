@@ -223,9 +223,17 @@ class Workers:
         self.env = env
         self.procs: list[tuple[subprocess.Popen, Path]] = []
 
-    def start(self, queue: str, database_url: str, *, concurrency: int | None = None, **env: str) -> subprocess.Popen:
+    def start(
+        self,
+        queue: str,
+        database_url: str,
+        *,
+        concurrency: int | None = None,
+        command: tuple[str, ...] = (sys.executable, "-m", "kith"),
+        **env: str,
+    ) -> subprocess.Popen:
         log = self.tmp_path / f"worker-{queue}-{len(self.procs)}.log"
-        args = [sys.executable, "-m", "kith", "worker", "--queue", queue]
+        args = [*command, "worker", "--queue", queue]
         if concurrency:
             args += ["--concurrency", str(concurrency)]
         proc = subprocess.Popen(

@@ -127,9 +127,17 @@ async def test_cleanup_deletes_runs_past_the_retention(jobs_db, engine):
             "($1, 'vcard', 'succeeded', now() - interval '89 days'), ($1, 'mbox', 'queued', now())",
             tenant_id,
         )
+        await conn.execute(
+            "INSERT INTO idempotency_keys (tenant_id, key, fingerprint, status_code, body, media_type, expires_at) "
+            "VALUES ($1, 'old', '', 201, '', 'application/json', now() - interval '1 second'), "
+            "($1, 'live', '', 201, '', 'application/json', now() + interval '1 hour')",
+            tenant_id,
+        )
         outcome = await _run(kith_jobs.cleanup, engine=engine)
         assert outcome["sync_runs_deleted"] == 2
         assert await conn.fetchval("SELECT count(*) FROM sync_runs") == 2
+        assert outcome["idempotency_keys_deleted"] == 1
+        assert await conn.fetchval("SELECT key FROM idempotency_keys") == "live"
     finally:
         await conn.close()
 

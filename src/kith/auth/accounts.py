@@ -6,6 +6,7 @@ fraction of a second because they import neither SQLAlchemy nor the models.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -82,17 +83,30 @@ async def ensure_tenant(conn: asyncpg.Connection, name: str, time_zone: str = "U
     return existing
 
 
-async def create_owner_token(conn: asyncpg.Connection, tenant_name: str, label: str | None = None) -> str:
-    """A new bearer token for the tenant's owner (only its hash is stored); UnknownTenantError if none."""
+async def create_owner_token(
+    conn: asyncpg.Connection,
+    tenant_name: str,
+    label: str | None = None,
+    scopes: Sequence[str] = (),
+    expires_in_days: float | None = None,
+) -> str:
+    """A new bearer token for the tenant's owner (only its hash is stored); UnknownTenantError if none.
+
+    `scopes` default to all of them; `expires_in_days` None: it never expires.
+    """
     async with conn.transaction():
         owner = await find_tenant_owner(conn, tenant_name)
         token = generate_token()
         await conn.execute(
-            "INSERT INTO api_tokens (tenant_id, user_id, token_hash, name) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO api_tokens (tenant_id, user_id, token_hash, name, scopes, expires_at)"
+            " VALUES ($1, $2, $3, $4, coalesce($5::text[], '{read,write,import}'),"
+            " now() + make_interval(secs => $6::float8 * 86400))",
             owner.tenant_id,
             owner.user_id,
             hash_token(token),
             label,
+            list(dict.fromkeys(scopes)) or None,
+            expires_in_days,
         )
     return token
 
@@ -105,6 +119,7 @@ async def token_is_live(conn: asyncpg.Connection, tenant_name: str, token: str) 
             SELECT EXISTS (
                 SELECT 1 FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
                 WHERE t.token_hash = $1 AND n.name = $2 AND t.revoked_at IS NULL
+                  AND (t.expires_at IS NULL OR t.expires_at > now())
             )
             """,
             hash_token(token),

@@ -22,6 +22,6 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         async with app_reader(connection.app).connect() as conn:
             row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": hash_token(token.strip())})).first()
         if row is None:
-            raise NotAuthorizedException("Invalid or revoked bearer token", headers=_CHALLENGE)
-        principal = Principal(tenant_id=row.tenant_id, user_id=row.user_id, time_zone=row.time_zone)
+            raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
+        principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes))
         return AuthenticationResult(user=principal, auth=token)

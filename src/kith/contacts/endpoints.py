@@ -5,12 +5,14 @@ from typing import Annotated, Literal
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, Parameter
+from litestar.status_codes import HTTP_201_CREATED
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
 from kith.contacts.listings import BIRTHDAYS, CONTACTS, OVERDUE
 from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
+from kith.idempotency import Idempotency
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
@@ -70,14 +72,17 @@ class ContactController(Controller):
     ) -> Contact:
         return await service.get_contact(db_reader, principal.tenant_id, contact_id)
 
-    @post("/", summary="Create a contact")
+    @post("/", summary="Create a contact", status_code=HTTP_201_CREATED)
     async def create_contact(
         self,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
+        idempotency: NamedDependency[Idempotency],
         data: JSONBody[ContactCreate],
-    ) -> Contact:
-        return await service.create_contact(db_session, principal.tenant_id, data)
+    ) -> Response[Contact]:
+        return await idempotency.respond(
+            lambda: service.create_contact(db_session, principal.tenant_id, data), HTTP_201_CREATED
+        )
 
     @patch("/{contact_id:int}", summary="Change some fields of a contact")
     async def update_contact(

@@ -39,6 +39,11 @@ logger = logging.getLogger(__name__)
 MAX_HOLD = 3900
 
 
+def result_prefix() -> str:
+    """Job results are kept under `<KITH_QUEUE_PREFIX>:result:<task id>`."""
+    return f"{get_settings().jobs.queue_prefix}:result"
+
+
 def stream(queue: str) -> str:
     """The Redis stream of a queue: `<KITH_QUEUE_PREFIX>:<queue>` (default prefix `kith`)."""
     return f"{get_settings().jobs.queue_prefix}:{queue}"
@@ -178,7 +183,7 @@ def make_broker(*, redis_url: str | bool | None = True) -> AsyncBroker:
             max_hold=float(MAX_HOLD),
             max_deliveries=settings.max_deliveries,
         ).with_result_backend(
-            RedisAsyncResultBackend(url, result_ex_time=settings.result_ttl, prefix_str="kith:result")
+            RedisAsyncResultBackend(url, result_ex_time=settings.result_ttl, prefix_str=result_prefix())
         )
     else:
         # Each job runs inside the call that sends it (the API sends from a background task, after

@@ -7,15 +7,17 @@ from kith.models.job_request import JobRequest
 from kith.models.mention import Mention
 from kith.models.sync_run import SyncRun
 from kith.models.sync_upload import SyncRunContact, SyncUpload
-from kith.models.tenancy import ApiToken, Tenant, User
+from kith.models.tenancy import ALL_SCOPES, ApiToken, IdempotencyKey, Tenant, User
 from kith.models.view_refresh import ViewRefresh
 
 __all__ = [
+    "ALL_SCOPES",
     "ApiToken",
     "Base",
     "Contact",
     "ContactKey",
     "Conversation",
+    "IdempotencyKey",
     "JobRequest",
     "Mention",
     "Message",

@@ -13,6 +13,7 @@ from litestar import Request, Response
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from kith.config import get_settings
+from kith.links import link_to
 from kith.pagination.cursor import Binding, CursorCodec, Direction, Position
 
 T = TypeVar("T")
@@ -79,7 +80,7 @@ def page_response(request: Request, page: Page) -> Response:
             query = urlencode(
                 [*((k, v) for k, v in request.query_params.multi_items() if k != "cursor"), ("cursor", cursor)]
             )
-            links.append(f'<{request.url.with_replacements(query=query)}>; rel="{rel}"')
+            links.append(f'<{link_to(f"{request.url.path}?{query}")}>; rel="{rel}"')
     if links:
         headers["Link"] = ", ".join(links)
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:

@@ -13,10 +13,13 @@ from litestar.plugins import InitPluginProtocol
 
 from kith.auth.dependencies import provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
+from kith.auth.scopes import scope_guard
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.idempotency import provide_idempotency
 from kith.jobqueue.outbox import start_resending
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.docs import docs_assets_router, docs_render_plugin
+from kith.server.guards import KithRequest, TextGuardMiddleware
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
@@ -33,7 +36,9 @@ class KithPlugin(InitPluginProtocol):
         self.database_url = database_url
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
+        api = Router(
+            path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}], guards=[scope_guard]
+        )
         app_config.route_handlers.extend([SystemController, api, docs_assets_router(), *webclient_routes()])
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
@@ -51,8 +56,12 @@ class KithPlugin(InitPluginProtocol):
         app_config.on_startup.append(send_unsent_jobs)
         app_config.on_shutdown.insert(0, stop_sending)
         app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
+        # First: hostile text is refused before authentication costs a query.
+        app_config.middleware.insert(0, TextGuardMiddleware)
+        app_config.request_class = KithRequest
         app_config.middleware.append(DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS))
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
+        app_config.dependencies["idempotency"] = Provide(provide_idempotency)
         app_config.exception_handlers.update(exception_handlers)
         app_config.openapi_config = OpenAPIConfig(
             title="Kith",

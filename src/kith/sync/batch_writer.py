@@ -6,9 +6,10 @@ import, take three: one finds which are stored already, one finds or creates
 the contacts and conversations of the others, and a COPY writes them (the
 fastest way into PostgreSQL; see queries.RESOLVE_MESSAGES). Each batch also
 adds its counts and record errors to the run. Records the
-database would reject (a NUL character, an impossible birthday, an empty
-name) are caught here first and reported like the source's own record errors,
-so one bad record never fails its batch. The writer holds one batch at a time:
+database would reject (an impossible birthday, an empty name) are caught
+here first and reported like the source's own record errors, and text it
+cannot store (a NUL, a lone surrogate) is cleaned (kith.text.pg_text), so one
+bad record never fails its batch. The writer holds one batch at a time:
 memory is bounded by the batch size, not the input.
 """
 
@@ -36,6 +37,7 @@ from kith.sync.sources.records import (
     MessageRecord,
     SourceBatch,
 )
+from kith.text import pg_text, pg_texts, refused_by_postgres
 
 MAX_ERRORS_KEPT = 1000
 _LINKEDIN_PROFILE = ("https://www.linkedin.com/in/", "https://www.linkedin.com/pub/")
@@ -73,11 +75,6 @@ class _Landed(NamedTuple):
     contacts_created: int = 0
 
 
-def _clean(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL; mail bodies sometimes do.
-    return value.replace("\x00", "") if value is not None and "\x00" in value else value
-
-
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
     return {"index": index, "reason": reason, "excerpt": excerpt[:EXCERPT_CHARS]}
 
@@ -88,8 +85,10 @@ def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
 _MESSAGE_TEXT = ("external_id", "thread_key", "subject", "body", "counterpart_email", "counterpart_name")
 
 
-def _without_nul(r: MessageRecord) -> MessageRecord:
-    changed = {name: _clean(value) for name in _MESSAGE_TEXT if (value := getattr(r, name)) and "\x00" in value}
+def _storable(r: MessageRecord) -> MessageRecord:
+    changed = {
+        name: pg_text(value) for name in _MESSAGE_TEXT if (value := getattr(r, name)) and refused_by_postgres(value)
+    }
     return msgspec.structs.replace(r, **changed) if changed else r
 
 
@@ -99,7 +98,7 @@ def _valid_messages(
     """The messages that can land (the first of each external id; a repeat is counted as skipped), and errors."""
     valid: dict[str, MessageRecord] = {}
     errors = []
-    for r in map(_without_nul, records):
+    for r in map(_storable, records):
         if r.sent_at.tzinfo is None or not r.external_id or not r.thread_key:
             errors.append(_error_json(r.source_index, "message without id, thread or time zone", r.external_id or ""))
             continue
@@ -205,10 +204,6 @@ class _ContactRow(msgspec.Struct):
     key_values: list[str]
 
 
-def _clean_all(values: list[str]) -> list[str]:
-    return [_clean(v) for v in values] if any("\x00" in v for v in values) else values
-
-
 def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[list[Any], list[dict[str, Any]]]:
     """The records, with their keys, as a JSON array; a record sharing a key with an earlier one is a duplicate."""
     rows: list[_ContactRow] = []
@@ -216,7 +211,7 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
     errors = []
     key_kind = target.key_kind
     for r in records:
-        full_name = (_clean(r.full_name) or "").strip()
+        full_name = (pg_text(r.full_name) or "").strip()
         if not full_name:
             errors.append(_error_json(r.source_index, "contact without a name", ", ".join(r.emails)))
             continue
@@ -229,13 +224,13 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 )
             )
             continue
-        emails = _clean_all(r.emails)
+        emails = pg_texts(r.emails)
         keys = [("email", e) for e in emails]
-        external_id = _clean(r.external_id)
+        external_id = pg_text(r.external_id)
         if external_id and key_kind:
             keys.append((key_kind, external_id))
         # A LinkedIn profile among an address book's links matches that person's LinkedIn connection.
-        links = _clean_all(r.links)
+        links = pg_texts(r.links)
         keys += [
             ("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)
         ]
@@ -248,15 +243,15 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 ord=len(rows),
                 full_name=full_name,
                 emails=emails,
-                phones=_clean_all(r.phones),
-                company=_clean(r.company),
-                title=_clean(r.title),
-                tags=_clean_all(r.tags),
+                phones=pg_texts(r.phones),
+                company=pg_text(r.company),
+                title=pg_text(r.title),
+                tags=pg_texts(r.tags),
                 links=links,
                 birthday_month=r.birthday_month,
                 birthday_day=r.birthday_day,
                 birthday_year=r.birthday_year,
-                notes=_clean(r.notes),
+                notes=pg_text(r.notes),
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],
@@ -288,10 +283,10 @@ def _mention_params(records: list[MentionRecord], target: RunTarget) -> tuple[li
         rows.append(
             _MentionRow(
                 ord=len(rows),
-                dedupe_key=_clean(r.dedupe_key),
-                title=_clean(r.title),
-                link=_clean(r.link),
-                summary=_clean(r.summary),
+                dedupe_key=pg_text(r.dedupe_key),
+                title=pg_text(r.title),
+                link=pg_text(r.link),
+                summary=pg_text(r.summary),
                 published_at=r.published_at,
             )
         )

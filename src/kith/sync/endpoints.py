@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Awaitable
+from functools import partial
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
@@ -10,8 +13,11 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
+from kith.auth.scopes import IMPORT
 from kith.config import get_settings
+from kith.idempotency import Idempotency
 from kith.jobqueue.outbox import send_requested, take_requested
+from kith.links import link_to
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
@@ -19,6 +25,32 @@ from kith.sync import receiving, service
 from kith.sync.listings import SYNC_RUNS
 from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail, SyncRunPage
 from kith.sync.upload_request import parse_since, uploaded_file
+
+
+async def _accepted(
+    request: Request, session: AsyncSession, engine: AsyncEngine, upload: Awaitable[SyncRunDetail]
+) -> Response:
+    run = await upload
+    # The run's job is sent once the response is out, so after the run's transaction has committed:
+    # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL). If that fails, the sweeper sends it.
+    return Response(
+        run,
+        status_code=HTTP_202_ACCEPTED,
+        headers={"Location": link_to(request.app.route_reverse("sync_run", run_id=run.id))},
+        background=BackgroundTask(send_requested, engine, take_requested(session)),
+    )
+
+
+async def _receive(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    source: SourceName,
+    window: dt.datetime | None,
+    options: RunOptions,
+) -> SyncRunDetail:
+    media_type, body = await uploaded_file(request, get_settings().http.max_upload_bytes)
+    return await receiving.receive_upload(session, principal, source, media_type, body, window, options)
 
 
 class SyncController(Controller):
@@ -34,6 +66,7 @@ class SyncController(Controller):
             "background: poll the returned run. At most KITH_MAX_UPLOAD_BYTES (413 beyond it)."
         ),
         status_code=HTTP_202_ACCEPTED,
+        opt=IMPORT,
         request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
     )
     async def start_sync(
@@ -42,6 +75,7 @@ class SyncController(Controller):
         db_session: NamedDependency[AsyncSession],
         db_engine: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
+        idempotency: NamedDependency[Idempotency],
         source: FromPath[SourceName],
         since: Annotated[
             str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")
@@ -52,16 +86,8 @@ class SyncController(Controller):
         ] = None,
     ) -> Response[SyncRunDetail]:
         window, options = parse_since(since, days_back), RunOptions(own_addresses=me or [])
-        media_type, body = await uploaded_file(request, get_settings().http.max_upload_bytes)
-        run = await receiving.receive_upload(db_session, principal, source, media_type, body, window, options)
-        # The run's job is sent once the response is out, so after the run's transaction has committed:
-        # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL). If that fails, the sweeper sends it.
-        return Response(
-            run,
-            status_code=HTTP_202_ACCEPTED,
-            headers={"Location": request.url_for("sync_run", run_id=run.id)},
-            background=BackgroundTask(send_requested, db_engine, take_requested(db_session)),
-        )
+        upload = partial(_receive, request, db_session, principal, source, window, options)
+        return await idempotency.respond(lambda: _accepted(request, db_session, db_engine, upload()), HTTP_202_ACCEPTED)
 
     @get("/runs", summary="Sync runs, newest first (cursor-paginated)")
     async def list_runs(

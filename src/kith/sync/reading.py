@@ -12,6 +12,7 @@ import msgspec
 
 from kith.sync.schemas import RunOptions
 from kith.sync.sources import SourceBatch, SourceFormatError, SourceSpec
+from kith.text import repair_lone_surrogates
 
 # Enough of a file to tell its format (the sources decide on their first record).
 HEAD_BYTES = 64 << 10
@@ -31,8 +32,15 @@ def open_source(
 
 
 def _json_array(data: bytes) -> list[msgspec.Raw]:
-    """The items of a JSON array, each left undecoded until its batch is parsed."""
-    return msgspec.json.decode(data, type=list[msgspec.Raw])
+    """The items of a JSON array, each left undecoded until its batch is parsed.
+
+    A lone surrogate escape becomes U+FFFD (the record is cleaned, as a file's would be); nesting
+    too deep for the decoder is a format error (a 422 on upload), not the run's failure.
+    """
+    try:
+        return msgspec.json.decode(repair_lone_surrogates(data), type=list[msgspec.Raw])
+    except RecursionError:
+        raise SourceFormatError("the JSON nests too deeply") from None
 
 
 async def _json_batches(

@@ -150,7 +150,8 @@ async def rescore(engine: Engine) -> dict[str, Any]:
     schedule=[{"cron": _settings.jobs.cleanup_cron, "schedule_id": "cleanup"}],
 )
 async def cleanup(engine: Engine) -> dict[str, Any]:
-    """Delete sync runs older than the retention (with their uploads); forget dead stream consumers.
+    """Delete sync runs older than the retention (with their uploads) and expired idempotency keys;
+    forget dead stream consumers.
 
     Task results need no sweeping: they expire in Redis (KITH_RESULT_TTL).
     """
@@ -172,9 +173,16 @@ async def cleanup(engine: Engine) -> dict[str, Any]:
             deleted += n
             if n < 1000:
                 break
+        async with engine.begin() as conn:
+            keys = (await conn.execute(queries.DELETE_EXPIRED_IDEMPOTENCY_KEYS)).rowcount
     consumers = await _forget_dead_consumers()
-    logger.info("cleanup: %d old sync runs deleted, %d dead consumers forgotten", deleted, consumers)
-    return {"sync_runs_deleted": deleted, "consumers_forgotten": consumers}
+    logger.info(
+        "cleanup: %d old sync runs deleted, %d expired idempotency keys deleted, %d dead consumers forgotten",
+        deleted,
+        keys,
+        consumers,
+    )
+    return {"sync_runs_deleted": deleted, "idempotency_keys_deleted": keys, "consumers_forgotten": consumers}
 
 
 async def _forget_dead_consumers(idle_ms: int = 24 * 3600 * 1000) -> int:

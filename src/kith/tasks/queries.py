@@ -23,6 +23,9 @@ AWAIT_REFRESH = text(
     """
 )
 
+# Idempotency keys past their expiry (see kith.idempotency): a retry after it is a new request anyway.
+DELETE_EXPIRED_IDEMPOTENCY_KEYS = text("DELETE FROM idempotency_keys WHERE expires_at < now()")
+
 # Old runs go in small batches (their uploads and touched-contact lists cascade with them).
 DELETE_OLD_RUNS = text(
     """

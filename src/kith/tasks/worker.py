@@ -1,11 +1,20 @@
-"""`kith worker --queue sync|compute`: taskiq's worker (its process manager, signals and
-graceful shutdown) on one queue of the Redis broker."""
+"""`kith worker --queue sync|compute`: taskiq's worker (its process manager and worker processes) on one
+queue of the Redis broker, stopped within a bound.
+
+On SIGTERM or SIGINT (sent to this process alone, as a supervisor or `uv run` does, or to its whole
+group) the running jobs get KITH_WORKER_STOP_TIMEOUT seconds to finish. A job still running then is
+handed back: its message is not acknowledged, so another worker takes it over after
+KITH_REDELIVER_AFTER seconds (every job is idempotent). A worker process still alive past the bound
+(a thread stuck in a blocking call keeps an interpreter from exiting) is killed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import os
+import time
 
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 from taskiq.cli.worker.args import WorkerArgs
@@ -17,6 +26,10 @@ from kith.jobqueue import outbox
 from kith.jobqueue.broker import make_broker, stream, use_broker
 
 logger = logging.getLogger(__name__)
+
+BROKER_SHUTDOWN_TIMEOUT = 5
+# Beyond the stop timeout and the broker's shutdown: the manager's one-second poll, and a process exiting.
+EXIT_MARGIN = 2
 
 
 def run_worker(queue: str, processes: int, concurrency: int | None) -> int:
@@ -40,13 +53,23 @@ def run_worker(queue: str, processes: int, concurrency: int | None) -> int:
             "--ack-type",
             "when_saved",
             "--shutdown-timeout",
-            "10",
-            # On SIGTERM running tasks get this long; the rest are redelivered (every job is idempotent).
+            str(BROKER_SHUTDOWN_TIMEOUT),
             "--wait-tasks-timeout",
-            "30",
+            str(settings.worker_stop_timeout),
         ]
     )
-    return taskiq_run_worker(args) or 0
+    status = taskiq_run_worker(args) or 0
+    # The manager has asked its worker processes to stop and returned at once; wait for them, within the bound.
+    _reap_workers(time.monotonic() + settings.worker_stop_timeout + BROKER_SHUTDOWN_TIMEOUT + EXIT_MARGIN)
+    return status
+
+
+def _reap_workers(deadline: float) -> None:
+    for child in multiprocessing.active_children():
+        child.join(max(0.0, deadline - time.monotonic()))
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join()
 
 
 def worker_broker() -> AsyncBroker:

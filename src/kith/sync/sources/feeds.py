@@ -16,11 +16,12 @@ two feeds that both number their items do not collide.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import datetime as dt
 import email.utils
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import BinaryIO
 
 from kith.sync.sources._common import (
@@ -57,6 +58,39 @@ _ROOTS = {
 
 # (tag, parent tag) of the element naming the feed itself.
 _FEED_KEYS = {("link", "channel"), (f"{ATOM}id", f"{ATOM}feed"), (f"{RSS1}link", f"{RSS1}channel")}
+
+
+# Characters XML 1.0 forbids (a NUL, most C0 controls, lone surrogates, U+FFFE/U+FFFF): dropped before
+# parsing, as are bytes that are not text in the feed's encoding (read as U+FFFD), so one bad item
+# is cleaned instead of ending the feed there.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_DECLARED_ENCODING = re.compile(rb"^<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+def _encoding_of(head: bytes) -> str:
+    """The feed's encoding: from its byte order mark, else its XML declaration, else UTF-8."""
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if match := _DECLARED_ENCODING.match(head.removeprefix(codecs.BOM_UTF8)):
+        try:
+            name = codecs.lookup(match.group(1).decode()).name
+        except LookupError:
+            pass
+        else:
+            return "utf-8-sig" if name == "utf-8" else name
+    return "utf-8-sig"
+
+
+def _xml_text(stream: BinaryIO) -> Iterator[str]:
+    """The feed as text, chunk by chunk, with what XML forbids dropped (see _NOT_XML).
+
+    Handed to the parser as text, whose encoding it then takes as given."""
+    chunk = stream.read(_CHUNK)
+    decoder = codecs.getincrementaldecoder(_encoding_of(chunk))(errors="replace")
+    while chunk:
+        yield _NOT_XML.sub("", decoder.decode(chunk))
+        chunk = stream.read(_CHUNK)
+    yield _NOT_XML.sub("", decoder.decode(b"", final=True))
 
 
 def parse_feed_date(value: str | None) -> dt.datetime | None:
@@ -201,11 +235,12 @@ async def read_feed(
     feed_key: str | None = None
     index = 0
     done = False
+    chunks = _xml_text(stream)
 
     while not done:
-        chunk = stream.read(_CHUNK)
+        chunk = next(chunks, None)
         try:
-            if chunk:
+            if chunk is not None:
                 parser.feed(chunk)
             else:
                 done = True
