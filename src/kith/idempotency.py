@@ -149,7 +149,7 @@ class Idempotency:
         assert self._body is not None
         request = self._request
         head = f"{request.method} {request.url.path}?{request.scope.get('query_string', b'').decode('latin-1')}"
-        body = await self._body.digest(get_settings().max_upload_bytes)
+        body = await self._body.digest(get_settings().http.max_upload_bytes)
         return hashlib.sha256(head.encode() + b"\0" + body).digest()
 
 
