@@ -7,7 +7,7 @@ from pathlib import Path
 VIEWS_DIR = Path(__file__).resolve().parents[3] / "db" / "views"
 
 # Every materialized view Kith serves listings from, in refresh order.
-VIEWS: tuple[str, ...] = ("contact_cards",)
+VIEWS: tuple[str, ...] = ("contact_cards", "conversation_summaries")
 
 
 def view_sql(name: str) -> str:

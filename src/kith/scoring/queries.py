@@ -30,7 +30,7 @@ _APPLY = """
       AND (c.score, c.last_interaction_at) IS DISTINCT FROM (x.score, x.last_at)
 """
 
-# The contacts one sync run touched, each through ix_messages_tenant_contact_sent;
+# The contacts one sync run touched, each through ix_messages_tenant_contact_sent_id;
 # the run's score stage is recorded by the same statement. $1 sync_run_id.
 SCORE_RUN = f"""
 WITH run AS (SELECT tenant_id FROM sync_runs WHERE id = $1),
