@@ -29,8 +29,9 @@ CONVERSATION_SUMMARIES_SQL = """
 -- conversations an API write changed since (DESIGN: fresh reads over views), so
 -- both have the same columns. Each per-conversation part is an index look-up on
 -- messages (tenant_id, conversation_id, sent_at, id), read from either end, so
--- the live read of a changed conversation costs a few probes; the count is a
--- scalar subquery, which PostgreSQL evaluates only for the rows a LIMIT keeps.
+-- the live read of a changed conversation costs a probe or two. The count and
+-- the contact are scalar subqueries in the select list: under ORDER BY … LIMIT
+-- PostgreSQL evaluates them after the sort, only for the rows the page keeps.
 --
 -- The last message is the newest by (sent_at, id), the same order the message
 -- listing uses. A conversation's contact is the one it was started with
@@ -44,7 +45,12 @@ SELECT
     c.tenant_id,
     c.id,
     c.user_id,
-    coalesce(c.contact_id, first_message.contact_id) AS contact_id,
+    coalesce(c.contact_id, (
+        SELECT m.contact_id FROM messages m
+        WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.contact_id IS NOT NULL
+        ORDER BY m.sent_at, m.id
+        LIMIT 1
+    )) AS contact_id,
     c.channel,
     c.subject,
     (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id)::bigint
@@ -62,14 +68,7 @@ LEFT JOIN LATERAL (
     WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id
     ORDER BY m.sent_at DESC, m.id DESC
     LIMIT 1
-) last_message ON true
-LEFT JOIN LATERAL (
-    SELECT m.contact_id FROM messages m
-    WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id AND m.contact_id IS NOT NULL
-      AND c.contact_id IS NULL
-    ORDER BY m.sent_at, m.id
-    LIMIT 1
-) first_message ON true;
+) last_message ON true;
 
 CREATE MATERIALIZED VIEW conversation_summaries AS SELECT * FROM conversation_summary_rows;
 
