@@ -40,7 +40,7 @@ CREATE FUNCTION kith_test_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE SET s
 DECLARE m text; running int;
 BEGIN
   SELECT count(*) INTO running FROM pg_stat_activity
-  WHERE pid <> pg_backend_pid() AND state = 'active' AND query ILIKE 'REFRESH MATERIALIZED VIEW%contact_cards%';
+  WHERE pid <> pg_backend_pid() AND datname = current_database() AND state = 'active' AND query ILIKE 'REFRESH MATERIALIZED VIEW%contact_cards%';
   -- The sequence counts every pass (it ignores rollbacks); the table only the passes that committed.
   PERFORM nextval('kith_test_entered');
   INSERT INTO kith_test_passes (pid, others) VALUES (pg_backend_pid(), running);

@@ -142,7 +142,13 @@ async def test_vacuum_skips_a_view_being_refreshed_and_serves_requests_it_held_u
             "WHERE relname = 'contact_cards'"
         ) in (True, None)  # stats are flushed lazily
         # No lock or setting is left on the pooled connections.
-        assert await conn.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'") == 0
+        assert (
+            await conn.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            == 0
+        )
     finally:
         await conn.close()
     async with engine.connect() as c:
