@@ -15,10 +15,14 @@ class Conversation(Timestamps, Base):
     __table_args__ = (
         Index("uq_conversations_tenant_source_external", "tenant_id", "source", "external_id", unique=True),
         Index("ix_conversations_tenant_user", "tenant_id", "user_id", "id"),
+        # Conversations an API write touched since the last view refresh are read live (DESIGN: fresh reads).
+        Index("ix_conversations_tenant_changed", "tenant_id", "changed_at"),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("users.id", ondelete="CASCADE"))
+    # The contact it was started with (the API sets it; imported threads leave it NULL).
+    contact_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("contacts.id", ondelete="SET NULL"))
     source: Mapped[str] = mapped_column(Text, server_default="api", default="api")
     external_id: Mapped[str] = mapped_column(Text)
     channel: Mapped[str] = mapped_column(Text, server_default="email", default="email")
@@ -34,8 +38,8 @@ class Message(Base):
         Index("uq_messages_tenant_source_external", "tenant_id", "source", "external_id", unique=True),
         # Messages of one conversation, keyset on (sent_at, id).
         Index("ix_messages_tenant_conversation_sent", "tenant_id", "conversation_id", "sent_at", "id"),
-        # Recency / frequency per contact (scoring, last interaction).
-        Index("ix_messages_tenant_contact_sent", "tenant_id", "contact_id", "sent_at"),
+        # A contact's timeline, keyset on (sent_at, id); recency / frequency per contact (scoring).
+        Index("ix_messages_tenant_contact_sent_id", "tenant_id", "contact_id", "sent_at", "id"),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from kith.db.paths import VIEWS_DIR
 
 # Every materialized view Kith serves listings from, in refresh order.
-VIEWS: tuple[str, ...] = ("contact_cards",)
+VIEWS: tuple[str, ...] = ("contact_cards", "conversation_summaries")
 
 
 def view_sql(name: str) -> str:

@@ -30,7 +30,7 @@ _APPLY = """
       AND (c.score, c.last_interaction_at) IS DISTINCT FROM (x.score, x.last_at)
 """
 
-# The contacts one sync run touched, each through ix_messages_tenant_contact_sent;
+# The contacts one sync run touched, each through ix_messages_tenant_contact_sent_id;
 # the run's score stage is recorded by the same statement. $1 sync_run_id.
 SCORE_RUN = f"""
 WITH run AS (SELECT tenant_id FROM sync_runs WHERE id = $1),
@@ -82,6 +82,22 @@ computed AS (
 ),
 scored AS ({_APPLY} RETURNING 1)
 SELECT count(*) FROM scored
+"""
+
+# One contact ($1 tenant, $2 contact) after an API write (a message sent): its score and last
+# interaction now, and marked changed so listings read its card live until the next refresh.
+RESCORE_CONTACT = f"""
+WITH computed AS (
+    SELECT c.tenant_id, c.id, s.last_at, {_SCORE} AS score
+    FROM contacts c
+    CROSS JOIN LATERAL (
+        SELECT {_STATS} FROM messages m WHERE m.tenant_id = c.tenant_id AND m.contact_id = c.id
+    ) s
+    WHERE c.tenant_id = $1 AND c.id = $2
+)
+UPDATE contacts c SET score = x.score, last_interaction_at = x.last_at, changed_at = now()
+FROM computed x
+WHERE c.tenant_id = x.tenant_id AND c.id = x.id
 """
 
 RECORD_FAILURE = """

@@ -16,14 +16,16 @@ So someone you wrote to and heard from today scores at least 70 (recency
 is set to the time of the last message in the same pass. Scores decay with
 time, so a nightly `rescore_all` keeps them current; after each sync run
 `score_sync_run` rescores just the contacts the run touched. None of these set
-`contacts.changed_at`: batch results appear with the next view refresh.
+`contacts.changed_at`: batch results appear with the next view refresh. An API
+write that changes a contact's messages (a message sent) rescores that contact
+in its own transaction with `rescore_contact`, which does mark it changed.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.scoring import queries
 
@@ -53,3 +55,9 @@ async def rescore_all(engine: AsyncEngine) -> int:
     """Rescore every contact of every tenant (the nightly pass). Returns how many changed."""
     async with engine.begin() as conn:
         return (await conn.exec_driver_sql(queries.RESCORE_ALL, ())).scalar_one()
+
+
+async def rescore_contact(session: AsyncSession, tenant_id: int, contact_id: int) -> None:
+    """Rescore one contact inside the caller's transaction and mark it changed (an API write)."""
+    connection = await session.connection()
+    await connection.exec_driver_sql(queries.RESCORE_CONTACT, (tenant_id, contact_id))

@@ -37,6 +37,8 @@ class SeedSize:
     messages: int
     conversations: int
     mentions: int
+    # Messages of one more conversation, a group chat with a long history (0: no group thread).
+    group_messages: int = 0
 
 
 @dataclass
@@ -52,8 +54,12 @@ SIZES: dict[str, SeedSize] = {
     # A few pages of each listing, seeded in a second: browser tests and quick looks.
     "tiny": SeedSize(contacts=200, messages=2_000, conversations=30, mentions=30),
     "small": SeedSize(contacts=1_000, messages=20_000, conversations=300, mentions=300),
-    "medium": SeedSize(contacts=100_000, messages=1_000_000, conversations=5_000, mentions=1_000),
-    "large": SeedSize(contacts=1_000_000, messages=10_000_000, conversations=50_000, mentions=3_000),
+    "medium": SeedSize(
+        contacts=100_000, messages=1_000_000, conversations=5_000, mentions=1_000, group_messages=100_000
+    ),
+    "large": SeedSize(
+        contacts=1_000_000, messages=10_000_000, conversations=50_000, mentions=3_000, group_messages=1_000_000
+    ),
 }
 
 # Rows per INSERT statement.
@@ -109,14 +115,14 @@ async def seed_tenant(
     *,
     tenant_id: int,
     user_id: int,
-    size: str,
+    size: str | SeedSize,
     seed: int = 1,
     progress: Callable[[str], None] = print,
     anchor: dt.datetime | None = None,
     analyze: bool = True,
     skip_fk_checks: bool = True,
 ) -> SeedCounts:
-    """Fill one tenant with a synthetic `size` ("small", "medium", "large") data set (or "tiny": 200 contacts).
+    """Fill one tenant with a synthetic `size` ("tiny", "small", "medium", "large", or a SeedSize) data set.
 
     `anchor` is the synthetic "now" every timestamp is relative to (default: the start of
     today, UTC): pass the same anchor to reproduce the same timestamps on another day.
@@ -126,7 +132,7 @@ async def seed_tenant(
     connection may and nothing else would be skipped (see `queries.CAN_SKIP_FK_CHECKS`).
     """
     try:
-        spec = SIZES[size]
+        spec = size if isinstance(size, SeedSize) else SIZES[size]
     except KeyError:
         raise ValueError(f"unknown size {size!r}; expected one of {', '.join(SIZES)}") from None
     anchor = anchor or default_anchor()
@@ -179,6 +185,11 @@ async def seed_tenant(
             meter.add(inserted)
         counts.messages = meter.done
 
+        if spec.group_messages:
+            await _seed_group_thread(conn, spec, base, anchor, user_id, progress)
+            counts.conversations += 1
+            counts.messages += spec.group_messages
+
         meter = _Meter("mentions", spec.mentions, progress)
         mention_companies = min(q.N_COMPANIES, max(50, spec.contacts // 5))
         await conn.execute(q.INSERT_MENTIONS, *base, 0, spec.mentions - 1, anchor, mention_companies)
@@ -197,9 +208,30 @@ async def seed_tenant(
     counts.seconds = time.perf_counter() - started
     total = counts.contacts * 2 + counts.conversations + counts.messages + counts.mentions  # contact_keys too
     progress(
-        f"seeded {size} (seed {seed}) into tenant {tenant_id}: {_fmt(counts.contacts)} contacts "
+        f"seeded {size if isinstance(size, str) else 'custom'} (seed {seed}) into tenant {tenant_id}: {_fmt(counts.contacts)} contacts "
         f"(+{_fmt(counts.contacts)} contact_keys), {_fmt(counts.conversations)} conversations, "
         f"{_fmt(counts.messages)} messages, {_fmt(counts.mentions)} mentions in {counts.seconds:.1f} s "
         f"({_fmt(total / written if written else 0)} rows/s written; analyze {counts.seconds - written:.1f} s)"
     )
     return counts
+
+
+async def _seed_group_thread(
+    conn: asyncpg.Connection,
+    spec: SeedSize,
+    base: tuple[int, int],
+    anchor: dt.datetime,
+    user_id: int,
+    progress: Callable[[str], None],
+) -> None:
+    """One group chat after the regular conversations, its messages numbered after theirs."""
+    tenant_id, _ = base
+    conversation_id = await conn.fetchval(q.INSERT_GROUP_CONVERSATION, tenant_id, user_id, spec.conversations, anchor)
+    meter = _Meter("group thread", spec.group_messages, progress)
+    for lo, hi in _ranges(spec.group_messages, MESSAGE_CHUNK):
+        first, last = spec.messages + lo, spec.messages + hi
+        status = await conn.execute(q.INSERT_GROUP_MESSAGES, *base, first, last, anchor, conversation_id, spec.contacts)
+        inserted = _inserted(status)
+        if inserted != hi - lo + 1:
+            raise RuntimeError(f"group messages {first}..{last}: inserted {inserted} rows, expected {hi - lo + 1}")
+        meter.add(inserted)

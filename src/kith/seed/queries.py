@@ -680,7 +680,7 @@ _TAGS = text_array(TAGS)
 _TAG_COUNT = len(TAGS)
 
 # Column salts: contacts 1-23, conversations 24-26, contact weights 27-29, messages 30-37, mentions
-# 40-45: distinct per table, so row n of one table is not correlated with row n of another.
+# 40-45, group thread members 46-47: distinct per table, so row n of one table is not correlated with row n of another.
 _CONTACT_SALTS = {
     "cjk": 1,
     "first": 2,
@@ -877,6 +877,64 @@ FROM (
     OFFSET 0
 ) message
 ORDER BY message.contact_id, message.sent_at
+"""
+
+# --------------------------------------------------------------------------- the group thread
+
+# One chat with many members and a very long history (the worst case for the message keyset and
+# the summary refresh). Its messages continue the numbering of the others (external ids stay
+# unique), so their draws use the message salts at indexes past the last regular message.
+GROUP_THREAD_SUBJECT = "Group: the whole crew"
+GROUP_THREAD_MEMBERS = 200
+
+# $1 tenant, $2 user_id, $3 conversation index (external id), $4 anchor
+INSERT_GROUP_CONVERSATION = (
+    """
+INSERT INTO conversations (tenant_id, user_id, source, external_id, channel, subject, created_at, updated_at)
+VALUES ($1, $2, 'synthetic', 'conv-' || $3::bigint, 'chat', '"""
+    + GROUP_THREAD_SUBJECT
+    + """',
+        $4::timestamptz - interval '3 years 90 days', $4::timestamptz - interval '3 years 90 days')
+RETURNING id
+"""
+)
+
+# $1 tenant, $2 seed, $3 first, $4 last (message indexes, past the regular ones), $5 anchor,
+# $6 the group conversation's id, $7 contacts (n). Each message comes from one of the members
+# (a member is a contact drawn by a hash of its number); a tenth go out from the user, addressed
+# to the member they answer. Inserted in sent_at order: the conversation's index fills at its edge.
+INSERT_GROUP_MESSAGES = f"""
+INSERT INTO messages (
+    tenant_id, conversation_id, contact_id, channel, direction, sent_at, subject, body,
+    source, external_id, created_at
+)
+SELECT $1, $6, contact.id, 'chat', message.direction, message.sent_at, '{GROUP_THREAD_SUBJECT}', message.body,
+       'synthetic', 'msg-' || message.n, message.sent_at
+FROM (
+    SELECT
+        draw.n,
+        floor({uniform("floor(draw.u_member * " + str(GROUP_THREAD_MEMBERS) + ")::bigint", 47)} * $7::bigint)::bigint AS member_idx,
+        $5::timestamptz - floor(draw.u_sent * draw.u_sent * {MESSAGE_WINDOW_SECONDS})::bigint * interval '1 second' AS sent_at,
+        CASE WHEN draw.u_direction < 0.9 THEN 'in' ELSE 'out' END AS direction,
+        {pick(text_array(GREETINGS), f"floor(draw.u_greet * {len(GREETINGS)})::int")} || ' ' ||
+        {pick(text_array(LINES), f"floor(draw.u_line * {len(LINES)})::int")} || ' ' ||
+        {pick(text_array(CLOSINGS), f"floor(draw.u_close * {len(CLOSINGS)})::int")} AS body
+    FROM (
+        SELECT
+            series.n,
+            {uniform("series.n", 46)} AS u_member,
+            {uniform("series.n", _MESSAGE_SALTS["sent"])} AS u_sent,
+            {uniform("series.n", _MESSAGE_SALTS["direction"])} AS u_direction,
+            {uniform("series.n", _MESSAGE_SALTS["greet"])} AS u_greet,
+            {uniform("series.n", _MESSAGE_SALTS["line"])} AS u_line,
+            {uniform("series.n", _MESSAGE_SALTS["close"])} AS u_close
+        FROM generate_series($3::bigint, $4::bigint) AS series(n)
+        OFFSET 0
+    ) draw
+    OFFSET 0
+) message
+JOIN seed_contact_map contact ON contact.idx = message.member_idx
+ORDER BY message.sent_at, message.n
 """
 
 # --------------------------------------------------------------------------- mentions

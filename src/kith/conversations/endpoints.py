@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter
+from litestar.status_codes import HTTP_201_CREATED
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from kith.auth.principal import Principal
+from kith.conversations import service
+from kith.conversations.schemas import (
+    MAX_MESSAGE_REQUEST_BYTES,
+    ConversationCreate,
+    ConversationPage,
+    ConversationSummary,
+    Message,
+    MessageCreate,
+    MessagePage,
+)
+from kith.idempotency import Idempotency
+from kith.pagination.listing import ListingRequest
+from kith.pagination.page import DEFAULT_LIMIT, page_response
+from kith.pagination.params import Cursor, Limit, ResourceId
+
+Before = Annotated[
+    dt.datetime | None, Parameter(description="RFC 3339: open at the newest messages older than this time.")
+]
+After = Annotated[
+    dt.datetime | None,
+    Parameter(description="RFC 3339: open at the oldest messages newer than this time (still newest first)."),
+]
+
+
+class ConversationController(Controller):
+    path = "/conversations"
+    tags = ["conversations"]
+
+    @get("/", summary="Conversations, most recent activity first (cursor-paginated)")
+    async def list_conversations(
+        self,
+        request: Request,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        contact_id: Annotated[int | None, Parameter(ge=1, le=2**63 - 1)] = None,
+        channel: Annotated[str | None, Parameter(min_length=1, max_length=50)] = None,
+        awaiting_reply: Annotated[bool | None, Parameter(description="true: the replies you owe")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Response[ConversationPage]:
+        filters = {"contact_id": contact_id, "channel": channel, "awaiting_reply": awaiting_reply}
+        listing = ListingRequest(tenant_id=principal.tenant_id, limit=limit, cursor=cursor, filters=filters)
+        return page_response(request, await service.list_conversations(db_reader, listing))
+
+    @get("/{conversation_id:int}", summary="One conversation's summary")
+    async def get_conversation(
+        self,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        conversation_id: ResourceId,
+    ) -> ConversationSummary:
+        return await service.get_conversation(db_reader, principal.tenant_id, conversation_id)
+
+    @get("/{conversation_id:int}/messages", summary="A conversation's messages, newest first (cursor-paginated)")
+    async def list_messages(
+        self,
+        request: Request,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        conversation_id: ResourceId,
+        before: Before = None,
+        after: After = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Response[MessagePage]:
+        page = await service.list_messages(
+            db_reader, principal.tenant_id, conversation_id, limit, cursor, before, after
+        )
+        return page_response(request, page)
+
+    @post("/", summary="Start a conversation with a contact")
+    async def create_conversation(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        idempotency: NamedDependency[Idempotency],
+        data: JSONBody[ConversationCreate],
+    ) -> Response[ConversationSummary]:
+        return await idempotency.respond(
+            lambda: service.create_conversation(db_session, principal, data), HTTP_201_CREATED
+        )
+
+    @post(
+        "/{conversation_id:int}/messages",
+        summary="Send a message (outgoing, now)",
+        request_max_body_size=MAX_MESSAGE_REQUEST_BYTES,
+    )
+    async def send_message(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        principal: NamedDependency[Principal],
+        idempotency: NamedDependency[Idempotency],
+        conversation_id: ResourceId,
+        data: JSONBody[MessageCreate],
+    ) -> Response[Message]:
+        return await idempotency.respond(
+            lambda: service.send_message(db_session, principal, conversation_id, data), HTTP_201_CREATED
+        )
+
+
+class TimelineController(Controller):
+    path = "/contacts/{contact_id:int}/timeline"
+    tags = ["contacts"]
+
+    @get("/", summary="A contact's messages across conversations, newest first (cursor-paginated)")
+    async def list_timeline(
+        self,
+        request: Request,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        contact_id: ResourceId,
+        before: Before = None,
+        after: After = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor = None,
+    ) -> Response[MessagePage]:
+        page = await service.list_timeline(db_reader, principal.tenant_id, contact_id, limit, cursor, before, after)
+        return page_response(request, page)

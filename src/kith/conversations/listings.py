@@ -1,0 +1,67 @@
+"""The conversation listings, declared.
+
+Conversations read `conversation_summaries` and, live, `conversation_summary_rows`
+for the conversations an API write changed since the refresh (see db/views).
+Messages are read from the base table (fresh after a send), on
+ix_messages_tenant_conversation_sent / ix_messages_tenant_contact_sent_id, with
+the parent's existence checked by the guard in the same statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from kith.conversations.schemas import ConversationSummary, Message
+from kith.pagination.listing import Filter, Listing, Sort
+
+SUMMARIES = {
+    "source": "conversation_summaries",
+    "view": "conversation_summaries",
+    "live": "conversation_summary_rows",
+    "changed": "conversations",
+}
+# Most recent activity first; `last_activity_at` is never NULL (see db/views/conversation_summaries.sql).
+RECENT = {"recent": Sort(("last_activity_at", "id"), (dt.datetime, int), descending=True)}
+# Newest first, ties broken by id: the order a thread is shown in.
+NEWEST = {"newest": Sort(("sent_at", "id"), (dt.datetime, int), descending=True)}
+
+CONVERSATIONS = Listing(
+    name="conversations",
+    item=ConversationSummary,
+    **SUMMARIES,
+    sorts=RECENT,
+    filters={
+        "contact_id": Filter("r.contact_id = :contact_id"),
+        "channel": Filter("r.channel = :channel"),
+        "awaiting_reply": Filter("r.awaiting_reply = :awaiting_reply"),
+    },
+)
+
+# One conversation: the same read (view, or live once changed), scoped to its id.
+CONVERSATION = Listing(
+    name="conversation",
+    item=ConversationSummary,
+    **SUMMARIES,
+    sorts=RECENT,
+    scope="r.id = :conversation_id",
+)
+
+MESSAGES = Listing(
+    name="conversation.messages",
+    item=Message,
+    source="messages",
+    sorts=NEWEST,
+    scope="r.conversation_id = :conversation_id",
+    guard="EXISTS (SELECT 1 FROM conversations WHERE tenant_id = :tenant_id AND id = :conversation_id)",
+    missing="No such conversation",
+)
+
+TIMELINE = Listing(
+    name="contact.timeline",
+    item=Message,
+    source="messages",
+    sorts=NEWEST,
+    scope="r.contact_id = :contact_id",
+    guard=("EXISTS (SELECT 1 FROM contacts WHERE tenant_id = :tenant_id AND id = :contact_id AND deleted_at IS NULL)"),
+    missing="No such contact",
+)
