@@ -10,6 +10,25 @@ from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Limits that hold before a tenant is known (per client address); the rest are per plan."""
+
+    requests_per_minute_per_address: int
+    auth_failures_per_address: int
+    auth_failure_window_seconds: int
+    # "redis" (shared by every API process; the default when REDIS_URL is set) or "memory" (per process).
+    store: str
+    namespace: str
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    cors_origins: tuple[str, ...]
+    compression_min_bytes: int
+    json_logs: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str | None
     redis_url: str | None
@@ -19,6 +38,8 @@ class Settings:
     port: int
     sql_echo: bool
     max_upload_bytes: int
+    limits: LimitSettings
+    http: HttpSettings
 
 
 def _secret_key(data_dir: Path) -> str:
@@ -57,4 +78,16 @@ def get_settings() -> Settings:
         port=int(os.environ.get("KITH_PORT", "8000")),
         sql_echo=os.environ.get("KITH_SQL_ECHO", "") == "1",
         max_upload_bytes=int(os.environ.get("KITH_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
+        limits=LimitSettings(
+            requests_per_minute_per_address=int(os.environ.get("KITH_RATE_LIMIT_PER_ADDRESS", "6000")),
+            auth_failures_per_address=int(os.environ.get("KITH_AUTH_FAILURES_PER_ADDRESS", "20")),
+            auth_failure_window_seconds=int(os.environ.get("KITH_AUTH_FAILURE_WINDOW_SECONDS", "300")),
+            store=os.environ.get("KITH_LIMITS_STORE") or ("redis" if os.environ.get("REDIS_URL") else "memory"),
+            namespace=os.environ.get("KITH_LIMITS_NAMESPACE", "kith_limits"),
+        ),
+        http=HttpSettings(
+            cors_origins=tuple(o.strip() for o in os.environ.get("KITH_CORS_ORIGINS", "").split(",") if o.strip()),
+            compression_min_bytes=int(os.environ.get("KITH_COMPRESSION_MIN_BYTES", "1024")),
+            json_logs=os.environ.get("KITH_LOG_FORMAT", "json") == "json",
+        ),
     )

@@ -12,6 +12,7 @@ from kith.contacts import service
 from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
+from kith.plans import PlanLimits
 
 
 class ContactController(Controller):
@@ -78,9 +79,10 @@ class ContactController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
+        plan: NamedDependency[PlanLimits],
         data: JSONBody[ContactCreate],
     ) -> Contact:
-        return await service.create_contact(db_session, principal.tenant_id, data)
+        return await service.create_contact(db_session, principal.tenant_id, plan, data)
 
     @patch("/{contact_id:int}", summary="Change some fields of a contact")
     async def update_contact(

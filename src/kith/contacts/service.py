@@ -22,6 +22,8 @@ from kith.models import Contact as ContactRow
 from kith.pagination.cursor import Binding, Position
 from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
+from kith.plans import PlanLimits
+from kith.plans.enforce import check_contact_room
 from kith.problems import bad_request, not_found, problem
 
 
@@ -255,7 +257,8 @@ async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: in
         raise problem(409, "Conflict", "email already belongs to another contact", emails=sorted(conflicts))
 
 
-async def create_contact(session: AsyncSession, tenant_id: int, data: ContactCreate) -> Contact:
+async def create_contact(session: AsyncSession, tenant_id: int, plan: PlanLimits, data: ContactCreate) -> Contact:
+    await check_contact_room(session, tenant_id, plan)
     service = ContactService(session=session)
     row = await service.create(
         ContactRow(tenant_id=tenant_id, changed_at=func.now(), **_column_values(msgspec.structs.asdict(data))),

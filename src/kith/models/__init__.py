@@ -6,7 +6,7 @@ from kith.models.conversation import Conversation, Message
 from kith.models.mention import Mention
 from kith.models.sync_run import SyncRun
 from kith.models.sync_upload import SyncRunContact, SyncUpload
-from kith.models.tenancy import ApiToken, Tenant, User
+from kith.models.tenancy import ApiToken, Plan, Tenant, User
 from kith.models.view_refresh import ViewRefresh
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Conversation",
     "Mention",
     "Message",
+    "Plan",
     "SyncRun",
     "SyncRunContact",
     "SyncUpload",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
-from litestar import Router
+from litestar import Litestar, Router
 from litestar.config.app import AppConfig
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
@@ -11,15 +11,50 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
 
-from kith.auth.dependencies import provide_principal
+from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
+from kith.config import get_settings
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.limits import (
+    AUTH_FAILURES_STATE_KEY,
+    LIMITS_STORE,
+    AuthFailureBudget,
+    address_rate_limit,
+    limits_stores,
+    token_rate_limit,
+)
+from kith.notify import NotificationListener
+from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
 
 API_PREFIX = "/api/v1"
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema"]
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$"]
+# Probes are never limited; everything else is, per address, before its token is looked at.
+UNLIMITED_PATHS = ["^/health$", "^/ready$", "^/metrics$"]
+LISTENER_STATE_KEY = "kith_notify_listener"
+
+
+def channel_lifecycle(database_url: str):
+    """The notification listener and the caches it keeps true, opened at start-up."""
+
+    async def start(app: Litestar) -> None:
+        listener = NotificationListener(database_url)
+        plans = PlanCache(listening=lambda: listener.connected)
+        listener.subscribe("plan", plans)
+        app.state[LISTENER_STATE_KEY] = listener
+        app.state[PLAN_CACHE_STATE_KEY] = plans
+        limits = get_settings().limits
+        app.state[AUTH_FAILURES_STATE_KEY] = AuthFailureBudget(
+            app.stores.get(LIMITS_STORE), limits.auth_failures_per_address, limits.auth_failure_window_seconds
+        )
+        await listener.start()
+
+    async def stop(app: Litestar) -> None:
+        await app.state[LISTENER_STATE_KEY].stop()
+
+    return start, stop
 
 
 class KithPlugin(InitPluginProtocol):
@@ -33,11 +68,21 @@ class KithPlugin(InitPluginProtocol):
             [SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)), problem_details_plugin()]
         )
         open_reader, close_reader = reader_lifecycle(self.database_url)
-        app_config.on_startup.append(open_reader)
-        app_config.on_shutdown.append(close_reader)
+        start_channel, stop_channel = channel_lifecycle(self.database_url)
+        app_config.on_startup.extend([open_reader, start_channel])
+        app_config.on_shutdown.extend([stop_channel, close_reader])
+        settings = get_settings()
+        app_config.stores = limits_stores(settings)
         app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
-        app_config.middleware.append(DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS))
+        app_config.middleware.extend(
+            [
+                address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
+                DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
+                token_rate_limit(exclude=PUBLIC_PATHS),
+            ]
+        )
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
+        app_config.dependencies["plan"] = Provide(provide_plan)
         app_config.exception_handlers.update(exception_handlers)
         app_config.openapi_config = OpenAPIConfig(
             title="Kith",

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from kith.auth.principal import Principal
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
+from kith.plans import PlanLimits
 from kith.sync import service
 from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
 from kith.tasks.client import enqueue_sync_run
@@ -27,7 +28,7 @@ class SyncController(Controller):
         description=(
             "The body is the file itself, a multipart form whose first file part is the file, or (linkedin) "
             "a JSON array of connections. The file is checked and stored, and the import runs in the "
-            "background: poll the returned run. At most KITH_MAX_UPLOAD_BYTES (413 beyond it)."
+            "background: poll the returned run. At most the plan's upload size and KITH_MAX_UPLOAD_BYTES (413 beyond it); 429 while the plan's uploads in flight or unfinished runs are used up."
         ),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
@@ -38,6 +39,7 @@ class SyncController(Controller):
         db_session: NamedDependency[AsyncSession],
         db_engine: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
+        plan: NamedDependency[PlanLimits],
         source: FromPath[SourceName],
         since: Annotated[
             str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")
@@ -47,7 +49,7 @@ class SyncController(Controller):
             list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")
         ] = None,
     ) -> Response[SyncRunDetail]:
-        run = await service.receive_upload(db_session, principal, source, request, since, days_back, me or [])
+        run = await service.receive_upload(db_session, principal, plan, source, request, since, days_back, me or [])
         # Sent once the response is out, so after the transaction that created the run has committed:
         # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL).
         return Response(

@@ -26,6 +26,8 @@ from kith.config import get_settings
 from kith.pagination.cursor import Binding
 from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
+from kith.plans import PlanLimits
+from kith.plans.enforce import check_connector, take_upload_slot
 from kith.problems import bad_request, not_found, problem
 from kith.sync import queries
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
@@ -119,6 +121,7 @@ async def create_run(
 async def receive_upload(
     session: AsyncSession,
     principal: Principal,
+    plan: PlanLimits,
     source: SourceName,
     request: Request,
     since: str | None,
@@ -132,7 +135,10 @@ async def receive_upload(
     """
     spec = SOURCES[source]
     window = parse_since(since, days_back)
-    upload = UploadedFile(request, get_settings().max_upload_bytes)
+    check_connector(plan, source)
+    await take_upload_slot(session, principal.tenant_id, plan)
+    max_bytes = min(plan.max_upload_bytes, get_settings().max_upload_bytes)
+    upload = UploadedFile(request, max_bytes)
     head = await upload.read(HEAD_BYTES)
     if not head:
         raise bad_request("The upload is empty")
@@ -141,7 +147,7 @@ async def receive_upload(
         if spec.json_parser is None:
             raise problem(415, "Unsupported Media Type", f"{spec.name} takes a file, not JSON")
         options.format = "json"
-        head += await upload.read(get_settings().max_upload_bytes)  # JSON can only be checked whole
+        head += await upload.read(max_bytes)  # JSON can only be checked whole
     try:
         await check_format(spec, head, window, options)
     except SourceFormatError as exc:
