@@ -41,6 +41,11 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
     settings = get_settings()
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = database_url()
+    if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Each worker process writes its metrics here; /metrics (in any of them) adds them up.
+        metrics_dir = settings.data_dir / "metrics" / str(os.getpid())
+        metrics_dir.mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "kith.app:create_app",
         factory=True,

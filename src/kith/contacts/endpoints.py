@@ -5,21 +5,26 @@ from typing import Annotated, Literal
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, Parameter
+from litestar.status_codes import HTTP_404_NOT_FOUND, HTTP_409_CONFLICT, HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
 from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
+from kith.openapi import listing_responses, resource_responses
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.plans import PlanLimits
+
+# A JSON body can be too large, of another media type, or break a constraint (400) or a unique key (409).
+BODY_ERRORS = (HTTP_409_CONFLICT, HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 
 
 class ContactController(Controller):
     path = "/contacts"
     tags = ["contacts"]
 
-    @get("/", summary="List contacts (cursor-paginated)")
+    @get("/", summary="List contacts (cursor-paginated)", **listing_responses())
     async def list_contacts(
         self,
         request: Request,
@@ -42,7 +47,7 @@ class ContactController(Controller):
         )
         return page_response(request, await service.list_contacts(db_reader, listing, sort))
 
-    @get("/birthdays", summary="Upcoming birthdays, soonest first")
+    @get("/birthdays", summary="Upcoming birthdays, soonest first", **listing_responses())
     async def list_birthdays(
         self,
         request: Request,
@@ -56,7 +61,7 @@ class ContactController(Controller):
         page = await service.list_birthdays(db_reader, listing, principal.time_zone, within_days)
         return page_response(request, page)
 
-    @get("/overdue", summary="Contacts past their cadence, most overdue first")
+    @get("/overdue", summary="Contacts past their cadence, most overdue first", **listing_responses())
     async def list_overdue(
         self,
         request: Request,
@@ -68,13 +73,13 @@ class ContactController(Controller):
         listing = service.ListingRequest(principal.tenant_id, "contacts.overdue", limit, cursor, {})
         return page_response(request, await service.list_overdue(db_reader, listing))
 
-    @get("/{contact_id:int}", summary="One contact")
+    @get("/{contact_id:int}", summary="One contact", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_contact(
         self, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal], contact_id: ResourceId
     ) -> Contact:
         return await service.get_contact(db_reader, principal.tenant_id, contact_id)
 
-    @post("/", summary="Create a contact")
+    @post("/", summary="Create a contact", **resource_responses(*BODY_ERRORS, body=ContactCreate))
     async def create_contact(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -84,7 +89,11 @@ class ContactController(Controller):
     ) -> Contact:
         return await service.create_contact(db_session, principal.tenant_id, plan, data)
 
-    @patch("/{contact_id:int}", summary="Change some fields of a contact")
+    @patch(
+        "/{contact_id:int}",
+        summary="Change some fields of a contact",
+        **resource_responses(HTTP_404_NOT_FOUND, *BODY_ERRORS, body=ContactPatch),
+    )
     async def update_contact(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -94,7 +103,7 @@ class ContactController(Controller):
     ) -> Contact:
         return await service.update_contact(db_session, principal.tenant_id, contact_id, data)
 
-    @delete("/{contact_id:int}", summary="Delete a contact (soft)")
+    @delete("/{contact_id:int}", summary="Delete a contact (soft)", **resource_responses(HTTP_404_NOT_FOUND))
     async def delete_contact(
         self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], contact_id: ResourceId
     ) -> None:

@@ -41,7 +41,8 @@ def retry_after(cache_object: CacheObject) -> str:
 class KithRateLimitMiddleware(RateLimitMiddleware):
     """Litestar's fixed-window limiter, with the limit chosen per request and `Retry-After` on a 429."""
 
-    async def limit_for(self, request: Request) -> int:
+    async def limit_for(self, request: Request) -> int | None:
+        """Requests allowed per window for this request's key; None: not limited here."""
         return self.max_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,6 +50,9 @@ class KithRateLimitMiddleware(RateLimitMiddleware):
         request: Request[Any, Any, Any] = app.request_class(scope)
         store = self.config.get_store_from_app(app)
         limit = await self.limit_for(request)
+        if limit is None:
+            await self.app(scope, receive, send)
+            return
         key = self.cache_key_from_request(request)
         async with self._lock:
             cache_object = await self.retrieve_cached_history(key, store)
@@ -87,7 +91,9 @@ class KithRateLimitMiddleware(RateLimitMiddleware):
 class PlanRateLimitMiddleware(KithRateLimitMiddleware):
     """Per token, at the rate of the tenant's plan (runs after authentication)."""
 
-    async def limit_for(self, request: Request) -> int:
+    async def limit_for(self, request: Request) -> int | None:
+        if request.scope.get("user") is None:  # OPTIONS (CORS preflight) is not authenticated
+            return None
         plan = await plan_cache(request.app).get(app_reader(request.app), request.user.tenant_id)
         return plan.requests_per_minute
 

@@ -6,6 +6,7 @@ from typing import Any
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kith.observability.metrics import cache_lookup
 from kith.plans.limits import PlanLimits
 from kith.plans.queries import PLAN_OF_TENANT
 
@@ -35,8 +36,10 @@ class PlanCache:
     async def get(self, engine: AsyncEngine, tenant_id: int) -> PlanLimits:
         if (plan := self._plans.get(tenant_id)) is not None:
             self.hits += 1
+            cache_lookup("plans", hit=True)
             return plan
         self.misses += 1
+        cache_lookup("plans", hit=False)
         generation = self._generation
         async with engine.connect() as conn:
             row = (await conn.execute(PLAN_OF_TENANT, {"tenant_id": tenant_id})).first()

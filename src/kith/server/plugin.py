@@ -5,11 +5,14 @@ from __future__ import annotations
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.prometheus import PrometheusConfig
 
 from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
@@ -24,8 +27,13 @@ from kith.limits import (
     token_rate_limit,
 )
 from kith.notify import NotificationListener
+from kith.observability.endpoints import MetricsController
+from kith.observability.logs import logging_config
+from kith.observability.requests import RequestContextMiddleware
+from kith.openapi import finalize_openapi
 from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
+from kith.server.options import point_options_at_their_routes
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
 
@@ -34,6 +42,19 @@ PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$"]
 # Probes are never limited; everything else is, per address, before its token is looked at.
 UNLIMITED_PATHS = ["^/health$", "^/ready$", "^/metrics$"]
 LISTENER_STATE_KEY = "kith_notify_listener"
+# What a browser client may read from a response (CORS).
+EXPOSED_HEADERS = [
+    "ETag",
+    "Link",
+    "Location",
+    "X-Data-As-Of",
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+]
 
 
 def channel_lifecycle(database_url: str):
@@ -63,19 +84,21 @@ class KithPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
-        app_config.route_handlers.extend([SystemController, api])
+        app_config.route_handlers.extend([SystemController, MetricsController, api])
         app_config.plugins.extend(
             [SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)), problem_details_plugin()]
         )
         open_reader, close_reader = reader_lifecycle(self.database_url)
         start_channel, stop_channel = channel_lifecycle(self.database_url)
-        app_config.on_startup.extend([open_reader, start_channel])
+        app_config.on_startup.extend([point_options_at_their_routes, finalize_openapi, open_reader, start_channel])
         app_config.on_shutdown.extend([stop_channel, close_reader])
         settings = get_settings()
         app_config.stores = limits_stores(settings)
         app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
         app_config.middleware.extend(
             [
+                RequestContextMiddleware(API_PREFIX),
+                PrometheusConfig(app_name="kith", prefix="kith", group_path=True, exclude=["^/metrics$"]).middleware,
                 address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
                 DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
                 token_rate_limit(exclude=PUBLIC_PATHS),
@@ -84,6 +107,17 @@ class KithPlugin(InitPluginProtocol):
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
         app_config.dependencies["plan"] = Provide(provide_plan)
         app_config.exception_handlers.update(exception_handlers)
+        app_config.logging_config = logging_config(settings.http.json_logs)
+        app_config.compression_config = CompressionConfig(
+            backend="brotli", brotli_gzip_fallback=True, minimum_size=settings.http.compression_min_bytes
+        )
+        if settings.http.cors_origins:
+            app_config.cors_config = CORSConfig(
+                allow_origins=list(settings.http.cors_origins),
+                allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID", "Idempotency-Key"],
+                expose_headers=EXPOSED_HEADERS,
+                max_age=600,
+            )
         app_config.openapi_config = OpenAPIConfig(
             title="Kith",
             version="1",

@@ -6,16 +6,25 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.status_codes import (
+    HTTP_202_ACCEPTED,
+    HTTP_404_NOT_FOUND,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
+from kith.openapi import listing_responses, resource_responses
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.plans import PlanLimits
 from kith.sync import service
-from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
+from kith.sync.schemas import UPLOAD_BODY, SourceName, SyncRunDetail, SyncRunPage
 from kith.tasks.client import enqueue_sync_run
+
+LOCATION_HEADER = {"description": "The run's URL: poll it.", "schema": {"type": "string"}}
 
 
 class SyncController(Controller):
@@ -32,6 +41,13 @@ class SyncController(Controller):
         ),
         status_code=HTTP_202_ACCEPTED,
         request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
+        **resource_responses(
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            HTTP_422_UNPROCESSABLE_ENTITY,
+            headers={"Location": LOCATION_HEADER},
+            request_body=UPLOAD_BODY,
+        ),
     )
     async def start_sync(
         self,
@@ -59,7 +75,7 @@ class SyncController(Controller):
             background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine),
         )
 
-    @get("/runs", summary="Sync runs, newest first (cursor-paginated)")
+    @get("/runs", summary="Sync runs, newest first (cursor-paginated)", **listing_responses())
     async def list_runs(
         self,
         request: Request,
@@ -70,7 +86,12 @@ class SyncController(Controller):
     ) -> Response[SyncRunPage]:
         return page_response(request, await service.list_runs(db_session, principal.tenant_id, limit, cursor))
 
-    @get("/runs/{run_id:int}", name="sync_run", summary="One sync run: status, counts, stages, record errors")
+    @get(
+        "/runs/{run_id:int}",
+        name="sync_run",
+        summary="One sync run: status, counts, stages, record errors",
+        **resource_responses(HTTP_404_NOT_FOUND),
+    )
     async def get_run(
         self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], run_id: ResourceId
     ) -> SyncRunDetail:

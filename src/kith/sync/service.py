@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.config import get_settings
+from kith.observability.metrics import record_sync
 from kith.pagination.cursor import Binding
 from kith.pagination.keyset import Sort
 from kith.pagination.page import Page, build_page, codec
@@ -275,6 +276,7 @@ async def _execute(
         await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))
     ).one()
     seconds = max(done.duration_ms or 0, 1) / 1000
+    record_sync(spec.name, seconds, done)
     logger.info(
         "sync_run id=%s tenant=%s source=%s status=%s seen=%s inserted=%s updated=%s skipped=%s failed=%s "
         "batches=%s contacts_created=%s duration_ms=%s rows_per_s=%.0f",
