@@ -9,8 +9,8 @@ from kith.pagination.page import Page
 
 ShortText = Annotated[str, msgspec.Meta(max_length=500)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
-# Spaces spelled out: `\s` means different things to Python and to JSON Schema tools.
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+$", max_length=320)]
+# No spaces or control characters (spelled out: `\s` means different things to Python and to JSON Schema tools).
+Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+$", max_length=320)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 # `YYYY-MM-DD`, or `--MM-DD` when the year is unknown (as vCard writes it); a real date (no 2023-02-30;
