@@ -35,7 +35,9 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 
+from kith.auth.service import create_token
 from kith.db.migrations import upgrade_async
+from kith.db.session import standalone_session
 from kith.db.urls import asyncpg_dsn, with_database
 
 KITH = [sys.executable, "-m", "kith"]
@@ -130,12 +132,8 @@ async def prepare(server_url: str, data_dir: str, good_clients: int) -> tuple[st
     await upgrade_async(url)
     env = {**os.environ, "DATABASE_URL": url, "KITH_DATA_DIR": data_dir}
     subprocess.run([*KITH, "seed", "--tenant", "bench", "--size", "small"], env=env, check=True, capture_output=True)
-    tokens = [
-        subprocess.run(
-            [*KITH, "token", "create", "--tenant", "bench"], env=env, check=True, capture_output=True, text=True
-        ).stdout.strip()
-        for _ in range(good_clients)
-    ]
+    async with standalone_session(url) as session:
+        tokens = [await create_token(session, "bench") for _ in range(good_clients)]
     conn = await asyncpg.connect(asyncpg_dsn(url))
     await conn.execute("UPDATE plans SET requests_per_minute = 10000000")
     await conn.close()
