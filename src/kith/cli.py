@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,20 +42,25 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
     settings = get_settings()
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = database_url()
+    metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Each worker process writes its metrics here; /metrics (in any of them) adds them up.
         metrics_dir = settings.data_dir / "metrics" / str(os.getpid())
         metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-    uvicorn.run(
-        "kith.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_level="info",
-        access_log=False,  # a log line per request costs more than the request itself
-    )
+    try:
+        uvicorn.run(
+            "kith.app:create_app",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers,
+            log_level="info",
+            access_log=False,  # a log line per request costs more than the request itself
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 @cli.command()
