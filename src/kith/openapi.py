@@ -157,12 +157,12 @@ def _fix_parameters(operation: dict[str, Any], handler: Any) -> None:
     for parameter in operation.get("parameters", []):
         field = handler.parsed_fn_signature.parameters.get(parameter["name"])
         schema = parameter["schema"]
-        # A query or path value is never JSON null: `oneOf: [T, null]` is just T.
-        variants = [s for s in schema.pop("oneOf", []) if s.get("type") != "null"]
-        if len(variants) == 1:
+        # An optional string parameter is a string (`?tag=null` is the tag "null"): `oneOf: [string, null]`
+        # is just string. An optional number keeps its null: the server reads `?min_score=null` as absent.
+        variants = schema.get("oneOf", [])
+        if [v.get("type") for v in variants] == ["string", "null"]:
+            del schema["oneOf"]
             schema.update(variants[0])
-        elif variants:
-            schema["oneOf"] = variants
         kwarg = field.kwarg_definition if field is not None else None
         if isinstance(kwarg, KwargDefinition):
             for attr, key in (*_BOUNDS, *_LENGTHS):
