@@ -5,7 +5,7 @@ Every change to a plan, or to a tenant's plan, is announced on the `kith_events`
 channel by trigger, so each API process drops what it cached, whoever made the change.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0008 (main's head when harden-b merged main; the lead linearizes)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

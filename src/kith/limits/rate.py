@@ -29,8 +29,8 @@ LIMITS_STORE = "kith_limits"
 def limits_stores(settings: Settings) -> dict[str, Store]:
     """Shared by every API process through Redis when configured; per process otherwise."""
     limits = settings.limits
-    if limits.store == "redis" and settings.redis_url:
-        return {LIMITS_STORE: RedisStore.with_client(settings.redis_url, namespace=limits.namespace)}
+    if limits.store == "redis" and settings.jobs.redis_url:
+        return {LIMITS_STORE: RedisStore.with_client(settings.jobs.redis_url, namespace=limits.namespace)}
     return {LIMITS_STORE: MemoryStore()}
 
 

@@ -18,6 +18,7 @@ from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.config import get_settings
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.jobqueue.outbox import start_resending
 from kith.limits import (
     AUTH_FAILURES_STATE_KEY,
     LIMITS_STORE,
@@ -33,12 +34,17 @@ from kith.observability.requests import RequestContextMiddleware
 from kith.openapi import finalize_openapi
 from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
+from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.options import point_options_at_their_routes
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
+from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
+from kith.webclient import webclient_routes
 
 API_PREFIX = "/api/v1"
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$"]
+# The docs, the web client and its files carry no data: the client signs in with a token the user pastes.
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$", "^/$", "^/app/"]
+UNSENT_JOBS_STATE_KEY = "kith_unsent_jobs"
 # Probes are never limited; everything else is, per address, before its token is looked at.
 UNLIMITED_PATHS = ["^/health$", "^/ready$", "^/metrics$"]
 LISTENER_STATE_KEY = "kith_notify_listener"
@@ -84,14 +90,25 @@ class KithPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}])
-        app_config.route_handlers.extend([SystemController, MetricsController, api])
-        app_config.plugins.extend(
-            [SQLAlchemyPlugin(config=get_sqlalchemy_config(self.database_url)), problem_details_plugin()]
+        app_config.route_handlers.extend(
+            [SystemController, MetricsController, api, docs_assets_router(), *webclient_routes()]
         )
+        sqlalchemy_config = get_sqlalchemy_config(self.database_url)
+        app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
         open_reader, close_reader = reader_lifecycle(self.database_url)
         start_channel, stop_channel = channel_lifecycle(self.database_url)
-        app_config.on_startup.extend([point_options_at_their_routes, finalize_openapi, open_reader, start_channel])
-        app_config.on_shutdown.extend([stop_channel, close_reader])
+
+        async def send_unsent_jobs(app: Litestar) -> None:
+            app.state[UNSENT_JOBS_STATE_KEY] = await start_resending(sqlalchemy_config.get_engine())
+
+        async def stop_sending(app: Litestar) -> None:
+            if (sending := app.state.get(UNSENT_JOBS_STATE_KEY)) is not None:
+                sending.cancel()
+
+        app_config.on_startup.extend(
+            [point_options_at_their_routes, finalize_openapi, open_reader, start_channel, send_unsent_jobs]
+        )
+        app_config.on_shutdown.extend([stop_sending, stop_channel, close_reader])
         settings = get_settings()
         app_config.stores = limits_stores(settings)
         app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
@@ -122,6 +139,7 @@ class KithPlugin(InitPluginProtocol):
             title="Kith",
             version="1",
             path="/schema",
+            render_plugins=[docs_render_plugin()],
             components=Components(security_schemes={"BearerToken": SecurityScheme(type="http", scheme="bearer")}),
         )
         return app_config

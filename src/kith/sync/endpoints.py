@@ -16,13 +16,16 @@ from litestar.status_codes import (
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
+from kith.jobqueue.outbox import send_requested, take_requested
 from kith.openapi import listing_responses, resource_responses
+from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.plans import PlanLimits
-from kith.sync import service
-from kith.sync.schemas import UPLOAD_BODY, SourceName, SyncRunDetail, SyncRunPage
-from kith.tasks.client import enqueue_sync_run
+from kith.sync import receiving, service
+from kith.sync.listings import SYNC_RUNS
+from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail, SyncRunPage
+from kith.sync.upload_request import UPLOAD_BODY, parse_since, uploaded_file
 
 LOCATION_HEADER = {"description": "The run's URL: poll it.", "schema": {"type": "string"}}
 
@@ -65,26 +68,30 @@ class SyncController(Controller):
             list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")
         ] = None,
     ) -> Response[SyncRunDetail]:
-        run = await service.receive_upload(db_session, principal, plan, source, request, since, days_back, me or [])
-        # Sent once the response is out, so after the transaction that created the run has committed:
-        # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL).
+        window, options = parse_since(since, days_back), RunOptions(own_addresses=me or [])
+        max_bytes = await receiving.admit_upload(db_session, principal, plan, source)
+        media_type, body = await uploaded_file(request, max_bytes)
+        run = await receiving.receive_upload(db_session, principal, source, media_type, body, window, options)
+        # The run's job is sent once the response is out, so after the run's transaction has committed:
+        # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL). If that fails, the sweeper sends it.
         return Response(
             run,
             status_code=HTTP_202_ACCEPTED,
             headers={"Location": request.url_for("sync_run", run_id=run.id)},
-            background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine),
+            background=BackgroundTask(send_requested, db_engine, take_requested(db_session)),
         )
 
     @get("/runs", summary="Sync runs, newest first (cursor-paginated)", **listing_responses())
     async def list_runs(
         self,
         request: Request,
-        db_session: NamedDependency[AsyncSession],
+        db_reader: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[SyncRunPage]:
-        return page_response(request, await service.list_runs(db_session, principal.tenant_id, limit, cursor))
+        page = await SYNC_RUNS.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
+        return page_response(request, page)
 
     @get(
         "/runs/{run_id:int}",

@@ -6,7 +6,6 @@ from typing import Any, Literal
 import msgspec
 
 from kith.pagination.page import Page
-from kith.sync.sources.linkedin import LinkedInConnection
 
 SourceName = Literal["vcard", "mbox", "linkedin", "rss"]
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
@@ -57,39 +56,3 @@ class RunOptions(msgspec.Struct, omit_defaults=True):
     own_addresses: list[str] = []
     # How the upload is encoded: the source's file format, or a JSON array of records.
     format: Literal["file", "json"] = "file"
-
-
-_FILE = {"schema": {"type": "string", "format": "binary"}}
-# The upload of POST /sync/{source}, as OpenAPI describes it (kith.openapi): the file itself, a form
-# whose first file part is the file, or (linkedin only) a JSON array of connections. An item that is not
-# a connection becomes that record's error in the run, so any array is accepted.
-UPLOAD_BODY = {
-    "required": True,
-    "description": "The file (vCard, mbox, LinkedIn Connections.csv, RSS or Atom), or a JSON array (linkedin).",
-    "content": {
-        "multipart/form-data": {
-            "schema": {
-                "type": "object",
-                "properties": {"file": {"type": "string", "format": "binary"}},
-                "required": ["file"],
-            }
-        },
-        "application/octet-stream": _FILE,
-        "text/vcard": _FILE,
-        "application/mbox": _FILE,
-        "text/csv": _FILE,
-        "application/xml": _FILE,
-        "application/rss+xml": _FILE,
-        "application/atom+xml": _FILE,
-        "application/json": {
-            "schema": {
-                "type": "array",
-                "items": {
-                    "description": "A LinkedIn connection (the CSV's columns in snake_case); "
-                    "another item is recorded as that record's error.",
-                    "anyOf": [msgspec.json.schema_components([LinkedInConnection])[1]["LinkedInConnection"], {}],
-                },
-            }
-        },
-    },
-}

@@ -20,7 +20,9 @@ class SystemController(Controller):
         return Health(status="ok")
 
     @get(
-        "/ready", summary="Database reachable and migrations at head", **public_responses(HTTP_503_SERVICE_UNAVAILABLE)
+        "/ready",
+        summary="Every dependency reachable: database, migrations at head, Redis when configured",
+        **public_responses(HTTP_503_SERVICE_UNAVAILABLE),
     )
     async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
         result = await readiness(db_engine)
