@@ -80,10 +80,11 @@ async def _truncate_all(url: str) -> None:
     try:
         tables = await conn.fetch(
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename NOT IN ('alembic_version', 'view_refreshes')"
+            "AND tablename NOT IN ('alembic_version', 'view_refreshes', 'plans')"
         )
         if tables:
             await conn.execute("TRUNCATE " + ", ".join(f'"{t["tablename"]}"' for t in tables) + " CASCADE")
+        await conn.execute("DELETE FROM plans WHERE NOT is_default")  # the migration's default plan stays
         # Empty the read models too, so no test sees another's rows.
         for view in await conn.fetch("SELECT matviewname FROM pg_matviews WHERE schemaname = 'public'"):
             await conn.execute(f'REFRESH MATERIALIZED VIEW "{view["matviewname"]}"')
@@ -201,3 +202,20 @@ def in_process_jobs():
     previous = use_broker(make_broker(redis_url=None))
     yield
     use_broker(previous)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def per_app_limits():
+    """Each test's app counts requests in its own memory (the suite's requests all come from one address);
+    tests/limits switch to the shared Redis store themselves."""
+    from kith.config import get_settings
+
+    previous = os.environ.get("KITH_LIMITS_STORE")
+    os.environ["KITH_LIMITS_STORE"] = "memory"
+    get_settings.cache_clear()
+    yield
+    if previous is None:
+        os.environ.pop("KITH_LIMITS_STORE", None)
+    else:
+        os.environ["KITH_LIMITS_STORE"] = previous
+    get_settings.cache_clear()

@@ -33,6 +33,21 @@ class HttpSettings:
     # KITH_PUBLIC_URL: where clients reach the API (`https://kith.example`, no trailing slash). Absolute
     # URLs (Location, Link) are built on it, never on the request's Host header; relative without it.
     public_url: str | None
+    cors_origins: tuple[str, ...]
+    compression_min_bytes: int
+    json_logs: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Limits that hold before a tenant is known (per client address); the rest are per plan."""
+
+    requests_per_minute_per_address: int
+    auth_failures_per_address: int
+    auth_failure_window_seconds: int
+    # "redis" (shared by every API process; the default when REDIS_URL is set) or "memory" (per process).
+    store: str
+    namespace: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +84,7 @@ class Settings:
     secret_key: str
     database: DatabaseSettings
     http: HttpSettings
+    limits: LimitSettings
     jobs: JobSettings
     sync: SyncSettings
 
@@ -163,6 +179,16 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             port=_int(env, "KITH_PORT", 8000),
             max_upload_bytes=_int(env, "KITH_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
             public_url=_public_url(env.get("KITH_PUBLIC_URL")),
+            cors_origins=tuple(o.strip() for o in (env.get("KITH_CORS_ORIGINS") or "").split(",") if o.strip()),
+            compression_min_bytes=_int(env, "KITH_COMPRESSION_MIN_BYTES", 1024),
+            json_logs=(env.get("KITH_LOG_FORMAT") or "json") == "json",
+        ),
+        limits=LimitSettings(
+            requests_per_minute_per_address=_int(env, "KITH_RATE_LIMIT_PER_ADDRESS", 6000),
+            auth_failures_per_address=_int(env, "KITH_AUTH_FAILURES_PER_ADDRESS", 20),
+            auth_failure_window_seconds=_int(env, "KITH_AUTH_FAILURE_WINDOW_SECONDS", 300),
+            store=env.get("KITH_LIMITS_STORE") or ("redis" if env.get("REDIS_URL") else "memory"),
+            namespace=env.get("KITH_LIMITS_NAMESPACE") or "kith_limits",
         ),
         jobs=JobSettings(
             redis_url=env.get("REDIS_URL") or None,

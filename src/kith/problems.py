@@ -20,8 +20,10 @@ from litestar.status_codes import (
 logger = logging.getLogger("kith")
 
 
-def problem(status: int, title: str, detail: str = "", **extra: Any) -> ProblemDetailsException:
-    return ProblemDetailsException(status_code=status, title=title, detail=detail, extra=extra or None)
+def problem(
+    status: int, title: str, detail: str = "", headers: dict[str, str] | None = None, **extra: Any
+) -> ProblemDetailsException:
+    return ProblemDetailsException(status_code=status, title=title, detail=detail, extra=extra or None, headers=headers)
 
 
 def bad_request(detail: str, **extra: Any) -> ProblemDetailsException:

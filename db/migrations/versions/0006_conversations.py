@@ -16,7 +16,7 @@ from alembic import op
 from kith.db.scripts import run_sql_script
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -20,6 +20,8 @@ from kith.contacts.schemas import Contact, ContactCreate, ContactPatch
 from kith.db.reads import Source, fetch_first
 from kith.models import Contact as ContactRow
 from kith.pagination.listing import Segment, SegmentPlan
+from kith.plans import PlanLimits
+from kith.plans.enforce import check_contact_room
 from kith.problems import bad_request, not_found, problem
 
 
@@ -149,7 +151,8 @@ async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: in
         )
 
 
-async def create_contact(session: AsyncSession, tenant_id: int, data: ContactCreate) -> Contact:
+async def create_contact(session: AsyncSession, tenant_id: int, plan: PlanLimits, data: ContactCreate) -> Contact:
+    await check_contact_room(session, tenant_id, plan)
     service = ContactService(session=session)
     row = await service.create(
         ContactRow(tenant_id=tenant_id, changed_at=func.now(), **_column_values(msgspec.structs.asdict(data))),

@@ -7,7 +7,7 @@ from kith.models.job_request import JobRequest
 from kith.models.mention import Mention
 from kith.models.sync_run import SyncRun
 from kith.models.sync_upload import SyncRunContact, SyncUpload
-from kith.models.tenancy import ALL_SCOPES, ApiToken, IdempotencyKey, Tenant, User
+from kith.models.tenancy import ALL_SCOPES, ApiToken, IdempotencyKey, Plan, Tenant, User
 from kith.models.view_refresh import ViewRefresh
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "JobRequest",
     "Mention",
     "Message",
+    "Plan",
     "SyncRun",
     "SyncRunContact",
     "SyncUpload",

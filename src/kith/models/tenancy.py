@@ -4,10 +4,12 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
     SmallInteger,
     String,
@@ -24,12 +26,29 @@ from kith.models.base import Base, Timestamps
 ALL_SCOPES = ("read", "write", "import")
 
 
+class Plan(Timestamps, Base):
+    """What a tenant may do: request rate, contacts, uploads, sources. One plan is the default."""
+
+    __tablename__ = "plans"
+
+    name: Mapped[str] = mapped_column(Text, unique=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, server_default="false", default=False)
+    requests_per_minute: Mapped[int] = mapped_column(Integer)
+    max_contacts: Mapped[int | None] = mapped_column(Integer)  # None: no limit
+    max_upload_bytes: Mapped[int] = mapped_column(BigInteger)
+    max_uploads_in_flight: Mapped[int] = mapped_column(Integer)
+    max_queued_runs: Mapped[int] = mapped_column(Integer)
+    connectors: Mapped[list[str]] = mapped_column(ARRAY(Text))
+
+
 class Tenant(Timestamps, Base):
     __tablename__ = "tenants"
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     # "Today" for birthdays and overdue follow-ups is the tenant's local date.
     time_zone: Mapped[str] = mapped_column(Text, server_default="UTC", default="UTC")
+    # None: the default plan.
+    plan_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("plans.id", name="fk_tenants_plan_id"))
 
 
 class User(Timestamps, Base):

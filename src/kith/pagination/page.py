@@ -73,7 +73,8 @@ def page_response(request: Request, page: Page) -> Response:
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
     if page.as_of is not None:
-        headers["X-Data-As-Of"] = page.as_of.isoformat()
+        # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
+        headers["X-Data-As-Of"] = msgspec.json.encode(page.as_of.astimezone(dt.UTC)).decode().strip('"')
     links = []
     for rel, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
         if cursor:

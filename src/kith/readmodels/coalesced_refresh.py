@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kith.db import locks
 from kith.db.session import standalone_engine
+from kith.observability.metrics import REFRESH_SECONDS
 from kith.readmodels import queries
 from kith.readmodels.views import VIEWS
 
@@ -129,6 +130,7 @@ async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool
         logger.error("refresh of %s failed; the previous contents stay served: %s", view_name, _describe(failure))
         raise RefreshFailed(f"refresh of {view_name} failed: {_describe(failure)}") from failure
     logger.info("refreshed %s (as of %s)", view_name, as_of.isoformat())
+    REFRESH_SECONDS.labels(view_name).observe((finished_at - started_at).total_seconds())
     await _mark_runs_refreshed(engine, view_name, started_at, as_of, finished_at)
     return True, True
 

@@ -5,21 +5,40 @@ from __future__ import annotations
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
+from litestar.config.compression import CompressionConfig
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
+from litestar.plugins.prometheus import PrometheusConfig
 
-from kith.auth.dependencies import provide_principal
+from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.auth.scopes import scope_guard
+from kith.config import get_settings
 from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.idempotency import provide_idempotency
 from kith.jobqueue.outbox import start_resending
+from kith.limits import (
+    AUTH_FAILURES_STATE_KEY,
+    LIMITS_STORE,
+    AuthFailureBudget,
+    address_rate_limit,
+    limits_stores,
+    token_rate_limit,
+)
+from kith.notify import NotificationListener
+from kith.observability.endpoints import MetricsController
+from kith.observability.logs import logging_config
+from kith.observability.requests import RequestContextMiddleware
+from kith.openapi import finalize_openapi
+from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
+from kith.server.options import point_options_at_their_routes
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
@@ -27,8 +46,45 @@ from kith.webclient import webclient_routes
 
 API_PREFIX = "/api/v1"
 # The docs, the web client and its files carry no data: the client signs in with a token the user pastes.
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/$", "^/app/"]
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$", "^/$", "^/app/"]
 UNSENT_JOBS_STATE_KEY = "kith_unsent_jobs"
+# Probes are never limited; everything else is, per address, before its token is looked at.
+UNLIMITED_PATHS = ["^/health$", "^/ready$", "^/metrics$"]
+LISTENER_STATE_KEY = "kith_notify_listener"
+# What a browser client may read from a response (CORS).
+EXPOSED_HEADERS = [
+    "ETag",
+    "Link",
+    "Location",
+    "X-Data-As-Of",
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit-Limit",
+    "RateLimit-Remaining",
+    "RateLimit-Reset",
+    "RateLimit-Policy",
+]
+
+
+def channel_lifecycle(database_url: str):
+    """The notification listener and the caches it keeps true, opened at start-up."""
+
+    async def start(app: Litestar) -> None:
+        listener = NotificationListener(database_url)
+        plans = PlanCache(listening=lambda: listener.connected)
+        listener.subscribe("plan", plans)
+        app.state[LISTENER_STATE_KEY] = listener
+        app.state[PLAN_CACHE_STATE_KEY] = plans
+        limits = get_settings().limits
+        app.state[AUTH_FAILURES_STATE_KEY] = AuthFailureBudget(
+            app.stores.get(LIMITS_STORE), limits.auth_failures_per_address, limits.auth_failure_window_seconds
+        )
+        await listener.start()
+
+    async def stop(app: Litestar) -> None:
+        await app.state[LISTENER_STATE_KEY].stop()
+
+    return start, stop
 
 
 class KithPlugin(InitPluginProtocol):
@@ -39,12 +95,13 @@ class KithPlugin(InitPluginProtocol):
         api = Router(
             path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}], guards=[scope_guard]
         )
-        app_config.route_handlers.extend([SystemController, api, docs_assets_router(), *webclient_routes()])
+        app_config.route_handlers.extend(
+            [SystemController, MetricsController, api, docs_assets_router(), *webclient_routes()]
+        )
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
         open_reader, close_reader = reader_lifecycle(self.database_url)
-        app_config.on_startup.append(open_reader)
-        app_config.on_shutdown.append(close_reader)
+        start_channel, stop_channel = channel_lifecycle(self.database_url)
 
         async def send_unsent_jobs(app: Litestar) -> None:
             app.state[UNSENT_JOBS_STATE_KEY] = await start_resending(sqlalchemy_config.get_engine())
@@ -53,16 +110,40 @@ class KithPlugin(InitPluginProtocol):
             if (sending := app.state.get(UNSENT_JOBS_STATE_KEY)) is not None:
                 sending.cancel()
 
-        app_config.on_startup.append(send_unsent_jobs)
-        app_config.on_shutdown.insert(0, stop_sending)
+        app_config.on_startup.extend(
+            [point_options_at_their_routes, finalize_openapi, open_reader, start_channel, send_unsent_jobs]
+        )
+        app_config.on_shutdown.extend([stop_sending, stop_channel, close_reader])
+        settings = get_settings()
+        app_config.stores = limits_stores(settings)
         app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
-        # First: hostile text is refused before authentication costs a query.
-        app_config.middleware.insert(0, TextGuardMiddleware)
         app_config.request_class = KithRequest
-        app_config.middleware.append(DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS))
+        app_config.middleware.extend(
+            [
+                RequestContextMiddleware(API_PREFIX),
+                PrometheusConfig(app_name="kith", prefix="kith", group_path=True, exclude=["^/metrics$"]).middleware,
+                # Hostile text is refused before a rate-limit lookup or authentication costs anything.
+                TextGuardMiddleware,
+                address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
+                DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
+                token_rate_limit(exclude=PUBLIC_PATHS),
+            ]
+        )
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
+        app_config.dependencies["plan"] = Provide(provide_plan)
         app_config.dependencies["idempotency"] = Provide(provide_idempotency)
         app_config.exception_handlers.update(exception_handlers)
+        app_config.logging_config = logging_config(settings.http.json_logs)
+        app_config.compression_config = CompressionConfig(
+            backend="brotli", brotli_gzip_fallback=True, minimum_size=settings.http.compression_min_bytes
+        )
+        if settings.http.cors_origins:
+            app_config.cors_config = CORSConfig(
+                allow_origins=list(settings.http.cors_origins),
+                allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID", "Idempotency-Key"],
+                expose_headers=EXPOSED_HEADERS,
+                max_age=600,
+            )
         app_config.openapi_config = OpenAPIConfig(
             title="Kith",
             version="1",

@@ -9,22 +9,31 @@ from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
-from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.status_codes import (
+    HTTP_202_ACCEPTED,
+    HTTP_404_NOT_FOUND,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.auth.scopes import IMPORT
-from kith.config import get_settings
 from kith.idempotency import Idempotency
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
+from kith.openapi import listing_responses, resource_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
+from kith.plans import PlanLimits
 from kith.sync import receiving, service
 from kith.sync.listings import SYNC_RUNS
 from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail, SyncRunPage
-from kith.sync.upload_request import parse_since, uploaded_file
+from kith.sync.upload_request import UPLOAD_BODY, parse_since, uploaded_file
+
+LOCATION_HEADER = {"description": "The run's URL: poll it.", "schema": {"type": "string"}}
 
 
 async def _accepted(
@@ -45,11 +54,13 @@ async def _receive(
     request: Request,
     session: AsyncSession,
     principal: Principal,
+    plan: PlanLimits,
     source: SourceName,
     window: dt.datetime | None,
     options: RunOptions,
 ) -> SyncRunDetail:
-    media_type, body = await uploaded_file(request, get_settings().http.max_upload_bytes)
+    max_bytes = await receiving.admit_upload(session, principal, plan, source)
+    media_type, body = await uploaded_file(request, max_bytes)
     return await receiving.receive_upload(session, principal, source, media_type, body, window, options)
 
 
@@ -63,11 +74,18 @@ class SyncController(Controller):
         description=(
             "The body is the file itself, a multipart form whose first file part is the file, or (linkedin) "
             "a JSON array of connections. The file is checked and stored, and the import runs in the "
-            "background: poll the returned run. At most KITH_MAX_UPLOAD_BYTES (413 beyond it)."
+            "background: poll the returned run. At most the plan's upload size and KITH_MAX_UPLOAD_BYTES (413 beyond it); 429 while the plan's uploads in flight or unfinished runs are used up."
         ),
         status_code=HTTP_202_ACCEPTED,
         opt=IMPORT,
         request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
+        **resource_responses(
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            HTTP_422_UNPROCESSABLE_ENTITY,
+            headers={"Location": LOCATION_HEADER},
+            request_body=UPLOAD_BODY,
+        ),
     )
     async def start_sync(
         self,
@@ -76,6 +94,7 @@ class SyncController(Controller):
         db_engine: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
         idempotency: NamedDependency[Idempotency],
+        plan: NamedDependency[PlanLimits],
         source: FromPath[SourceName],
         since: Annotated[
             str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")
@@ -86,10 +105,10 @@ class SyncController(Controller):
         ] = None,
     ) -> Response[SyncRunDetail]:
         window, options = parse_since(since, days_back), RunOptions(own_addresses=me or [])
-        upload = partial(_receive, request, db_session, principal, source, window, options)
+        upload = partial(_receive, request, db_session, principal, plan, source, window, options)
         return await idempotency.respond(lambda: _accepted(request, db_session, db_engine, upload()), HTTP_202_ACCEPTED)
 
-    @get("/runs", summary="Sync runs, newest first (cursor-paginated)")
+    @get("/runs", summary="Sync runs, newest first (cursor-paginated)", **listing_responses())
     async def list_runs(
         self,
         request: Request,
@@ -101,7 +120,12 @@ class SyncController(Controller):
         page = await SYNC_RUNS.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
         return page_response(request, page)
 
-    @get("/runs/{run_id:int}", name="sync_run", summary="One sync run: status, counts, stages, record errors")
+    @get(
+        "/runs/{run_id:int}",
+        name="sync_run",
+        summary="One sync run: status, counts, stages, record errors",
+        **resource_responses(HTTP_404_NOT_FOUND),
+    )
     async def get_run(
         self, db_session: NamedDependency[AsyncSession], principal: NamedDependency[Principal], run_id: ResourceId
     ) -> SyncRunDetail:

@@ -13,8 +13,11 @@ from litestar.status_codes import HTTP_415_UNSUPPORTED_MEDIA_TYPE, HTTP_422_UNPR
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
+from kith.config import get_settings
 from kith.jobqueue import names
 from kith.jobqueue.outbox import request_job
+from kith.plans import PlanLimits
+from kith.plans.enforce import check_connector, take_upload_slot
 from kith.problems import bad_request, problem
 from kith.sync import queries
 from kith.sync.reading import HEAD_BYTES, check_format
@@ -34,6 +37,14 @@ async def create_run(
         "options": msgspec.json.encode(options).decode(),
     }
     return (await session.execute(queries.CREATE_RUN, params)).one()
+
+
+async def admit_upload(session: AsyncSession, principal: Principal, plan: PlanLimits, source: str) -> int:
+    """The plan's checks before a byte is read (source allowed, a free upload slot, room for another
+    run); returns the most bytes the upload may have."""
+    check_connector(plan, source)
+    await take_upload_slot(session, principal.tenant_id, plan)
+    return min(plan.max_upload_bytes, get_settings().http.max_upload_bytes)
 
 
 async def receive_upload(

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kith.observability.metrics import record_sync
 from kith.sync import queries
 from kith.sync.batch_writer import RunTarget, Totals, run_session, write_batches
 from kith.sync.reading import open_source
@@ -109,6 +110,7 @@ async def _execute(
         await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))
     ).one()
     seconds = max(done.duration_ms or 0, 1) / 1000
+    record_sync(spec.name, seconds, done)
     logger.info(
         "sync_run id=%s tenant=%s source=%s status=%s seen=%s inserted=%s updated=%s skipped=%s failed=%s "
         "batches=%s contacts_created=%s duration_ms=%s rows_per_s=%.0f",

@@ -10,11 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 
+import msgspec
 from litestar import Request
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
 from kith.problems import bad_request, problem
+from kith.sync.sources.linkedin import LinkedInConnection
 
 
 def too_large(limit: int) -> Exception:
@@ -84,3 +86,39 @@ async def _multipart_file(request: Request, boundary: str, limit: int) -> AsyncI
     except MultipartError as exc:
         raise bad_request(f"Malformed multipart body: {exc}") from None
     raise bad_request("The multipart form has no complete file part")
+
+
+_FILE = {"schema": {"type": "string", "format": "binary"}}
+# The upload of POST /sync/{source}, as OpenAPI describes it (kith.openapi): the file itself, a form
+# whose first file part is the file, or (linkedin only) a JSON array of connections. An item that is not
+# a connection becomes that record's error in the run, so any array is accepted.
+UPLOAD_BODY = {
+    "required": True,
+    "description": "The file (vCard, mbox, LinkedIn Connections.csv, RSS or Atom), or a JSON array (linkedin).",
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        "application/octet-stream": _FILE,
+        "text/vcard": _FILE,
+        "application/mbox": _FILE,
+        "text/csv": _FILE,
+        "application/xml": _FILE,
+        "application/rss+xml": _FILE,
+        "application/atom+xml": _FILE,
+        "application/json": {
+            "schema": {
+                "type": "array",
+                "items": {
+                    "description": "A LinkedIn connection (the CSV's columns in snake_case); "
+                    "another item is recorded as that record's error.",
+                    "anyOf": [msgspec.json.schema_components([LinkedInConnection])[1]["LinkedInConnection"], {}],
+                },
+            }
+        },
+    },
+}

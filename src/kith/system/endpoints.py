@@ -5,6 +5,7 @@ from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kith.openapi import public_responses
 from kith.system.schemas import Health, Readiness
 from kith.system.service import readiness
 
@@ -14,11 +15,15 @@ class SystemController(Controller):
 
     tags = ["system"]
 
-    @get("/health", summary="Liveness")
+    @get("/health", summary="Liveness", **public_responses())
     async def health(self) -> Health:
         return Health(status="ok")
 
-    @get("/ready", summary="Every dependency reachable: database, migrations at head, Redis when configured")
+    @get(
+        "/ready",
+        summary="Every dependency reachable: database, migrations at head, Redis when configured",
+        **public_responses(HTTP_503_SERVICE_UNAVAILABLE),
+    )
     async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
         result = await readiness(db_engine)
         return Response(result, status_code=HTTP_200_OK if result.status == "ready" else HTTP_503_SERVICE_UNAVAILABLE)

@@ -1,0 +1,1 @@
+"""Metrics (Prometheus), request ids and JSON logs, security headers."""

@@ -1,0 +1,67 @@
+"""Kith's own Prometheus metrics (Litestar's PrometheusMiddleware counts requests by route and status).
+
+Under `kith serve --workers N` the processes write to PROMETHEUS_MULTIPROC_DIR (the CLI sets one) and
+/metrics adds them up. Jobs run by `kith worker` count in that process: they reach /metrics only when
+the worker shares the API's PROMETHEUS_MULTIPROC_DIR (same machine).
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+SQL_STATEMENTS = Histogram(
+    "kith_sql_statements_per_request",
+    "SQL statements a request executed (token look-up included).",
+    ["path"],
+    buckets=(0, 1, 2, 3, 4, 6, 10, 20, 50),
+)
+SYNC_ROWS = Counter("kith_sync_rows_total", "Records a sync run saw, by source and outcome.", ["source", "outcome"])
+SYNC_SECONDS = Histogram(
+    "kith_sync_seconds", "Duration of sync runs, by source.", ["source"], buckets=(0.1, 0.5, 1, 5, 15, 60, 300, 1800)
+)
+REFRESH_SECONDS = Histogram(
+    "kith_refresh_seconds", "Duration of read-model refreshes.", ["view"], buckets=(0.01, 0.1, 0.5, 1, 5, 30, 120)
+)
+AS_OF_AGE = Gauge(
+    "kith_read_model_as_of_age_seconds",
+    "Age of each read model's last refresh (read when /metrics is scraped).",
+    ["view"],
+    multiprocess_mode="max",
+)
+QUEUE_DEPTH = Gauge(
+    "kith_sync_runs_waiting",
+    "Sync runs queued or running (read when /metrics is scraped).",
+    ["status"],
+    multiprocess_mode="max",
+)
+CACHE_REQUESTS = Counter("kith_cache_requests_total", "Look-ups in process caches.", ["cache", "result"])
+
+# The statements of the current request (a one-element list, so the event can add to it).
+_statements: ContextVar[list[int] | None] = ContextVar("kith_statements", default=None)
+
+
+def count_statements() -> list[int]:
+    cell = [0]
+    _statements.set(cell)
+    return cell
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count(*_args: object) -> None:
+    if (cell := _statements.get()) is not None:
+        cell[0] += 1
+
+
+def record_sync(source: str, seconds: float, run: Any) -> None:
+    SYNC_SECONDS.labels(source).observe(seconds)
+    for outcome in ("inserted", "updated", "skipped", "failed"):
+        SYNC_ROWS.labels(source, outcome).inc(getattr(run, f"rows_{outcome}") or 0)
+
+
+def cache_lookup(cache: str, hit: bool) -> None:
+    CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()

@@ -1,0 +1,97 @@
+"""Plans: read once per process, dropped on a notification from any process (never by age); their limits hold."""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar.testing import AsyncTestClient
+from tests.limits.conftest import eventually, put_on_plan
+
+from kith.app import create_app
+from kith.plans import plan_cache
+
+CONTACTS = "/api/v1/contacts"
+
+
+async def test_a_plan_is_read_once_then_served_from_the_process(client, app, conn, make_tenant, statements):
+    tenant = await make_tenant()
+    await put_on_plan(conn, tenant.id, requests_per_minute=100)
+    await client.get(CONTACTS, headers=tenant.headers)
+    statements.reset()
+    response = await client.get(CONTACTS, headers=tenant.headers)
+    assert response.headers["ratelimit-limit"] == "100"
+    assert not [s for s in statements.statements if "plans" in s]
+    assert plan_cache(app).hits >= 1
+
+
+async def test_a_plan_change_reaches_every_process(db, conn, make_tenant):
+    tenant = await make_tenant()
+    plan_id = await put_on_plan(conn, tenant.id, requests_per_minute=100)
+    async with AsyncTestClient(app=create_app(db)) as first, AsyncTestClient(app=create_app(db)) as second:
+        for client in (first, second):
+            assert (await client.get(CONTACTS, headers=tenant.headers)).headers["ratelimit-limit"] == "100"
+
+        await conn.execute("UPDATE plans SET requests_per_minute = 50 WHERE id = $1", plan_id)
+        for client in (first, second):
+
+            async def limit_is_new(client=client) -> bool:
+                return (await client.get(CONTACTS, headers=tenant.headers)).headers["ratelimit-limit"] == "50"
+
+            await eventually(limit_is_new)
+
+        # Moving the tenant to another plan is announced too.
+        other = await conn.fetchval(
+            "INSERT INTO plans (name, requests_per_minute, max_upload_bytes, max_uploads_in_flight, max_queued_runs,"
+            " connectors) VALUES ('other', 7, 1000, 1, 1, '{}') RETURNING id"
+        )
+        await conn.execute("UPDATE tenants SET plan_id = $1 WHERE id = $2", other, tenant.id)
+
+        async def moved() -> bool:
+            return (await second.get(CONTACTS, headers=tenant.headers)).headers["ratelimit-limit"] == "7"
+
+        await eventually(moved)
+
+
+async def test_a_lost_channel_drops_the_cache(app, client, conn, make_tenant):
+    tenant = await make_tenant()
+    await client.get(CONTACTS, headers=tenant.headers)
+    cache = plan_cache(app)
+    assert cache._plans
+    # Kill the listener's connection from the server side: the process may have missed changes.
+    killed = await conn.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE query LIKE 'LISTEN%' AND datname = current_database()"
+    )
+    assert killed == 1
+    await eventually(lambda: not cache._plans)
+    listener = app.state["kith_notify_listener"]
+    await eventually(lambda: listener.connected)
+    # Listening again: a change made now is heard.
+    await conn.execute("UPDATE plans SET requests_per_minute = requests_per_minute WHERE is_default")
+    await eventually(lambda: listener.received >= 1)
+
+
+async def test_max_contacts_is_a_403_and_writes_nothing(client, conn, make_tenant):
+    tenant = await make_tenant()
+    await put_on_plan(conn, tenant.id, max_contacts=2)
+    for name in ("Ada", "Bob"):
+        assert (await client.post(CONTACTS, json={"full_name": name}, headers=tenant.headers)).status_code == 201
+    response = await client.post(CONTACTS, json={"full_name": "Cy"}, headers=tenant.headers)
+    assert response.status_code == 403
+    body = response.json()
+    assert body["limit"] == "max_contacts" and body["value"] == 2
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 2
+    # A deleted contact frees its place.
+    first = await conn.fetchval("SELECT min(id) FROM contacts WHERE tenant_id = $1", tenant.id)
+    assert (await client.delete(f"{CONTACTS}/{first}", headers=tenant.headers)).status_code == 204
+    assert (await client.post(CONTACTS, json={"full_name": "Cy"}, headers=tenant.headers)).status_code == 201
+
+
+async def test_concurrent_creates_cannot_pass_max_contacts(client, conn, make_tenant):
+    tenant = await make_tenant()
+    await put_on_plan(conn, tenant.id, max_contacts=3)
+    responses = await asyncio.gather(
+        *(client.post(CONTACTS, json={"full_name": f"P{i}"}, headers=tenant.headers) for i in range(8))
+    )
+    assert sorted(r.status_code for r in responses) == [201] * 3 + [403] * 5
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 3

@@ -1,0 +1,101 @@
+"""Rate limits per token (the plan's rate) and per address; the failed-auth budget spares the database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import asyncpg
+import pytest
+from litestar.testing import AsyncTestClient
+from tests.limits.conftest import put_on_plan
+
+from kith.app import create_app
+from kith.db.urls import asyncpg_dsn
+
+PROBLEM = "application/problem+json"
+
+
+async def put_on_plan_via_sql(db: str, tenant_id: int, **limits) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(db))
+    try:
+        await put_on_plan(conn, tenant_id, **limits)
+    finally:
+        await conn.close()
+
+
+async def test_a_token_is_held_to_its_plans_rate(client, conn, make_tenant):
+    tenant = await make_tenant()
+    await put_on_plan(conn, tenant.id, requests_per_minute=3)
+    remaining = []
+    for _ in range(3):
+        response = await client.get("/api/v1/contacts", headers=tenant.headers)
+        assert response.status_code == 200
+        assert response.headers["ratelimit-limit"] == "3"
+        remaining.append(int(response.headers["ratelimit-remaining"]))
+    assert remaining == [2, 1, 0]
+
+    response = await client.get("/api/v1/contacts", headers=tenant.headers)
+    assert response.status_code == 429
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert response.json()["status"] == 429
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert response.headers["ratelimit-remaining"] == "0"
+    assert int(response.headers["ratelimit-reset"]) >= 1
+
+    other = await make_tenant()  # another token is counted apart
+    assert (await client.get("/api/v1/contacts", headers=other.headers)).status_code == 200
+
+
+async def test_an_address_is_limited_before_its_token_is_read(settings_env, db, make_tenant):
+    settings_env(KITH_RATE_LIMIT_PER_ADDRESS="4")
+    tenant = await make_tenant()
+    async with AsyncTestClient(app=create_app(db)) as client:
+        statuses = [(await client.get("/api/v1/contacts")).status_code for _ in range(4)]
+        assert statuses == [401] * 4
+        response = await client.get("/api/v1/contacts", headers=tenant.headers)
+        assert response.status_code == 429
+        assert response.headers["ratelimit-limit"] == "4"
+        assert "retry-after" in response.headers
+        assert (await client.get("/health")).status_code == 200  # probes are never limited
+
+
+async def test_bad_tokens_stop_costing_queries_once_an_address_is_over_budget(
+    settings_env, db, make_tenant, statements
+):
+    settings_env(KITH_AUTH_FAILURES_PER_ADDRESS="3", KITH_AUTH_FAILURE_WINDOW_SECONDS="60")
+    tenant = await make_tenant()
+    app = create_app(db)
+    async with AsyncTestClient(app=app) as client:
+        from sqlalchemy import event
+
+        from kith.db.reads import READER_STATE_KEY
+
+        queries: list[str] = []
+        event.listen(app.state[READER_STATE_KEY].sync_engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+        bad = {"Authorization": "Bearer kith_not-a-token"}
+        assert [(await client.get("/api/v1/contacts", headers=bad)).status_code for _ in range(3)] == [401] * 3
+        assert len(queries) == 3
+
+        queries.clear()
+        for _ in range(50):
+            response = await client.get("/api/v1/contacts", headers=bad)
+            assert response.status_code == 429
+        assert queries == []  # the flood is answered without the database
+        assert response.headers["content-type"].startswith(PROBLEM)
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        # The budget is per address: a good token from the same address waits too (documented).
+        assert (await client.get("/api/v1/contacts", headers=tenant.headers)).status_code == 429
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI sets it)")
+async def test_with_redis_every_process_shares_the_counts(settings_env, db, make_tenant):
+    settings_env(KITH_LIMITS_STORE="redis", KITH_LIMITS_NAMESPACE=f"kith_test_{uuid.uuid4().hex}")
+    tenant = await make_tenant()
+    async with AsyncTestClient(app=create_app(db)) as first, AsyncTestClient(app=create_app(db)) as second:
+        await put_on_plan_via_sql(db, tenant.id, requests_per_minute=4)
+        statuses = []
+        for i in range(6):
+            client = first if i % 2 else second
+            statuses.append((await client.get("/api/v1/contacts", headers=tenant.headers)).status_code)
+        assert statuses == [200] * 4 + [429] * 2
