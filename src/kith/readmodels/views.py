@@ -7,7 +7,13 @@ from pathlib import Path
 VIEWS_DIR = Path(__file__).resolve().parents[3] / "db" / "views"
 
 # Every materialized view Kith serves listings from, in refresh order.
-VIEWS: tuple[str, ...] = ("contact_cards",)
+VIEWS: tuple[str, ...] = (
+    "contact_cards",
+    "company_stats",
+    "tag_stats",
+    "company_mentions_daily",
+    "tenant_dashboard",
+)
 
 
 def view_sql(name: str) -> str:

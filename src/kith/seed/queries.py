@@ -882,7 +882,8 @@ ORDER BY m.contact_id, m.sent_at
 # --------------------------------------------------------------------------- mentions
 
 # $1 tenant, $2 seed, $3 first, $4 last, $5 anchor, $6 companies to draw from (the first k of the
-# vocabulary, i.e. the biggest: a small tenant's contacts only cover the head of the 2,000)
+# vocabulary, i.e. the biggest: a small tenant's contacts only cover the head of the 2,000), $7 the
+# days before the anchor the mentions are published over
 _MS = text_array(MENTION_SINGLE)
 _MP = text_array(MENTION_PAIR)
 
@@ -908,7 +909,7 @@ FROM (
         {company_name(_KA)} AS a,
         {company_name(_KB)} AS b,
         r.u_pair < {MENTION_PAIR_SHARE} AND {_KA} <> {_KB} AS pair,
-        $5::timestamptz - floor(r.u_pub * 60 * 86400)::bigint * interval '1 second' AS published_at
+        $5::timestamptz - floor(r.u_pub * $7::int * 86400)::bigint * interval '1 second' AS published_at
     FROM (
         SELECT
             i,
