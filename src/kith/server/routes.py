@@ -1,6 +1,7 @@
 """Every controller under /api/v1, in one list."""
 
+from kith.aggregates.endpoints import CompanyController, DashboardController
 from kith.contacts.endpoints import ContactController
 from kith.sync.endpoints import SyncController
 
-API_CONTROLLERS = [ContactController, SyncController]
+API_CONTROLLERS = [ContactController, SyncController, DashboardController, CompanyController]
