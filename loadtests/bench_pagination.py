@@ -1,6 +1,6 @@
 """Cursor vs OFFSET at depth, and COUNT(*) vs the planner's estimate, on one tenant.
 
-Runs the exact statement `GET /api/v1/contacts` runs (kith.contacts.queries),
+Runs the exact statement `GET /api/v1/contacts` runs (kith.contacts.listings),
 seeking from the key of the row just before page N, beside the OFFSET query a
 naive listing would run for the same page. Prints median and p99 SQL latency
 of each, side by side.
@@ -22,20 +22,19 @@ import time
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
-from kith.contacts import queries
+from kith.contacts.listings import CONTACTS
 from kith.db.engine import database_url
 from kith.db.reads import READER_SERVER_SETTINGS
 from kith.db.urls import asyncpg_dsn
+from kith.pagination.listing import ListingRequest, Position
 
 PAGE = 50
 DIALECT = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
 
 
 def compile_listing(tenant_id: int, sort_name: str, key: tuple | None) -> tuple[str, list]:
-    sort = queries.SORTS[sort_name]
-    query = queries.listing_query(
-        tenant_id=tenant_id, sort=sort, direction="next", cursor_key=key, filters={}, limit=PAGE
-    )
+    start = Position("next", key) if key is not None else None
+    query = CONTACTS.prepare(ListingRequest(tenant_id, PAGE, sort=sort_name, start=start))
     compiled = query.statement.bindparams(**query.params).compile(dialect=DIALECT)
     params = compiled.construct_params()
     return compiled.string, [params[name] for name in compiled.positiontup]
@@ -57,7 +56,7 @@ async def timed(conn: asyncpg.Connection, sql: str, args: list, runs: int) -> tu
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tenant", default="large")
-    parser.add_argument("--sort", default="score", choices=list(queries.SORTS))
+    parser.add_argument("--sort", default="score", choices=list(CONTACTS.sorts))
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--pages", default="1,100,10000")
     args = parser.parse_args()
@@ -69,7 +68,7 @@ async def main() -> None:
         if tenant_id is None:
             raise SystemExit(f"no tenant {args.tenant!r}: run `kith seed --tenant {args.tenant} --size large` first")
         await conn.execute("ANALYZE contact_cards")  # fresh statistics for the estimate below
-        sort = queries.SORTS[args.sort]
+        sort = CONTACTS.sorts[args.sort]
         order = sort.order_by("next")
         rows_in_view = await conn.fetchval("SELECT count(*) FROM contact_cards WHERE tenant_id = $1", tenant_id)
         print(

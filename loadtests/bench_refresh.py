@@ -4,7 +4,7 @@ For each view: the duration of `REFRESH MATERIALIZED VIEW` and of
 `REFRESH MATERIALIZED VIEW CONCURRENTLY`, after the same churn (a fraction of
 the tenant's contacts rescored, as a batch job would, before every run).
 Then the latency of the contacts listing (the exact statement
-`GET /api/v1/contacts` runs, kith.contacts.queries; page 1 and deep pages)
+`GET /api/v1/contacts` runs, kith.contacts.listings; page 1 and deep pages)
 from several reader connections: idle, while a concurrent refresh of
 contact_cards runs, and while a plain one runs (which locks readers out).
 
@@ -26,9 +26,10 @@ import time
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
-from kith.contacts import queries
+from kith.contacts.listings import CONTACTS
 from kith.db.engine import database_url
 from kith.db.urls import asyncpg_dsn
+from kith.pagination.listing import ListingRequest, Position
 from kith.readmodels.views import VIEWS
 
 PAGE = 50
@@ -36,9 +37,8 @@ DIALECT = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
 
 
 def compile_listing(tenant_id: int, key: tuple | None) -> tuple[str, list]:
-    query = queries.listing_query(
-        tenant_id=tenant_id, sort=queries.SORTS["score"], direction="next", cursor_key=key, filters={}, limit=PAGE
-    )
+    start = Position("next", key) if key is not None else None
+    query = CONTACTS.prepare(ListingRequest(tenant_id, PAGE, sort="score", start=start))
     compiled = query.statement.bindparams(**query.params).compile(dialect=DIALECT)
     params = compiled.construct_params()
     return compiled.string, [params[name] for name in compiled.positiontup]
@@ -164,7 +164,7 @@ async def main() -> None:
 
         # The listing: page 1, and pages 100 and 10,000 through their cursors' keys.
         keys: list[tuple | None] = [None]
-        order = queries.SORTS["score"].order_by("next")
+        order = CONTACTS.sorts["score"].order_by("next")
         for page in (100, 10_000):
             row = await conn.fetchrow(
                 f"SELECT score, id FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} OFFSET $2 LIMIT 1",

@@ -181,22 +181,18 @@ async def test_listing_pages_seek_on_an_index(db, populated):
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from kith.contacts import queries
+    from kith.contacts.listings import CONTACTS, OVERDUE
     from kith.db.urls import sqlalchemy_url
+    from kith.pagination.listing import ListingRequest, Position
 
     engine = create_async_engine(sqlalchemy_url(db))
     try:
         async with engine.connect() as conn:
             await conn.exec_driver_sql("SET enable_seqscan = off")  # tiny tables: make the planner show its hand
-            for sort in [*queries.SORTS.values(), queries.OVERDUE_SORT]:
-                query = queries.listing_query(
-                    tenant_id=populated.id,
-                    sort=sort,
-                    direction="prev",
-                    cursor_key=[SAMPLE_KEY[t] for t in sort.key_types],
-                    filters={},
-                    limit=50,
-                )
+            for listing, sort_name in [*((CONTACTS, name) for name in CONTACTS.sorts), (OVERDUE, None)]:
+                sort = listing.sort_named(sort_name)[1]
+                start = Position("prev", tuple(SAMPLE_KEY[t] for t in sort.key_types))
+                query = listing.prepare(ListingRequest(populated.id, 50, sort=sort_name, start=start))
                 plan = "\n".join(
                     r[0] for r in (await conn.execute(text("EXPLAIN " + query.statement.text), query.params)).all()
                 )

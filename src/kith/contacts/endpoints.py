@@ -9,7 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
+from kith.contacts.listings import BIRTHDAYS, CONTACTS, OVERDUE
 from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
+from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 
@@ -32,14 +34,9 @@ class ContactController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[ContactPage]:
-        listing = service.ListingRequest(
-            principal.tenant_id,
-            "contacts",
-            limit,
-            cursor,
-            {"tag": tag, "company": company, "q": q, "min_score": min_score},
-        )
-        return page_response(request, await service.list_contacts(db_reader, listing, sort))
+        filters = {"tag": tag, "company": company, "q": q, "min_score": min_score}
+        listing = ListingRequest(principal.tenant_id, limit, cursor, sort, filters)
+        return page_response(request, await CONTACTS.page(db_reader, listing))
 
     @get("/birthdays", summary="Upcoming birthdays, soonest first")
     async def list_birthdays(
@@ -51,8 +48,8 @@ class ContactController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[BirthdayPage]:
-        listing = service.ListingRequest(principal.tenant_id, "contacts.birthdays", limit, cursor, {})
-        page = await service.list_birthdays(db_reader, listing, principal.time_zone, within_days)
+        plan = service.birthday_plan(principal.time_zone, within_days)
+        page = await BIRTHDAYS.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor), plan)
         return page_response(request, page)
 
     @get("/overdue", summary="Contacts past their cadence, most overdue first")
@@ -64,8 +61,8 @@ class ContactController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[ContactPage]:
-        listing = service.ListingRequest(principal.tenant_id, "contacts.overdue", limit, cursor, {})
-        return page_response(request, await service.list_overdue(db_reader, listing))
+        page = await OVERDUE.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
+        return page_response(request, page)
 
     @get("/{contact_id:int}", summary="One contact")
     async def get_contact(

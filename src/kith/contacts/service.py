@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,15 +12,13 @@ import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import func
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.contacts import queries
-from kith.contacts.schemas import Contact, ContactCreate, ContactPatch, UpcomingBirthday
-from kith.db.reads import Source, fetch_all, fetch_first
+from kith.contacts.schemas import Contact, ContactCreate, ContactPatch
+from kith.db.reads import Source, fetch_first
 from kith.models import Contact as ContactRow
-from kith.pagination.cursor import Binding, Position
-from kith.pagination.keyset import Sort
-from kith.pagination.page import Page, build_page, codec
+from kith.pagination.listing import Segment, SegmentPlan
 from kith.problems import bad_request, not_found, problem
 
 
@@ -34,91 +31,6 @@ clock: Callable[[], dt.datetime] = utc_now
 
 
 # ---------------------------------------------------------------- listings
-
-
-@dataclass(frozen=True, slots=True)
-class ListingRequest:
-    tenant_id: int
-    endpoint: str
-    limit: int
-    cursor: str | None
-    filters: dict[str, Any]
-
-
-def _decode(
-    request: ListingRequest, sort: Sort, extra_key_types: tuple[type, ...] = ()
-) -> tuple[Binding, Position | None]:
-    binding = Binding(request.tenant_id, request.endpoint, sort.name, request.filters)
-    if request.cursor is None:
-        return binding, None
-    return binding, codec().decode(request.cursor, binding, (*extra_key_types, *sort.key_types))
-
-
-# Listing rows lead with as_of, segment, birthday month/day, then the sort key (see queries.listing_query).
-LEADING_COLUMNS = 4
-
-
-def contact_from(row: Any, sort: Sort) -> Contact:
-    return Contact(*row[LEADING_COLUMNS + len(sort.columns) :])
-
-
-def _key_of(sort: Sort) -> Callable[[Any], tuple]:
-    start = LEADING_COLUMNS
-    return lambda row: tuple(row[start : start + len(sort.columns)])
-
-
-async def _run(reader: AsyncEngine, query: queries.ListingQuery) -> tuple[list[Any], dt.datetime | None]:
-    result = await fetch_all(reader, query.statement, query.params)
-    as_of = result[0].as_of if result else None
-    return [r for r in result if r.segment is not None], as_of
-
-
-async def list_contacts(reader: AsyncEngine, request: ListingRequest, sort_name: str) -> Page[Contact]:
-    sort = queries.SORTS[sort_name]
-    binding, position = _decode(request, sort)
-    direction = position.direction if position else "next"
-    query = queries.listing_query(
-        tenant_id=request.tenant_id,
-        sort=sort,
-        direction=direction,
-        cursor_key=position.key if position else None,
-        filters=request.filters,
-        limit=request.limit,
-    )
-    rows, as_of = await _run(reader, query)
-    return build_page(
-        rows,
-        limit=request.limit,
-        position=position,
-        binding=binding,
-        key_of=_key_of(sort),
-        item_of=lambda r: contact_from(r, sort),
-        as_of=as_of,
-    )
-
-
-async def list_overdue(reader: AsyncEngine, request: ListingRequest) -> Page[Contact]:
-    sort = queries.OVERDUE_SORT
-    binding, position = _decode(request, sort)
-    query = queries.listing_query(
-        tenant_id=request.tenant_id,
-        sort=sort,
-        direction=position.direction if position else "next",
-        cursor_key=position.key if position else None,
-        filters=request.filters,
-        limit=request.limit,
-        segments=(queries.Segment("r.follow_up_due_key < now()"),),
-    )
-    rows, as_of = await _run(reader, query)
-    return build_page(
-        rows,
-        limit=request.limit,
-        position=position,
-        binding=binding,
-        key_of=_key_of(sort),
-        item_of=lambda r: contact_from(r, sort),
-        as_of=as_of,
-    )
 
 
 def local_today(time_zone: str) -> dt.date:
@@ -153,59 +65,38 @@ def birthday_segments(today: dt.date, within_days: int) -> list[tuple[int, int, 
     return stretched
 
 
-def next_birthday(year: int, month: int, day: int) -> dt.date:
-    if month == 2 and day == 29 and not calendar.isleap(year):
-        return dt.date(year, 2, 28)
-    return dt.date(year, month, day)
+def birthday_plan(time_zone: str, within_days: int) -> SegmentPlan:
+    """Segments of the birthday window starting today (or on the day a walk started on, from its cursor)."""
 
+    def plan(context: tuple | None) -> tuple[tuple, list[Segment]]:
+        today = dt.date.fromordinal(context[0]) if context else local_today(time_zone)
+        segments = [
+            Segment(
+                f"r.birthday_mmdd BETWEEN :first_{i} AND :last_{i}",
+                {
+                    f"first_{i}": first,
+                    f"last_{i}": last,
+                    f"year_{i}": year,
+                    f"feb29_{i}": 29 if calendar.isleap(year) else 28,
+                },
+                # Feb 29 birthdays fall on Feb 28 in common years.
+                {
+                    "next_birthday": f"make_date(:year_{i}, r.birthday_month,"
+                    f" CASE WHEN r.birthday_mmdd = 229 THEN :feb29_{i} ELSE r.birthday_day END)"
+                },
+            )
+            for i, (year, first, last) in enumerate(birthday_segments(today, within_days))
+        ]
+        return (today.toordinal(),), segments
 
-async def list_birthdays(
-    reader: AsyncEngine, request: ListingRequest, time_zone: str, within_days: int
-) -> Page[UpcomingBirthday]:
-    sort = queries.BIRTHDAY_SORT
-    # The cursor carries the day the walk started on, so a walk across midnight stays one listing.
-    binding, position = _decode(request, sort, extra_key_types=(int, int))
-    today = dt.date.fromordinal(position.key[0]) if position else local_today(time_zone)
-    ranges = birthday_segments(today, within_days)
-    segments = [
-        queries.Segment(f"r.birthday_mmdd BETWEEN :first{i} AND :last{i}", {f"first{i}": first, f"last{i}": last})
-        for i, (_, first, last) in enumerate(ranges)
-    ]
-    query = queries.listing_query(
-        tenant_id=request.tenant_id,
-        sort=sort,
-        direction=position.direction if position else "next",
-        cursor_key=position.key[1:] if position else None,
-        filters=request.filters,
-        limit=request.limit,
-        segments=segments,
-        segmented=True,
-    )
-    rows, as_of = await _run(reader, query)
-    ordinal = today.toordinal()
-    key_of = _key_of(sort)
-
-    def item(row: Any) -> UpcomingBirthday:
-        year = ranges[row.segment][0]
-        fields = row[LEADING_COLUMNS + len(sort.columns) :]
-        return UpcomingBirthday(*fields, next_birthday=next_birthday(year, row.birthday_month, row.birthday_day))
-
-    return build_page(
-        rows,
-        limit=request.limit,
-        position=position,
-        binding=binding,
-        key_of=lambda r: (ordinal, r.segment, *key_of(r)),
-        item_of=item,
-        as_of=as_of,
-    )
+    return plan
 
 
 async def get_contact(source: Source, tenant_id: int, contact_id: int) -> Contact:
     row = await fetch_first(source, queries.CONTACT_CARD, {"tenant_id": tenant_id, "id": contact_id})
     if row is None:
         raise not_found(f"No contact {contact_id}")
-    return Contact(*row)
+    return msgspec.convert(row, Contact, from_attributes=True)
 
 
 # ---------------------------------------------------------------- writes

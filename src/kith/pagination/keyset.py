@@ -16,7 +16,6 @@ from kith.pagination.cursor import Direction
 
 @dataclass(frozen=True, slots=True)
 class Sort:
-    name: str
     columns: tuple[str, ...]  # the last one is the row's unique id
     key_types: tuple[type, ...]
     descending: bool
@@ -25,10 +24,9 @@ class Sort:
         """Which way the index is read: paging backwards reads it the other way."""
         return self.descending != (direction == "prev")
 
-    def order_by(self, direction: Direction, alias: str = "", prefix: Sequence[str] = ()) -> str:
+    def order_by(self, direction: Direction, alias: str = "") -> str:
         way = "DESC" if self.reading_descending(direction) else "ASC"
-        qualified = [*prefix, *(f"{alias}{c}" for c in self.columns)]
-        return ", ".join(f"{c} {way}" for c in qualified)
+        return ", ".join(f"{alias}{column} {way}" for column in self.columns)
 
     def seek(self, direction: Direction, alias: str, params: Sequence[str]) -> str:
         """Rows strictly after the bound key, in reading order."""

@@ -10,9 +10,11 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
+from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.sync import service
+from kith.sync.listings import SYNC_RUNS
 from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
 from kith.tasks.client import enqueue_sync_run
 
@@ -61,12 +63,13 @@ class SyncController(Controller):
     async def list_runs(
         self,
         request: Request,
-        db_session: NamedDependency[AsyncSession],
+        db_reader: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[SyncRunPage]:
-        return page_response(request, await service.list_runs(db_session, principal.tenant_id, limit, cursor))
+        page = await SYNC_RUNS.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
+        return page_response(request, page)
 
     @get("/runs/{run_id:int}", name="sync_run", summary="One sync run: status, counts, stages, record errors")
     async def get_run(

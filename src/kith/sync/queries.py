@@ -37,11 +37,6 @@ RUN_COLUMNS = """
 
 GET_RUN = text(f"SELECT {RUN_COLUMNS}, errors FROM sync_runs WHERE tenant_id = :tenant_id AND id = :id")
 
-# Keyset on (created_at DESC, id DESC), read through ix_sync_runs_tenant_created.
-LIST_RUNS = (
-    f"SELECT {RUN_COLUMNS} FROM sync_runs WHERE tenant_id = :tenant_id {{seek}} ORDER BY {{order_by}} LIMIT :limit"
-)
-
 RUN_FOR_WORK = """
     SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email
     FROM sync_runs r LEFT JOIN users u ON u.id = r.user_id

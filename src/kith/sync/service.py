@@ -18,18 +18,14 @@ from typing import Any, BinaryIO
 
 import msgspec
 from litestar import Request
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.config import get_settings
-from kith.pagination.cursor import Binding
-from kith.pagination.keyset import Sort
-from kith.pagination.page import Page, build_page, codec
 from kith.problems import bad_request, not_found, problem
 from kith.sync import queries
 from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
-from kith.sync.schemas import RunOptions, SourceName, SyncRun, SyncRunDetail
+from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail
 from kith.sync.sources import DEFAULT_BATCH_SIZE, SOURCES, SourceBatch, SourceFormatError, SourceSpec
 from kith.sync.uploads import CHUNK_BYTES, ChunkStream, ChunkWriter, UploadedFile, chunk_fetcher, iterate_on_thread
 from kith.tasks.retry import is_transient
@@ -156,30 +152,6 @@ async def receive_upload(
 
 
 # ---------------------------------------------------------------- reading runs
-
-RUNS_SORT = Sort("created", ("created_at", "id"), (dt.datetime, int), descending=True)
-
-
-async def list_runs(session: AsyncSession, tenant_id: int, limit: int, cursor: str | None) -> Page[SyncRun]:
-    """The tenant's runs, newest first: keyset on (created_at, id) through ix_sync_runs_tenant_created."""
-    binding = Binding(tenant_id, "sync.runs", RUNS_SORT.name, {})
-    position = codec().decode(cursor, binding, RUNS_SORT.key_types) if cursor else None
-    direction = position.direction if position else "next"
-    seek = f"AND {RUNS_SORT.seek(direction, '', ('key_created_at', 'key_id'))}" if position else ""
-    statement = text(queries.LIST_RUNS.format(seek=seek, order_by=RUNS_SORT.order_by(direction)))
-    params: dict[str, Any] = {"tenant_id": tenant_id, "limit": limit + 1}
-    if position:
-        params["key_created_at"], params["key_id"] = position.key
-    rows = (await session.execute(statement, params)).all()
-    return build_page(
-        rows,
-        limit=limit,
-        position=position,
-        binding=binding,
-        key_of=lambda r: (r.created_at, r.id),
-        item_of=lambda r: msgspec.convert(r._asdict(), SyncRun),
-        as_of=None,
-    )
 
 
 async def get_run(session: AsyncSession, tenant_id: int, run_id: int) -> SyncRunDetail:

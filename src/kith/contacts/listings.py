@@ -1,0 +1,59 @@
+"""The contact listings, declared: each reads `contact_cards` and, live, `contact_card_rows` (see db/views)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from kith.contacts.schemas import Contact, UpcomingBirthday
+from kith.pagination.listing import Filter, Listing, Sort
+
+# Everything a contact card shows is a column of the view, but whether a follow-up is overdue (relative to now).
+CONTACT_COLUMNS = {"overdue": "coalesce(r.follow_up_due_key < now(), false)"}
+# Reads the view for rows unchanged since its refresh, contact_card_rows for those an API write changed since.
+CONTACT_CARDS = {"source": "contact_cards", "view": "contact_cards", "live": "contact_card_rows", "changed": "contacts"}
+
+CONTACTS = Listing(
+    name="contacts",
+    item=Contact,
+    **CONTACT_CARDS,
+    columns=CONTACT_COLUMNS,
+    sorts={
+        "score": Sort(("score", "id"), (float, int), descending=True),
+        "name": Sort(("name_key", "id"), (str, int), descending=False),
+        # Never-contacted rows hold '-infinity' here, so they come last.
+        "last_interaction": Sort(("last_interaction_key", "id"), (dt.datetime, int), descending=True),
+        "created": Sort(("created_at", "id"), (dt.datetime, int), descending=True),
+    },
+    filters={
+        "tag": Filter("r.tags @> ARRAY[CAST(:tag AS text)]"),
+        "company": Filter("r.company = :company"),
+        # Case-insensitive prefix of the name or of any email, as index ranges in C collation.
+        "q": Filter(
+            '((r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")'
+            " OR r.id IN (SELECT k.contact_id FROM contact_keys k WHERE k.tenant_id = :tenant_id AND k.kind = 'email'"
+            " AND k.value >= lower(:q) AND k.value < lower(:q) || chr(1114111)))"
+        ),
+        "min_score": Filter("r.score >= :min_score"),
+    },
+)
+
+OVERDUE = Listing(
+    name="contacts.overdue",
+    item=Contact,
+    **CONTACT_CARDS,
+    columns=CONTACT_COLUMNS,
+    # A cadence never met is due since '-infinity': the most overdue.
+    sorts={"overdue": Sort(("follow_up_due_key", "id"), (dt.datetime, int), descending=False)},
+    scope="r.follow_up_due_key < now()",
+)
+
+# Upcoming birthdays: segments per year of the window (see service.birthday_plan); the cursor carries
+# the day the walk started on, so a walk across midnight stays one listing.
+BIRTHDAYS = Listing(
+    name="contacts.birthdays",
+    item=UpcomingBirthday,
+    **CONTACT_CARDS,
+    columns=CONTACT_COLUMNS,
+    sorts={"birthday": Sort(("birthday_mmdd", "id"), (int, int), descending=False)},
+    context_types=(int,),
+)

@@ -1,0 +1,281 @@
+"""One way to declare a listing: a `Listing` spec, and the machinery that turns spec + request into a page.
+
+A spec names its read model, its sorts, its filters, its item Struct and its
+name (the endpoint a cursor is bound to). `Listing.page` decodes the cursor,
+builds the ONE statement, runs it and returns a `Page` with both cursors:
+
+    WITH meta AS (as_of of the view, the guard),
+         changed AS (ids an API write changed since as_of)        -- with `live`
+    SELECT meta.*, the page FROM meta LEFT JOIN LATERAL (
+        (view rows not changed, seek, ORDER BY, LIMIT)
+        UNION ALL (live rows changed, seek, ORDER BY, LIMIT)      -- with `live`
+        … per segment …
+        ORDER BY segment, sort LIMIT n
+    ) ON meta.found
+
+Each branch seeks on the sort's index; the merge re-sorts at most
+`branches × (limit + 1)` rows. The `meta` row is always there, so an empty
+page still reports `as_of`, and a false guard (a parent that does not exist
+or is another tenant's) is a 404 without a second round trip. Items are
+built by column name (`msgspec.convert`), never by position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import msgspec
+from sqlalchemy import TextClause, text
+
+from kith.db.reads import Source, fetch_all
+from kith.pagination.cursor import Binding, Direction, Position
+from kith.pagination.keyset import Sort
+from kith.pagination.page import Page, build_page, codec
+from kith.problems import not_found
+
+__all__ = ["Filter", "Listing", "ListingRequest", "Position", "Segment", "Sort"]
+
+KEY_PREFIX = "key_"
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """A condition over the row alias `r.`; its bound parameter is named after the filter."""
+
+    sql: str
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A part of a listing with its own condition, read in order before the next one.
+
+    Most listings have one. Upcoming birthdays have two when the window wraps
+    the year end: this year's remaining days, then next year's first ones.
+    `columns` are computed per segment (e.g. the year a birthday falls in);
+    every segment of a listing names the same ones.
+    """
+
+    condition: str = "true"
+    params: Mapping[str, Any] = field(default_factory=dict)
+    columns: Mapping[str, str] = field(default_factory=dict)
+
+
+ONE_SEGMENT = (Segment(),)
+
+# Given the walk's context from the cursor (None on a first page): the context to carry on, and the segments.
+SegmentPlan = Callable[[tuple[Any, ...] | None], tuple[tuple[Any, ...], Sequence[Segment]]]
+
+
+@dataclass(frozen=True, slots=True)
+class ListingRequest:
+    tenant_id: int
+    limit: int
+    cursor: str | None = None
+    sort: str | None = None  # None: the listing's default sort
+    filters: Mapping[str, Any] = field(default_factory=dict)  # None values are not applied
+    scope: Mapping[str, Any] = field(default_factory=dict)  # parameters of the spec's scope and guard
+    start: Position | None = None  # open the listing at a key (e.g. before=t) instead of its top
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What the statement's text depends on, so each shape is built once."""
+
+    sort: str
+    direction: Direction
+    seek_segment: int | None  # the segment the cursor's key is in (None: no key)
+    filters: tuple[str, ...]
+    # The segments read, each (number, condition, computed columns), and the computed columns' names.
+    segments: tuple[tuple[int, str, tuple[tuple[str, str], ...]], ...]
+    computed: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedPage:
+    """A page's statement and what turning its rows into a page needs."""
+
+    statement: TextClause
+    params: dict[str, Any]
+    position: Position | None
+    binding: Binding
+    context: tuple[Any, ...]
+    key_length: int
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity: specs are module constants
+class Listing:
+    name: str  # the endpoint a cursor is bound to
+    item: type[msgspec.Struct]  # each field is read from the column of the same name
+    source: str  # the relation rows are read from: a materialized view or a base table
+    sorts: Mapping[str, Sort]
+    default_sort: str | None = None  # None: the first sort
+    filters: Mapping[str, Filter] = field(default_factory=dict)
+    view: str | None = None  # view_refreshes.view_name giving `as_of` (None: as_of is null)
+    live: str | None = None  # a plain view with the source's columns, read for rows changed since as_of
+    changed: str | None = None  # with `live`: the base table whose `changed_at` marks API writes (same ids)
+    scope: str | None = None  # a condition always applied; its parameters come from request.scope
+    guard: str | None = None  # evaluated once in the same statement: false is a 404
+    missing: str = "Not found"  # the 404's detail when the guard is false
+    columns: Mapping[str, str] = field(default_factory=dict)  # per-field SQL over `r.`, where not `r.<field>`
+    # The walk's context carried in the cursor ahead of the segment and the sort key (e.g. the day a
+    # birthday walk started on); with it, `Listing.page` takes a SegmentPlan.
+    context_types: tuple[type, ...] = ()
+
+    def __post_init__(self) -> None:
+        if (self.live is None) != (self.changed is None):
+            raise ValueError(f"{self.name}: `live` and `changed` go together")
+
+    @property
+    def segmented(self) -> bool:
+        return bool(self.context_types)
+
+    def sort_named(self, name: str | None) -> tuple[str, Sort]:
+        name = name or self.default_sort or next(iter(self.sorts))
+        return name, self.sorts[name]
+
+    def binding(self, request: ListingRequest, sort_name: str) -> Binding:
+        return Binding(request.tenant_id, self.name, sort_name, {**request.filters, **request.scope})
+
+    def prepare(self, request: ListingRequest, segments: SegmentPlan | None = None) -> PreparedPage:
+        """Decode the request's cursor and build its statement (a 400 problem for a cursor not of this listing)."""
+        sort_name, sort = self.sort_named(request.sort)
+        binding = self.binding(request, sort_name)
+        leading = (*self.context_types, int) if self.segmented else ()
+        position = (
+            codec().decode(request.cursor, binding, (*leading, *sort.key_types))
+            if request.cursor is not None
+            else request.start
+        )
+        context: tuple[Any, ...] = ()
+        plan: Sequence[Segment] = ONE_SEGMENT
+        cursor_segment = 0
+        key = position.key if position else None
+        if self.segmented:
+            if segments is None:
+                raise TypeError(f"{self.name} is segmented: pass its SegmentPlan")
+            context, plan = segments(key[: len(self.context_types)] if key else None)
+            if key:
+                cursor_segment, key = key[len(self.context_types)], key[len(leading) :]
+        direction: Direction = position.direction if position else "next"
+        statement, params = self._statement(request, sort_name, sort, direction, key, plan, cursor_segment)
+        return PreparedPage(statement, params, position, binding, context, len(sort.columns))
+
+    async def page(self, source: Source, request: ListingRequest, segments: SegmentPlan | None = None) -> Page:
+        """The page `request` asks for: one statement, items built by column name, both cursors."""
+        prepared = self.prepare(request, segments)
+        rows = await fetch_all(source, prepared.statement, prepared.params)
+        meta = rows[0]
+        if not meta.found:
+            raise not_found(self.missing)
+        key_names = [f"{KEY_PREFIX}{i}" for i in range(prepared.key_length)]
+        segmented, context, item = self.segmented, prepared.context, self.item
+
+        def key_of(row: Any) -> tuple:
+            segment = (row.segment,) if segmented else ()
+            return (*context, *segment, *(getattr(row, name) for name in key_names))
+
+        return build_page(
+            [row for row in rows if row.segment is not None],
+            limit=request.limit,
+            position=prepared.position,
+            binding=prepared.binding,
+            key_of=key_of,
+            item_of=lambda row: msgspec.convert(row, item, from_attributes=True),
+            as_of=meta.as_of,
+        )
+
+    def _statement(
+        self,
+        request: ListingRequest,
+        sort_name: str,
+        sort: Sort,
+        direction: Direction,
+        key: Sequence[Any] | None,
+        plan: Sequence[Segment],
+        cursor_segment: int,
+    ) -> tuple[TextClause, dict[str, Any]]:
+        params: dict[str, Any] = {"tenant_id": request.tenant_id, "fetch": request.limit + 1, **request.scope}
+        applied = tuple(name for name, value in request.filters.items() if value is not None)
+        params.update((name, request.filters[name]) for name in applied)
+        backwards = direction == "prev"
+        numbers = []
+        for number, segment in enumerate(plan):
+            # Segments before the cursor's (in reading order) are done; later ones are read from their start.
+            if (
+                key is not None
+                and self.segmented
+                and (number > cursor_segment if backwards else number < cursor_segment)
+            ):
+                continue
+            numbers.append(number)
+            params.update(segment.params)
+        if key is not None:
+            params.update((f"{KEY_PREFIX}{i}", value) for i, value in enumerate(key))
+        shape = _Shape(
+            sort=sort_name,
+            direction=direction,
+            seek_segment=None if key is None else cursor_segment,
+            filters=applied,
+            segments=tuple((n, plan[n].condition, tuple(plan[n].columns.items())) for n in numbers),
+            computed=tuple(plan[0].columns),
+        )
+        return _build_statement(self, shape), params
+
+
+@cache
+def _build_statement(listing: Listing, shape: _Shape) -> TextClause:
+    sort = listing.sorts[shape.sort]
+    key_params = [f"{KEY_PREFIX}{i}" for i in range(len(sort.columns))]
+    way = "DESC" if sort.reading_descending(shape.direction) else "ASC"
+    segment_order = [f"segment {'DESC' if shape.direction == 'prev' else 'ASC'}"] if listing.segmented else []
+    merged_order = ", ".join([*segment_order, *(f"{column} {way}" for column in sort.columns)])
+    page_order = ", ".join([*segment_order, *(f"{name} {way}" for name in key_params)])
+    conditions = ["r.tenant_id = :tenant_id", *(listing.filters[name].sql for name in shape.filters)]
+    if listing.scope:
+        conditions.append(listing.scope)
+    # With a live definition: the view's rows not changed since as_of, and the changed ones computed live.
+    memberships = (
+        [
+            (listing.source, "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
+            (listing.live, "r.id = ANY (CAST((SELECT ids FROM changed) AS bigint[]))"),
+        ]
+        if listing.live
+        else [(listing.source, "true")]
+    )
+    branches = []
+    for number, condition, columns in shape.segments:
+        computed = "".join(f", {sql} AS {name}" for name, sql in columns)
+        seek = [sort.seek(shape.direction, "r.", key_params)] if shape.seek_segment == number else []
+        for relation, membership in memberships:
+            where = " AND ".join([*conditions, membership, f"({condition})", *seek])
+            branches.append(
+                f"(SELECT {number} AS segment{computed}, r.* FROM {relation} r WHERE {where}"
+                f" ORDER BY {sort.order_by(shape.direction, 'r.')} LIMIT :fetch)"
+            )
+    if not branches:  # the cursor is past every segment: an empty page (meta still reports as_of)
+        nulls = "".join(f", NULL AS {name}" for name in shape.computed)
+        branches.append(f"(SELECT CAST(NULL AS integer) AS segment{nulls}, r.* FROM {listing.source} r WHERE false)")
+    as_of = (
+        f"(SELECT as_of FROM view_refreshes WHERE view_name = '{listing.view}')"
+        if listing.view
+        else "CAST(NULL AS timestamptz)"
+    )
+    ctes = [f"meta AS MATERIALIZED (SELECT {as_of} AS as_of, {listing.guard or 'true'} AS found)"]
+    if listing.live:
+        ctes.append(
+            "changed AS MATERIALIZED (SELECT coalesce(array_agg(c.id), '{}') AS ids"
+            f" FROM {listing.changed} c WHERE c.tenant_id = :tenant_id AND c.changed_at >= (SELECT as_of FROM meta))"
+        )
+    fields = [f"{listing.columns.get(name, f'r.{name}')} AS {name}" for name in listing.item.__struct_fields__]
+    keys = [f"r.{column} AS {name}" for column, name in zip(sort.columns, key_params, strict=True)]
+    return text(
+        f"WITH {', '.join(ctes)}"
+        f" SELECT meta.as_of, meta.found, r.segment, {', '.join([*keys, *fields])}"
+        " FROM meta LEFT JOIN LATERAL ("
+        f"SELECT * FROM ({' UNION ALL '.join(branches)}) merged ORDER BY {merged_order} LIMIT :fetch"
+        ") r ON meta.found"
+        f" ORDER BY {page_order}"
+    )
