@@ -19,9 +19,10 @@ NOW = dt.datetime.now(dt.UTC)
 # Far from UTC, so a tenant-local day is not the UTC day.
 TIME_ZONE = "America/Los_Angeles"
 
-# "Tie A" and "Tie B" get the same number of contacts; "acme" and "Acme" are two companies that
-# fold to the same name key.
-COMPANIES = ["Acme", "acme", "Zürich Re", "Ñandú", "株式会社テスト", "Globex", "Tie A", "Tie B", None, None]
+# "acme" and "Acme" are two companies that fold to the same name key; "Tie A" and "Tie B" (below)
+# get the same number of contacts.
+COMPANIES = ["Acme", "acme", "Zürich Re", "Ñandú", "株式会社テスト", "Globex", None, None]
+TIES = ["Tie A", "Tie B"]
 TAGS = ["family", "work", "Work", "école", "climbing"]
 
 
@@ -96,7 +97,7 @@ async def insert_tenant_data(conn: asyncpg.Connection, tenant_id: int, user_id: 
                 NOW - dt.timedelta(days=rng.choice([0.2, 3, 6.5, 8, 20, 29, 45, 200])),
                 f"m{n}",
             )
-    named = [c for c in COMPANIES if c] + ["Nobody Works Here"]
+    named = [c for c in COMPANIES if c] + [*TIES, "Nobody Works Here"]
     for m in range(120):
         companies = rng.sample(named, rng.choice([0, 1, 1, 2]))
         published = NOW - dt.timedelta(hours=rng.randint(0, 24 * 50))

@@ -1,4 +1,5 @@
-"""The aggregate read models: company_stats, tag_stats, company_mentions_daily, tenant_dashboard.
+"""The aggregate read models (company_stats, tag_stats, company_mentions_daily, tenant_dashboard), and
+mentions.published_key (when a mention was published or, undated, imported) with the index GET /mentions seeks on.
 
 Frozen copies of db/views/<name>.sql as of this revision: a later edit of a view file is a new
 migration, never a rewrite of this one.
@@ -9,6 +10,7 @@ Revises: 0003
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 from kith.readmodels.views import run_sql_script
@@ -206,6 +208,16 @@ VIEWS = {
 
 
 def upgrade() -> None:
+    # Never NULL, so it can key a listing; the views date a mention the same way.
+    op.execute(
+        "ALTER TABLE mentions ADD COLUMN published_key timestamptz "
+        "GENERATED ALWAYS AS (coalesce(published_at, created_at)) STORED NOT NULL"
+    )
+    op.create_index(
+        "ix_mentions_tenant_published_key",
+        "mentions",
+        ["tenant_id", sa.text("published_key DESC"), sa.text("id DESC")],
+    )
     for name, sql in VIEWS.items():
         run_sql_script(sql)
         # Created WITH DATA just now: that is its first refresh.
@@ -220,3 +232,5 @@ def downgrade() -> None:
     for name in reversed(VIEWS):
         op.execute(f"DELETE FROM view_refreshes WHERE view_name = '{name}'")
         op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
+    op.drop_index("ix_mentions_tenant_published_key", table_name="mentions")
+    op.drop_column("mentions", "published_key")

@@ -71,3 +71,12 @@ DAILY_MENTIONS = text(
     ORDER BY days.day
     """
 )
+
+# One company, with the view's as_of (a row even when the company is missing: as_of, then NULLs).
+COMPANY = text(
+    f"""
+    SELECT (SELECT as_of FROM view_refreshes WHERE view_name = 'company_stats') AS as_of, s.*
+    FROM (SELECT 1) one
+    LEFT JOIN (SELECT {COMPANY_COLUMNS} FROM company_stats WHERE tenant_id = :tenant_id AND name = :name) s ON true
+    """
+)

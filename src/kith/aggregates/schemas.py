@@ -4,6 +4,8 @@ import datetime as dt
 
 import msgspec
 
+from kith.pagination.page import Page
+
 
 class Company(msgspec.Struct):
     """A company some live contacts work at (company_stats)."""
@@ -53,3 +55,28 @@ class MentionSeries(msgspec.Struct):
     days: int
     series: list[DailyMentions]
     as_of: dt.datetime | None
+
+
+class Tag(msgspec.Struct):
+    """A tag on some live contacts (tag_stats)."""
+
+    name: str
+    contacts: int
+    avg_score: float
+    messages_30d: int
+
+
+class Mention(msgspec.Struct):
+    id: int
+    title: str
+    link: str | None
+    summary: str | None
+    source: str
+    published_at: dt.datetime | None
+    companies: list[str]
+    created_at: dt.datetime
+
+
+CompanyPage = Page[Company]
+TagPage = Page[Tag]
+MentionPage = Page[Mention]

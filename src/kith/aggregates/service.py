@@ -46,3 +46,11 @@ async def daily_mentions(reader: AsyncEngine, tenant_id: int, time_zone: str, co
         raise not_found(f"No company {company!r}")
     series = [DailyMentions(day=r.day, mentions=r.mentions) for r in rows]
     return MentionSeries(company=company, days=days, series=series, as_of=rows[0].as_of)
+
+
+async def company(reader: AsyncEngine, tenant_id: int, name: str) -> tuple[Company, dt.datetime | None]:
+    """One company and the as_of of its figures; a 404 when no live contact of the tenant works there."""
+    row = await fetch_first(reader, queries.COMPANY, {"tenant_id": tenant_id, "name": name})
+    if row.name is None:
+        raise not_found(f"No company {name!r}")
+    return msgspec.convert(row, Company, from_attributes=True), row.as_of
