@@ -3,8 +3,7 @@
 --
 -- `name` is the company as written on the contacts, in C collation so its order is the same on every
 -- server; it is unique per tenant and ends every sort key. `recent_activity` is messages with the
--- company's contacts plus news mentions of it, both in the last 30 days. Sort keys are never NULL:
--- a company nobody ever wrote to has last_interaction_key '-infinity'.
+-- company's contacts plus news mentions of it, both in the last 30 days. Sort keys are never NULL.
 
 CREATE MATERIALIZED VIEW company_stats AS
 WITH activity AS (
@@ -36,7 +35,6 @@ SELECT
     p.contacts::integer AS contacts,
     p.avg_score::double precision AS avg_score,
     p.last_interaction_at,
-    coalesce(p.last_interaction_at, '-infinity'::timestamptz) AS last_interaction_key,
     p.messages_30d::integer AS messages_30d,
     coalesce(n.mentions_30d, 0)::integer AS mentions_30d,
     (p.messages_30d + coalesce(n.mentions_30d, 0))::integer AS recent_activity

@@ -1,5 +1,6 @@
-"""The aggregate read models (company_stats, tag_stats, company_mentions_daily, tenant_dashboard), and
-mentions.published_key (when a mention was published or, undated, imported) with the index GET /mentions seeks on.
+"""The aggregate read models (company_stats, tag_stats, company_mentions_daily, tenant_dashboard);
+mentions.published_key (when a mention was published or, undated, imported) with the index GET /mentions
+seeks on; contact_cards' per-company seek indexes for GET /companies/{name}/contacts.
 
 Frozen copies of db/views/<name>.sql as of this revision: a later edit of a view file is a new
 migration, never a rewrite of this one.
@@ -26,8 +27,7 @@ COMPANY_STATS_SQL = """\
 --
 -- `name` is the company as written on the contacts, in C collation so its order is the same on every
 -- server; it is unique per tenant and ends every sort key. `recent_activity` is messages with the
--- company's contacts plus news mentions of it, both in the last 30 days. Sort keys are never NULL:
--- a company nobody ever wrote to has last_interaction_key '-infinity'.
+-- company's contacts plus news mentions of it, both in the last 30 days. Sort keys are never NULL.
 
 CREATE MATERIALIZED VIEW company_stats AS
 WITH activity AS (
@@ -59,7 +59,6 @@ SELECT
     p.contacts::integer AS contacts,
     p.avg_score::double precision AS avg_score,
     p.last_interaction_at,
-    coalesce(p.last_interaction_at, '-infinity'::timestamptz) AS last_interaction_key,
     p.messages_30d::integer AS messages_30d,
     coalesce(n.mentions_30d, 0)::integer AS mentions_30d,
     (p.messages_30d + coalesce(n.mentions_30d, 0))::integer AS recent_activity
@@ -199,6 +198,15 @@ LEFT JOIN due_days dd ON dd.tenant_id = t.id;
 CREATE UNIQUE INDEX uq_tenant_dashboard_tenant ON tenant_dashboard (tenant_id);
 """
 
+# GET /companies/{name}/contacts seeks, for every sort, on (tenant_id, company, sort key…) of
+# contact_cards (db/views/contact_cards.sql); the score one exists since 0002. IF NOT EXISTS: a 0002
+# that still reads the current contact_cards.sql has created them already.
+CONTACT_CARDS_COMPANY_INDEXES = """\
+CREATE INDEX IF NOT EXISTS ix_contact_cards_company_name ON contact_cards (tenant_id, company, name_key, id);
+CREATE INDEX IF NOT EXISTS ix_contact_cards_company_last_interaction ON contact_cards (tenant_id, company, last_interaction_key DESC, id DESC);
+CREATE INDEX IF NOT EXISTS ix_contact_cards_company_created ON contact_cards (tenant_id, company, created_at DESC, id DESC);
+"""
+
 VIEWS = {
     "company_stats": COMPANY_STATS_SQL,
     "tag_stats": TAG_STATS_SQL,
@@ -218,6 +226,7 @@ def upgrade() -> None:
         "mentions",
         ["tenant_id", sa.text("published_key DESC"), sa.text("id DESC")],
     )
+    run_sql_script(CONTACT_CARDS_COMPANY_INDEXES)
     for name, sql in VIEWS.items():
         run_sql_script(sql)
         # Created WITH DATA just now: that is its first refresh.
@@ -232,5 +241,11 @@ def downgrade() -> None:
     for name in reversed(VIEWS):
         op.execute(f"DELETE FROM view_refreshes WHERE view_name = '{name}'")
         op.execute(f"DROP MATERIALIZED VIEW IF EXISTS {name}")
+    for index in (
+        "ix_contact_cards_company_name",
+        "ix_contact_cards_company_last_interaction",
+        "ix_contact_cards_company_created",
+    ):
+        op.drop_index(index, table_name="contact_cards")
     op.drop_index("ix_mentions_tenant_published_key", table_name="mentions")
     op.drop_column("mentions", "published_key")

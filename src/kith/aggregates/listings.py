@@ -32,8 +32,10 @@ COMPANIES = Listing(
     filters={"q": NAME_PREFIX},
 )
 
-# The contact listing (same sorts, filters and cursor rules) scoped to one company; a company no live
-# contact of the tenant works at (another tenant's included) is a 404.
+# The contact listing (same sorts, filters and cursor rules) scoped to one company, each sort on its
+# (tenant_id, company, key…) index of contact_cards. A company is known if company_stats has it or a
+# contact an API write changed since contact_cards' refresh works there (what the live branch shows);
+# one of neither tenant is a 404. (Both are unique or narrow index probes, whatever the company.)
 COMPANY_CONTACTS = Listing(
     name="companies.contacts",
     item=Contact,
@@ -44,8 +46,10 @@ COMPANY_CONTACTS = Listing(
     filters={name: spec for name, spec in CONTACTS.filters.items() if name != "company"},
     scope="r.company = :company",
     guard=(
-        "EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = :tenant_id AND c.company = :company"
-        " AND c.deleted_at IS NULL)"
+        "(EXISTS (SELECT 1 FROM company_stats s WHERE s.tenant_id = :tenant_id AND s.name = :company)"
+        " OR EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = :tenant_id"
+        " AND c.changed_at >= (SELECT as_of FROM view_refreshes WHERE view_name = 'contact_cards')"
+        " AND c.company = :company AND c.deleted_at IS NULL))"
     ),
     missing="No such company",
 )
