@@ -217,10 +217,18 @@ async def test_each_is_one_statement_after_auth_with_etag(client, seeded, statem
         "/api/v1/mentions?cursor=abc.def",
         "/api/v1/companies/Acme/contacts?sort=contacts",
         "/api/v1/companies/Acme/mentions/daily?days=400",
+        "/api/v1/companies/Ac%00me",
+        "/api/v1/companies/Ac%00me/contacts",
+        "/api/v1/companies/Acme/contacts?q=a%00",
+        "/api/v1/companies/Ac%00me/mentions/daily",
+        "/api/v1/companies?q=%00",
+        "/api/v1/mentions?company=a%00b",
+        "/api/v1/companies/" + "x" * 501,
     ],
 )
 async def test_hostile_input_is_a_400_problem(client, seeded, path):
     response = await client.get(path, headers=seeded.tenant.headers)
+    assert response.status_code == HTTP_400_BAD_REQUEST, response.text
     assert response.status_code == HTTP_400_BAD_REQUEST
     assert response.headers["content-type"].startswith("application/problem+json")
 
@@ -285,3 +293,14 @@ async def test_another_tenants_company_is_404_everywhere(client, db, make_tenant
     assert "Only Theirs" not in {c["name"] for c in mine}
     theirs = (await client.get("/api/v1/mentions?limit=200", headers=other.headers)).json()["items"]
     assert theirs == []
+
+
+async def test_since_without_offset_is_utc(client, seeded):
+    headers = seeded.tenant.headers
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=10)).replace(microsecond=0)
+    naive = await client.get(
+        "/api/v1/mentions", headers=headers, params={"since": since.replace(tzinfo=None).isoformat(), "limit": 200}
+    )
+    aware = await client.get("/api/v1/mentions", headers=headers, params={"since": since.isoformat(), "limit": 200})
+    assert naive.status_code == aware.status_code == HTTP_200_OK
+    assert naive.json()["items"] == aware.json()["items"] and aware.json()["items"]

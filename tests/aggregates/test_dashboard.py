@@ -225,3 +225,26 @@ async def test_daily_series_of_an_unknown_or_foreign_company_is_404(client, db, 
         assert response.status_code == HTTP_404_NOT_FOUND, name
     ok = await client.get("/api/v1/companies/Only%20Theirs/mentions/daily", headers=other.headers)
     assert ok.status_code == HTTP_200_OK
+
+
+async def test_upcoming_birthdays_wrap_the_year_end(client, db, make_tenant, monkeypatch):
+    import kith.contacts.service as contacts_service
+
+    tenant = await make_tenant("wrap")
+    conn = await asyncpg.connect(asyncpg_dsn(db))
+    try:
+        for month, day in ((12, 28), (12, 29), (12, 31), (1, 1), (1, 5), (1, 6), (2, 29)):
+            await conn.execute(
+                "INSERT INTO contacts (tenant_id, full_name, birthday_month, birthday_day) VALUES ($1, 'b', $2, $3)",
+                tenant.id,
+                month,
+                day,
+            )
+    finally:
+        await conn.close()
+    await refresh_views(db)
+    # Dec 29 + 7 days = Jan 5: Dec 29, Dec 31, Jan 1, Jan 5.
+    monkeypatch.setattr(contacts_service, "clock", lambda: dt.datetime(2026, 12, 29, 12, tzinfo=dt.UTC))
+    board = (await client.get("/api/v1/dashboard", headers=tenant.headers)).json()
+    listing = (await client.get("/api/v1/contacts/birthdays?within_days=7", headers=tenant.headers)).json()
+    assert board["upcoming_birthdays"] == len(listing["items"]) == 4

@@ -18,8 +18,12 @@ from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit
 from kith.responses import etag_response
 
-CompanyName = Annotated[str, Parameter(min_length=1, max_length=500, description="The company, as on its contacts.")]
-NamePrefix = Annotated[str | None, Parameter(min_length=1, max_length=200, description="Name prefix")]
+# PostgreSQL text cannot hold NUL: a name with one is a 400, not a driver error.
+NO_NUL = r"^[^\x00]*$"
+CompanyName = Annotated[
+    str, Parameter(min_length=1, max_length=500, pattern=NO_NUL, description="The company, as on its contacts.")
+]
+NamePrefix = Annotated[str | None, Parameter(min_length=1, max_length=200, pattern=NO_NUL, description="Name prefix")]
 
 
 class DashboardController(Controller):
@@ -71,8 +75,10 @@ class CompanyController(Controller):
         principal: NamedDependency[Principal],
         name: CompanyName,
         sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
-        tag: Annotated[str | None, Parameter(max_length=100)] = None,
-        q: Annotated[str | None, Parameter(min_length=1, max_length=200, description="Name or email prefix")] = None,
+        tag: Annotated[str | None, Parameter(max_length=100, pattern=NO_NUL)] = None,
+        q: Annotated[
+            str | None, Parameter(min_length=1, max_length=200, pattern=NO_NUL, description="Name or email prefix")
+        ] = None,
         min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -122,10 +128,11 @@ class MentionController(Controller):
         request: Request,
         db_reader: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
-        company: Annotated[str | None, Parameter(min_length=1, max_length=500)] = None,
+        company: Annotated[str | None, Parameter(min_length=1, max_length=500, pattern=NO_NUL)] = None,
         since: Annotated[dt.datetime | None, Parameter(description="Published at or after (RFC 3339)")] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[MentionPage]:
-        listing = ListingRequest(principal.tenant_id, limit, cursor, filters={"company": company, "since": since})
+        filters = {"company": company, "since": service.as_utc(since)}
+        listing = ListingRequest(principal.tenant_id, limit, cursor, filters=filters)
         return page_response(request, await MENTIONS.page(db_reader, listing))

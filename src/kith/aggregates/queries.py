@@ -10,8 +10,9 @@ COMPANY_COLUMNS = "name, contacts, avg_score, last_interaction_at, messages_30d,
 # refresh has no row yet: zeros). What is relative to now is computed here:
 # - overdue: contacts falling due before today (UTC) from the stored per-day counts, plus those
 #   falling due earlier today, on contact_cards' follow-up index (the same key the overdue listing uses);
-# - upcoming birthdays: on contact_cards' birthday index, over the one or two month-day ranges of the
+# - upcoming birthdays: the stored per-month-day counts over the one or two month-day ranges of the
 #   next days in the tenant's time zone (the second range is empty unless the window wraps the year).
+#   (Counting contact_cards' birthday index instead read 15,000 entries, 3.6 ms, on the large tenant.)
 # Top companies seek company_stats' recent-activity index; the last sync run sync_runs' created index.
 # as_of is the oldest refresh among the read models the row is made of.
 DASHBOARD = text(
@@ -27,10 +28,9 @@ DASHBOARD = text(
            WHERE cc.tenant_id = :tenant_id
              AND cc.follow_up_due_key >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
              AND cc.follow_up_due_key < now()) AS overdue_contacts,
-        (SELECT count(*) FROM contact_cards cc
-         WHERE cc.tenant_id = :tenant_id AND cc.birthday_mmdd BETWEEN :first0 AND :last0)
-        + (SELECT count(*) FROM contact_cards cc
-           WHERE cc.tenant_id = :tenant_id AND cc.birthday_mmdd BETWEEN :first1 AND :last1) AS upcoming_birthdays,
+        coalesce((SELECT sum(b.contacts) FROM unnest(d.birthday_days, d.birthday_counts) AS b(mmdd, contacts)
+                  WHERE b.mmdd BETWEEN :first0 AND :last0 OR b.mmdd BETWEEN :first1 AND :last1), 0)
+            AS upcoming_birthdays,
         coalesce(d.messages_7d, 0) AS messages_7d,
         coalesce(d.messages_30d, 0) AS messages_30d,
         coalesce(d.conversations_awaiting_reply, 0) AS conversations_awaiting_reply,
