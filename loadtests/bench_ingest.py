@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url, with_database
 from kith.scoring.service import rescore_tenant, score_sync_run
-from kith.sync.pipeline import RunTarget, Totals, run_session, write_batches
+from kith.sync.batch_writer import RunTarget, Totals, run_session, write_batches
 from kith.sync.sources import DEFAULT_BATCH_SIZE, SourceBatch, read_vcards
 from kith.sync.synthetic import OWN_ADDRESS, messages, write_mbox
 
@@ -117,7 +117,7 @@ async def prepared_tenant(conn: asyncpg.Connection, records: list, name: str) ->
 
 
 async def kith_rate(url: str, conn: asyncpg.Connection, tenant_id: int, user_id: int, records: list, batch_size: int):
-    """Messages/s of the import's batch writer (kith.sync.pipeline) on the records, then score the run."""
+    """Messages/s of the import's batch writer (kith.sync.batch_writer) on the records, then score the run."""
     run_id = await conn.fetchval(
         "INSERT INTO sync_runs (tenant_id, user_id, source) VALUES ($1, $2, 'mbox') RETURNING id", tenant_id, user_id
     )

@@ -98,18 +98,35 @@ async def db(database_url: str) -> AsyncIterator[str]:
     await _truncate_all(database_url)
 
 
+async def connect(url: str) -> asyncpg.Connection:
+    """A plain asyncpg connection on a test database, to arrange and inspect rows (close it)."""
+    return await asyncpg.connect(asyncpg_dsn(url))
+
+
 @pytest.fixture
-async def engine(db: str) -> AsyncIterator[AsyncEngine]:
+async def engine_on() -> AsyncIterator[Callable[[str], AsyncEngine]]:
+    """`engine_on(url)`: an engine on a test database, disposed after the test (the one way tests get one)."""
+    engines: list[AsyncEngine] = []
+
+    def make(url: str) -> AsyncEngine:
+        engines.append(create_async_engine(sqlalchemy_url(url)))
+        return engines[-1]
+
+    yield make
+    for engine in engines:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def engine(db: str, engine_on: Callable[[str], AsyncEngine]) -> AsyncEngine:
     """An engine on the test database, for services called directly (as jobs call them)."""
-    engine = create_async_engine(sqlalchemy_url(db))
-    yield engine
-    await engine.dispose()
+    return engine_on(db)
 
 
 @pytest.fixture
 async def conn(db: str) -> AsyncIterator[asyncpg.Connection]:
     """A plain asyncpg connection on the test database, to arrange and inspect rows."""
-    connection = await asyncpg.connect(asyncpg_dsn(db))
+    connection = await connect(db)
     yield connection
     await connection.close()
 
@@ -179,7 +196,7 @@ def statements(client: AsyncTestClient, app: Litestar) -> AsyncIterator[Statemen
 def in_process_jobs():
     """Jobs sent by the code under test run inside the call that sends them (as with no REDIS_URL),
     whatever the environment; the tests of the Redis queue (tests/jobs) switch to Redis themselves."""
-    from kith.tasks.broker import make_broker, use_broker
+    from kith.jobqueue.broker import make_broker, use_broker
 
     previous = use_broker(make_broker(redis_url=None))
     yield

@@ -1,61 +1,37 @@
 """The synthetic data generator: deterministic, set-based, realistic shapes, all-or-nothing.
 
-Self-contained for now (its own fresh database on the local server, migrated with
-alembic); the DB setup is meant to move into the shared conftest later.
+On a database of its own, created by the shared fixtures (tests/conftest.py) on the test server.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 import pytest
-from alembic import command
-from alembic.config import Config
 
+from kith.db.migrations import upgrade_async
+from kith.db.urls import asyncpg_dsn
 from kith.seed import queries as q
 from kith.seed.generator import SIZES, SeedCounts, seed_tenant
 
-SERVER = os.environ.get("KITH_SEED_TEST_SERVER", "postgresql://postgres@127.0.0.1:5432/")
-ALEMBIC_INI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "alembic.ini")
 ANCHOR = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
 SMALL = SIZES["small"]
 
 
-def _url(database: str) -> str:
-    return SERVER.rstrip("/") + "/" + database
-
-
 @pytest.fixture(scope="module")
-async def seed_db() -> AsyncIterator[str]:
-    name = f"kith_seedtest_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(_url("postgres"))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = _url(name)
-    try:
-        cfg = Config(ALEMBIC_INI)
-        cfg.attributes["database_url"] = url
-        # env.py calls asyncio.run: keep it off this event loop.
-        await asyncio.to_thread(command.upgrade, cfg, "head")
-        yield url
-    finally:
-        admin = await asyncpg.connect(_url("postgres"))
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await admin.close()
+async def seed_db(create_database: Callable) -> str:
+    """A migrated database of this module's own, on the shared test server (the tests build on each other's tenants)."""
+    url = await create_database("kith_seedtest")
+    await upgrade_async(url)
+    return url
 
 
 @pytest.fixture
 async def conn(seed_db: str) -> AsyncIterator[asyncpg.Connection]:
-    connection = await asyncpg.connect(seed_db)
+    connection = await asyncpg.connect(asyncpg_dsn(seed_db))
     try:
         yield connection
     finally:
@@ -91,7 +67,7 @@ async def _seed(
 @pytest.fixture(scope="module")
 async def seeded(seed_db: str) -> dict[str, object]:
     """Tenants a and b seeded with seed 7, c with seed 8 (once for the module)."""
-    connection = await asyncpg.connect(seed_db)
+    connection = await asyncpg.connect(asyncpg_dsn(seed_db))
     try:
         lines: list[str] = []
         a, counts_a = await _seed(connection, f"a-{uuid.uuid4().hex[:6]}", 7, lines)

@@ -2,17 +2,51 @@
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kith.config import get_settings
 
+if TYPE_CHECKING:
+    import datetime as dt
+
+# Heavy modules (asyncio, SQLAlchemy, the models, Litestar, uvicorn) are imported inside the commands that
+# need them, so `kith --help` and `kith token create` start in a fraction of a second.
+
 DEMO_TENANT = "demo"
+DEMO_TOKEN_FILE = "demo_token"
+
+
+def _run(coro):
+    import asyncio
+
+    return asyncio.run(coro)
+
+
+def _database_url() -> str:
+    """The database URL; says so on stderr when this is the first start of an embedded server (it takes a while)."""
+    from kith.db.engine import database_url
+
+    settings = get_settings()
+    if not settings.database.url and not (settings.data_dir / "pg").exists():
+        _echo_err(f"kith: no DATABASE_URL: creating an embedded PostgreSQL in {settings.data_dir} (first run only)")
+    return database_url()
+
+
+async def _owner_of(tenant_name: str):
+    """The tenant and its owner; a one-line error naming `kith tenant create` when there is no such tenant."""
+    from kith.auth.accounts import UnknownTenantError, find_tenant_owner
+    from kith.db.session import raw_connection
+
+    async with raw_connection(_database_url()) as conn:
+        try:
+            return await find_tenant_owner(conn, tenant_name)
+        except UnknownTenantError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 def _echo_err(message: str) -> None:
@@ -29,23 +63,44 @@ def cli() -> None:
 @click.option("--port", default=None, type=int, help="Port (default 8000).")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 def serve(host: str | None, port: int | None, workers: int) -> None:
-    """Serve the API."""
+    """Serve the API (and the web client at /, the docs at /schema)."""
+    host, port = _listen_address(host, port)
     _serve(host, port, workers)
 
 
-def _serve(host: str | None, port: int | None, workers: int) -> None:
-    import uvicorn
-
-    from kith.db.engine import database_url
+def _listen_address(host: str | None, port: int | None) -> tuple[str, int]:
+    """The address to serve on, checked free before any work is done (a clash is one line, not a traceback)."""
+    import errno
+    import socket
 
     settings = get_settings()
+    host, port = host or settings.http.host, port or settings.http.port
+    try:
+        addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family, kind, proto, _, address = addresses[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = "the port is in use (is Kith already running?)" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise click.ClickException(f"cannot listen on {host}:{port}: {why}; choose another with --port") from None
+    return host, port
+
+
+def _serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
-    os.environ["DATABASE_URL"] = database_url()
+    os.environ["DATABASE_URL"] = _database_url()
+    get_settings.cache_clear()  # read again, with the URL resolved
     uvicorn.run(
         "kith.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host,
+        port=port,
         workers=workers,
         log_level="info",
         access_log=False,  # a log line per request costs more than the request itself
@@ -55,10 +110,9 @@ def _serve(host: str | None, port: int | None, workers: int) -> None:
 @cli.command()
 def migrate() -> None:
     """Apply database migrations up to head."""
-    from kith.db.engine import database_url
     from kith.db.migrations import head_revision, upgrade
 
-    upgrade(database_url())
+    upgrade(_database_url())
     click.echo(head_revision())
 
 
@@ -71,17 +125,21 @@ def tenant() -> None:
 @click.argument("name")
 @click.option("--time-zone", default="UTC", show_default=True)
 def tenant_create(name: str, time_zone: str) -> None:
-    """Create a tenant (and its owner user); print its id."""
-    from kith.auth.service import get_or_create_owner, get_or_create_tenant
-    from kith.db.session import standalone_session
+    """Create a tenant (and its owner user); print its id. Idempotent: an existing tenant's id is printed."""
+    from kith.auth.accounts import TenantConflictError, ensure_tenant
+    from kith.db.session import raw_connection
 
-    async def run() -> int:
-        async with standalone_session() as session:
-            row = await get_or_create_tenant(session, name, time_zone)
-            await get_or_create_owner(session, row)
-            return row.id
+    async def run():
+        async with raw_connection(_database_url()) as conn:
+            return await ensure_tenant(conn, name, time_zone)
 
-    click.echo(asyncio.run(run()))
+    try:
+        owner = _run(run())
+    except TenantConflictError as exc:
+        raise click.ClickException(str(exc)) from None
+    if not owner.created:
+        _echo_err(f"kith: tenant {name!r} exists already")
+    click.echo(owner.tenant_id)
 
 
 @cli.group()
@@ -93,25 +151,31 @@ def token() -> None:
 @click.option("--tenant", "tenant_name", required=True)
 @click.option("--name", "token_name", default=None, help="A label for the token.")
 def token_create(tenant_name: str, token_name: str | None) -> None:
-    """Create a bearer token for the tenant's owner; print it (only its hash is stored)."""
-    click.echo(asyncio.run(_create_token(tenant_name, token_name)))
+    """Create a bearer token for the tenant's owner; print it (only its hash is stored). The tenant must exist."""
+    click.echo(_run(_create_token(tenant_name, token_name)))
 
 
 async def _create_token(tenant_name: str, token_name: str | None = None) -> str:
-    from kith.auth.service import create_token
-    from kith.db.session import standalone_session
+    from kith.auth.accounts import UnknownTenantError, create_owner_token
+    from kith.db.session import raw_connection
 
-    async with standalone_session() as session:
-        return await create_token(session, tenant_name, token_name)
+    async with raw_connection(_database_url()) as conn:
+        try:
+            return await create_owner_token(conn, tenant_name, token_name)
+        except UnknownTenantError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @cli.command()
 @click.option("--tenant", "tenant_name", required=True)
-@click.option("--size", type=click.Choice(["small", "medium", "large"]), default="small", show_default=True)
+@click.option("--size", type=click.Choice(["tiny", "small", "medium", "large"]), default="small", show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="Same seed ⇒ same rows.")
 def seed(tenant_name: str, size: str, seed: int) -> None:
-    """Fill a tenant with synthetic data; print the tenant id."""
-    click.echo(asyncio.run(_seed(tenant_name, size, seed)))
+    """Fill a tenant with synthetic data, creating the tenant if it does not exist; print the tenant id.
+
+    A tenant that already has contacts is refused (seed a new one).
+    """
+    click.echo(_run(_seed(tenant_name, size, seed)))
 
 
 async def _seed(tenant_name: str, size: str, seed_value: int, *, only_if_empty: bool = False) -> int:
@@ -122,7 +186,7 @@ async def _seed(tenant_name: str, size: str, seed_value: int, *, only_if_empty: 
     from kith.models import Contact
     from kith.seed.generator import seed_tenant
 
-    async with standalone_session() as session:
+    async with standalone_session(_database_url()) as session:
         row = await get_or_create_tenant(session, tenant_name)
         owner = await get_or_create_owner(session, row)
         has_contacts = await session.scalar(
@@ -144,7 +208,7 @@ async def _after_seed(tenant_id: int) -> None:
     import time
 
     from kith.db.session import standalone_engine
-    from kith.readmodels.refresh import refresh_all
+    from kith.readmodels.coalesced_refresh import refresh_all
     from kith.scoring.service import rescore_tenant
 
     async with standalone_engine() as engine:
@@ -172,21 +236,21 @@ async def _after_seed(tenant_id: int) -> None:
 def import_(
     tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: tuple[str, ...]
 ) -> None:
-    """Import a file through the sync pipeline (then score and refresh); print the sync run id."""
-    click.echo(asyncio.run(_import(tenant_name, source, file, since, list(own_addresses))))
+    """Import a file into an existing tenant through the sync pipeline (then score and refresh); print the run id."""
+    click.echo(_run(_import(tenant_name, source, file, since, list(own_addresses))))
 
 
 async def _import(
     tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: list[str]
 ) -> int:
-    from kith.auth.service import get_or_create_owner, get_or_create_tenant
-    from kith.db.session import standalone_engine, standalone_session
-    from kith.sync.service import import_file
-    from kith.sync.sources import SourceFormatError
+    owner = await _owner_of(tenant_name)  # before the sync machinery is even imported
+    tenant_id, user_id = owner.tenant_id, owner.user_id
 
-    async with standalone_session() as session:
-        tenant_row = await get_or_create_tenant(session, tenant_name)
-        tenant_id, user_id = tenant_row.id, (await get_or_create_owner(session, tenant_row)).id
+    from kith.db.session import standalone_engine
+    from kith.sync.cli_import import import_file
+    from kith.sync.sources import SourceFormatError
+    from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the import sends (score, refresh)
+
     size = max(file.stat().st_size, 1)
     try:
         with open(file, "rb") as stream:
@@ -215,6 +279,8 @@ async def _import(
         f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
         f"{run.rows_skipped} skipped, {run.rows_failed} failed"
     )
+    if dropped := run.stages.get("sync", {}).get("dropped"):
+        _echo_err("not imported: " + ", ".join(f"{count} {name} values" for name, count in sorted(dropped.items())))
     if run.status != "succeeded":
         raise click.ClickException(f"sync run {run.id} failed: {run.error}")
     return run.id
@@ -224,12 +290,13 @@ async def _import(
 @click.argument("view", required=False)
 def refresh(view: str | None) -> None:
     """Refresh one read model (or all) now; print each view refreshed."""
-    from kith.readmodels.refresh import refresh_all
+    from kith.readmodels.coalesced_refresh import refresh_all
     from kith.readmodels.views import VIEWS
 
     if view is not None and view not in VIEWS:
         raise click.ClickException(f"no view named {view!r}; views: {', '.join(VIEWS)}")
-    for outcome in asyncio.run(refresh_all(views=(view,) if view else VIEWS)):
+    _database_url()
+    for outcome in _run(refresh_all(views=(view,) if view else VIEWS)):
         click.echo(outcome.view_name)
 
 
@@ -262,35 +329,54 @@ def scheduler() -> None:
     from kith.tasks.scheduler import run_scheduler
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(run_scheduler())
+    _run(run_scheduler())
 
 
 @cli.command()
 @click.option("--host", default=None)
 @click.option("--port", default=None, type=int)
 def demo(host: str | None, port: int | None) -> None:
-    """Start Kith with demo data: database → migrate → seed the demo tenant → print a token → serve."""
-    from kith.db.engine import database_url
+    """Start Kith with demo data: check the port → database → migrate → seed the demo tenant → print its token → serve.
+
+    The token is kept in the data folder and printed again by the next start (a new one only if it stopped working).
+    """
     from kith.db.migrations import upgrade
 
-    settings = get_settings()
-    url = database_url()
-    upgrade(url)
-    asyncio.run(_seed(DEMO_TENANT, "small", 1, only_if_empty=True))
-    bearer = asyncio.run(_create_token(DEMO_TENANT, "demo"))
-    base = f"http://{host or settings.host}:{port or settings.port}"
+    host, port = _listen_address(host, port)
+    upgrade(_database_url())
+    _run(_seed(DEMO_TENANT, "small", 1, only_if_empty=True))
+    bearer = _run(_demo_token())
+    base = f"http://{host}:{port}"
     _echo_err(f"Kith demo: tenant {DEMO_TENANT!r} ready.")
-    _echo_err(f"  API docs:  {base}/schema")
-    _echo_err(f"  Try:       curl -H 'Authorization: Bearer {bearer}' {base}/api/v1/contacts")
+    _echo_err(f"  Web client: {base}/  (sign in with the token below)")
+    _echo_err(f"  API docs:   {base}/schema")
+    _echo_err(f"  Try:        curl -H 'Authorization: Bearer {bearer}' {base}/api/v1/contacts")
     click.echo(bearer)
     sys.stdout.flush()
     _serve(host, port, 1)
 
 
+async def _demo_token() -> str:
+    """The demo tenant's token from the last start when it is still valid on this database, else a new one (kept)."""
+    from kith.auth.accounts import create_owner_token, token_is_live
+    from kith.db.session import raw_connection
+
+    path = get_settings().data_dir / DEMO_TOKEN_FILE
+    kept = path.read_text().strip() if path.exists() else ""
+    async with raw_connection(_database_url()) as conn:
+        if kept and await token_is_live(conn, DEMO_TENANT, kept):
+            return kept
+        bearer = await create_owner_token(conn, DEMO_TENANT, "demo")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(bearer + "\n")
+    return bearer
+
+
 def main() -> None:
     try:
         cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         _echo_err("kith: aborted")
         sys.exit(130)
     except click.ClickException as exc:

@@ -1,33 +1,80 @@
-"""Settings, read once from the environment into typed objects."""
+"""Settings: read once from the environment into one object with typed sections.
+
+Nothing else in Kith reads the environment. Every duration is in seconds.
+Tests that change a variable call `get_settings.cache_clear()`.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+QUEUES = ("sync", "compute")
+
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    database_url: str | None
-    redis_url: str | None
-    secret_key: str
-    data_dir: Path
+class DatabaseSettings:
+    url: str | None  # DATABASE_URL; None: the embedded server in data_dir
+    sql_echo: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
     host: str
     port: int
-    sql_echo: bool
     max_upload_bytes: int
 
 
-def _secret_key(data_dir: Path) -> str:
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    redis_url: str | None  # REDIS_URL; None: jobs run inside the process that sends them
+    queue_prefix: str  # streams are `<prefix>:<queue>`, so one Redis serves several deployments apart
+    worker_queue: str | None  # the queue a `kith worker` process reads (set by `kith worker` for its children)
+    sync_concurrency: int
+    compute_concurrency: int
+    stream_maxlen: int
+    result_ttl: int  # seconds
+    redeliver_after: int  # seconds an unacknowledged task of a dead worker waits before another takes it
+    max_deliveries: int  # a message delivered this often (it kills its workers) is dropped
+    max_retries: int
+    retry_delay: float  # seconds
+    retry_max_delay: float  # seconds
+    # Seconds a requested job may stay unsent (Redis unreachable, a process died) before the sweeper sends it.
+    resend_after: int
+    refresh_cron: str
+    vacuum_cron: str
+    rescore_cron: str
+    cleanup_cron: str
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    run_retention_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    data_dir: Path
+    secret_key: str
+    database: DatabaseSettings
+    http: HttpSettings
+    jobs: JobSettings
+    sync: SyncSettings
+
+
+def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
     """KITH_SECRET_KEY, else a key generated once and kept in the data folder.
 
     Kept on disk (not per process) so cursors stay valid across restarts and
     across the worker processes of one machine.
     """
-    if key := os.environ.get("KITH_SECRET_KEY"):
+    if key := env.get("KITH_SECRET_KEY"):
         return key
     path = data_dir / "secret_key"
     if not path.exists():
@@ -45,16 +92,86 @@ def _secret_key(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+DATA_DIR_NAME = ".kith"
+_KITH_PROJECT = re.compile(r'^name\s*=\s*"kith"\s*$', re.MULTILINE)
+
+
+def find_data_dir(env: Mapping[str, str] = os.environ, start: Path | None = None) -> Path:
+    """Where Kith keeps its embedded database and secret, found the way tools find their project.
+
+    KITH_DATA_DIR when set; else `.kith` in the nearest folder, from the current one up, that
+    holds a `.kith` folder or Kith's own `pyproject.toml`; else the user's data folder
+    (`$XDG_DATA_HOME/kith`, by default `~/.local/share/kith`; on macOS `~/Library/Application
+    Support/kith`; on Windows `%LOCALAPPDATA%\\kith`). Never a new folder under a subfolder.
+    """
+    if configured := env.get("KITH_DATA_DIR"):
+        return Path(configured).expanduser().resolve()
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DATA_DIR_NAME).is_dir() or _is_kith_project(folder / "pyproject.toml"):
+            return folder / DATA_DIR_NAME
+    return user_data_dir(env)
+
+
+def _is_kith_project(pyproject: Path) -> bool:
+    try:
+        return bool(_KITH_PROJECT.search(pyproject.read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def user_data_dir(env: Mapping[str, str] = os.environ) -> Path:
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Application Support" / "kith"
+    if sys.platform == "win32":
+        return Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "kith"
+    return Path(env.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "kith"
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    return int(value) if value else default
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name)
+    return float(value) if value else default
+
+
+def read_settings(env: Mapping[str, str]) -> Settings:
+    data_dir = find_data_dir(env)
+    return Settings(
+        data_dir=data_dir,
+        secret_key=_secret_key(env, data_dir),
+        database=DatabaseSettings(url=env.get("DATABASE_URL") or None, sql_echo=env.get("KITH_SQL_ECHO") == "1"),
+        http=HttpSettings(
+            host=env.get("KITH_HOST") or "127.0.0.1",
+            port=_int(env, "KITH_PORT", 8000),
+            max_upload_bytes=_int(env, "KITH_MAX_UPLOAD_BYTES", 50 * 1024 * 1024),
+        ),
+        jobs=JobSettings(
+            redis_url=env.get("REDIS_URL") or None,
+            queue_prefix=env.get("KITH_QUEUE_PREFIX") or "kith",
+            worker_queue=env.get("KITH_WORKER_QUEUE") or None,
+            sync_concurrency=_int(env, "KITH_SYNC_CONCURRENCY", 16),
+            compute_concurrency=_int(env, "KITH_COMPUTE_CONCURRENCY", 2),
+            stream_maxlen=_int(env, "KITH_STREAM_MAXLEN", 100_000),
+            result_ttl=_int(env, "KITH_RESULT_TTL", 24 * 3600),
+            redeliver_after=_int(env, "KITH_REDELIVER_AFTER", 60),
+            max_deliveries=_int(env, "KITH_MAX_DELIVERIES", 5),
+            max_retries=_int(env, "KITH_TASK_MAX_RETRIES", 5),
+            retry_delay=_float(env, "KITH_TASK_RETRY_DELAY", 2),
+            retry_max_delay=_float(env, "KITH_TASK_RETRY_MAX_DELAY", 60),
+            resend_after=_int(env, "KITH_JOB_RESEND_AFTER", 60),
+            refresh_cron=env.get("KITH_REFRESH_CRON") or "*/5 * * * *",
+            vacuum_cron=env.get("KITH_VACUUM_CRON") or "17 * * * *",
+            rescore_cron=env.get("KITH_RESCORE_CRON") or "0 3 * * *",
+            cleanup_cron=env.get("KITH_CLEANUP_CRON") or "30 3 * * *",
+        ),
+        sync=SyncSettings(run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90)),
+    )
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    data_dir = Path(os.environ.get("KITH_DATA_DIR", ".kith")).expanduser().resolve()
-    return Settings(
-        database_url=os.environ.get("DATABASE_URL") or None,
-        redis_url=os.environ.get("REDIS_URL") or None,
-        secret_key=_secret_key(data_dir),
-        data_dir=data_dir,
-        host=os.environ.get("KITH_HOST", "127.0.0.1"),
-        port=int(os.environ.get("KITH_PORT", "8000")),
-        sql_echo=os.environ.get("KITH_SQL_ECHO", "") == "1",
-        max_upload_bytes=int(os.environ.get("KITH_MAX_UPLOAD_BYTES", str(50 * 1024 * 1024))),
-    )
+    return read_settings(os.environ)

@@ -9,11 +9,9 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from kith.db.urls import asyncpg_dsn, sqlalchemy_url
-from kith.readmodels.refresh import request_refresh
-from kith.readmodels.views import VIEWS
+from kith.db.urls import asyncpg_dsn
+from kith.readmodels.coalesced_refresh import refresh_all
 
 NOW = dt.datetime.now(dt.UTC)
 # Far from UTC, so a tenant-local day is not the UTC day.
@@ -31,15 +29,6 @@ class Seeded:
     tenant: object
     neighbour: object
     contact_ids: list[int]
-
-
-async def refresh_views(url: str) -> None:
-    engine = create_async_engine(sqlalchemy_url(url))
-    try:
-        for view in VIEWS:
-            await request_refresh(engine, view)
-    finally:
-        await engine.dispose()
 
 
 async def insert_tenant_data(conn: asyncpg.Connection, tenant_id: int, user_id: int, rng: random.Random) -> list[int]:
@@ -130,5 +119,5 @@ async def seeded(db, make_tenant) -> Seeded:
         await insert_tenant_data(conn, neighbour.id, neighbour.user_id, random.Random(13))
     finally:
         await conn.close()
-    await refresh_views(db)
+    await refresh_all(db)  # every read model
     return Seeded(tenant, neighbour, ids)

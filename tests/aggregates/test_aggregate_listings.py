@@ -12,6 +12,7 @@ import pytest
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED, HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
 
 from kith.db.urls import asyncpg_dsn
+from kith.readmodels.coalesced_refresh import refresh_all
 
 # What a company row must hold, from the base tables (recent activity: messages with its live contacts
 # and mentions naming it, in the last 30 days).
@@ -280,9 +281,7 @@ async def test_another_tenants_company_is_404_everywhere(client, db, make_tenant
         )
     finally:
         await conn.close()
-    from tests.aggregates.conftest import refresh_views
-
-    await refresh_views(db)
+    await refresh_all(db)
     for name in ("Only Theirs", "Ghost Co", "Nobody At All"):
         for suffix in ("", "/contacts"):
             response = await client.get(f"/api/v1/companies/{quote(name)}{suffix}", headers=seeded.tenant.headers)

@@ -10,10 +10,11 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED, HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
-from tests.aggregates.conftest import TIME_ZONE, refresh_views
+from tests.aggregates.conftest import TIME_ZONE
 
 from kith.contacts.service import birthday_segments
 from kith.db.urls import asyncpg_dsn
+from kith.readmodels.coalesced_refresh import refresh_all
 
 # Plain GROUP BY / count queries over the base tables: what the dashboard must equal.
 EXPECTED_NUMBERS = """
@@ -95,7 +96,7 @@ async def test_upcoming_birthdays_equal_the_birthday_listing(client, seeded):
 
 async def test_dashboard_of_a_tenant_with_nothing(client, make_tenant, db):
     empty = await make_tenant("empty")
-    await refresh_views(db)
+    await refresh_all(db)
     body = (await client.get("/api/v1/dashboard", headers=empty.headers)).json()
     assert body["contacts"] == body["overdue_contacts"] == body["messages_30d"] == 0
     assert body["top_companies"] == [] and body["last_sync_run"] is None
@@ -119,7 +120,7 @@ async def test_dashboard_etag_and_304(client, db, seeded):
         await conn.execute("INSERT INTO contacts (tenant_id, full_name) VALUES ($1, 'New person')", seeded.tenant.id)
     finally:
         await conn.close()
-    await refresh_views(db)
+    await refresh_all(db)
     changed = await client.get("/api/v1/dashboard", headers={**headers, "If-None-Match": etag})
     assert changed.status_code == HTTP_200_OK and changed.headers["etag"] != etag
 
@@ -187,7 +188,7 @@ async def test_daily_series_days_follow_the_tenant_time_zone_not_utc(client, db,
         )
     finally:
         await conn.close()
-    await refresh_views(db)
+    await refresh_all(db)
     body = (await client.get("/api/v1/companies/K%C5%8Dbe%20Steel/mentions/daily?days=7", headers=tokyo.headers)).json()
     counts = {d["day"]: d["mentions"] for d in body["series"]}
     assert counts[(local_today - dt.timedelta(days=2)).isoformat()] == 1
@@ -219,7 +220,7 @@ async def test_daily_series_of_an_unknown_or_foreign_company_is_404(client, db, 
         )
     finally:
         await conn.close()
-    await refresh_views(db)
+    await refresh_all(db)
     for name in ("Only Theirs", "Ghost Co", "No Such Company"):
         response = await client.get(f"/api/v1/companies/{quote(name)}/mentions/daily", headers=seeded.tenant.headers)
         assert response.status_code == HTTP_404_NOT_FOUND, name
@@ -242,7 +243,7 @@ async def test_upcoming_birthdays_wrap_the_year_end(client, db, make_tenant, mon
             )
     finally:
         await conn.close()
-    await refresh_views(db)
+    await refresh_all(db)
     # Dec 29 + 7 days = Jan 5: Dec 29, Dec 31, Jan 1, Jan 5.
     monkeypatch.setattr(contacts_service, "clock", lambda: dt.datetime(2026, 12, 29, 12, tzinfo=dt.UTC))
     board = (await client.get("/api/v1/dashboard", headers=tenant.headers)).json()

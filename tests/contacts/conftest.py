@@ -7,9 +7,9 @@ import random
 
 import asyncpg
 import pytest
+from tests.conftest import connect
 
-from kith.db.urls import asyncpg_dsn, sqlalchemy_url
-from kith.readmodels.refresh import request_refresh
+from kith.readmodels.coalesced_refresh import refresh_all
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -17,10 +17,6 @@ FIRST = ["Ada", "ada", "Bob", "Émile", "Zoë", "李", "Olu", "Ann", "ann", "Bj�
 LAST = ["Lovelace", "Núñez", "Smith", "Ødegaard", "O'Brien", "Smith"]
 TAGS = ["family", "work", "climbing", "école"]
 COMPANIES = ["Acme", "Globex", "Initech", None]
-
-
-async def connect(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(asyncpg_dsn(url))
 
 
 async def insert_contacts(conn: asyncpg.Connection, tenant_id: int, count: int, rng: random.Random) -> list[int]:
@@ -90,16 +86,6 @@ async def insert_messages(
             )
 
 
-async def refresh(url: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(sqlalchemy_url(url))
-    try:
-        await request_refresh(engine, "contact_cards")
-    finally:
-        await engine.dispose()
-
-
 @pytest.fixture
 async def populated(db, make_tenant):
     """A tenant with 60 contacts and messages, refreshed into the view; plus a noisy neighbour tenant."""
@@ -113,5 +99,5 @@ async def populated(db, make_tenant):
         await insert_contacts(conn, neighbour.id, 20, rng)
     finally:
         await conn.close()
-    await refresh(db)
+    await refresh_all(db)
     return tenant

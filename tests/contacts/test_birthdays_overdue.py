@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tests.contacts.conftest import connect, refresh
+from tests.conftest import connect
 
 from kith.contacts import service
+from kith.readmodels.coalesced_refresh import refresh_all
 
 BIRTHDAYS = {
     "Dec 24": "--12-24",
@@ -60,7 +61,7 @@ async def birthday_tenant(client, db, make_tenant):
             await conn.execute("INSERT INTO contacts (tenant_id, full_name) VALUES ($1, 'No birthday')", tenant.id)
         finally:
             await conn.close()
-        await refresh(db)
+        await refresh_all(db)
         for i, (name, birthday) in enumerate(BIRTHDAYS.items()):
             if i % 2:
                 response = await client.post(
@@ -235,7 +236,7 @@ async def test_overdue_most_overdue_first(client, db, make_tenant):
                 )
     finally:
         await conn.close()
-    await refresh(db)
+    await refresh_all(db)
     body = (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()
     assert [i["full_name"] for i in body["items"]] == [
         "never, with cadence",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from tests.contacts.conftest import NOW, connect
+from tests.conftest import connect
+from tests.contacts.conftest import NOW
 
 SAMPLE_KEY = {float: 50.0, str: "m", dt.datetime: NOW, int: 1}
 

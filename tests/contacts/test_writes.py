@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.contacts.conftest import connect
+from tests.conftest import connect
 
 
 @pytest.fixture

@@ -24,10 +24,11 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kith.config import get_settings
 from kith.db.migrations import upgrade_async
-from kith.db.urls import asyncpg_dsn, sqlalchemy_url
+from kith.db.urls import asyncpg_dsn
 from kith.readmodels.views import view_sql
 
 GATE_SQL = """
@@ -40,7 +41,8 @@ CREATE FUNCTION kith_test_gate() RETURNS boolean LANGUAGE plpgsql VOLATILE SET s
 DECLARE m text; running int;
 BEGIN
   SELECT count(*) INTO running FROM pg_stat_activity
-  WHERE pid <> pg_backend_pid() AND state = 'active' AND query ILIKE 'REFRESH MATERIALIZED VIEW%contact_cards%';
+  WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'active'
+    AND query ILIKE 'REFRESH MATERIALIZED VIEW%contact_cards%';  -- this database only: the server is shared
   -- The sequence counts every pass (it ignores rollbacks); the table only the passes that committed.
   PERFORM nextval('kith_test_entered');
   INSERT INTO kith_test_passes (pid, others) VALUES (pg_backend_pid(), running);
@@ -138,10 +140,8 @@ async def gate(jobs_db: str) -> Gate:
 
 
 @pytest.fixture
-async def engine(jobs_db: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(sqlalchemy_url(jobs_db))
-    yield engine
-    await engine.dispose()
+async def engine(jobs_db: str, engine_on: Callable[[str], AsyncEngine]) -> AsyncEngine:
+    return engine_on(jobs_db)
 
 
 async def add_contacts(url: str, names: list[str], tenant: str = "jobs") -> int:
@@ -194,7 +194,10 @@ async def queue_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Async
 
     prefix = f"kith-test-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("KITH_QUEUE_PREFIX", prefix)
+    get_settings.cache_clear()  # settings are read once; this test's prefix is a new reading
     yield prefix
+    monkeypatch.delenv("KITH_QUEUE_PREFIX")
+    get_settings.cache_clear()
     async with Redis.from_url(redis_url) as redis:
         await redis.delete(f"{prefix}:sync", f"{prefix}:compute")
 
@@ -202,7 +205,7 @@ async def queue_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Async
 @pytest.fixture
 async def redis_jobs(redis_url: str, queue_prefix: str) -> AsyncIterator:
     """Jobs sent from this process (the API under test included) go to Redis, as with REDIS_URL set."""
-    from kith.tasks.broker import make_broker, use_broker
+    from kith.jobqueue.broker import make_broker, use_broker
 
     broker = make_broker(redis_url=redis_url)
     previous = use_broker(broker)

@@ -13,6 +13,8 @@ import asyncpg
 from tests.jobs.conftest import wait_until
 
 from kith.db.urls import asyncpg_dsn
+from kith.jobqueue.engine import bind_engine
+from kith.tasks import jobs
 
 ME = "me@example.com"
 
@@ -112,7 +114,7 @@ async def test_end_to_end_on_redis_with_worker_processes(client, db, make_tenant
     )
 
 
-async def test_a_failed_import_is_not_scored_and_its_chain_stops(client, db, make_tenant):
+async def test_a_failed_import_is_not_scored_and_its_chain_stops(client, db, engine_on, make_tenant):
     tenant = await make_tenant()
     run_id = await _import(client, tenant)
     conn = await asyncpg.connect(asyncpg_dsn(db))
@@ -120,17 +122,7 @@ async def test_a_failed_import_is_not_scored_and_its_chain_stops(client, db, mak
         await conn.execute("UPDATE sync_runs SET status = 'failed', stages = '{}' WHERE id = $1", run_id)
     finally:
         await conn.close()
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from kith.db.urls import sqlalchemy_url
-    from kith.tasks import jobs
-    from kith.tasks.deps import bind_engine
-
-    engine = create_async_engine(sqlalchemy_url(db))
-    try:
-        with bind_engine(engine):
-            result = await (await jobs.score.kiq(run_id)).wait_result(timeout=5)
-    finally:
-        await engine.dispose()
+    with bind_engine(engine_on(db)):
+        result = await (await jobs.score.kiq(run_id)).wait_result(timeout=5)
     assert result.return_value == {"sync_run_id": run_id, "skipped": "failed"}
     assert (await _run(client, tenant, run_id))["stages"] == {}

@@ -10,12 +10,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.jobs.conftest import add_contacts, view_names
 
+from kith.config import get_settings
+from kith.db.locks import held_exclusively, job_key
 from kith.db.urls import asyncpg_dsn
+from kith.jobqueue.broker import jobs, make_broker, use_broker
+from kith.jobqueue.engine import bind_engine
 from kith.tasks import jobs as kith_jobs
-from kith.tasks.broker import jobs, make_broker, use_broker
-from kith.tasks.config import job_settings
-from kith.tasks.deps import bind_engine
-from kith.tasks.retry import is_transient
+from kith.transient import is_transient
 
 attempts: list[str] = []
 
@@ -37,12 +38,12 @@ async def flaky(kind: str, fail_times: int = 2) -> int:
 def quick_retries(monkeypatch):
     monkeypatch.setenv("KITH_TASK_RETRY_DELAY", "0.01")
     monkeypatch.setenv("KITH_TASK_MAX_RETRIES", "4")
-    job_settings.cache_clear()
+    get_settings.cache_clear()
     previous = use_broker(make_broker(redis_url=None))
     attempts.clear()
     yield
     use_broker(previous)
-    job_settings.cache_clear()
+    get_settings.cache_clear()
 
 
 async def test_transient_failures_are_retried_with_the_same_task_id(quick_retries):
@@ -134,10 +135,10 @@ async def test_cleanup_deletes_runs_past_the_retention(jobs_db, engine):
 
 
 async def test_rescore_and_cleanup_never_run_twice_at_once(jobs_db, engine):
-    async with kith_jobs.exclusive(engine, "rescore") as got:
+    async with held_exclusively(engine, job_key("rescore")) as got:
         assert got
         assert await _run(kith_jobs.rescore, engine=engine) == {"skipped": True}
-    async with kith_jobs.exclusive(engine, "cleanup") as got:
+    async with held_exclusively(engine, job_key("cleanup")) as got:
         assert await _run(kith_jobs.cleanup, engine=engine) == {"skipped": True}
 
 

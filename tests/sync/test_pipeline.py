@@ -14,8 +14,10 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kith.sync import queries, service
-from kith.sync.pipeline import MAX_ERRORS_KEPT, RunTarget, Totals, write_batches
+from kith.jobqueue import names
+from kith.jobqueue.outbox import send_job
+from kith.sync import queries, receiving, running, service
+from kith.sync.batch_writer import MAX_ERRORS_KEPT, RunTarget, Totals, write_batches
 from kith.sync.schemas import RunOptions
 from kith.sync.sources import (
     ContactRecord,
@@ -28,7 +30,6 @@ from kith.sync.sources import (
 )
 from kith.sync.synthetic import synthetic_batches
 from kith.sync.uploads import ChunkWriter
-from kith.tasks.client import enqueue_score
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 OWN = ["me@gmail.com", "me.alias@example.org"]
@@ -38,7 +39,7 @@ async def queue_run(
     engine, tenant, source: str, *, since=None, options: RunOptions | None = None, upload: bytes | None = None
 ) -> int:
     async with AsyncSession(engine) as session, session.begin():
-        run = await service.create_run(session, tenant.id, tenant.user_id, source, since, options or RunOptions())
+        run = await receiving.create_run(session, tenant.id, tenant.user_id, source, since, options or RunOptions())
         if upload is not None:
             writer = ChunkWriter(session, tenant.id, run.id)
             await writer.write(upload)
@@ -50,8 +51,8 @@ async def run_import(engine, tenant, source: str, data: bytes, *, since=None, ow
     """Queue a run with `data` stored as its upload, import it, then the rest of the chain (in-process)."""
     options = RunOptions(own_addresses=list(own), format="json" if json else "file")
     run_id = await queue_run(engine, tenant, source, since=since, options=options, upload=data)
-    await service.execute_sync_run(engine, run_id, batch_size=batch_size)
-    await enqueue_score(run_id, engine=engine)
+    await running.execute_sync_run(engine, run_id, batch_size=batch_size)
+    await send_job(engine, names.SCORE, sync_run_id=run_id)
     async with AsyncSession(engine) as session:
         return await service.get_run(session, tenant.id, run_id)
 
@@ -689,7 +690,7 @@ async def test_a_finished_run_is_not_run_again(engine, conn, make_tenant):
     tenant = await make_tenant()
     run = await run_import(engine, tenant, "vcard", (DATA / "contacts.vcf").read_bytes())
     state = await conn.fetchrow("SELECT xmin::text, * FROM sync_runs WHERE id = $1", run.id)
-    await service.execute_sync_run(engine, run.id)
+    await running.execute_sync_run(engine, run.id)
     assert await conn.fetchrow("SELECT xmin::text, * FROM sync_runs WHERE id = $1", run.id) == state
     # The uploaded file is gone once the run finished.
     assert await conn.fetchval("SELECT count(*) FROM sync_uploads WHERE sync_run_id = $1", run.id) == 0
@@ -699,7 +700,7 @@ async def test_a_run_that_fails_is_recorded(engine, conn, make_tenant):
     tenant = await make_tenant()
     # Stored without the check the API does: the worker meets the format error.
     run_id = await queue_run(engine, tenant, "rss", upload=b"<html><body>not a feed</body></html>")
-    await service.execute_sync_run(engine, run_id)
+    await running.execute_sync_run(engine, run_id)
     run = await conn.fetchrow("SELECT * FROM sync_runs WHERE id = $1", run_id)
     assert run["status"] == "failed" and "SourceFormatError" in run["error"]
     assert run["finished_at"] is not None and run["duration_ms"] is not None
@@ -710,7 +711,7 @@ async def test_a_run_left_running_starts_over(engine, conn, make_tenant):
     tenant = await make_tenant()
     run_id = await queue_run(engine, tenant, "vcard", upload=(DATA / "contacts.vcf").read_bytes())
     await conn.execute("UPDATE sync_runs SET status = 'running', rows_seen = 99 WHERE id = $1", run_id)
-    await service.execute_sync_run(engine, run_id)
+    await running.execute_sync_run(engine, run_id)
     run = await conn.fetchrow("SELECT status, rows_seen FROM sync_runs WHERE id = $1", run_id)
     assert (run["status"], run["rows_seen"]) == ("succeeded", 8)
 
@@ -721,25 +722,25 @@ async def test_transient_failure_is_raised_for_a_retry_and_the_retry_lands_every
     """A serialization failure mid-import is not a failed run: the job queue retries it, and it starts over."""
     tenant = await make_tenant()
     run_id = await queue_run(engine, tenant, "vcard", upload=(DATA / "contacts.vcf").read_bytes())
-    real_write_batches = service.write_batches
+    real_write_batches = running.write_batches
 
     async def fail_after_first_batch(conn_, target, batches, totals, progress=None):
         async for batch in batches:
-            from kith.sync.pipeline import write_batch
+            from kith.sync.batch_writer import write_batch
 
             await write_batch(conn_, target, batch, totals)
             raise asyncpg.SerializationError("could not serialize access due to concurrent update")
 
-    monkeypatch.setattr(service, "write_batches", fail_after_first_batch)
+    monkeypatch.setattr(running, "write_batches", fail_after_first_batch)
     with pytest.raises(asyncpg.SerializationError):
-        await service.execute_sync_run(engine, run_id, batch_size=2)
+        await running.execute_sync_run(engine, run_id, batch_size=2)
     assert await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1", run_id) == "running"
 
-    monkeypatch.setattr(service, "write_batches", real_write_batches)
-    await service.execute_sync_run(engine, run_id, batch_size=2)  # the redelivery
+    monkeypatch.setattr(running, "write_batches", real_write_batches)
+    await running.execute_sync_run(engine, run_id, batch_size=2)  # the redelivery
     run = await conn.fetchrow("SELECT status, rows_seen, rows_failed FROM sync_runs WHERE id = $1", run_id)
     reference = await queue_run(engine, tenant, "vcard", upload=(DATA / "contacts.vcf").read_bytes())
-    await service.execute_sync_run(engine, reference, batch_size=2)
+    await running.execute_sync_run(engine, reference, batch_size=2)
     again = await conn.fetchrow("SELECT rows_seen, rows_inserted FROM sync_runs WHERE id = $1", reference)
     assert run["status"] == "succeeded"
     assert run["rows_seen"] == again["rows_seen"] and again["rows_inserted"] == 0  # all landed by the retry

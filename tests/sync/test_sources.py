@@ -242,6 +242,22 @@ async def test_vcard_oversized_card_is_an_error_but_photos_are_dropped() -> None
     assert [r.full_name for r in batch.records] == ["With photo"]
     assert [(e.source_index, e.reason.startswith("card is larger than")) for e in batch.errors] == [(1, True)]
     assert len(batch.errors[0].excerpt) <= 200
+    assert batch.dropped == {"PHOTO": 1}  # said, not silent
+
+
+async def test_vcard_counts_the_binary_values_it_leaves_out() -> None:
+    data = (
+        b"BEGIN:VCARD\nVERSION:3.0\nFN:A\nPHOTO;VALUE=uri:https://example.com/a.jpg\nitem1.LOGO;ENCODING=b:QUJD\n"
+        b" QUJD\nEND:VCARD\n"
+        b"BEGIN:VCARD\nVERSION:2.1\nFN:B\nPHOTO;JPEG;ENCODING=BASE64:QUJD\n QUJD\n\nNOTE:kept\nEND:VCARD\n"
+        b"BEGIN:VCARD\nVERSION:3.0\nPHOTO:QUJD\nEND:VCARD\n"  # no name: an error, its photo not counted
+        b"BEGIN:VCARD\nVERSION:3.0\nFN:C\nEND:VCARD\n"
+    )
+    [batch] = await collect(read_vcards(io.BytesIO(data)))
+
+    assert [r.full_name for r in batch.records] == ["A", "B", "C"]
+    assert batch.records[1].notes == "kept"
+    assert batch.dropped == {"PHOTO": 2, "LOGO": 1}
 
 
 @pytest.mark.parametrize("name", ["notvcard.vcf", "feed.rss", "takeout.mbox"])

@@ -6,7 +6,7 @@ Frozen copies of db/views/<name>.sql as of this revision: a later edit of a view
 migration, never a rewrite of this one.
 
 Revision ID: 0007
-Revises: 0003
+Revises: 0008
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from alembic import op
 from kith.readmodels.views import run_sql_script
 
 revision = "0007"
-down_revision = "0003"
+down_revision = "0008"  # linearized after main's 0008 (job requests)
 branch_labels = None
 depends_on = None
 
@@ -211,12 +211,11 @@ CREATE UNIQUE INDEX uq_tenant_dashboard_tenant ON tenant_dashboard (tenant_id);
 """
 
 # GET /companies/{name}/contacts seeks, for every sort, on (tenant_id, company, sort key…) of
-# contact_cards (db/views/contact_cards.sql); the score one exists since 0002. IF NOT EXISTS: a 0002
-# that still reads the current contact_cards.sql has created them already.
+# contact_cards (db/views/contact_cards.sql); the score one exists since 0002.
 CONTACT_CARDS_COMPANY_INDEXES = """\
-CREATE INDEX IF NOT EXISTS ix_contact_cards_company_name ON contact_cards (tenant_id, company, name_key, id);
-CREATE INDEX IF NOT EXISTS ix_contact_cards_company_last_interaction ON contact_cards (tenant_id, company, last_interaction_key DESC, id DESC);
-CREATE INDEX IF NOT EXISTS ix_contact_cards_company_created ON contact_cards (tenant_id, company, created_at DESC, id DESC);
+CREATE INDEX ix_contact_cards_company_name ON contact_cards (tenant_id, company, name_key, id);
+CREATE INDEX ix_contact_cards_company_last_interaction ON contact_cards (tenant_id, company, last_interaction_key DESC, id DESC);
+CREATE INDEX ix_contact_cards_company_created ON contact_cards (tenant_id, company, created_at DESC, id DESC);
 """
 
 VIEWS = {

@@ -5,12 +5,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kith.auth.accounts import UnknownTenantError
 from kith.auth.tokens import generate_token, hash_token
 from kith.models import ApiToken, Tenant, User
-
-
-class UnknownTenantError(LookupError):
-    pass
 
 
 async def get_or_create_tenant(session: AsyncSession, name: str, time_zone: str = "UTC") -> Tenant:
@@ -36,9 +33,7 @@ async def create_token(session: AsyncSession, tenant_name: str, token_name: str 
     """A new bearer token for the tenant's owner; only its hash is stored."""
     tenant = await session.scalar(select(Tenant).where(Tenant.name == tenant_name))
     if tenant is None:
-        raise UnknownTenantError(
-            f"no tenant named {tenant_name!r} (create it with `kith seed` or `kith tenant create`)"
-        )
+        raise UnknownTenantError(tenant_name)
     user = await get_or_create_owner(session, tenant)
     token = generate_token()
     session.add(ApiToken(tenant_id=tenant.id, user_id=user.id, token_hash=hash_token(token), name=token_name))

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -143,7 +144,9 @@ async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: in
         .all()
     )
     if conflicts:
-        raise problem(409, "Conflict", "email already belongs to another contact", emails=sorted(conflicts))
+        raise problem(
+            HTTP_409_CONFLICT, "Conflict", "email already belongs to another contact", emails=sorted(conflicts)
+        )
 
 
 async def create_contact(session: AsyncSession, tenant_id: int, data: ContactCreate) -> Contact:

@@ -16,7 +16,7 @@ def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:
     return SQLAlchemyAsyncConfig(
         connection_string=sqlalchemy_url(database_url),
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        engine_config=EngineConfig(echo=get_settings().sql_echo, pool_size=10, max_overflow=10),
+        engine_config=EngineConfig(echo=get_settings().database.sql_echo, pool_size=10, max_overflow=10),
         before_send_handler="autocommit",
         # Repository errors become problem documents (kith.problems), not advanced-alchemy's JSON.
         set_default_exception_handler=False,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 
-from kith.db.urls import asyncpg_dsn, with_database
+from kith.db.urls import asyncpg_dsn, database_name, with_database
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ def _forget_dead_processes(pgdata: Path) -> None:
 
 async def ensure_database(url: str) -> None:
     """Create the database named by `url` if the server does not have it yet."""
-    from kith.db.urls import database_name
-
     name = database_name(url)
     conn = await asyncpg.connect(asyncpg_dsn(with_database(url, "postgres")))
     try:

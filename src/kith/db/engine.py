@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from functools import lru_cache
 
 from kith.config import get_settings
@@ -18,8 +19,8 @@ def database_url() -> str:
     `kith` database created if missing.
     """
     settings = get_settings()
-    if settings.database_url:
-        return settings.database_url
+    if settings.database.url:
+        return settings.database.url
     url = start_embedded(settings.data_dir)
     _run(ensure_database(url))
     return url
@@ -32,8 +33,6 @@ def _run(coro) -> None:
         asyncio.run(coro)
         return
     # Called from inside a running loop (e.g. an app factory): run on a helper thread.
-    import threading
-
     error: list[BaseException] = []
 
     def target() -> None:

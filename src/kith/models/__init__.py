@@ -3,6 +3,7 @@
 from kith.models.base import Base
 from kith.models.contact import Contact, ContactKey
 from kith.models.conversation import Conversation, Message
+from kith.models.job_request import JobRequest
 from kith.models.mention import Mention
 from kith.models.sync_run import SyncRun
 from kith.models.sync_upload import SyncRunContact, SyncUpload
@@ -15,6 +16,7 @@ __all__ = [
     "Contact",
     "ContactKey",
     "Conversation",
+    "JobRequest",
     "Mention",
     "Message",
     "SyncRun",

@@ -12,14 +12,6 @@ MARK_REQUESTED = text(
     """
 )
 
-# One key per view. The refresh holds it as a transaction-level lock (released when the
-# refresh commits or fails, whatever happens to the worker); VACUUM holds the same key as a
-# session-level lock on its own connection, so the two never wait on each other's table lock.
-_LOCK_KEY = "hashtextextended('kith.refresh.' || :view_name, 0)"
-TRY_LOCK = text(f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})")
-TRY_SESSION_LOCK = text(f"SELECT pg_try_advisory_lock({_LOCK_KEY})")
-SESSION_UNLOCK = text(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
-
 REFRESH_STATE = text("SELECT requested_at, started_at FROM view_refreshes WHERE view_name = :view_name")
 
 # Read without the lock, after releasing it: is a request newer than the last pass's start?

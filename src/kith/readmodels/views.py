@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-VIEWS_DIR = Path(__file__).resolve().parents[3] / "db" / "views"
+from kith.db.paths import VIEWS_DIR
 
 # Every materialized view Kith serves listings from, in refresh order.
 VIEWS: tuple[str, ...] = (
@@ -19,16 +17,3 @@ VIEWS: tuple[str, ...] = (
 def view_sql(name: str) -> str:
     """The view's SQL file: its definition and its indexes (the source of truth)."""
     return (VIEWS_DIR / f"{name}.sql").read_text()
-
-
-def run_sql_script(sql: str) -> None:
-    """Run a multi-statement SQL script inside the current alembic migration.
-
-    asyncpg runs a statement without parameters through the simple query
-    protocol, which accepts several statements; SQLAlchemy would prepare it.
-    """
-    from alembic import op
-    from sqlalchemy.util import await_only
-
-    driver_connection = op.get_bind().connection.driver_connection
-    await_only(driver_connection.execute(sql))

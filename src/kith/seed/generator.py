@@ -51,6 +51,8 @@ class SeedCounts:
 
 
 SIZES: dict[str, SeedSize] = {
+    # A few pages of each listing, seeded in a second: browser tests and quick looks.
+    "tiny": SeedSize(contacts=200, messages=2_000, conversations=30, mentions=30),
     "small": SeedSize(contacts=1_000, messages=20_000, conversations=300, mentions=300),
     "medium": SeedSize(contacts=100_000, messages=1_000_000, conversations=5_000, mentions=1_000),
     # Two years of news, enough for per-company analytics to matter (bench_aggregates).
@@ -119,7 +121,7 @@ async def seed_tenant(
     analyze: bool = True,
     skip_fk_checks: bool = True,
 ) -> SeedCounts:
-    """Fill one tenant with a synthetic `size` ("small", "medium", "large") data set.
+    """Fill one tenant with a synthetic `size` ("small", "medium", "large") data set (or "tiny": 200 contacts).
 
     `anchor` is the synthetic "now" every timestamp is relative to (default: the start of
     today, UTC): pass the same anchor to reproduce the same timestamps on another day.

@@ -2,7 +2,7 @@
 
 Every statement is set-based: rows come from `generate_series` over a range of
 indexes, never from Python. Every pseudo-random value is a pure function of
-(row index, seed, column): `hashint8extended(i, seed * 64 + column)` mapped to
+(row ordinal, seed, column): `hashint8extended(ordinal, seed * 64 + column)` mapped to
 [0, 1). `random()` is never used, so the same seed gives the same rows (ids
 aside) in any session and at any chunk size.
 
@@ -536,20 +536,20 @@ def int_array(values: list[int]) -> str:
     return "ARRAY[" + ", ".join(str(v) for v in values) + "]::int[]"
 
 
-def u(expr: str, column: int) -> str:
+def uniform(expr: str, column: int) -> str:
     """A uniform draw in [0, 1) for row `expr` and `column` (a stable hash, never random())."""
     if not 0 <= column < 64:
         raise ValueError("column salt must be in [0, 64)")
     return f"((hashint8extended({expr}, $2::bigint * 64 + {column}) & 2147483647)::float8 / 2147483648.0)"
 
 
-def h(expr: str, column: int) -> str:
+def stable_hash(expr: str, column: int) -> str:
     """A non-negative 31-bit stable hash (for digits)."""
     return f"(hashint8extended({expr}, $2::bigint * 64 + {column}) & 2147483647)"
 
 
-def pick(array_sql: str, n: int, index_expr: str) -> str:
-    """`array[1 + index]` where index is an integer expression in [0, n)."""
+def pick(array_sql: str, index_expr: str) -> str:
+    """`array[1 + index]`, for an integer expression `index` in [0, length of the array)."""
     return f"({array_sql})[1 + ({index_expr})]"
 
 
@@ -557,21 +557,21 @@ COMPANY_NAMES_SQL_ROOT = text_array([r for r, _ in COMPANY_ROOTS])
 COMPANY_NAMES_SQL_SUFFIX = text_array([s for s, _ in COMPANY_SUFFIXES])
 COMPANY_SLUGS_SQL_ROOT = text_array([r for _, r in COMPANY_ROOTS])
 COMPANY_SLUGS_SQL_SUFFIX = text_array([s for _, s in COMPANY_SUFFIXES])
-_NR = len(COMPANY_ROOTS)
+_ROOT_COUNT = len(COMPANY_ROOTS)
 
 
-def company_name(k: str) -> str:
-    """Company name of index expression `k` (an int in [0, N_COMPANIES))."""
-    return f"({COMPANY_NAMES_SQL_ROOT})[1 + ({k}) % {_NR}] || ' ' || ({COMPANY_NAMES_SQL_SUFFIX})[1 + ({k}) / {_NR}]"
+def company_name(index: str) -> str:
+    """Company name of the index expression `index` (an int in [0, N_COMPANIES))."""
+    return f"({COMPANY_NAMES_SQL_ROOT})[1 + ({index}) % {_ROOT_COUNT}] || ' ' || ({COMPANY_NAMES_SQL_SUFFIX})[1 + ({index}) / {_ROOT_COUNT}]"
 
 
-def company_slug(k: str) -> str:
-    return f"({COMPANY_SLUGS_SQL_ROOT})[1 + ({k}) % {_NR}] || ({COMPANY_SLUGS_SQL_SUFFIX})[1 + ({k}) / {_NR}]"
+def company_slug(index: str) -> str:
+    return f"({COMPANY_SLUGS_SQL_ROOT})[1 + ({index}) % {_ROOT_COUNT}] || ({COMPANY_SLUGS_SQL_SUFFIX})[1 + ({index}) / {_ROOT_COUNT}]"
 
 
-def skewed_company(uexpr: str, among: str = str(N_COMPANIES)) -> str:
-    """Company index in [0, among) with a heavy head: P(k=0) = (1/2000)^(1/3) ~ 8%, a long tail."""
-    return f"floor(({among}) * ({uexpr}) * ({uexpr}) * ({uexpr}))::int"
+def skewed_company(draw: str, among: str = str(N_COMPANIES)) -> str:
+    """Company index in [0, among) from a uniform `draw`, with a heavy head: P(0) = (1/2000)^(1/3) ~ 8%, a long tail."""
+    return f"floor(({among}) * ({draw}) * ({draw}) * ({draw}))::int"
 
 
 # --------------------------------------------------------------------------- session
@@ -612,8 +612,8 @@ SELECT current_setting('is_superuser') = 'on'
        WHERE tgrelid = ANY ($1::text[]::regclass[]) AND NOT tgisinternal
    )
    AND NOT EXISTS (
-       SELECT 1 FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class
-       WHERE r.ev_class = ANY ($1::text[]::regclass[]) AND r.rulename <> '_RETURN'
+       SELECT 1 FROM pg_rewrite rewrite_rule
+       WHERE rewrite_rule.ev_class = ANY ($1::text[]::regclass[]) AND rewrite_rule.rulename <> '_RETURN'
    )
 """
 
@@ -639,26 +639,26 @@ CREATE TEMP TABLE seed_conv_ids (id bigint NOT NULL, channel text NOT NULL) ON C
 BUILD_CONTACT_MAP = f"""
 CREATE TEMP TABLE seed_contact_map ON COMMIT DROP AS
 SELECT idx, id,
-       div($1::bigint * (cum - w), total)::bigint AS msg_lo,
+       div($1::bigint * (cum - weight), total)::bigint AS msg_lo,
        div($1::bigint * cum, total)::bigint AS msg_hi
 FROM (
-    SELECT idx, id, w, sum(w) OVER (ORDER BY idx) AS cum, sum(w) OVER () AS total
+    SELECT idx, id, weight, sum(weight) OVER (ORDER BY idx) AS cum, sum(weight) OVER () AS total
     FROM (
         SELECT idx, id,
                CASE WHEN active
                     THEN round(1e9::float8 * power((row_number() OVER (PARTITION BY active ORDER BY u_rank, idx))::float8, -2.0::float8 / 3)
                                * (0.5 + u_jitter))::bigint
-                    ELSE 0::bigint END AS w
+                    ELSE 0::bigint END AS weight
         FROM (
             SELECT idx, id,
-                   {u("idx", 27)} < $3::float8 AS active,
-                   {u("idx", 28)} AS u_rank,
-                   {u("idx", 29)} AS u_jitter
-            FROM (SELECT (row_number() OVER (ORDER BY id) - 1)::bigint AS idx, id FROM seed_contact_ids) a
+                   {uniform("idx", 27)} < $3::float8 AS active,
+                   {uniform("idx", 28)} AS u_rank,
+                   {uniform("idx", 29)} AS u_jitter
+            FROM (SELECT (row_number() OVER (ORDER BY id) - 1)::bigint AS idx, id FROM seed_contact_ids) numbered
             OFFSET 0
-        ) b
-    ) c
-) d
+        ) drawn
+    ) weighted
+) cumulative
 """
 
 BUILD_CONV_MAP = """
@@ -669,7 +669,7 @@ ANALYZE seed_conv_map;
 
 # --------------------------------------------------------------------------- contacts
 
-_NF, _NL, _NC = len(FIRST_NAMES), len(LAST_NAMES), len(CJK_NAMES)
+_FIRST_COUNT, _LAST_COUNT, _CJK_COUNT = len(FIRST_NAMES), len(LAST_NAMES), len(CJK_NAMES)
 _FIRST = text_array([n for n, _ in FIRST_NAMES])
 _FIRST_SLUG = text_array([s for _, s in FIRST_NAMES])
 _LAST = text_array([n for n, _ in LAST_NAMES])
@@ -677,11 +677,11 @@ _LAST_SLUG = text_array([s for _, s in LAST_NAMES])
 _CJK = text_array([n for n, _ in CJK_NAMES])
 _CJK_SLUG = text_array([s for _, s in CJK_NAMES])
 _TAGS = text_array(TAGS)
-_NT = len(TAGS)
+_TAG_COUNT = len(TAGS)
 
 # Column salts: contacts 1-23, conversations 24-26, contact weights 27-29, messages 30-37, mentions
-# 40-45: distinct per table, so row i of one table is not correlated with row i of another.
-_C = {
+# 40-45: distinct per table, so row n of one table is not correlated with row n of another.
+_CONTACT_SALTS = {
     "cjk": 1,
     "first": 2,
     "last": 3,
@@ -708,135 +708,135 @@ _C = {
 }
 
 INSERT_CONTACTS = f"""
-WITH ins AS (
+WITH inserted AS (
     INSERT INTO contacts (
         tenant_id, full_name, emails, phones, company, title, tags,
         birthday_month, birthday_day, birthday_year, cadence_days, links, created_at, updated_at
     )
     SELECT
         $1,
-        d.full_name,
-        ARRAY[d.slug || '.' || d.i || '@' ||
-              CASE WHEN d.company_k IS NOT NULL AND d.u_domain < {WORK_EMAIL_SHARE}
-                   THEN {company_slug("d.company_k")} || '.example'
-                   ELSE {pick(text_array(EMAIL_DOMAINS), len(EMAIL_DOMAINS), f"floor(d.u_domain * {len(EMAIL_DOMAINS)})::int")}
+        contact.full_name,
+        ARRAY[contact.slug || '.' || contact.ordinal || '@' ||
+              CASE WHEN contact.company_k IS NOT NULL AND contact.u_domain < {WORK_EMAIL_SHARE}
+                   THEN {company_slug("contact.company_k")} || '.example'
+                   ELSE {pick(text_array(EMAIL_DOMAINS), f"floor(contact.u_domain * {len(EMAIL_DOMAINS)})::int")}
               END],
-        CASE WHEN d.u_phone < {PHONE_SHARE}
-             THEN ARRAY['+1 555 ' || lpad((d.phone_digits % 10000000)::text, 7, '0')]
+        CASE WHEN contact.u_phone < {PHONE_SHARE}
+             THEN ARRAY['+1 555 ' || lpad((contact.phone_digits % 10000000)::text, 7, '0')]
              ELSE '{{}}'::text[] END,
-        CASE WHEN d.company_k IS NOT NULL THEN {company_name("d.company_k")} END,
-        CASE WHEN d.u_notitle >= {NULL_TITLE_SHARE} THEN {pick(text_array(TITLES), len(TITLES), f"floor(d.u_title * {len(TITLES)})::int")} END,
-        CASE WHEN d.ntags = 0 THEN '{{}}'::text[]
+        CASE WHEN contact.company_k IS NOT NULL THEN {company_name("contact.company_k")} END,
+        CASE WHEN contact.u_notitle >= {NULL_TITLE_SHARE} THEN {pick(text_array(TITLES), f"floor(contact.u_title * {len(TITLES)})::int")} END,
+        CASE WHEN contact.ntags = 0 THEN '{{}}'::text[]
              ELSE array_remove(ARRAY[
-                 ({_TAGS})[1 + d.ta],
-                 CASE WHEN d.ntags >= 2 AND d.tb <> d.ta THEN ({_TAGS})[1 + d.tb] END,
-                 CASE WHEN d.ntags >= 3 AND d.tc <> d.ta AND d.tc <> d.tb THEN ({_TAGS})[1 + d.tc] END,
-                 CASE WHEN d.ntags >= 4 AND d.td <> d.ta AND d.td <> d.tb AND d.td <> d.tc THEN ({_TAGS})[1 + d.td] END
+                 ({_TAGS})[1 + contact.ta],
+                 CASE WHEN contact.ntags >= 2 AND contact.tb <> contact.ta THEN ({_TAGS})[1 + contact.tb] END,
+                 CASE WHEN contact.ntags >= 3 AND contact.tc <> contact.ta AND contact.tc <> contact.tb THEN ({_TAGS})[1 + contact.tc] END,
+                 CASE WHEN contact.ntags >= 4 AND contact.td <> contact.ta AND contact.td <> contact.tb AND contact.td <> contact.tc THEN ({_TAGS})[1 + contact.td] END
              ], NULL) END,
-        CASE WHEN d.has_bday THEN extract(month FROM d.bday)::smallint END,
-        CASE WHEN d.has_bday THEN extract(day FROM d.bday)::smallint END,
-        CASE WHEN d.has_bday AND d.u_year_known < {BIRTH_YEAR_SHARE} THEN
+        CASE WHEN contact.has_bday THEN extract(month FROM contact.bday)::smallint END,
+        CASE WHEN contact.has_bday THEN extract(day FROM contact.bday)::smallint END,
+        CASE WHEN contact.has_bday AND contact.u_year_known < {BIRTH_YEAR_SHARE} THEN
              -- A Feb 29 birthday needs a leap year: 1952..2004 step 4; otherwise 1950..2005.
-             CASE WHEN extract(month FROM d.bday) = 2 AND extract(day FROM d.bday) = 29
-                  THEN (1952 + 4 * floor(d.u_year * 14))::smallint
-                  ELSE (1950 + floor(d.u_year * 56))::smallint END
+             CASE WHEN extract(month FROM contact.bday) = 2 AND extract(day FROM contact.bday) = 29
+                  THEN (1952 + 4 * floor(contact.u_year * 14))::smallint
+                  ELSE (1950 + floor(contact.u_year * 56))::smallint END
         END,
-        CASE WHEN d.u_cadence < {CADENCE_SHARE} THEN {pick(int_array(CADENCES), len(CADENCES), f"floor(d.u_cadence_pick * {len(CADENCES)})::int")} END,
-        CASE WHEN d.u_link < {LINK_SHARE} THEN ARRAY['https://www.linkedin.com/in/' || replace(d.slug, '.', '-') || '-' || d.i] ELSE '{{}}'::text[] END,
-        d.created_at,
-        d.created_at
+        CASE WHEN contact.u_cadence < {CADENCE_SHARE} THEN {pick(int_array(CADENCES), f"floor(contact.u_cadence_pick * {len(CADENCES)})::int")} END,
+        CASE WHEN contact.u_link < {LINK_SHARE} THEN ARRAY['https://www.linkedin.com/in/' || replace(contact.slug, '.', '-') || '-' || contact.ordinal] ELSE '{{}}'::text[] END,
+        contact.created_at,
+        contact.created_at
     FROM (
         SELECT
-            r.i,
-            CASE WHEN r.u_cjk < {CJK_SHARE}
-                 THEN ({_CJK})[1 + floor(r.u_first * {_NC})::int]
-                 ELSE ({_FIRST})[1 + floor(r.u_first * {_NF})::int] || ' ' || ({_LAST})[1 + floor(r.u_last * {_NL})::int]
+            draw.ordinal,
+            CASE WHEN draw.u_cjk < {CJK_SHARE}
+                 THEN ({_CJK})[1 + floor(draw.u_first * {_CJK_COUNT})::int]
+                 ELSE ({_FIRST})[1 + floor(draw.u_first * {_FIRST_COUNT})::int] || ' ' || ({_LAST})[1 + floor(draw.u_last * {_LAST_COUNT})::int]
             END AS full_name,
-            CASE WHEN r.u_cjk < {CJK_SHARE}
-                 THEN ({_CJK_SLUG})[1 + floor(r.u_first * {_NC})::int]
-                 ELSE ({_FIRST_SLUG})[1 + floor(r.u_first * {_NF})::int] || '.' || ({_LAST_SLUG})[1 + floor(r.u_last * {_NL})::int]
+            CASE WHEN draw.u_cjk < {CJK_SHARE}
+                 THEN ({_CJK_SLUG})[1 + floor(draw.u_first * {_CJK_COUNT})::int]
+                 ELSE ({_FIRST_SLUG})[1 + floor(draw.u_first * {_FIRST_COUNT})::int] || '.' || ({_LAST_SLUG})[1 + floor(draw.u_last * {_LAST_COUNT})::int]
             END AS slug,
-            CASE WHEN r.u_nocompany >= {NULL_COMPANY_SHARE} THEN {skewed_company("r.u_company")} END AS company_k,
-            r.u_notitle, r.u_title, r.u_domain, r.u_phone, r.phone_digits, r.u_year_known, r.u_year,
-            r.u_cadence, r.u_cadence_pick, r.u_link,
-            floor(r.u_ntags * 5)::int AS ntags,
-            floor({_NT} * r.u_ta * r.u_ta)::int AS ta,
-            floor({_NT} * r.u_tb * r.u_tb)::int AS tb,
-            floor({_NT} * r.u_tc * r.u_tc)::int AS tc,
-            floor({_NT} * r.u_td * r.u_td)::int AS td,
-            r.u_bday < {BIRTHDAY_SHARE} AS has_bday,
+            CASE WHEN draw.u_nocompany >= {NULL_COMPANY_SHARE} THEN {skewed_company("draw.u_company")} END AS company_k,
+            draw.u_notitle, draw.u_title, draw.u_domain, draw.u_phone, draw.phone_digits, draw.u_year_known, draw.u_year,
+            draw.u_cadence, draw.u_cadence_pick, draw.u_link,
+            floor(draw.u_ntags * 5)::int AS ntags,
+            floor({_TAG_COUNT} * draw.u_ta * draw.u_ta)::int AS ta,
+            floor({_TAG_COUNT} * draw.u_tb * draw.u_tb)::int AS tb,
+            floor({_TAG_COUNT} * draw.u_tc * draw.u_tc)::int AS tc,
+            floor({_TAG_COUNT} * draw.u_td * draw.u_td)::int AS td,
+            draw.u_bday < {BIRTHDAY_SHARE} AS has_bday,
             -- Every day of a leap year equally likely: Feb 29 gets its proportional 1/366.
-            DATE '2000-01-01' + floor(r.u_doy * 366)::int AS bday,
-            $5::timestamptz - floor(r.u_created * {5 * 365 * 86400})::bigint * interval '1 second' AS created_at
+            DATE '2000-01-01' + floor(draw.u_doy * 366)::int AS bday,
+            $5::timestamptz - floor(draw.u_created * {5 * 365 * 86400})::bigint * interval '1 second' AS created_at
         FROM (
             SELECT
-                i,
-                {u("i", _C["cjk"])} AS u_cjk,
-                {u("i", _C["first"])} AS u_first,
-                {u("i", _C["last"])} AS u_last,
-                {u("i", _C["nocompany"])} AS u_nocompany,
-                {u("i", _C["company"])} AS u_company,
-                {u("i", _C["notitle"])} AS u_notitle,
-                {u("i", _C["title"])} AS u_title,
-                {u("i", _C["ntags"])} AS u_ntags,
-                {u("i", _C["tag_a"])} AS u_ta,
-                {u("i", _C["tag_b"])} AS u_tb,
-                {u("i", _C["tag_c"])} AS u_tc,
-                {u("i", _C["tag_d"])} AS u_td,
-                {u("i", _C["bday"])} AS u_bday,
-                {u("i", _C["doy"])} AS u_doy,
-                {u("i", _C["year_known"])} AS u_year_known,
-                {u("i", _C["year"])} AS u_year,
-                {u("i", _C["cadence"])} AS u_cadence,
-                {u("i", _C["cadence_pick"])} AS u_cadence_pick,
-                {u("i", _C["phone"])} AS u_phone,
-                {h("i", _C["phone_digits"])} AS phone_digits,
-                {u("i", _C["created"])} AS u_created,
-                {u("i", _C["domain"])} AS u_domain,
-                {u("i", _C["link"])} AS u_link
-            FROM generate_series($3::bigint, $4::bigint) AS g(i)
+                ordinal,
+                {uniform("ordinal", _CONTACT_SALTS["cjk"])} AS u_cjk,
+                {uniform("ordinal", _CONTACT_SALTS["first"])} AS u_first,
+                {uniform("ordinal", _CONTACT_SALTS["last"])} AS u_last,
+                {uniform("ordinal", _CONTACT_SALTS["nocompany"])} AS u_nocompany,
+                {uniform("ordinal", _CONTACT_SALTS["company"])} AS u_company,
+                {uniform("ordinal", _CONTACT_SALTS["notitle"])} AS u_notitle,
+                {uniform("ordinal", _CONTACT_SALTS["title"])} AS u_title,
+                {uniform("ordinal", _CONTACT_SALTS["ntags"])} AS u_ntags,
+                {uniform("ordinal", _CONTACT_SALTS["tag_a"])} AS u_ta,
+                {uniform("ordinal", _CONTACT_SALTS["tag_b"])} AS u_tb,
+                {uniform("ordinal", _CONTACT_SALTS["tag_c"])} AS u_tc,
+                {uniform("ordinal", _CONTACT_SALTS["tag_d"])} AS u_td,
+                {uniform("ordinal", _CONTACT_SALTS["bday"])} AS u_bday,
+                {uniform("ordinal", _CONTACT_SALTS["doy"])} AS u_doy,
+                {uniform("ordinal", _CONTACT_SALTS["year_known"])} AS u_year_known,
+                {uniform("ordinal", _CONTACT_SALTS["year"])} AS u_year,
+                {uniform("ordinal", _CONTACT_SALTS["cadence"])} AS u_cadence,
+                {uniform("ordinal", _CONTACT_SALTS["cadence_pick"])} AS u_cadence_pick,
+                {uniform("ordinal", _CONTACT_SALTS["phone"])} AS u_phone,
+                {stable_hash("ordinal", _CONTACT_SALTS["phone_digits"])} AS phone_digits,
+                {uniform("ordinal", _CONTACT_SALTS["created"])} AS u_created,
+                {uniform("ordinal", _CONTACT_SALTS["domain"])} AS u_domain,
+                {uniform("ordinal", _CONTACT_SALTS["link"])} AS u_link
+            FROM generate_series($3::bigint, $4::bigint) AS series(ordinal)
             OFFSET 0
-        ) r
+        ) draw
         OFFSET 0
-    ) d
+    ) contact
     RETURNING id, emails[1] AS email
 ),
 keys AS (
     INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
-    SELECT $1, id, 'email', lower(email) FROM ins
+    SELECT $1, id, 'email', lower(email) FROM inserted
 )
-INSERT INTO seed_contact_ids (id) SELECT id FROM ins
+INSERT INTO seed_contact_ids (id) SELECT id FROM inserted
 """
 
 # --------------------------------------------------------------------------- conversations
 
 # $1 tenant, $2 seed, $3 first, $4 last, $5 anchor, $6 user_id
 INSERT_CONVERSATIONS = f"""
-WITH ins AS (
+WITH inserted AS (
     INSERT INTO conversations (tenant_id, user_id, source, external_id, channel, subject, created_at, updated_at)
-    SELECT $1, $6, 'synthetic', 'conv-' || i,
-           {pick(text_array(CHANNELS), len(CHANNELS), f"floor({u('i', 24)} * {len(CHANNELS)})::int")},
-           {pick(text_array(CONVERSATION_SUBJECTS), len(CONVERSATION_SUBJECTS), f"floor({u('i', 25)} * {len(CONVERSATION_SUBJECTS)})::int")},
+    SELECT $1, $6, 'synthetic', 'conv-' || ordinal,
+           {pick(text_array(CHANNELS), f"floor({uniform('ordinal', 24)} * {len(CHANNELS)})::int")},
+           {pick(text_array(CONVERSATION_SUBJECTS), f"floor({uniform('ordinal', 25)} * {len(CONVERSATION_SUBJECTS)})::int")},
            -- Opened before the 3-year window of its messages.
-           $5::timestamptz - interval '3 years' - floor({u("i", 26)} * 90 * 86400)::bigint * interval '1 second',
-           $5::timestamptz - interval '3 years' - floor({u("i", 26)} * 90 * 86400)::bigint * interval '1 second'
-    FROM generate_series($3::bigint, $4::bigint) AS g(i)
+           $5::timestamptz - interval '3 years' - floor({uniform("ordinal", 26)} * 90 * 86400)::bigint * interval '1 second',
+           $5::timestamptz - interval '3 years' - floor({uniform("ordinal", 26)} * 90 * 86400)::bigint * interval '1 second'
+    FROM generate_series($3::bigint, $4::bigint) AS series(ordinal)
     RETURNING id, channel
 )
-INSERT INTO seed_conv_ids (id, channel) SELECT id, channel FROM ins
+INSERT INTO seed_conv_ids (id, channel) SELECT id, channel FROM inserted
 """
 
 # --------------------------------------------------------------------------- messages
 
 # $1 tenant, $2 seed, $3 first, $4 last (message indexes), $5 anchor, $6 contacts (n), $7 conversations (c)
 #
-# Message i belongs to the contact whose [msg_lo, msg_hi) holds it (BUILD_CONTACT_MAP): message
+# Message `ordinal` belongs to the contact whose [msg_lo, msg_hi) holds it (BUILD_CONTACT_MAP): message
 # indexes run in contact order, and the conversation of contact idx is idx * c / n (a conversation
 # gathers a block of consecutive contacts). Inserted sorted by (contact id, sent_at), every message
 # index (contact, conversation, external id, primary key) is filled at its right edge instead of
 # at random places: each index page is written once, not once per chunk. This, not the expression
 # evaluation, is what makes the large size fast on a small shared_buffers.
-_M = {"sent": 31, "direction": 32, "subject": 33, "greet": 34, "line": 35, "close": 36, "line2": 37}
+_MESSAGE_SALTS = {"sent": 31, "direction": 32, "subject": 33, "greet": 34, "line": 35, "close": 36, "line2": 37}
 MESSAGE_WINDOW_SECONDS = 3 * 365 * 86400
 
 INSERT_MESSAGES = f"""
@@ -845,38 +845,38 @@ INSERT INTO messages (
     source, external_id, created_at
 )
 SELECT
-    $1, m.conversation_id, m.contact_id, m.channel, m.direction, m.sent_at,
-    m.subject, m.body, 'synthetic', 'msg-' || m.i, m.sent_at
+    $1, message.conversation_id, message.contact_id, message.channel, message.direction, message.sent_at,
+    message.subject, message.body, 'synthetic', 'msg-' || message.ordinal, message.sent_at
 FROM (
     SELECT
-        r.i, r.contact_id, r.conversation_id, r.channel,
+        draw.ordinal, draw.contact_id, draw.conversation_id, draw.channel,
         -- Skewed toward recent: P(within the last x of the window) = sqrt(x).
-        $5::timestamptz - floor(r.u_sent * r.u_sent * {MESSAGE_WINDOW_SECONDS})::bigint * interval '1 second' AS sent_at,
-        CASE WHEN r.u_direction < 0.55 THEN 'in' ELSE 'out' END AS direction,
-        {pick(text_array(MESSAGE_SUBJECTS), len(MESSAGE_SUBJECTS), f"floor(r.u_subject * {len(MESSAGE_SUBJECTS)})::int")} AS subject,
-        {pick(text_array(GREETINGS), len(GREETINGS), f"floor(r.u_greet * {len(GREETINGS)})::int")} || ' ' ||
-        {pick(text_array(LINES), len(LINES), f"floor(r.u_line * {len(LINES)})::int")} || ' ' ||
-        CASE WHEN r.u_line2 < 0.5 THEN {pick(text_array(LINES), len(LINES), f"floor(r.u_line2 * {2 * len(LINES)})::int")} || ' ' ELSE '' END ||
-        {pick(text_array(CLOSINGS), len(CLOSINGS), f"floor(r.u_close * {len(CLOSINGS)})::int")} AS body
+        $5::timestamptz - floor(draw.u_sent * draw.u_sent * {MESSAGE_WINDOW_SECONDS})::bigint * interval '1 second' AS sent_at,
+        CASE WHEN draw.u_direction < 0.55 THEN 'in' ELSE 'out' END AS direction,
+        {pick(text_array(MESSAGE_SUBJECTS), f"floor(draw.u_subject * {len(MESSAGE_SUBJECTS)})::int")} AS subject,
+        {pick(text_array(GREETINGS), f"floor(draw.u_greet * {len(GREETINGS)})::int")} || ' ' ||
+        {pick(text_array(LINES), f"floor(draw.u_line * {len(LINES)})::int")} || ' ' ||
+        CASE WHEN draw.u_line2 < 0.5 THEN {pick(text_array(LINES), f"floor(draw.u_line2 * {2 * len(LINES)})::int")} || ' ' ELSE '' END ||
+        {pick(text_array(CLOSINGS), f"floor(draw.u_close * {len(CLOSINGS)})::int")} AS body
     FROM (
         SELECT
-            g.i, ct.id AS contact_id, cv.id AS conversation_id, cv.channel,
-            {u("g.i", _M["sent"])} AS u_sent,
-            {u("g.i", _M["direction"])} AS u_direction,
-            {u("g.i", _M["subject"])} AS u_subject,
-            {u("g.i", _M["greet"])} AS u_greet,
-            {u("g.i", _M["line"])} AS u_line,
-            {u("g.i", _M["line2"])} AS u_line2,
-            {u("g.i", _M["close"])} AS u_close
-        FROM seed_contact_map ct
-        JOIN seed_conv_map cv ON cv.idx = ct.idx * $7::bigint / $6::bigint
-        CROSS JOIN LATERAL generate_series(greatest(ct.msg_lo, $3::bigint), least(ct.msg_hi, $4::bigint + 1) - 1) AS g(i)
-        WHERE ct.msg_hi > $3::bigint AND ct.msg_lo <= $4::bigint
+            series.ordinal, contact_range.id AS contact_id, conversation.id AS conversation_id, conversation.channel,
+            {uniform("series.ordinal", _MESSAGE_SALTS["sent"])} AS u_sent,
+            {uniform("series.ordinal", _MESSAGE_SALTS["direction"])} AS u_direction,
+            {uniform("series.ordinal", _MESSAGE_SALTS["subject"])} AS u_subject,
+            {uniform("series.ordinal", _MESSAGE_SALTS["greet"])} AS u_greet,
+            {uniform("series.ordinal", _MESSAGE_SALTS["line"])} AS u_line,
+            {uniform("series.ordinal", _MESSAGE_SALTS["line2"])} AS u_line2,
+            {uniform("series.ordinal", _MESSAGE_SALTS["close"])} AS u_close
+        FROM seed_contact_map contact_range
+        JOIN seed_conv_map conversation ON conversation.idx = contact_range.idx * $7::bigint / $6::bigint
+        CROSS JOIN LATERAL generate_series(greatest(contact_range.msg_lo, $3::bigint), least(contact_range.msg_hi, $4::bigint + 1) - 1) AS series(ordinal)
+        WHERE contact_range.msg_hi > $3::bigint AND contact_range.msg_lo <= $4::bigint
         OFFSET 0
-    ) r
+    ) draw
     OFFSET 0
-) m
-ORDER BY m.contact_id, m.sent_at
+) message
+ORDER BY message.contact_id, message.sent_at
 """
 
 # --------------------------------------------------------------------------- mentions
@@ -884,46 +884,46 @@ ORDER BY m.contact_id, m.sent_at
 # $1 tenant, $2 seed, $3 first, $4 last, $5 anchor, $6 companies to draw from (the first k of the
 # vocabulary, i.e. the biggest: a small tenant's contacts only cover the head of the 2,000), $7 the
 # days before the anchor the mentions are published over
-_MS = text_array(MENTION_SINGLE)
-_MP = text_array(MENTION_PAIR)
+_MENTION_SINGLE_SQL = text_array(MENTION_SINGLE)
+_MENTION_PAIR_SQL = text_array(MENTION_PAIR)
 
-_KA = skewed_company("r.u_ka", "$6::int")
-_KB = skewed_company("r.u_kb", "$6::int")
+_FIRST_COMPANY = skewed_company("draw.u_ka", "$6::int")
+_SECOND_COMPANY = skewed_company("draw.u_kb", "$6::int")
 
 INSERT_MENTIONS = f"""
 INSERT INTO mentions (tenant_id, source, dedupe_key, title, link, summary, published_at, companies, created_at)
 SELECT
-    $1, 'synthetic', 'synthetic-' || x.i,
-    CASE WHEN x.pair
-         THEN replace(replace(({_MP})[1 + floor(x.u_tpl * {len(MENTION_PAIR)})::int], '{{a}}', x.a), '{{b}}', x.b)
-         ELSE replace(({_MS})[1 + floor(x.u_tpl * {len(MENTION_SINGLE)})::int], '{{a}}', x.a)
+    $1, 'synthetic', 'synthetic-' || mention.ordinal,
+    CASE WHEN mention.pair
+         THEN replace(replace(({_MENTION_PAIR_SQL})[1 + floor(mention.u_tpl * {len(MENTION_PAIR)})::int], '{{a}}', mention.first_company), '{{b}}', mention.second_company)
+         ELSE replace(({_MENTION_SINGLE_SQL})[1 + floor(mention.u_tpl * {len(MENTION_SINGLE)})::int], '{{a}}', mention.first_company)
     END,
-    'https://news.example.com/' || to_char(x.published_at, 'YYYY/MM/DD') || '/story-' || x.i,
-    'Reported by ' || ({text_array(MENTION_SOURCES)})[1 + floor(x.u_src * {len(MENTION_SOURCES)})::int] || '.',
-    x.published_at,
-    CASE WHEN x.pair THEN ARRAY[x.a, x.b] ELSE ARRAY[x.a] END,
-    x.published_at
+    'https://news.example.com/' || to_char(mention.published_at, 'YYYY/MM/DD') || '/story-' || mention.ordinal,
+    'Reported by ' || ({text_array(MENTION_SOURCES)})[1 + floor(mention.u_src * {len(MENTION_SOURCES)})::int] || '.',
+    mention.published_at,
+    CASE WHEN mention.pair THEN ARRAY[mention.first_company, mention.second_company] ELSE ARRAY[mention.first_company] END,
+    mention.published_at
 FROM (
     SELECT
-        r.i, r.u_tpl, r.u_src,
-        {company_name(_KA)} AS a,
-        {company_name(_KB)} AS b,
-        r.u_pair < {MENTION_PAIR_SHARE} AND {_KA} <> {_KB} AS pair,
-        $5::timestamptz - floor(r.u_pub * $7::int * 86400)::bigint * interval '1 second' AS published_at
+        draw.ordinal, draw.u_tpl, draw.u_src,
+        {company_name(_FIRST_COMPANY)} AS first_company,
+        {company_name(_SECOND_COMPANY)} AS second_company,
+        draw.u_pair < {MENTION_PAIR_SHARE} AND {_FIRST_COMPANY} <> {_SECOND_COMPANY} AS pair,
+        $5::timestamptz - floor(draw.u_pub * $7::int * 86400)::bigint * interval '1 second' AS published_at
     FROM (
         SELECT
-            i,
-            {u("i", 40)} AS u_ka,
-            {u("i", 41)} AS u_kb,
-            {u("i", 42)} AS u_pair,
-            {u("i", 43)} AS u_tpl,
-            {u("i", 44)} AS u_src,
-            {u("i", 45)} AS u_pub
-        FROM generate_series($3::bigint, $4::bigint) AS g(i)
+            ordinal,
+            {uniform("ordinal", 40)} AS u_ka,
+            {uniform("ordinal", 41)} AS u_kb,
+            {uniform("ordinal", 42)} AS u_pair,
+            {uniform("ordinal", 43)} AS u_tpl,
+            {uniform("ordinal", 44)} AS u_src,
+            {uniform("ordinal", 45)} AS u_pub
+        FROM generate_series($3::bigint, $4::bigint) AS series(ordinal)
         OFFSET 0
-    ) r
+    ) draw
     OFFSET 0
-) x
+) mention
 """
 
 ANALYZE_TABLES = ["contacts", "contact_keys", "conversations", "messages", "mentions"]

@@ -10,13 +10,15 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
+from kith.config import get_settings
+from kith.jobqueue.outbox import send_requested, take_requested
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
-from kith.sync import service
+from kith.sync import receiving, service
 from kith.sync.listings import SYNC_RUNS
-from kith.sync.schemas import SourceName, SyncRunDetail, SyncRunPage
-from kith.tasks.client import enqueue_sync_run
+from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail, SyncRunPage
+from kith.sync.upload_request import parse_since, uploaded_file
 
 
 class SyncController(Controller):
@@ -49,14 +51,16 @@ class SyncController(Controller):
             list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")
         ] = None,
     ) -> Response[SyncRunDetail]:
-        run = await service.receive_upload(db_session, principal, source, request, since, days_back, me or [])
-        # Sent once the response is out, so after the transaction that created the run has committed:
-        # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL).
+        window, options = parse_since(since, days_back), RunOptions(own_addresses=me or [])
+        media_type, body = await uploaded_file(request, get_settings().http.max_upload_bytes)
+        run = await receiving.receive_upload(db_session, principal, source, media_type, body, window, options)
+        # The run's job is sent once the response is out, so after the run's transaction has committed:
+        # to the job queue (REDIS_URL), or run here, on this engine (no REDIS_URL). If that fails, the sweeper sends it.
         return Response(
             run,
             status_code=HTTP_202_ACCEPTED,
             headers={"Location": request.url_for("sync_run", run_id=run.id)},
-            background=BackgroundTask(enqueue_sync_run, run.id, engine=db_engine),
+            background=BackgroundTask(send_requested, db_engine, take_requested(db_session)),
         )
 
     @get("/runs", summary="Sync runs, newest first (cursor-paginated)")

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from kith.db.locks import lock_id
+
 # ---------------------------------------------------------------- runs
 
 CREATE_RUN = text(
@@ -43,17 +45,15 @@ RUN_FOR_WORK = """
     WHERE r.id = $1
 """
 
-# The run's own connection, for the length of the run ($1 tenant_id):
+# The run's own connection, for the length of the run ($1: kith.db.locks.tenant_sync_key):
 # - a session advisory lock: imports of one tenant run one after the other, so two runs never
 #   both create the contact for a new address, or the same conversation, or copy the same message;
 # - synchronous_commit off: a batch commits without waiting for its WAL flush. A crash can lose
 #   the last batches, but with their counts (same transaction), and the run, still 'running',
 #   is run again from the start: imports are idempotent.
-START_RUN_SESSION = """
-    SELECT pg_advisory_lock(hashtextextended('kith.sync.' || $1::bigint, 0)),
-           set_config('synchronous_commit', 'off', false)
+START_RUN_SESSION = f"""
+    SELECT pg_advisory_lock({lock_id("$1")}), set_config('synchronous_commit', 'off', false)
 """
-UNLOCK_TENANT = text("SELECT pg_advisory_unlock(hashtextextended('kith.sync.' || CAST(:tenant_id AS bigint), 0))")
 
 # A run left 'running' by a worker that died is claimed again and starts over: imports are idempotent.
 CLAIM_RUN = """
@@ -98,7 +98,7 @@ READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id
 # inserted, updated or skipped (outside the window, a duplicate, unchanged,
 # or matching a contact the user deleted).
 #
-# Batch statements are prepared afresh for every batch (kith.sync.pipeline),
+# Batch statements are prepared afresh for every batch (kith.sync.batch_writer),
 # so each is planned for its own arrays and the tables' current sizes.
 
 

@@ -1,6 +1,6 @@
 """Uploaded files between the request and the worker: stored in PostgreSQL in chunks of at most 1 MiB.
 
-The API writes the chunks as the body streams in (inside the request's
+The API (kith.sync.upload_request reads the request) writes the chunks as the body streams in (inside the request's
 transaction, so a rejected upload leaves nothing); the worker, in any process
 on any machine, reads them back one at a time. The sources parse blocking
 file-like streams, so the worker runs the parser on a thread, over a stream
@@ -17,42 +17,24 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from litestar import Request
-from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
-from multipart import MultipartError, MultipartSegment, PushMultipartParser
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from kith.problems import bad_request, problem
 from kith.sync import queries
 
 CHUNK_BYTES = 1 << 20
 QUEUE_BATCHES = 2
 
 
-def too_large(limit: int) -> Exception:
-    return problem(
-        HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-        "Request Entity Too Large",
-        f"An upload may have at most {limit} bytes",
-        max_bytes=limit,
-    )
+class ByteReader:
+    """`read(n)` over an async iterator of byte chunks (an upload as it streams in)."""
 
-
-class UploadedFile:
-    """The file a request carries, read as it streams in: the first file part of a
-    multipart form, else the whole body. More than `limit` bytes is a 413."""
-
-    def __init__(self, request: Request, limit: int) -> None:
-        self._request = request
-        self._limit = limit
-        media_type, params = request.content_type
-        self.media_type = media_type
-        self._chunks = self._multipart(params.get("boundary")) if media_type == "multipart/form-data" else self._body()
+    def __init__(self, chunks: AsyncIterator[bytes]) -> None:
+        self._chunks = chunks
         self._buffer = bytearray()
         self._eof = False
 
     async def read(self, n: int) -> bytes:
-        """Up to `n` bytes; fewer only at the end of the file."""
+        """Up to `n` bytes; fewer only at the end of the stream."""
         while len(self._buffer) < n and not self._eof:
             try:
                 self._buffer += await anext(self._chunks)
@@ -61,37 +43,6 @@ class UploadedFile:
         data = bytes(self._buffer[:n])
         del self._buffer[:n]
         return data
-
-    async def _body(self) -> AsyncIterator[bytes]:
-        if (self._request.content_length or 0) > self._limit:
-            raise too_large(self._limit)
-        received = 0
-        async for data in self._request.stream():
-            received += len(data)
-            if received > self._limit:
-                raise too_large(self._limit)
-            if data:
-                yield data
-
-    async def _multipart(self, boundary: str | None) -> AsyncIterator[bytes]:
-        if not boundary:
-            raise bad_request("multipart/form-data without a boundary")
-        in_file = False
-        try:
-            parser = PushMultipartParser(boundary)
-            async for data in self._body():
-                for event in parser.parse(data):
-                    if isinstance(event, MultipartSegment):
-                        in_file = event.filename is not None
-                        if in_file:
-                            self.media_type = event.content_type or "application/octet-stream"
-                    elif event is None and in_file:
-                        return  # the file ends here; the parts after it are not read
-                    elif event and in_file:
-                        yield bytes(event)
-        except MultipartError as exc:
-            raise bad_request(f"Malformed multipart body: {exc}") from None
-        raise bad_request("The multipart form has no complete file part")
 
 
 class ChunkWriter:

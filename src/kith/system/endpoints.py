@@ -18,7 +18,7 @@ class SystemController(Controller):
     async def health(self) -> Health:
         return Health(status="ok")
 
-    @get("/ready", summary="Database reachable and migrations at head")
+    @get("/ready", summary="Every dependency reachable: database, migrations at head, Redis when configured")
     async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
         result = await readiness(db_engine)
         return Response(result, status_code=HTTP_200_OK if result.status == "ready" else HTTP_503_SERVICE_UNAVAILABLE)

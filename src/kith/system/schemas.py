@@ -12,3 +12,5 @@ class Readiness(msgspec.Struct):
     database: str
     migration: str | None
     expected_migration: str | None
+    # The job queue's Redis ("ok" or why not); absent when jobs run in-process (no REDIS_URL).
+    redis: str | msgspec.UnsetType = msgspec.UNSET

@@ -1,16 +1,21 @@
 from __future__ import annotations
 
+import msgspec
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.db.migrations import head_revision
+from kith.jobqueue.broker import queue_status
 from kith.system.schemas import Readiness
 
 
 async def readiness(engine: AsyncEngine) -> Readiness:
-    """Database reachable and migrated to head (one statement)."""
+    """Every dependency the API needs: the database reachable and migrated to head (one statement),
+    and the job queue's Redis when jobs go to one."""
     expected = head_revision()
+    queue = await queue_status()
+    redis = msgspec.UNSET if queue is None else queue
     try:
         async with engine.connect() as conn:
             try:
@@ -23,6 +28,18 @@ async def readiness(engine: AsyncEngine) -> Readiness:
             database=f"unreachable: {type(exc).__name__}",
             migration=None,
             expected_migration=expected,
+            redis=redis,
         )
-    status = "ready" if current == expected else "migrations pending"
-    return Readiness(status=status, database="ok", migration=current, expected_migration=expected)
+    if current != expected:
+        status = "migrations pending"
+    elif queue not in (None, "ok"):
+        status = "unavailable"
+    else:
+        status = "ready"
+    return Readiness(
+        status=status,
+        database="ok",
+        migration=current,
+        expected_migration=expected,
+        redis=redis,
+    )

@@ -5,52 +5,52 @@ The chain of an import: `sync` (queue sync) → `score` (queue compute) →
 retry, a worker that died before acknowledging): each is idempotent, and a step
 already done is skipped while the chain still moves on.
 
-Scheduled (`kith scheduler`, cron from the environment): `refresh_views`,
-`vacuum_views`, `rescore` (nightly) and `cleanup`.
+Scheduled (`kith scheduler`, cron from the settings): `refresh_views`,
+`vacuum_views`, `rescore` (nightly) and `cleanup`. The outbox's sweeper (jobs
+requested but never sent, see kith.jobqueue.outbox) is no job: the scheduler
+runs it itself, since it must work while the queue is unreachable.
+
+Services never import this module; they request jobs by name
+(kith.jobqueue.names) through the outbox. Entry points (the app, the CLI, the
+worker) import it, which defines the jobs.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kith.readmodels import refresh as readmodels
-from kith.readmodels.refresh import release_session_lock
+from kith.config import QUEUES, get_settings
+from kith.db.locks import held_exclusively, job_key
+from kith.jobqueue import names
+from kith.jobqueue.broker import MAX_HOLD, jobs, stream
+from kith.jobqueue.engine import Engine
+from kith.readmodels import coalesced_refresh as readmodels
 from kith.readmodels.views import VIEWS
-from kith.tasks import config, queries
-from kith.tasks.broker import jobs
-from kith.tasks.config import QUEUES, job_settings, stream
-from kith.tasks.deps import Engine
+from kith.scoring.service import rescore_all, score_sync_run
+from kith.sync.running import execute_sync_run
+from kith.tasks import queries
 
 logger = logging.getLogger(__name__)
 
-_settings = job_settings()
+_settings = get_settings()
+
+# Every job has a timeout (seconds), under the broker's MAX_HOLD. A refresh's own statement
+# timeout fires first, so a slow refresh ends as a recorded failure rather than a cancelled task.
+SYNC_TIMEOUT = 3600
+SCORE_TIMEOUT = 1800
+REFRESH_TIMEOUT = readmodels.STATEMENT_TIMEOUT + 300
+VACUUM_TIMEOUT = readmodels.VACUUM_TIMEOUT + 300
+RESCORE_TIMEOUT = 3600
+CLEANUP_TIMEOUT = 600
+assert max(SYNC_TIMEOUT, SCORE_TIMEOUT, REFRESH_TIMEOUT, VACUUM_TIMEOUT, RESCORE_TIMEOUT) < MAX_HOLD
 
 
 class SyncRunNotFound(LookupError):
     pass
-
-
-@asynccontextmanager
-async def exclusive(engine: AsyncEngine, key: str) -> AsyncIterator[bool]:
-    """Hold a session-level advisory lock on a connection of its own while the block runs.
-
-    Yields False (and holds nothing) if another process holds it. The connection is
-    idle (no open transaction) meanwhile, so it holds back neither vacuum nor `as_of`.
-    The lock goes with the connection if the worker dies.
-    """
-    async with engine.connect() as conn:
-        got = bool(await conn.scalar(queries.TRY_JOB_LOCK, {"key": key}))
-        await conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                await release_session_lock(conn, queries.JOB_UNLOCK, {"key": key})
 
 
 async def _run_state(engine: AsyncEngine, sync_run_id: int) -> Any:
@@ -64,11 +64,9 @@ async def _run_state(engine: AsyncEngine, sync_run_id: int) -> Any:
 # ---------------------------------------------------------------- the chain
 
 
-@jobs.task(task_name="kith.sync", queue="sync", timeout=config.SYNC_TIMEOUT)
+@jobs.task(task_name=names.SYNC, queue="sync", timeout=SYNC_TIMEOUT)
 async def sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     """Import a queued run (a run already finished is left as it is), then score it."""
-    from kith.sync.service import execute_sync_run
-
     await execute_sync_run(engine, sync_run_id)
     state = await _run_state(engine, sync_run_id)
     if state.status == "succeeded" and state.score_status != "succeeded":
@@ -76,11 +74,9 @@ async def sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     return {"sync_run_id": sync_run_id, "status": state.status}
 
 
-@jobs.task(task_name="kith.score", queue="compute", timeout=config.SCORE_TIMEOUT)
+@jobs.task(task_name=names.SCORE, queue="compute", timeout=SCORE_TIMEOUT)
 async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     """Score the contacts the run touched (one set-based statement), then request the refreshes."""
-    from kith.scoring.service import score_sync_run
-
     state = await _run_state(engine, sync_run_id)
     if state.status != "succeeded":  # a failed import is not scored (its landed batches are, nightly)
         return {"sync_run_id": sync_run_id, "skipped": state.status}
@@ -95,9 +91,9 @@ async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     return {"sync_run_id": sync_run_id, "contacts_changed": changed}
 
 
-@jobs.task(task_name="kith.refresh", queue="compute", timeout=config.REFRESH_TIMEOUT)
+@jobs.task(task_name=names.REFRESH, queue="compute", timeout=REFRESH_TIMEOUT)
 async def refresh(view_name: str, engine: Engine) -> dict[str, Any]:
-    """Request a refresh of the view: coalesced with any other (see kith.readmodels.refresh)."""
+    """Request a refresh of the view: coalesced with any other (see kith.readmodels.coalesced_refresh)."""
     outcome = await readmodels.request_refresh(engine, view_name)
     return {"view": outcome.view_name, "refreshes": outcome.refreshes}
 
@@ -106,10 +102,10 @@ async def refresh(view_name: str, engine: Engine) -> dict[str, Any]:
 
 
 @jobs.task(
-    task_name="kith.refresh_views",
+    task_name=names.REFRESH_VIEWS,
     queue="compute",
     timeout=60,
-    schedule=[{"cron": _settings.refresh_cron, "schedule_id": "refresh_views"}],
+    schedule=[{"cron": _settings.jobs.refresh_cron, "schedule_id": "refresh_views"}],
 )
 async def refresh_views() -> list[str]:
     """Request a refresh of every view (time-relative figures move; batch results land)."""
@@ -119,10 +115,10 @@ async def refresh_views() -> list[str]:
 
 
 @jobs.task(
-    task_name="kith.vacuum_views",
+    task_name=names.VACUUM_VIEWS,
     queue="compute",
-    timeout=config.VACUUM_TIMEOUT,
-    schedule=[{"cron": _settings.vacuum_cron, "schedule_id": "vacuum_views"}],
+    timeout=VACUUM_TIMEOUT,
+    schedule=[{"cron": _settings.jobs.vacuum_cron, "schedule_id": "vacuum_views"}],
 )
 async def vacuum_views(engine: Engine) -> dict[str, bool]:
     """`VACUUM (ANALYZE)` each view: concurrent refreshes leave dead rows behind."""
@@ -130,16 +126,14 @@ async def vacuum_views(engine: Engine) -> dict[str, bool]:
 
 
 @jobs.task(
-    task_name="kith.rescore",
+    task_name=names.RESCORE,
     queue="compute",
-    timeout=config.RESCORE_TIMEOUT,
-    schedule=[{"cron": _settings.rescore_cron, "schedule_id": "rescore"}],
+    timeout=RESCORE_TIMEOUT,
+    schedule=[{"cron": _settings.jobs.rescore_cron, "schedule_id": "rescore"}],
 )
 async def rescore(engine: Engine) -> dict[str, Any]:
     """Rescore every contact (scores decay with time), then refresh the views."""
-    from kith.scoring.service import rescore_all
-
-    async with exclusive(engine, "rescore") as got:
+    async with held_exclusively(engine, job_key("rescore")) as got:
         if not got:
             logger.info("rescore skipped: another one is running")
             return {"skipped": True}
@@ -150,17 +144,17 @@ async def rescore(engine: Engine) -> dict[str, Any]:
 
 
 @jobs.task(
-    task_name="kith.cleanup",
+    task_name=names.CLEANUP,
     queue="compute",
-    timeout=config.CLEANUP_TIMEOUT,
-    schedule=[{"cron": _settings.cleanup_cron, "schedule_id": "cleanup"}],
+    timeout=CLEANUP_TIMEOUT,
+    schedule=[{"cron": _settings.jobs.cleanup_cron, "schedule_id": "cleanup"}],
 )
 async def cleanup(engine: Engine) -> dict[str, Any]:
     """Delete sync runs older than the retention (with their uploads); forget dead stream consumers.
 
     Task results need no sweeping: they expire in Redis (KITH_RESULT_TTL).
     """
-    async with exclusive(engine, "cleanup") as got:
+    async with held_exclusively(engine, job_key("cleanup")) as got:
         if not got:
             return {"skipped": True}
         deleted = 0
@@ -170,7 +164,7 @@ async def cleanup(engine: Engine) -> dict[str, Any]:
                     await conn.execute(
                         queries.DELETE_OLD_RUNS,
                         {
-                            "days": _settings.sync_run_retention_days,
+                            "days": _settings.sync.run_retention_days,
                             "batch": 1000,
                         },
                     )
@@ -185,12 +179,10 @@ async def cleanup(engine: Engine) -> dict[str, Any]:
 
 async def _forget_dead_consumers(idle_ms: int = 24 * 3600 * 1000) -> int:
     """Each worker process joins the stream's group under a new name; drop the ones long gone with nothing pending."""
-    if not _settings.redis_url:
+    if not _settings.jobs.redis_url:
         return 0
-    from redis.asyncio import Redis
-
     forgotten = 0
-    async with Redis.from_url(_settings.redis_url) as redis:
+    async with Redis.from_url(_settings.jobs.redis_url) as redis:
         for queue in QUEUES:
             try:
                 consumers = await redis.xinfo_consumers(stream(queue), "kith")

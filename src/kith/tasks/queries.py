@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-TRY_JOB_LOCK = text("SELECT pg_try_advisory_lock(hashtextextended('kith.job.' || :key, 0))")
-JOB_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended('kith.job.' || :key, 0))")
-
 RUN_STATE = text(
     "SELECT status, stages #>> '{score,status}' AS score_status, stages #>> '{refresh,status}' AS refresh_status "
     "FROM sync_runs WHERE id = :id"

@@ -7,6 +7,9 @@ when it goes away (its connection closes and the server releases the lock). A
 scheduler that loses its connection stops sending before anyone can take over.
 A new leader skips the minute it starts in (the old one may have sent it).
 
+The leader also runs the outbox's sweeper (kith.jobqueue.outbox): jobs
+requested but left unsent are sent once past KITH_JOB_RESEND_AFTER.
+
 On top of that the jobs themselves cannot overlap: refreshes coalesce on their
 per-view lock, rescore and cleanup run under a per-job advisory lock, vacuum
 under the view's refresh key.
@@ -20,31 +23,32 @@ import asyncio
 import logging
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from taskiq import TaskiqScheduler
+from taskiq.cli.scheduler.run import SchedulerLoop
+from taskiq.schedule_sources import LabelScheduleSource
+
+from kith.config import get_settings
+from kith.db import locks
+from kith.db.engine import database_url
+from kith.db.urls import sqlalchemy_url
+from kith.jobqueue import outbox
+from kith.jobqueue.broker import current_broker, jobs
+from kith.tasks import jobs as _  # noqa: F401 - defines the jobs and their schedules
 
 logger = logging.getLogger("kith.scheduler")
 
-LEADER_KEY = "kith.scheduler"
-TRY_LEAD = text("SELECT pg_try_advisory_lock(hashtextextended(:key, 0))")
 CHECK_INTERVAL = 5.0
 STANDBY_POLL = 5.0
 
 
 async def run_scheduler(*, check_interval: float = CHECK_INTERVAL, standby_poll: float = STANDBY_POLL) -> None:
-    from taskiq import TaskiqScheduler
-    from taskiq.cli.scheduler.run import SchedulerLoop
-    from taskiq.schedule_sources import LabelScheduleSource
-
-    from kith.db.engine import database_url
-    from kith.db.urls import sqlalchemy_url
-    from kith.tasks import jobs as _  # noqa: F401 - defines the jobs and their schedules
-    from kith.tasks.broker import current_broker, jobs
-
     # The schedules are the labels of the jobs (defined on `jobs`); they are sent through the broker.
     source = LabelScheduleSource(jobs)
     scheduler = TaskiqScheduler(current_broker(), sources=[source])
     engine = create_async_engine(sqlalchemy_url(database_url()), poolclass=NullPool)
+    jobs_engine = create_async_engine(sqlalchemy_url(database_url()), pool_pre_ping=True)
     try:
         while True:
             async with engine.connect() as conn:
@@ -55,15 +59,31 @@ async def run_scheduler(*, check_interval: float = CHECK_INTERVAL, standby_poll:
                 )
                 await scheduler.startup()
                 loop = asyncio.create_task(SchedulerLoop(scheduler).run(skip_first_run=True))
+                sweeper = asyncio.create_task(sweep_unsent_jobs(jobs_engine))
                 try:
                     await _hold_leadership(conn, loop, check_interval)
                 finally:
                     loop.cancel()
-                    await asyncio.gather(loop, return_exceptions=True)
+                    sweeper.cancel()
+                    await asyncio.gather(loop, sweeper, return_exceptions=True)
                     await scheduler.shutdown()
             logger.warning("lost the scheduler lock's connection; standing by again")
     finally:
         await engine.dispose()
+        await jobs_engine.dispose()
+
+
+async def sweep_unsent_jobs(engine: AsyncEngine) -> None:
+    """The outbox's sweeper, run by the leading scheduler itself (not a job: it must work while the
+    queue is unreachable): sends the jobs requested but left unsent, every half KITH_JOB_RESEND_AFTER."""
+    interval = max(1.0, get_settings().jobs.resend_after / 2)
+    while True:
+        try:
+            if sent := await outbox.resend_due(engine):
+                logger.info("sent %d job(s) requested but left unsent", sent)
+        except Exception as exc:  # the database or the queue away for a moment: try again next round
+            logger.warning("could not send the jobs left unsent: %s", exc)
+        await asyncio.sleep(interval)
 
 
 async def _schedules(source):
@@ -74,7 +94,7 @@ async def _schedules(source):
 async def _wait_for_leadership(conn: AsyncConnection, poll: float) -> None:
     said = False
     while True:
-        got = await conn.scalar(TRY_LEAD, {"key": LEADER_KEY})
+        got = await conn.scalar(locks.TRY_LOCK, {"key": locks.SCHEDULER_KEY})
         await conn.commit()  # hold the lock on an idle connection, not in an open transaction
         if got:
             return

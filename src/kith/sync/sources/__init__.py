@@ -12,9 +12,10 @@ format it claims.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from kith.sync.sources._common import DEFAULT_BATCH_SIZE
 from kith.sync.sources.feeds import parse_feed_date, read_feed
@@ -59,26 +60,42 @@ __all__ = [
     "read_linkedin_csv",
     "read_mbox",
     "read_vcards",
+    "undated",
 ]
+
+
+def _sent(record: MessageRecord) -> dt.datetime | None:
+    return record.sent_at if record.sent_at.tzinfo is not None else None
+
+
+def _connected(record: ContactRecord) -> dt.datetime | None:
+    return dt.datetime.combine(record.connected_on, dt.time(), dt.UTC) if record.connected_on is not None else None
+
+
+def _published(record: MentionRecord) -> dt.datetime | None:
+    return record.published_at
+
+
+def undated(record: Record) -> None:
+    """A source whose records have no date (an address book)."""
+    return None
 
 
 @dataclass(frozen=True, slots=True)
 class SourceSpec:
-    """What one source reads and yields."""
+    """Everything about one import source, in one place."""
 
     name: str
     title: str
-    # Called as reader(input, **options) → AsyncIterator[SourceBatch[record_type]].
-    reader: Callable[..., Any]
-    # "binary": a binary stream (a path too, for mbox); "text": a text stream opened with newline="" (binary works too).
-    input: Literal["binary", "text"]
-    record_type: type
-    media_types: tuple[str, ...]
-    extensions: tuple[str, ...]
-    # Keyword options the reader accepts besides batch_size.
+    # Called as reader(binary stream, batch_size=…, **options) → AsyncIterator[SourceBatch[record_type]].
+    reader: Callable[..., AsyncIterator[SourceBatch]]
+    record_type: type[Record]
+    # Keyword options the reader takes besides batch_size (`since`: it filters on its records' dates).
     options: tuple[str, ...]
-    # Whether `since` filters records (on which date).
-    since_field: str | None
+    # When a record happened (sync_runs.until; what `since` filters on), or None.
+    dated: Callable[[Any], dt.datetime | None]
+    # contact_keys.kind of a ContactRecord's external_id (what a re-import matches on), or None.
+    key_kind: str | None = None
     # A JSON-push parser: (items, since=, start_index=) → SourceBatch, or None.
     json_parser: Callable[..., SourceBatch] | None = None
 
@@ -88,45 +105,35 @@ SOURCES: dict[str, SourceSpec] = {
         name="vcard",
         title="vCard file (Google Contacts, Apple Contacts)",
         reader=read_vcards,
-        input="binary",
         record_type=ContactRecord,
-        media_types=("text/vcard", "text/x-vcard", "text/directory"),
-        extensions=(".vcf", ".vcard"),
         options=(),
-        since_field=None,
+        dated=undated,
+        key_kind="vcard_uid",
     ),
     "mbox": SourceSpec(
         name="mbox",
         title="mbox mailbox (Gmail Takeout)",
         reader=read_mbox,
-        input="binary",
         record_type=MessageRecord,
-        media_types=("application/mbox",),
-        extensions=(".mbox", ".mbx"),
-        options=("own_addresses", "since", "skip_labels"),
-        since_field="sent_at",
+        options=("own_addresses", "since"),
+        dated=_sent,
     ),
     "linkedin": SourceSpec(
         name="linkedin",
         title="LinkedIn Connections.csv export, or a JSON push of connections",
         reader=read_linkedin_csv,
-        input="text",
         record_type=ContactRecord,
-        media_types=("text/csv", "application/json"),
-        extensions=(".csv",),
         options=("since",),
-        since_field="connected_on",
+        dated=_connected,
+        key_kind="linkedin",
         json_parser=parse_linkedin_json,
     ),
     "rss": SourceSpec(
         name="rss",
         title="RSS 2.0 / RSS 1.0 / Atom feed file",
         reader=read_feed,
-        input="binary",
         record_type=MentionRecord,
-        media_types=("application/rss+xml", "application/atom+xml", "application/xml", "text/xml"),
-        extensions=(".rss", ".atom", ".xml"),
         options=("since",),
-        since_field="published_at",
+        dated=_published,
     ),
 }

@@ -192,6 +192,7 @@ class Batcher(Generic[R]):
         self.errors: list[RecordError] = []
         self.skipped = 0
         self.duplicates = 0
+        self.dropped: dict[str, int] = {}
         self.count = 0
 
     def record(self, record: R) -> None:
@@ -210,13 +211,21 @@ class Batcher(Generic[R]):
         self.duplicates += 1
         self.count += 1
 
+    def drop(self, name: str) -> None:
+        """A value of a kept record that is not imported (not an input item: `count` is unchanged)."""
+        self.dropped[name] = self.dropped.get(name, 0) + 1
+
     @property
     def full(self) -> bool:
         return self.count >= self.batch_size
 
     def take(self) -> SourceBatch[R]:
         batch: SourceBatch[R] = SourceBatch(
-            records=self.records, errors=self.errors, skipped=self.skipped, duplicates=self.duplicates
+            records=self.records,
+            errors=self.errors,
+            skipped=self.skipped,
+            duplicates=self.duplicates,
+            dropped=self.dropped,
         )
         self._reset()
         return batch

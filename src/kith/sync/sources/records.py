@@ -106,6 +106,8 @@ class SourceBatch(msgspec.Struct, Generic[R], kw_only=True):
     errors: list[RecordError] = []
     skipped: int = 0  # outside the `since` window, or excluded by the source (spam, drafts)
     duplicates: int = 0  # same key as a record already yielded by this run (first one wins)
+    # Values of imported records that Kith does not keep, by property (a vCard's PHOTO): said on the run.
+    dropped: dict[str, int] = {}
 
     @property
     def seen(self) -> int:

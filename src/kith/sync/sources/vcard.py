@@ -9,7 +9,8 @@ parameters (`TEL;CELL:`), and the birthday forms `1990-02-28`, `19900228`,
 
 The stream is read line by line and split into cards here; only one card is in
 memory at a time, without its photos (PHOTO, LOGO, SOUND and KEY values are
-dropped while reading, as nothing uses them). A parser library was not used:
+dropped while reading, as nothing uses them; each batch counts them in
+`dropped`, so the sync run says how many were left out). A parser library was not used:
 vobject 0.9.9 fails on quoted-printable soft line breaks of vCard 2.1 and
 mangles folded quoted-printable lines of 3.0.
 """
@@ -98,7 +99,7 @@ def _is_quoted_printable(line: bytes) -> bool:
 
 
 def _logical_lines(stream: BinaryIO) -> Iterator[bytes]:
-    """Unfolded content lines, binary properties left out."""
+    """Unfolded content lines; a binary property is reduced to its header (`PHOTO;TYPE=JPEG:`), its value left out."""
     current: bytearray | None = None
     skip = qp = False
     partial = False  # the previous read stopped inside an over-long line
@@ -108,7 +109,8 @@ def _logical_lines(stream: BinaryIO) -> Iterator[bytes]:
         name = _property_name(line)
         skip = name in _BINARY_PROPERTIES
         qp = _is_quoted_printable(line)
-        current = bytearray() if skip else bytearray(line)
+        end = _header_end(line)
+        current = bytearray((line[:end] if end > 0 else name.encode()) + b":") if skip else bytearray(line)
 
     def append(data: bytes) -> None:
         if not skip and current is not None and len(current) < _MAX_PROPERTY_BYTES:
@@ -132,10 +134,10 @@ def _logical_lines(stream: BinaryIO) -> Iterator[bytes]:
             del current[-1]  # vCard 2.1: a quoted-printable soft line break continues unindented
             append(line)
         else:
-            if current is not None and not skip:
+            if current is not None:
                 yield bytes(current)
             start(line)
-    if current is not None and not skip:
+    if current is not None:
         yield bytes(current)
 
 
@@ -352,6 +354,10 @@ def _card_to_record(card: _RawCard, index: int) -> ContactRecord | str:
     )
 
 
+def _dropped_properties(card: _RawCard) -> Iterator[str]:
+    return (name for line in card.lines if (name := _property_name(line)) in _BINARY_PROPERTIES)
+
+
 async def read_vcards(
     stream: BinaryIO, *, batch_size: int = DEFAULT_BATCH_SIZE
 ) -> AsyncIterator[SourceBatch[ContactRecord]]:
@@ -361,7 +367,8 @@ async def read_vcards(
     begin with BEGIN:VCARD. An empty stream yields nothing. A card without a
     name or an email, without END:VCARD, or larger than MAX_CARD_BYTES
     (photos excluded) becomes a RecordError; a card whose UID repeats a recent
-    card's is counted in `duplicates`.
+    card's is counted in `duplicates`. The photos (and LOGO, SOUND, KEY) of the
+    cards imported are counted in `dropped`, by property.
     """
     batcher: Batcher[ContactRecord] = Batcher(check_batch_size(batch_size))
     recent = RecentKeys()
@@ -381,6 +388,8 @@ async def read_vcards(
                 batcher.duplicate()
             else:
                 batcher.record(result)
+                for name in _dropped_properties(card):
+                    batcher.drop(name)
         if batcher.full:
             yield batcher.take()
             await asyncio.sleep(0)

@@ -28,19 +28,22 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 
-import anyio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kith.db import locks
+from kith.db.session import standalone_engine
 from kith.readmodels import queries
 from kith.readmodels.views import VIEWS
 
 logger = logging.getLogger(__name__)
 
-LOCK_TIMEOUT = "5s"
-STATEMENT_TIMEOUT = "30min"
-CLIENT_CHECK_INTERVAL = "2s"
-VACUUM_TIMEOUT = "30min"
+# Seconds. A pass's own statement timeout fires before its job's timeout (kith.tasks.jobs), so a
+# slow refresh ends as a recorded failure rather than a cancelled task.
+LOCK_TIMEOUT = 5
+STATEMENT_TIMEOUT = 1800
+CLIENT_CHECK_INTERVAL = 2
+VACUUM_TIMEOUT = 1800
 
 
 class UnknownViewError(LookupError):
@@ -92,7 +95,9 @@ async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool
     started_at: dt.datetime | None = None
     try:
         async with engine.begin() as conn:
-            if not await conn.scalar(queries.TRY_LOCK, params):
+            # One key per view: the refresh holds it as a transaction-level lock (released when the pass
+            # commits or fails, whatever happens to the worker); VACUUM holds it as a session-level lock.
+            if not await conn.scalar(locks.TRY_XACT_LOCK, {"key": locks.refresh_key(view_name)}):
                 return False, False
             state = (await conn.execute(queries.REFRESH_STATE, params)).one_or_none()
             if state is None or (
@@ -130,9 +135,9 @@ async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool
 
 async def _set_local_timeouts(conn: AsyncConnection) -> None:
     # Constants, not input; SET does not take bind parameters.
-    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
-    await conn.execute(text(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'"))
-    await conn.execute(text(f"SET LOCAL client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}'"))
+    await conn.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}s'"))
+    await conn.execute(text(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}s'"))
+    await conn.execute(text(f"SET LOCAL client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}s'"))
 
 
 async def _mark_runs_refreshed(
@@ -180,44 +185,24 @@ async def vacuum_view(engine: AsyncEngine, view_name: str) -> bool:
     the requests it left are served here afterwards.
     """
     check_view(view_name)
-    params = {"view_name": view_name}
+    key = locks.refresh_key(view_name)
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        if not await conn.scalar(queries.TRY_SESSION_LOCK, params):
+        if not await conn.scalar(locks.TRY_LOCK, {"key": key}):
             logger.info("vacuum of %s skipped: a refresh is running", view_name)
             return False
         try:
-            await conn.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}'"))
-            await conn.execute(text(f"SET statement_timeout = '{VACUUM_TIMEOUT}'"))
+            await conn.execute(text(f"SET lock_timeout = '{LOCK_TIMEOUT}s'"))
+            await conn.execute(text(f"SET statement_timeout = '{VACUUM_TIMEOUT}s'"))
             await conn.execute(queries.vacuum_statement(view_name))
         finally:
-            await release_session_lock(conn, queries.SESSION_UNLOCK, params, reset=True)
+            await locks.release_session_lock(conn, key, reset=True)
     logger.info("vacuumed %s", view_name)
     await drain_requests(engine, view_name)
     return True
 
 
-async def release_session_lock(conn: AsyncConnection, unlock, params: dict, *, reset: bool = False) -> None:
-    """Release a session-level lock (and session settings) before the connection goes back to the pool.
-
-    Shielded from cancellation (a task timeout); if it cannot be done, the connection
-    is closed instead, which releases everything: a pooled connection must never
-    carry a lock into its next use.
-    """
-    with anyio.CancelScope(shield=True):
-        try:
-            if reset:
-                await conn.execute(text("RESET ALL"))
-            await conn.execute(unlock, params)
-            await conn.commit()
-        except BaseException:
-            await conn.invalidate()
-            raise
-
-
 async def refresh_all(database_url: str | None = None, views: tuple[str, ...] = VIEWS) -> list[RefreshOutcome]:
     """Refresh these views (all by default) now: CLI, after a seed."""
-    from kith.db.session import standalone_engine
-
     async with standalone_engine(database_url) as engine:
         return [await request_refresh(engine, name) for name in views]

@@ -1,4 +1,4 @@
-"""The batch writer: each batch a source yields lands in one transaction, in a fixed number of statements.
+"""Writing a source's batches: each batch lands in one transaction, in a fixed number of statements.
 
 Contacts and mentions are turned into a JSON array plus key arrays and handed
 to their kind's one statement in `kith.sync.queries`. Messages, the bulk of any
@@ -25,9 +25,10 @@ import asyncpg
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from kith.readmodels.refresh import release_session_lock
+from kith.db.locks import release_session_lock, tenant_sync_key
 from kith.sync import queries
 from kith.sync.companies import CompanyMatcher
+from kith.sync.sources import undated
 from kith.sync.sources.linkedin import normalize_linkedin_url
 from kith.sync.sources.records import (
     EXCERPT_CHARS,
@@ -43,12 +44,13 @@ _LINKEDIN_PROFILE = ("https://www.linkedin.com/in/", "https://www.linkedin.com/p
 
 @dataclass(frozen=True, slots=True)
 class RunTarget:
-    """Where a run's batches land."""
+    """Where a run's batches land (and, from its source's SourceSpec, how its records are keyed and dated)."""
 
     tenant_id: int
     sync_run_id: int
     source: str  # stored on the rows (messages.source, mentions.source, …)
     key_kind: str | None = None  # contact_keys.kind of ContactRecord.external_id: 'vcard_uid', 'linkedin'
+    dated: Callable[[Any], dt.datetime | None] = undated  # when a record happened (sync_runs.until)
 
 
 @dataclass(slots=True)
@@ -61,6 +63,8 @@ class Totals:
     contacts_created: int = 0
     # When the newest record seen happened (sync_runs.until): the end of the window the run covered.
     newest: dt.datetime | None = None
+    # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
+    dropped: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
     # Built from the tenant's company names at the run's first news batch, then reused by the others.
     company_matcher: CompanyMatcher | None = field(default=None, repr=False)
@@ -333,25 +337,19 @@ def _one_statement(statement: str) -> Callable[..., Awaitable[_Landed]]:
     return land
 
 
-class _Kind(NamedTuple):
+class _RecordWriter(NamedTuple):
+    """How records of one type land."""
+
     # (records, target) → (what `land` takes, record errors)
     validate: Callable[[list[Any], RunTarget], tuple[Any, list[dict[str, Any]]]]
     # (driver, target, what `validate` gave, common parameters, the run's totals) → counts
     land: Callable[..., Awaitable[_Landed]]
-    # record → when it happened (sync_runs.until), or None
-    dated: Callable[[Any], dt.datetime | None]
 
 
-def _connected(r: ContactRecord) -> dt.datetime | None:
-    return dt.datetime.combine(r.connected_on, dt.time(), dt.UTC) if r.connected_on is not None else None
-
-
-_KINDS: dict[type, _Kind] = {
-    MessageRecord: _Kind(
-        _valid_messages, _land_messages, lambda r: r.sent_at if r.sent_at.tzinfo is not None else None
-    ),
-    ContactRecord: _Kind(_contact_params, _one_statement(queries.CONTACTS_BATCH), _connected),
-    MentionRecord: _Kind(_mention_params, _land_mentions, lambda r: r.published_at),
+_RECORD_WRITERS: dict[type, _RecordWriter] = {
+    MessageRecord: _RecordWriter(_valid_messages, _land_messages),
+    ContactRecord: _RecordWriter(_contact_params, _one_statement(queries.CONTACTS_BATCH)),
+    MentionRecord: _RecordWriter(_mention_params, _land_mentions),
 }
 
 
@@ -363,26 +361,29 @@ async def run_session(conn: AsyncConnection, tenant_id: int) -> AsyncIterator[No
     """Set the run's connection up for its batches (the tenant's lock, commits: see
     queries.START_RUN_SESSION), and back as it was for the next user of the connection
     (or closed, if that cannot be done)."""
-    await conn.exec_driver_sql(queries.START_RUN_SESSION, (tenant_id,))
+    key = tenant_sync_key(tenant_id)
+    await conn.exec_driver_sql(queries.START_RUN_SESSION, (key,))
     try:
         yield
     finally:
-        await release_session_lock(conn, queries.UNLOCK_TENANT, {"tenant_id": tenant_id}, reset=True)
+        await release_session_lock(conn, key, reset=True)
 
 
 async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBatch, totals: Totals) -> None:
     """Land one batch, in one transaction, on the run's autocommit connection. Adds its counts to `totals`."""
     totals.batches += 1
     errors = [_error_json(e.source_index, e.reason, e.excerpt) for e in batch.errors]
-    kind = _KINDS[type(batch.records[0])] if batch.records else None
+    kind = _RECORD_WRITERS[type(batch.records[0])] if batch.records else None
     if kind is not None:
         valid, invalid = kind.validate(batch.records, target)
         errors.extend(invalid)
-        totals.newest = max(filter(None, [totals.newest, *map(kind.dated, batch.records)]), default=None)
+        totals.newest = max(filter(None, [totals.newest, *map(target.dated, batch.records)]), default=None)
     failed = len(errors)
     kept = errors[: max(0, MAX_ERRORS_KEPT - totals.errors_kept)]
     totals.errors_kept += len(kept)
     totals.seen += batch.seen
+    for name, count in batch.dropped.items():
+        totals.dropped[name] = totals.dropped.get(name, 0) + count
     totals.failed += failed
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import AsyncGenerator
 from typing import Any
 
@@ -29,13 +28,20 @@ from taskiq import AckableMessage, AsyncBroker, InMemoryBroker, TaskiqMessage, T
 from taskiq.brokers.shared_broker import AsyncSharedBroker
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
 
-from kith.tasks.config import MAX_HOLD, QUEUES, job_settings, stream
-from kith.tasks.deps import register_engine_lifecycle
-from kith.tasks.retry import TransientRetryMiddleware
+from kith.config import QUEUES, get_settings
+from kith.jobqueue.engine import register_engine_lifecycle
+from kith.jobqueue.retry import TransientRetryMiddleware
 
 logger = logging.getLogger(__name__)
 
-WORKER_QUEUE_ENV = "KITH_WORKER_QUEUE"
+# Seconds a worker renews its claim on a running task's message: longer than every job's timeout
+# (kith.tasks.jobs), after which the message may be redelivered like a dead worker's.
+MAX_HOLD = 3900
+
+
+def stream(queue: str) -> str:
+    """The Redis stream of a queue: `<KITH_QUEUE_PREFIX>:<queue>` (default prefix `kith`)."""
+    return f"{get_settings().jobs.queue_prefix}:{queue}"
 
 
 class KithStreamBroker(RedisStreamBroker):
@@ -53,6 +59,7 @@ class KithStreamBroker(RedisStreamBroker):
 
     def __init__(self, url: str, *, max_hold: float, max_deliveries: int, **kwargs: Any) -> None:
         super().__init__(url, xread_count=1, **kwargs)
+        self.url = url
         self.max_hold = max_hold
         self.max_deliveries = max_deliveries
         self._claims: set[asyncio.Task[None]] = set()
@@ -155,7 +162,7 @@ def make_broker(*, redis_url: str | bool | None = True) -> AsyncBroker:
 
     `redis_url`: True (default) takes REDIS_URL; None forces the in-process broker; a URL forces Redis.
     """
-    settings = job_settings()
+    settings = get_settings().jobs
     url = settings.redis_url if redis_url is True else redis_url
     broker: AsyncBroker
     if url:
@@ -231,17 +238,17 @@ def in_process() -> bool:
     return isinstance(current_broker(), InMemoryBroker)
 
 
+async def queue_status(timeout: float = 2.0) -> str | None:
+    """ "ok" or why not, for the Redis the jobs are sent to; None when jobs run in-process (no queue to reach)."""
+    broker = current_broker()
+    if not isinstance(broker, KithStreamBroker):
+        return None
+    try:
+        async with Redis.from_url(broker.url, socket_connect_timeout=timeout, socket_timeout=timeout) as redis:
+            await redis.ping()
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
+    return "ok"
+
+
 jobs = Jobs()
-
-
-def worker_broker() -> AsyncBroker:
-    """The broker `taskiq worker` runs (what `kith worker` starts): Redis, reading the queue in KITH_WORKER_QUEUE."""
-    queue = os.environ.get(WORKER_QUEUE_ENV, "")
-    if queue not in QUEUES:
-        raise RuntimeError(f"{WORKER_QUEUE_ENV} must be one of {', '.join(QUEUES)}, got {queue!r}")
-    if not job_settings().redis_url:
-        raise RuntimeError("workers need REDIS_URL; without it jobs run inside the process that sends them")
-    broker = make_broker()
-    broker.queue_name = stream(queue)  # type: ignore[attr-defined]
-    use_broker(broker)
-    return broker

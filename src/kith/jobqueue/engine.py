@@ -18,6 +18,10 @@ from typing import Annotated
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from taskiq import AsyncBroker, TaskiqDepends, TaskiqEvents, TaskiqState
 
+from kith.config import get_settings
+from kith.db.engine import database_url
+from kith.db.urls import sqlalchemy_url
+
 logger = logging.getLogger(__name__)
 
 _bound_engine: ContextVar[AsyncEngine | None] = ContextVar("kith_task_engine", default=None)
@@ -34,11 +38,7 @@ def bind_engine(engine: AsyncEngine | None) -> Iterator[None]:
 
 
 def _open_engine() -> AsyncEngine:
-    from kith.db.engine import database_url
-    from kith.db.urls import sqlalchemy_url
-    from kith.tasks.config import job_settings
-
-    settings = job_settings()
+    settings = get_settings().jobs
     size = max(settings.sync_concurrency, settings.compute_concurrency) + 2
     # pre_ping: a worker lives long; a connection the server dropped is replaced, not handed to a task.
     return create_async_engine(sqlalchemy_url(database_url()), pool_pre_ping=True, pool_size=size, max_overflow=size)

@@ -1,0 +1,113 @@
+"""Tenants, their owners and tokens for the CLI: plain SQL on one asyncpg connection.
+
+No ORM here on purpose: `kith token create` and `kith tenant create` start in a
+fraction of a second because they import neither SQLAlchemy nor the models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from kith.auth.tokens import generate_token, hash_token
+
+
+class UnknownTenantError(LookupError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no tenant named {name!r} (create it with: kith tenant create {name})")
+
+
+class TenantConflictError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TenantOwner:
+    tenant_id: int
+    user_id: int
+    time_zone: str
+    created: bool = False
+
+
+_TENANT_OWNER = """
+    SELECT n.id AS tenant_id, n.time_zone, u.id AS user_id
+    FROM tenants n
+    LEFT JOIN LATERAL (SELECT id FROM users WHERE tenant_id = n.id ORDER BY id LIMIT 1) u ON true
+    WHERE n.name = $1
+"""
+
+_INSERT_TENANT = """
+    INSERT INTO tenants (name, time_zone) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING id
+"""
+
+# The tenant's first user is its owner; created (as the ORM service names it) when it has none.
+_ENSURE_OWNER = """
+    WITH inserted AS (
+        INSERT INTO users (tenant_id, email, name)
+        SELECT $1, 'owner@' || $2 || '.example', $2 || ' owner'
+        WHERE NOT EXISTS (SELECT 1 FROM users WHERE tenant_id = $1)
+        ON CONFLICT (tenant_id, email) DO NOTHING
+        RETURNING id
+    )
+    SELECT id FROM inserted
+    UNION ALL
+    (SELECT id FROM users WHERE tenant_id = $1 ORDER BY id LIMIT 1)
+    LIMIT 1
+"""
+
+
+async def find_tenant_owner(conn: asyncpg.Connection, name: str) -> TenantOwner:
+    """The tenant named `name` and its owner; UnknownTenantError when there is no such tenant."""
+    row = await conn.fetchrow(_TENANT_OWNER, name)
+    if row is None:
+        raise UnknownTenantError(name)
+    user_id = row["user_id"] or await conn.fetchval(_ENSURE_OWNER, row["tenant_id"], name)
+    return TenantOwner(row["tenant_id"], user_id, row["time_zone"])
+
+
+async def ensure_tenant(conn: asyncpg.Connection, name: str, time_zone: str = "UTC") -> TenantOwner:
+    """The tenant and its owner, created when missing. Idempotent: the same call again returns the same ids.
+
+    A tenant that exists with another time zone is a TenantConflictError (it is not changed silently).
+    """
+    async with conn.transaction():
+        tenant_id = await conn.fetchval(_INSERT_TENANT, name, time_zone)
+        if tenant_id is not None:
+            user_id = await conn.fetchval(_ENSURE_OWNER, tenant_id, name)
+            return TenantOwner(tenant_id, user_id, time_zone, created=True)
+        existing = await find_tenant_owner(conn, name)
+    if existing.time_zone != time_zone:
+        raise TenantConflictError(f"tenant {name!r} exists with time zone {existing.time_zone} (not {time_zone})")
+    return existing
+
+
+async def create_owner_token(conn: asyncpg.Connection, tenant_name: str, label: str | None = None) -> str:
+    """A new bearer token for the tenant's owner (only its hash is stored); UnknownTenantError if none."""
+    async with conn.transaction():
+        owner = await find_tenant_owner(conn, tenant_name)
+        token = generate_token()
+        await conn.execute(
+            "INSERT INTO api_tokens (tenant_id, user_id, token_hash, name) VALUES ($1, $2, $3, $4)",
+            owner.tenant_id,
+            owner.user_id,
+            hash_token(token),
+            label,
+        )
+    return token
+
+
+async def token_is_live(conn: asyncpg.Connection, tenant_name: str, token: str) -> bool:
+    """Whether `token` is an unrevoked token of that tenant (the demo reuses the one it printed before)."""
+    return bool(
+        await conn.fetchval(
+            """
+            SELECT EXISTS (
+                SELECT 1 FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
+                WHERE t.token_hash = $1 AND n.name = $2 AND t.revoked_at IS NULL
+            )
+            """,
+            hash_token(token),
+            tenant_name,
+        )
+    )

@@ -1,0 +1,58 @@
+"""Reading a run's input as its source's batches: a file through the source's reader, or a JSON push."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from typing import Any, BinaryIO
+
+import msgspec
+
+from kith.sync.schemas import RunOptions
+from kith.sync.sources import SourceBatch, SourceFormatError, SourceSpec
+
+# Enough of a file to tell its format (the sources decide on their first record).
+HEAD_BYTES = 64 << 10
+
+
+def open_source(
+    spec: SourceSpec, stream: BinaryIO, since: dt.datetime | None, options: RunOptions, batch_size: int
+) -> AsyncIterator[SourceBatch]:
+    if options.format == "json":
+        return _json_batches(spec, stream, since, batch_size)
+    kwargs: dict[str, Any] = {"batch_size": batch_size}
+    if "since" in spec.options:
+        kwargs["since"] = since
+    if "own_addresses" in spec.options:
+        kwargs["own_addresses"] = options.own_addresses
+    return spec.reader(stream, **kwargs)
+
+
+def _json_array(data: bytes) -> list[msgspec.Raw]:
+    """The items of a JSON array, each left undecoded until its batch is parsed."""
+    return msgspec.json.decode(data, type=list[msgspec.Raw])
+
+
+async def _json_batches(
+    spec: SourceSpec, stream: BinaryIO, since: dt.datetime | None, batch_size: int
+) -> AsyncIterator[SourceBatch]:
+    # A JSON push is read whole (it is bounded by the upload limit); its items are decoded a batch at a time.
+    assert spec.json_parser is not None  # checked when the upload was received
+    items = _json_array(stream.read())
+    for start in range(0, len(items), batch_size):
+        decoded = [msgspec.json.decode(raw) for raw in items[start : start + batch_size]]
+        yield spec.json_parser(decoded, since=since, start_index=start)
+
+
+async def check_format(spec: SourceSpec, head: bytes, since: dt.datetime | None, options: RunOptions) -> None:
+    """Raise SourceFormatError unless the head of the input reads as the source's format (up to its first record)."""
+    try:
+        if options.format == "json":
+            _json_array(head)
+            return
+        async with aclosing(open_source(spec, io.BytesIO(head), since, options, batch_size=1)) as batches:
+            await anext(batches, None)
+    except msgspec.DecodeError as exc:
+        raise SourceFormatError(f"not a JSON array: {exc}") from None

@@ -1,0 +1,1 @@
+"""The jobs (taskiq tasks), the scheduler and the worker: the layer above the services it calls."""

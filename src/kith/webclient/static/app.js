@@ -1,0 +1,466 @@
+// Kith's web client: plain JavaScript over the public API (/api/v1), no build step, no library.
+"use strict";
+
+const API = "/api/v1";
+const TOKEN_KEY = "kith.token";
+const $ = (selector) => document.querySelector(selector);
+
+// ---- HTTP: bearer token, and ETag revalidation (If-None-Match → 304 reuses the body we have) ----
+
+const etagCache = new Map(); // url → {etag, body, link}
+
+class ApiError extends Error {
+  constructor(status, problem) {
+    super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
+    this.status = status;
+  }
+}
+
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  headers.set("Authorization", `Bearer ${localStorage.getItem(TOKEN_KEY)}`);
+  const method = options.method || "GET";
+  const cached = method === "GET" ? etagCache.get(path) : undefined;
+  if (cached) headers.set("If-None-Match", cached.etag);
+  // no-store: the browser must not revalidate on its own, so a 304 reaches this code and is counted.
+  const response = await fetch(path, { ...options, headers, cache: "no-store" });
+  if (response.status === 304 && cached) {
+    api.notModified += 1;
+    return { body: cached.body, link: cached.link, status: 304 };
+  }
+  const text = await response.text();
+  const body = text ? JSON.parse(text) : null;
+  if (!response.ok) throw new ApiError(response.status, body);
+  const link = response.headers.get("Link");
+  const etag = response.headers.get("ETag");
+  if (method === "GET" && etag) etagCache.set(path, { etag, body, link });
+  return { body, link, status: response.status };
+}
+api.notModified = 0;
+
+// `Link: <url>; rel="next"` → url (the cursor page's own idea of the next page).
+function linkRel(link, rel) {
+  if (!link) return null;
+  for (const part of link.split(",")) {
+    const match = part.match(/<([^>]+)>\s*;\s*rel="?([^";]+)"?/);
+    if (match && match[2] === rel) return match[1];
+  }
+  return null;
+}
+
+function nextPageUrl(path, page) {
+  const fromLink = linkRel(page.link, "next");
+  if (fromLink) {
+    const url = new URL(fromLink, location.origin);
+    return url.pathname + url.search;
+  }
+  if (!page.body.next_cursor) return null;
+  const url = new URL(path, location.origin);
+  url.searchParams.set("cursor", page.body.next_cursor);
+  return url.pathname + url.search;
+}
+
+// ---- small rendering helpers ----
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null) continue;
+    if (key === "class") node.className = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(key, value);
+  }
+  for (const child of children.flat(Infinity)) {
+    if (child !== undefined && child !== null && child !== false) node.append(child);
+  }
+  return node;
+}
+
+const when = (iso) => (iso ? new Date(iso).toLocaleString() : "never");
+// A date alone (a birthday) is shown as written: parsing it as a time would shift it across time zones.
+const day = (iso) => (!iso ? "—" : /^\d{4}-\d{2}-\d{2}$/.test(iso) ? iso : new Date(iso).toLocaleDateString());
+
+function contactRow(contact, extra) {
+  return el(
+    "li",
+    {
+      class: "contact-row",
+      dataset: { id: contact.id, score: contact.score, name: contact.full_name },
+      onclick: () => openContact(contact.id),
+    },
+    el("span", { class: "name" }, contact.full_name),
+    el("span", { class: "muted" }, [contact.title, contact.company].filter(Boolean).join(" · ")),
+    el("span", { class: "score", title: "score" }, Number(contact.score).toFixed(2)),
+    extra ? el("span", { class: "extra" }, extra) : null,
+  );
+}
+
+function showError(container, error) {
+  container.replaceChildren(el("li", { class: "error" }, String(error.message || error)));
+}
+
+// ---- contacts: infinite scroll by cursor ----
+
+const contacts = { next: null, loading: false, generation: 0, seen: new Set() };
+
+function contactsPath() {
+  const params = new URLSearchParams({ sort: $("#sort").value, limit: "50" });
+  const q = $("#search").value.trim();
+  if (q) params.set("q", q);
+  return `${API}/contacts?${params}`;
+}
+
+function resetContacts() {
+  contacts.generation += 1;
+  contacts.next = contactsPath();
+  contacts.seen = new Set();
+  $("#contacts").replaceChildren();
+  loadMoreContacts();
+}
+
+async function loadMoreContacts() {
+  if (contacts.loading || !contacts.next) return;
+  contacts.loading = true;
+  const generation = contacts.generation;
+  const path = contacts.next;
+  $("#contacts-end").textContent = "loading…";
+  try {
+    const page = await api(path);
+    if (generation !== contacts.generation) return; // the sort or search changed meanwhile
+    for (const contact of page.body.items) {
+      contacts.seen.add(contact.id);
+      $("#contacts").append(contactRow(contact));
+    }
+    contacts.next = nextPageUrl(path, page);
+    $("#contacts").dataset.pages = String(Number($("#contacts").dataset.pages || 0) + 1);
+    $("#contacts-status").textContent = `${contacts.seen.size} shown · data as of ${when(page.body.as_of)}`;
+    $("#contacts-end").textContent = contacts.next ? "" : "end of list";
+  } catch (error) {
+    $("#contacts-end").textContent = error.message;
+  } finally {
+    contacts.loading = false;
+  }
+  if (generation === contacts.generation) fillViewport();
+}
+
+// Keep loading while the end marker is on screen (a tall window shows more than one page).
+const endObserver = new IntersectionObserver((entries) => {
+  if (entries.some((entry) => entry.isIntersecting)) loadMoreContacts();
+});
+
+function fillViewport() {
+  const marker = $("#contacts-end").getBoundingClientRect();
+  if (contacts.next && marker.top < window.innerHeight + 200) loadMoreContacts();
+}
+
+// ---- birthdays and overdue ----
+
+async function loadBirthdays() {
+  const days = Math.min(366, Math.max(1, Number($("#within-days").value) || 30));
+  try {
+    const page = await api(`${API}/contacts/birthdays?within_days=${days}&limit=200`);
+    $("#birthdays").replaceChildren(...page.body.items.map((c) => contactRow(c, `birthday ${day(c.next_birthday)}`)));
+    if (!page.body.items.length) $("#birthdays").append(el("li", { class: "muted" }, "No birthdays in that window."));
+  } catch (error) {
+    showError($("#birthdays"), error);
+  }
+}
+
+async function loadOverdue() {
+  try {
+    const page = await api(`${API}/contacts/overdue?limit=200`);
+    $("#overdue").replaceChildren(...page.body.items.map((c) => contactRow(c, `due ${day(c.follow_up_due_at)}`)));
+    if (!page.body.items.length) $("#overdue").append(el("li", { class: "muted" }, "Nobody is overdue."));
+  } catch (error) {
+    showError($("#overdue"), error);
+  }
+}
+
+// ---- a contact's card and timeline ----
+
+async function openContact(id) {
+  const panel = $("#contact-panel");
+  panel.hidden = false;
+  $("#contact-card").replaceChildren(el("p", { class: "muted" }, "loading…"));
+  $("#timeline").replaceChildren();
+  try {
+    const { body: c } = await api(`${API}/contacts/${id}`);
+    const fields = [
+      ["Work", [c.title, c.company].filter(Boolean).join(", ")],
+      ["Emails", c.emails.join(", ")],
+      ["Phones", c.phones.join(", ")],
+      ["Tags", c.tags.join(", ")],
+      ["Birthday", c.birthday],
+      ["Cadence", c.cadence_days ? `every ${c.cadence_days} days` : ""],
+      ["Last interaction", when(c.last_interaction_at)],
+      ["Follow-up due", c.follow_up_due_at ? day(c.follow_up_due_at) + (c.overdue ? " (overdue)" : "") : ""],
+      ["Messages", `${c.messages_30d} in 30 days, ${c.messages_90d} in 90 days`],
+      ["Links", c.links.join(" ")],
+      ["Notes", c.notes],
+    ];
+    $("#contact-card").replaceChildren(
+      el("h2", {}, c.full_name, " ", el("span", { class: "score" }, Number(c.score).toFixed(2))),
+      el("dl", {}, fields.filter(([, v]) => v).map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+    );
+  } catch (error) {
+    $("#contact-card").replaceChildren(el("p", { class: "error" }, error.message));
+    return;
+  }
+  try {
+    const page = await api(`${API}/contacts/${id}/timeline?limit=50`);
+    $("#timeline-title").hidden = false;
+    $("#timeline").replaceChildren(...page.body.items.map(messageRow));
+    if (!page.body.items.length) $("#timeline").append(el("li", { class: "muted" }, "No messages yet."));
+  } catch (error) {
+    $("#timeline-title").hidden = error.status === 404; // no timeline endpoint on this server
+    if (error.status !== 404) showError($("#timeline"), error);
+  }
+}
+
+function messageRow(m) {
+  return el(
+    "li",
+    { class: `message ${m.direction || ""}` },
+    el("span", { class: "muted" }, `${m.direction === "outgoing" ? "→" : "←"} ${when(m.sent_at)}`),
+    m.subject ? el("strong", {}, m.subject) : null,
+    el("span", {}, m.body || m.preview || ""),
+  );
+}
+
+// ---- conversations (shown only when the server has the endpoint) ----
+
+const firstKey = (object, test) => Object.keys(object).find(test);
+
+async function loadConversations() {
+  try {
+    const page = await api(`${API}/conversations?limit=50`);
+    $("#conversations").replaceChildren(
+      ...page.body.items.map((conv) => {
+        const previewKey = firstKey(conv, (k) => k.includes("preview"));
+        const timeKey = "last_activity_at" in conv ? "last_activity_at" : firstKey(conv, (k) => k.endsWith("_at"));
+        return el(
+          "li",
+          { class: "conversation-row", dataset: { id: conv.id }, onclick: () => openThread(conv.id) },
+          el("span", { class: "name" }, conv.subject || `${conv.channel || "conversation"} #${conv.id}`),
+          conv.awaiting_reply ? el("span", { class: "badge" }, "awaiting reply") : null,
+          el("span", { class: "muted" }, previewKey ? conv[previewKey] : ""),
+          el("span", { class: "muted" }, timeKey ? when(conv[timeKey]) : ""),
+        );
+      }),
+    );
+  } catch (error) {
+    showError($("#conversations"), error);
+  }
+}
+
+async function openThread(id) {
+  $("#thread").replaceChildren(el("p", { class: "muted" }, "loading…"));
+  try {
+    const page = await api(`${API}/conversations/${id}/messages?limit=100`);
+    // Served newest first; read top to bottom, oldest first, like any thread.
+    $("#thread").replaceChildren(el("ul", { class: "rows" }, [...page.body.items].reverse().map(messageRow)));
+  } catch (error) {
+    $("#thread").replaceChildren(el("p", { class: "error" }, error.message));
+  }
+}
+
+// ---- dashboard: its numbers, and charts drawn from them (inline SVG) ----
+
+const SVG = "http://www.w3.org/2000/svg";
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  node.append(...children);
+  return node;
+}
+
+function barChart(title, pairs) {
+  const width = 420;
+  const rowHeight = 24;
+  const labelWidth = 170;
+  const max = Math.max(1, ...pairs.map(([, v]) => v));
+  const chart = svg("svg", {
+    class: "chart",
+    width,
+    height: pairs.length * rowHeight + 8,
+    viewBox: `0 0 ${width} ${pairs.length * rowHeight + 8}`,
+    role: "img",
+    "aria-label": title,
+  });
+  pairs.forEach(([label, value], i) => {
+    const y = i * rowHeight + 4;
+    const barWidth = ((width - labelWidth - 60) * value) / max;
+    chart.append(
+      svg("text", { x: 0, y: y + 15, class: "chart-label" }, String(label).slice(0, 24)),
+      svg("rect", { x: labelWidth, y, width: Math.max(1, barWidth), height: rowHeight - 6, rx: 3 }),
+      svg("text", { x: labelWidth + barWidth + 6, y: y + 15, class: "chart-value" }, String(value)),
+    );
+  });
+  return el("figure", {}, el("figcaption", {}, title), chart);
+}
+
+const humanize = (key) => key.replace(/_/g, " ");
+
+function renderDashboard(data) {
+  const numbers = Object.entries(data).filter(([, v]) => typeof v === "number");
+  const tiles = el(
+    "div",
+    { class: "tiles" },
+    numbers.map(([k, v]) => el("div", { class: "tile" }, el("b", {}, v.toLocaleString()), el("span", {}, humanize(k)))),
+  );
+  const charts = [];
+  const activity = numbers.filter(([k]) => /message|conversation|awaiting/.test(k));
+  if (activity.length) charts.push(barChart("Activity", activity.map(([k, v]) => [humanize(k), v])));
+  for (const [key, value] of Object.entries(data)) {
+    if (!Array.isArray(value) || !value.length || typeof value[0] !== "object") continue;
+    const labelKey = firstKey(value[0], (k) => typeof value[0][k] === "string");
+    const numberKey =
+      "recent_activity" in value[0] ? "recent_activity" : firstKey(value[0], (k) => typeof value[0][k] === "number");
+    if (labelKey && numberKey) {
+      charts.push(barChart(`${humanize(key)} (${humanize(numberKey)})`, value.map((r) => [r[labelKey], r[numberKey]])));
+    }
+  }
+  const run = data.last_sync_run;
+  const lastRun = run ? el("p", {}, `Last import: ${run.source}, ${run.status}, ${when(run.finished_at || run.created_at)}`) : null;
+  const asOf = data.as_of ? el("p", { class: "muted" }, `data as of ${when(data.as_of)}`) : null;
+  $("#dashboard").replaceChildren(...[tiles, el("div", { class: "charts" }, charts), lastRun, asOf].filter(Boolean));
+}
+
+async function loadDashboard() {
+  try {
+    renderDashboard((await api(`${API}/dashboard`)).body);
+  } catch (error) {
+    $("#dashboard").replaceChildren(el("p", { class: "error" }, error.message));
+  }
+}
+
+// ---- import: upload, then poll the run until it is done ----
+
+const FINISHED = new Set(["succeeded", "failed"]);
+
+async function submitImport(event) {
+  event.preventDefault();
+  const form = event.target;
+  const source = form.source.value;
+  const data = new FormData();
+  data.append("file", form.file.files[0]);
+  const progress = $("#import-progress");
+  progress.hidden = false;
+  progress.replaceChildren(el("p", {}, "uploading…"));
+  try {
+    let run = (await api(`${API}/sync/${source}`, { method: "POST", body: data })).body;
+    for (;;) {
+      renderRun(run);
+      const refresh = run.stages && run.stages.refresh;
+      if (FINISHED.has(run.status) && (run.status === "failed" || !refresh || FINISHED.has(refresh.status))) break;
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      run = (await api(`${API}/sync/runs/${run.id}`)).body;
+    }
+    if (run.status === "succeeded") resetContacts();
+  } catch (error) {
+    progress.replaceChildren(el("p", { class: "error" }, error.message));
+  }
+}
+
+function renderRun(run) {
+  const counts = ["seen", "inserted", "updated", "skipped", "failed"].map((k) => `${run[`rows_${k}`]} ${k}`);
+  const stages = Object.entries(run.stages || {}).map(([name, stage]) =>
+    el("li", {}, `${name}: ${stage.status}${stage.duration_ms != null ? ` (${stage.duration_ms} ms)` : ""}`),
+  );
+  const dropped = Object.entries((run.stages && run.stages.sync && run.stages.sync.dropped) || {});
+  const parts = [
+    el("h3", {}, `Run ${run.id} (${run.source}): `, el("span", { class: `status ${run.status}` }, run.status)),
+    el("p", { class: "counts" }, counts.join(" · ")),
+    el("ul", {}, stages),
+    dropped.length ? el("p", { class: "muted" }, `not imported: ${dropped.map(([k, n]) => `${n} ${k}`).join(", ")}`) : null,
+    run.error ? el("p", { class: "error" }, run.error) : null,
+    (run.errors || []).length
+      ? el("details", {}, el("summary", {}, `${run.errors.length} record errors`), el("pre", {}, JSON.stringify(run.errors, null, 2)))
+      : null,
+  ];
+  $("#import-progress").replaceChildren(...parts.filter(Boolean));
+}
+
+// ---- tabs, sign-in, start ----
+
+const loaders = {
+  contacts: () => (contacts.next === null && !$("#contacts").children.length ? resetContacts() : fillViewport()),
+  birthdays: loadBirthdays,
+  overdue: loadOverdue,
+  conversations: loadConversations,
+  dashboard: loadDashboard,
+  import: () => {},
+};
+
+function showTab(name) {
+  for (const button of document.querySelectorAll("#tabs button")) button.classList.toggle("active", button.dataset.tab === name);
+  for (const section of document.querySelectorAll(".tab")) section.hidden = section.id !== `tab-${name}`;
+  loaders[name]();
+}
+
+// A tab whose endpoint this server does not have (404) stays hidden.
+async function probeOptionalTabs() {
+  for (const [tab, path] of [["conversations", `${API}/conversations?limit=1`], ["dashboard", `${API}/dashboard`]]) {
+    try {
+      await api(path);
+      document.querySelector(`#tabs button[data-tab="${tab}"]`).hidden = false;
+    } catch (error) {
+      if (error.status !== 404) console.warn(tab, error);
+    }
+  }
+}
+
+async function signIn(token) {
+  localStorage.setItem(TOKEN_KEY, token);
+  try {
+    await api(`${API}/contacts?limit=1`);
+  } catch (error) {
+    localStorage.removeItem(TOKEN_KEY);
+    showSignIn(error.status === 401 ? "That token is not valid (revoked, expired or mistyped)." : error.message);
+    return;
+  }
+  $("#sign-in").hidden = true;
+  $("#app").hidden = false;
+  $("#tabs").hidden = false;
+  $("#sign-out").hidden = false;
+  probeOptionalTabs();
+  showTab("contacts");
+}
+
+function showSignIn(message = "") {
+  $("#sign-in").hidden = false;
+  $("#app").hidden = true;
+  $("#tabs").hidden = true;
+  $("#sign-out").hidden = true;
+  $("#sign-in-error").textContent = message;
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#sign-in-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    signIn($("#token-input").value.trim());
+  });
+  $("#sign-out").addEventListener("click", () => {
+    localStorage.removeItem(TOKEN_KEY);
+    etagCache.clear();
+    location.reload();
+  });
+  for (const button of document.querySelectorAll("#tabs button")) {
+    button.addEventListener("click", () => showTab(button.dataset.tab));
+  }
+  $("#sort").addEventListener("change", resetContacts);
+  let searchTimer;
+  $("#search").addEventListener("input", () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(resetContacts, 250);
+  });
+  $("#within-days").addEventListener("change", loadBirthdays);
+  $("#import-form").addEventListener("submit", submitImport);
+  $("#contact-panel .close").addEventListener("click", () => ($("#contact-panel").hidden = true));
+  endObserver.observe($("#contacts-end"));
+  window.kith = { api, contacts, etagCache }; // for the browser test and the curious
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token) signIn(token);
+  else showSignIn();
+});

@@ -1,0 +1,68 @@
+"""Migrations never read db/views: each carries a frozen copy of its view SQL. This proves the frozen
+copies and the current db/views files cannot drift: `alembic upgrade head` on an empty database gives the
+same view definitions and indexes as dropping every view and applying every db/views/*.sql file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from kith.db.migrations import upgrade_async
+from kith.db.paths import VIEWS_DIR
+from kith.db.urls import asyncpg_dsn
+
+VIEWS_AND_INDEXES = """
+SELECT c.relname AS name, c.relkind::text AS kind, pg_get_viewdef(c.oid) AS definition,
+       coalesce((SELECT array_agg(i.indexdef ORDER BY i.indexname) FROM pg_indexes i
+                 WHERE i.schemaname = 'public' AND i.tablename = c.relname), '{}') AS indexes
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')
+ORDER BY c.relname
+"""
+
+
+async def _views(conn: asyncpg.Connection) -> dict[str, tuple]:
+    return {r["name"]: (r["kind"], r["definition"], r["indexes"]) for r in await conn.fetch(VIEWS_AND_INDEXES)}
+
+
+async def _drop_all_views(conn: asyncpg.Connection) -> None:
+    for row in await conn.fetch(VIEWS_AND_INDEXES):
+        kind = "MATERIALIZED VIEW" if row["kind"] == "m" else "VIEW"
+        await conn.execute(f'DROP {kind} IF EXISTS "{row["name"]}" CASCADE')
+
+
+async def _apply_view_files(conn: asyncpg.Connection) -> None:
+    """Every db/views file, each in a transaction; one that needs a view not created yet waits for the next round."""
+    pending = sorted(VIEWS_DIR.glob("*.sql"))
+    assert pending, f"no view files in {VIEWS_DIR}"
+    while pending:
+        failed: list = []
+        errors: list[str] = []
+        for path in pending:
+            try:
+                async with conn.transaction():
+                    await conn.execute(path.read_text())
+            except asyncpg.UndefinedTableError as exc:
+                failed.append(path)
+                errors.append(f"{path.name}: {exc}")
+        assert len(failed) < len(pending), f"view files that can never apply: {errors}"
+        pending = failed
+
+
+async def test_upgrade_head_gives_the_views_of_the_view_files(create_database: Callable) -> None:
+    url = await create_database("kith_migrations")
+    await upgrade_async(url)
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        migrated = await _views(conn)
+        await _drop_all_views(conn)
+        assert await _views(conn) == {}
+        await _apply_view_files(conn)
+        from_files = await _views(conn)
+    finally:
+        await conn.close()
+    assert migrated, "upgrade head created no view"
+    assert set(from_files) == set(migrated)
+    for name, state in from_files.items():
+        assert migrated[name] == state, f"{name}: the migrations and the db/views files differ"
