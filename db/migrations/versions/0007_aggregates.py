@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from kith.readmodels.views import run_sql_script
+from kith.db.scripts import run_sql_script
 
 revision = "0007"
 down_revision = "0008"  # linearized after main's 0008 (job requests)
