@@ -64,7 +64,11 @@ CREATE INDEX ix_contact_cards_score ON contact_cards (tenant_id, score DESC, id 
 CREATE INDEX ix_contact_cards_name ON contact_cards (tenant_id, name_key, id);
 CREATE INDEX ix_contact_cards_last_interaction ON contact_cards (tenant_id, last_interaction_key DESC, id DESC);
 CREATE INDEX ix_contact_cards_created ON contact_cards (tenant_id, created_at DESC, id DESC);
+-- A company's contacts (GET /companies/{name}/contacts): one seek index per sort, after the company.
 CREATE INDEX ix_contact_cards_company_score ON contact_cards (tenant_id, company, score DESC, id DESC);
+CREATE INDEX ix_contact_cards_company_name ON contact_cards (tenant_id, company, name_key, id);
+CREATE INDEX ix_contact_cards_company_last_interaction ON contact_cards (tenant_id, company, last_interaction_key DESC, id DESC);
+CREATE INDEX ix_contact_cards_company_created ON contact_cards (tenant_id, company, created_at DESC, id DESC);
 CREATE INDEX ix_contact_cards_tags ON contact_cards USING gin (tenant_id, tags);
 CREATE INDEX ix_contact_cards_birthday ON contact_cards (tenant_id, birthday_mmdd, id) WHERE birthday_mmdd IS NOT NULL;
 CREATE INDEX ix_contact_cards_follow_up ON contact_cards (tenant_id, follow_up_due_key, id) WHERE follow_up_due_key IS NOT NULL;

@@ -583,9 +583,11 @@ async def test_a_contact_or_mention_batch_is_one_statement(engine, make_tenant, 
     run_id = await queue_run(engine, tenant, "rss")
     items = read_feed(io.BytesIO((DATA / "feed.rss").read_bytes()), batch_size=2)
     totals, sent = await write_counted(engine, monkeypatch, RunTarget(tenant.id, run_id, "rss"), items)
-    # A batch of nothing but a broken item adds its counts alone.
-    assert totals.batches == 4 and totals.inserted == 5 and len(sent) == 4
-    assert set(sent) == {("prepare", queries.MENTIONS_BATCH), ("execute", queries.COUNT_ONLY_BATCH)}
+    # The tenant's company names are read once per run (for the matcher), not once per batch; a
+    # batch of nothing but a broken item adds its counts alone.
+    assert totals.batches == 4 and totals.inserted == 5 and len(sent) == 5
+    assert sent[0] == ("fetch", queries.COMPANY_NAMES)
+    assert set(sent[1:]) == {("prepare", queries.MENTIONS_BATCH), ("execute", queries.COUNT_ONLY_BATCH)}
 
 
 class BatchPlans:

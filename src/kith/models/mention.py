@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Text, func
+from sqlalchemy import BigInteger, Computed, DateTime, ForeignKey, Index, Text, func, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -16,6 +16,8 @@ class Mention(Base):
     __table_args__ = (
         Index("uq_mentions_tenant_dedupe", "tenant_id", "dedupe_key", unique=True),
         Index("ix_mentions_tenant_published", "tenant_id", "published_at", "id"),
+        # GET /mentions: newest first.
+        Index("ix_mentions_tenant_published_key", "tenant_id", text("published_key DESC"), text("id DESC")),
         # btree_gin lets the tenant lead the GIN index too.
         Index("ix_mentions_tenant_companies", "tenant_id", "companies", postgresql_using="gin"),
     )
@@ -29,3 +31,7 @@ class Mention(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     companies: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # When it was published or, undated, imported: never NULL, so GET /mentions can key on it.
+    published_key: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), Computed("coalesce(published_at, created_at)", persisted=True)
+    )

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import msgspec
 from litestar import Request, Response
@@ -19,6 +19,8 @@ from kith.pagination.cursor import Binding, CursorCodec, Direction, Position
 T = TypeVar("T")
 
 DEFAULT_LIMIT = 50
+# What a URL may hold as it is (reserved characters and existing %-escapes); the rest is percent-encoded.
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 MAX_LIMIT = 200
 
 
@@ -81,7 +83,8 @@ def page_response(request: Request, page: Page) -> Response:
             query = urlencode(
                 [*((k, v) for k, v in request.query_params.multi_items() if k != "cursor"), ("cursor", cursor)]
             )
-            links.append(f'<{link_to(f"{request.url.path}?{query}")}>; rel="{rel}"')
+            # Percent-encoded: a header is ASCII, and a path may not be (/companies/Zürich Re/contacts).
+            links.append(f'<{link_to(quote(f"{request.url.path}?{query}", safe=URL_SAFE))}>; rel="{rel}"')
     if links:
         headers["Link"] = ", ".join(links)
     if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from kith.db.paths import VIEWS_DIR
 
 # Every materialized view Kith serves listings from, in refresh order.
-VIEWS: tuple[str, ...] = ("contact_cards", "conversation_summaries")
+VIEWS: tuple[str, ...] = (
+    "contact_cards",
+    "conversation_summaries",
+    "company_stats",
+    "tag_stats",
+    "company_mentions_daily",
+    "tenant_dashboard",
+)
 
 
 def view_sql(name: str) -> str:

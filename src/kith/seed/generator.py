@@ -39,6 +39,8 @@ class SeedSize:
     mentions: int
     # Messages of one more conversation, a group chat with a long history (0: no group thread).
     group_messages: int = 0
+    # News mentions are published over this many days before the anchor.
+    mention_days: int = 60
 
 
 @dataclass
@@ -57,8 +59,14 @@ SIZES: dict[str, SeedSize] = {
     "medium": SeedSize(
         contacts=100_000, messages=1_000_000, conversations=5_000, mentions=1_000, group_messages=100_000
     ),
+    # Two years of news, enough for per-company analytics to matter (bench_aggregates).
     "large": SeedSize(
-        contacts=1_000_000, messages=10_000_000, conversations=50_000, mentions=3_000, group_messages=1_000_000
+        contacts=1_000_000,
+        messages=10_000_000,
+        conversations=50_000,
+        mentions=120_000,
+        mention_days=730,
+        group_messages=1_000_000,
     ),
 }
 
@@ -192,7 +200,7 @@ async def seed_tenant(
 
         meter = _Meter("mentions", spec.mentions, progress)
         mention_companies = min(q.N_COMPANIES, max(50, spec.contacts // 5))
-        await conn.execute(q.INSERT_MENTIONS, *base, 0, spec.mentions - 1, anchor, mention_companies)
+        await conn.execute(q.INSERT_MENTIONS, *base, 0, spec.mentions - 1, anchor, mention_companies, spec.mention_days)
         meter.add(spec.mentions)
         counts.mentions = meter.done
 

@@ -940,7 +940,8 @@ ORDER BY message.sent_at, message.n
 # --------------------------------------------------------------------------- mentions
 
 # $1 tenant, $2 seed, $3 first, $4 last, $5 anchor, $6 companies to draw from (the first k of the
-# vocabulary, i.e. the biggest: a small tenant's contacts only cover the head of the 2,000)
+# vocabulary, i.e. the biggest: a small tenant's contacts only cover the head of the 2,000), $7 the
+# days before the anchor the mentions are published over
 _MENTION_SINGLE_SQL = text_array(MENTION_SINGLE)
 _MENTION_PAIR_SQL = text_array(MENTION_PAIR)
 
@@ -966,7 +967,7 @@ FROM (
         {company_name(_FIRST_COMPANY)} AS first_company,
         {company_name(_SECOND_COMPANY)} AS second_company,
         draw.u_pair < {MENTION_PAIR_SHARE} AND {_FIRST_COMPANY} <> {_SECOND_COMPANY} AS pair,
-        $5::timestamptz - floor(draw.u_pub * 60 * 86400)::bigint * interval '1 second' AS published_at
+        $5::timestamptz - floor(draw.u_pub * $7::int * 86400)::bigint * interval '1 second' AS published_at
     FROM (
         SELECT
             ordinal,

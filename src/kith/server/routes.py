@@ -1,7 +1,17 @@
 """Every controller under /api/v1, in one list."""
 
+from kith.aggregates.endpoints import CompanyController, DashboardController, MentionController, TagController
 from kith.contacts.endpoints import ContactController
 from kith.conversations.endpoints import ConversationController, TimelineController
 from kith.sync.endpoints import SyncController
 
-API_CONTROLLERS = [ContactController, ConversationController, TimelineController, SyncController]
+API_CONTROLLERS = [
+    ContactController,
+    ConversationController,
+    TimelineController,
+    SyncController,
+    DashboardController,
+    CompanyController,
+    TagController,
+    MentionController,
+]

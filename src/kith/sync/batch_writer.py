@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kith.db.locks import release_session_lock, tenant_sync_key
 from kith.sync import queries
+from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
 from kith.sync.sources.linkedin import normalize_linkedin_url
 from kith.sync.sources.records import (
@@ -67,6 +68,8 @@ class Totals:
     # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
     dropped: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
+    # Built from the tenant's company names at the run's first news batch, then reused by the others.
+    company_matcher: CompanyMatcher | None = field(default=None, repr=False)
 
 
 class _Landed(NamedTuple):
@@ -121,7 +124,7 @@ def _addresses_and_threads(messages: list[MessageRecord]) -> tuple[dict[str, str
 
 
 async def _land_messages(
-    driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord], common: tuple[Any, ...]
+    driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord], common: tuple[Any, ...], _: Totals
 ) -> _Landed:
     """Three statements in one transaction (see queries.RESOLVE_MESSAGES); the last a COPY."""
     if not records:
@@ -267,9 +270,10 @@ class _MentionRow(msgspec.Struct):
     link: str | None
     summary: str | None
     published_at: dt.datetime | None
+    companies: list[str] = []
 
 
-def _mention_params(records: list[MentionRecord], target: RunTarget) -> tuple[list[Any], list[dict[str, Any]]]:
+def _mention_params(records: list[MentionRecord], target: RunTarget) -> tuple[list[_MentionRow], list[dict[str, Any]]]:
     rows: list[_MentionRow] = []
     keys: set[str] = set()
     errors = []
@@ -290,7 +294,22 @@ def _mention_params(records: list[MentionRecord], target: RunTarget) -> tuple[li
                 published_at=r.published_at,
             )
         )
-    return [target.source, msgspec.json.encode(rows).decode()], errors
+    return rows, errors
+
+
+async def _land_mentions(
+    driver: asyncpg.Connection, target: RunTarget, rows: list[_MentionRow], common: tuple[Any, ...], totals: Totals
+) -> _Landed:
+    """Name the companies each item mentions (the matcher is built once per run), then one statement."""
+    if totals.company_matcher is None:
+        names = await driver.fetch(queries.COMPANY_NAMES, target.tenant_id)
+        totals.company_matcher = CompanyMatcher(r["name"] for r in names)
+    for row in rows:
+        row.companies = totals.company_matcher.find(row.title, row.summary)
+    row = await _fetch_planned(
+        driver, queries.MENTIONS_BATCH, *common, target.source, msgspec.json.encode(rows).decode()
+    )
+    return _Landed(row["inserted"], row["updated"], row["contacts_created"])
 
 
 async def _fetch_planned(driver: asyncpg.Connection, statement: str, *params: Any) -> asyncpg.Record:
@@ -305,7 +324,7 @@ def _one_statement(statement: str) -> Callable[..., Awaitable[_Landed]]:
     """Landing a batch in one statement that reports its own counts."""
 
     async def land(
-        driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...]
+        driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...], _: Totals
     ) -> _Landed:
         row = await _fetch_planned(driver, statement, *common, *params)
         return _Landed(row["inserted"], row["updated"], row["contacts_created"])
@@ -318,14 +337,14 @@ class _RecordWriter(NamedTuple):
 
     # (records, target) → (what `land` takes, record errors)
     validate: Callable[[list[Any], RunTarget], tuple[Any, list[dict[str, Any]]]]
-    # (driver, target, what `validate` gave, common parameters) → counts
+    # (driver, target, what `validate` gave, common parameters, the run's totals) → counts
     land: Callable[..., Awaitable[_Landed]]
 
 
 _RECORD_WRITERS: dict[type, _RecordWriter] = {
     MessageRecord: _RecordWriter(_valid_messages, _land_messages),
     ContactRecord: _RecordWriter(_contact_params, _one_statement(queries.CONTACTS_BATCH)),
-    MentionRecord: _RecordWriter(_mention_params, _one_statement(queries.MENTIONS_BATCH)),
+    MentionRecord: _RecordWriter(_mention_params, _land_mentions),
 }
 
 
@@ -367,7 +386,7 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     if kind is None:
         await driver.execute(queries.COUNT_ONLY_BATCH, *common)
         return
-    landed = await kind.land(driver, target, valid, common)
+    landed = await kind.land(driver, target, valid, common, totals)
     totals.inserted += landed.inserted
     totals.updated += landed.updated
     totals.contacts_created += landed.contacts_created

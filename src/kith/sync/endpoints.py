@@ -64,6 +64,15 @@ async def _receive(
     return await receiving.receive_upload(session, principal, source, media_type, body, window, options)
 
 
+UPLOAD_DOCS = resource_responses(
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    headers={"Location": LOCATION_HEADER},
+    request_body=UPLOAD_BODY,
+)
+
+
 class SyncController(Controller):
     path = "/sync"
     tags = ["sync"]
@@ -77,15 +86,9 @@ class SyncController(Controller):
             "background: poll the returned run. At most the plan's upload size and KITH_MAX_UPLOAD_BYTES (413 beyond it); 429 while the plan's uploads in flight or unfinished runs are used up."
         ),
         status_code=HTTP_202_ACCEPTED,
-        opt=IMPORT,
         request_max_body_size=None,  # the upload's own limit is enforced as it streams (413)
-        **resource_responses(
-            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
-            HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            HTTP_422_UNPROCESSABLE_ENTITY,
-            headers={"Location": LOCATION_HEADER},
-            request_body=UPLOAD_BODY,
-        ),
+        responses=UPLOAD_DOCS["responses"],
+        opt={**IMPORT, **UPLOAD_DOCS["opt"]},  # the import scope, and the route's documentation
     )
     async def start_sync(
         self,

@@ -286,44 +286,34 @@ SELECT (SELECT count(*) FROM new_contacts) AS inserted, (SELECT count(*) FROM up
        (SELECT count(*) FROM new_contacts) AS contacts_created
 """
 
-# Mentions (RSS/Atom). $6 source, $7 the items (a JSON array, unique on dedupe_key within the batch).
-#
-# Company detection, one pass for the batch: the tenant's distinct company
-# names are read with a skip scan of ix_contacts_tenant_company (one index probe
-# per distinct company, however many contacts), then a company is named by an
-# item when its name occurs in the title or summary, case-insensitively, as
-# whole words (not "Acme" inside "Acmeville"), and a live contact works there.
-# A cheap substring test runs first (a materialized step), so the word regex,
-# compiled per company, only runs on the few candidates.
-MENTIONS_BATCH = f"""
+# The tenant's company names, for the feed matcher (kith.sync.companies), read once per import: a
+# skip scan of ix_contacts_tenant_company (one index probe per distinct company, however many
+# contacts), keeping the names a live contact works at.
+COMPANY_NAMES = """
 WITH RECURSIVE company_names(name) AS (
     (SELECT company FROM contacts WHERE tenant_id = $1 AND company IS NOT NULL ORDER BY company LIMIT 1)
     UNION ALL
     SELECT (SELECT c.company FROM contacts c WHERE c.tenant_id = $1 AND c.company > n.name
             ORDER BY c.company LIMIT 1)
     FROM company_names n WHERE n.name IS NOT NULL
-),
-batch AS (
-    SELECT b.*, b.title || ' ' || coalesce(b.summary, '') AS haystack
-    FROM jsonb_to_recordset($7::text::jsonb)
-        AS b(ord int, dedupe_key text, title text, link text, summary text, published_at timestamptz)
-),
-candidates AS MATERIALIZED (
-    SELECT b.ord, b.haystack, n.name FROM batch b
-    JOIN company_names n ON n.name IS NOT NULL AND length(n.name) >= 2
-                    AND strpos(lower(b.haystack), lower(n.name)) > 0
-),
-named AS (
-    SELECT c.ord, array_agg(DISTINCT c.name ORDER BY c.name) AS companies FROM candidates c
-    WHERE c.haystack ~* ('(^|[^[:alnum:]_])' || regexp_replace(c.name, '([^[:alnum:][:space:]])', '\\\\\\1', 'g')
-                         || '($|[^[:alnum:]_])')
-      AND EXISTS (SELECT 1 FROM contacts k WHERE k.tenant_id = $1 AND k.company = c.name AND k.deleted_at IS NULL)
-    GROUP BY c.ord
+)
+SELECT n.name FROM company_names n
+WHERE n.name IS NOT NULL
+  AND EXISTS (SELECT 1 FROM contacts k WHERE k.tenant_id = $1 AND k.company = n.name AND k.deleted_at IS NULL)
+"""
+
+# Mentions (RSS/Atom). $6 source, $7 the items (a JSON array, unique on dedupe_key within the batch),
+# each with the companies the matcher found in it.
+MENTIONS_BATCH = f"""
+WITH batch AS (
+    SELECT b.* FROM jsonb_to_recordset($7::text::jsonb)
+        AS b(ord int, dedupe_key text, title text, link text, summary text, published_at timestamptz,
+             companies text[])
 ),
 upserted AS (
     INSERT INTO mentions (tenant_id, source, dedupe_key, title, link, summary, published_at, companies)
-    SELECT $1, $6, b.dedupe_key, b.title, b.link, b.summary, b.published_at, coalesce(n.companies, '{{}}')
-    FROM batch b LEFT JOIN named n ON n.ord = b.ord
+    SELECT $1, $6, b.dedupe_key, b.title, b.link, b.summary, b.published_at, b.companies
+    FROM batch b
     ON CONFLICT (tenant_id, dedupe_key) DO UPDATE
     SET title = excluded.title, link = excluded.link, summary = excluded.summary,
         published_at = excluded.published_at, companies = excluded.companies

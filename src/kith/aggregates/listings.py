@@ -1,0 +1,81 @@
+"""The aggregate listings, declared: companies, a company's contacts, tags, news mentions.
+
+Companies and tags read their materialized views (as of their refresh: aggregates are not merged
+with live rows); `name` is unique per tenant, so it ends every sort key. A company's contacts are
+the contact listing with the company as scope; mentions read the base table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from kith.aggregates.schemas import Company, Mention, Tag
+from kith.contacts.listings import CONTACT_CARDS, CONTACT_COLUMNS, CONTACTS
+from kith.contacts.schemas import Contact
+from kith.pagination.listing import Filter, Listing, Sort
+
+# Case-insensitive name prefix, as an index range in C collation.
+NAME_PREFIX = Filter('(r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")')
+
+COMPANIES = Listing(
+    name="companies",
+    item=Company,
+    source="company_stats",
+    view="company_stats",
+    sorts={
+        "contacts": Sort(("contacts", "name"), (int, str), descending=True),
+        "score": Sort(("avg_score", "name"), (float, str), descending=True),
+        "recent_activity": Sort(("recent_activity", "name"), (int, str), descending=True),
+        "name": Sort(("name_key", "name"), (str, str), descending=False),
+    },
+    default_sort="contacts",
+    filters={"q": NAME_PREFIX},
+)
+
+# The contact listing (same sorts, filters and cursor rules) scoped to one company, each sort on its
+# (tenant_id, company, key…) index of contact_cards. A company is known if company_stats has it or a
+# contact an API write changed since contact_cards' refresh works there (what the live branch shows);
+# one of neither tenant is a 404. (Both are unique or narrow index probes, whatever the company.)
+COMPANY_CONTACTS = Listing(
+    name="companies.contacts",
+    item=Contact,
+    **CONTACT_CARDS,
+    columns=CONTACT_COLUMNS,
+    sorts=CONTACTS.sorts,
+    default_sort="score",
+    filters={name: spec for name, spec in CONTACTS.filters.items() if name != "company"},
+    scope="r.company = :company",
+    guard=(
+        "(EXISTS (SELECT 1 FROM company_stats s WHERE s.tenant_id = :tenant_id AND s.name = :company)"
+        " OR EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = :tenant_id"
+        " AND c.changed_at >= (SELECT as_of FROM view_refreshes WHERE view_name = 'contact_cards')"
+        " AND c.company = :company AND c.deleted_at IS NULL))"
+    ),
+    missing="No such company",
+)
+
+TAGS = Listing(
+    name="tags",
+    item=Tag,
+    source="tag_stats",
+    view="tag_stats",
+    sorts={
+        "contacts": Sort(("contacts", "name"), (int, str), descending=True),
+        "score": Sort(("avg_score", "name"), (float, str), descending=True),
+        "name": Sort(("name_key", "name"), (str, str), descending=False),
+    },
+    default_sort="contacts",
+)
+
+MENTIONS = Listing(
+    name="mentions",
+    item=Mention,
+    source="mentions",
+    # published_key: published_at, or the import time of an undated item (never NULL).
+    sorts={"newest": Sort(("published_key", "id"), (dt.datetime, int), descending=True)},
+    filters={
+        # Containment, answered by the GIN index on (tenant_id, companies).
+        "company": Filter("r.companies @> ARRAY[CAST(:company AS text)]"),
+        "since": Filter("r.published_key >= :since"),
+    },
+)

@@ -1,0 +1,82 @@
+"""The aggregate endpoints' SQL: one statement each, every part an index look-up or range."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+COMPANY_COLUMNS = "name, contacts, avg_score, last_interaction_at, messages_30d, mentions_30d, recent_activity"
+
+# The dashboard, one row. Stored numbers come from tenant_dashboard (a tenant created since the
+# refresh has no row yet: zeros). What is relative to now is computed here:
+# - overdue: contacts falling due before today (UTC) from the stored per-day counts, plus those
+#   falling due earlier today, on contact_cards' follow-up index (the same key the overdue listing uses);
+# - upcoming birthdays: the stored per-month-day counts over the one or two month-day ranges of the
+#   next days in the tenant's time zone (the second range is empty unless the window wraps the year).
+#   (Counting contact_cards' birthday index instead read 15,000 entries, 3.6 ms, on the large tenant.)
+# Top companies seek company_stats' recent-activity index; the last sync run sync_runs' created index.
+# as_of is the oldest refresh among the read models the row is made of.
+DASHBOARD = text(
+    f"""
+    SELECT
+        (SELECT min(as_of) FROM view_refreshes
+         WHERE view_name IN ('tenant_dashboard', 'company_stats', 'contact_cards')) AS as_of,
+        coalesce(d.contacts, 0) AS contacts,
+        coalesce((SELECT sum(due.contacts) FROM unnest(d.follow_up_due_days, d.follow_up_due_counts)
+                      AS due(day, contacts)
+                  WHERE due.day < (now() AT TIME ZONE 'UTC')::date), 0)
+        + (SELECT count(*) FROM contact_cards cc
+           WHERE cc.tenant_id = :tenant_id
+             AND cc.follow_up_due_key >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+             AND cc.follow_up_due_key < now()) AS overdue_contacts,
+        coalesce((SELECT sum(b.contacts) FROM unnest(d.birthday_days, d.birthday_counts) AS b(mmdd, contacts)
+                  WHERE b.mmdd BETWEEN :first0 AND :last0 OR b.mmdd BETWEEN :first1 AND :last1), 0)
+            AS upcoming_birthdays,
+        coalesce(d.messages_7d, 0) AS messages_7d,
+        coalesce(d.messages_30d, 0) AS messages_30d,
+        coalesce(d.conversations_awaiting_reply, 0) AS conversations_awaiting_reply,
+        (SELECT coalesce(json_agg(top ORDER BY top.recent_activity DESC, top.name DESC), '[]')::text FROM (
+            SELECT {COMPANY_COLUMNS} FROM company_stats
+            WHERE tenant_id = :tenant_id ORDER BY recent_activity DESC, name DESC LIMIT 5
+        ) top) AS top_companies,
+        (SELECT row_to_json(run)::text FROM (
+            SELECT id, source, status, rows_seen, rows_inserted, rows_updated, rows_failed, created_at, finished_at
+            FROM sync_runs WHERE tenant_id = :tenant_id ORDER BY created_at DESC, id DESC LIMIT 1
+        ) run) AS last_sync_run
+    FROM (SELECT 1) one
+    LEFT JOIN tenant_dashboard d ON d.tenant_id = :tenant_id
+    """
+)
+
+# A company's mentions per day, dense: every day of [:first, :last] (tenant-local dates), 0 where the
+# view has no row; read as one range of the view's unique index. No rows but the first when the
+# company is unknown to the tenant (no contact works there and no mention names it): a 404.
+DAILY_MENTIONS = text(
+    """
+    WITH meta AS MATERIALIZED (
+        SELECT (SELECT as_of FROM view_refreshes WHERE view_name = 'company_mentions_daily') AS as_of,
+               EXISTS (SELECT 1 FROM company_stats WHERE tenant_id = :tenant_id AND name = :company)
+               OR EXISTS (SELECT 1 FROM company_mentions_daily WHERE tenant_id = :tenant_id AND company = :company)
+               AS found
+    )
+    SELECT meta.as_of, meta.found, days.day, coalesce(counted.mentions, 0) AS mentions
+    FROM meta
+    LEFT JOIN LATERAL (
+        SELECT g.day::date AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g(day)
+        WHERE meta.found
+    ) days ON true
+    LEFT JOIN (
+        SELECT day, mentions FROM company_mentions_daily
+        WHERE tenant_id = :tenant_id AND company = :company AND day BETWEEN :first AND :last
+    ) counted ON counted.day = days.day
+    ORDER BY days.day
+    """
+)
+
+# One company, with the view's as_of (a row even when the company is missing: as_of, then NULLs).
+COMPANY = text(
+    f"""
+    SELECT (SELECT as_of FROM view_refreshes WHERE view_name = 'company_stats') AS as_of, s.*
+    FROM (SELECT 1) one
+    LEFT JOIN (SELECT {COMPANY_COLUMNS} FROM company_stats WHERE tenant_id = :tenant_id AND name = :name) s ON true
+    """
+)

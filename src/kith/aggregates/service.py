@@ -1,0 +1,61 @@
+"""The dashboard and the daily mention series: one statement each, from the aggregate read models."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from kith.aggregates import queries
+from kith.aggregates.schemas import Company, DailyMentions, Dashboard, LastSyncRun, MentionSeries
+from kith.contacts.service import birthday_segments, local_today
+from kith.db.reads import fetch_all, fetch_first
+from kith.problems import not_found
+
+# The dashboard's birthday window, as GET /contacts/birthdays?within_days=7 counts it.
+BIRTHDAY_DAYS = 7
+EMPTY_RANGE = (1, 0)
+
+
+async def dashboard(reader: AsyncEngine, tenant_id: int, time_zone: str) -> Dashboard:
+    ranges = [(first, last) for _, first, last in birthday_segments(local_today(time_zone), BIRTHDAY_DAYS)]
+    (first0, last0), (first1, last1) = [*ranges, EMPTY_RANGE][:2]
+    params = {"tenant_id": tenant_id, "first0": first0, "last0": last0, "first1": first1, "last1": last1}
+    row = (await fetch_first(reader, queries.DASHBOARD, params))._mapping
+    return Dashboard(
+        contacts=row["contacts"],
+        overdue_contacts=row["overdue_contacts"],
+        upcoming_birthdays=row["upcoming_birthdays"],
+        messages_7d=row["messages_7d"],
+        messages_30d=row["messages_30d"],
+        conversations_awaiting_reply=row["conversations_awaiting_reply"],
+        top_companies=msgspec.json.decode(row["top_companies"], type=list[Company]),
+        last_sync_run=msgspec.json.decode(row["last_sync_run"], type=LastSyncRun) if row["last_sync_run"] else None,
+        as_of=row["as_of"],
+    )
+
+
+async def daily_mentions(reader: AsyncEngine, tenant_id: int, time_zone: str, company: str, days: int) -> MentionSeries:
+    last = local_today(time_zone)
+    first = last - dt.timedelta(days=days - 1)
+    rows = await fetch_all(
+        reader, queries.DAILY_MENTIONS, {"tenant_id": tenant_id, "company": company, "first": first, "last": last}
+    )
+    if not rows[0].found:  # another tenant's company looks exactly like a missing one
+        raise not_found(f"No company {company!r}")
+    series = [DailyMentions(day=r.day, mentions=r.mentions) for r in rows]
+    return MentionSeries(company=company, days=days, series=series, as_of=rows[0].as_of)
+
+
+async def company(reader: AsyncEngine, tenant_id: int, name: str) -> tuple[Company, dt.datetime | None]:
+    """One company and the as_of of its figures; a 404 when no live contact of the tenant works there."""
+    row = await fetch_first(reader, queries.COMPANY, {"tenant_id": tenant_id, "name": name})
+    if row.name is None:
+        raise not_found(f"No company {name!r}")
+    return msgspec.convert(row, Company, from_attributes=True), row.as_of
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A time without an offset is UTC (as the API writes times), whatever the server's zone."""
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
