@@ -165,6 +165,12 @@ def make_tenant(db: str) -> Callable:
     return make
 
 
+async def read_plan_once(client: AsyncTestClient, headers: dict[str, str]) -> None:
+    """A tenant's plan is read once per process, on its first request (then kept until a notification
+    says it changed): make that request, so a test counts only the statements of the request it makes."""
+    assert (await client.get("/api/v1/sync/runs", params={"limit": 1}, headers=headers)).status_code == 200
+
+
 class StatementCounter:
     def __init__(self) -> None:
         self.statements: list[str] = []

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import asyncpg
 import pytest
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED, HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
+from tests.conftest import read_plan_once
 
 from kith.db.urls import asyncpg_dsn
 from kith.readmodels.coalesced_refresh import refresh_all
@@ -198,6 +199,7 @@ LISTINGS = [
 
 @pytest.mark.parametrize("path", LISTINGS)
 async def test_each_is_one_statement_after_auth_with_etag(client, seeded, statements, path):
+    await read_plan_once(client, seeded.tenant.headers)
     statements.reset()
     first = await client.get(path, headers=seeded.tenant.headers)
     assert first.status_code == HTTP_200_OK

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 from litestar.status_codes import HTTP_200_OK, HTTP_304_NOT_MODIFIED, HTTP_400_BAD_REQUEST, HTTP_404_NOT_FOUND
 from tests.aggregates.conftest import TIME_ZONE
+from tests.conftest import read_plan_once
 
 from kith.contacts.service import birthday_segments
 from kith.db.urls import asyncpg_dsn
@@ -103,6 +104,7 @@ async def test_dashboard_of_a_tenant_with_nothing(client, make_tenant, db):
 
 
 async def test_dashboard_is_one_statement_after_auth(client, seeded, statements):
+    await read_plan_once(client, seeded.tenant.headers)
     statements.reset()
     response = await client.get("/api/v1/dashboard", headers=seeded.tenant.headers)
     assert response.status_code == HTTP_200_OK
@@ -197,6 +199,7 @@ async def test_daily_series_days_follow_the_tenant_time_zone_not_utc(client, db,
 
 async def test_daily_series_is_one_statement_with_etag(client, seeded, statements):
     path = "/api/v1/companies/Acme/mentions/daily"
+    await read_plan_once(client, seeded.tenant.headers)
     statements.reset()
     first = await client.get(path, headers=seeded.tenant.headers)
     assert statements.count == 2, statements.statements

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from tests.conftest import read_plan_once
 from tests.conversations.conftest import NOW, connect
 
 # The plain queries over the base tables each listing must reproduce.
@@ -270,6 +271,8 @@ async def test_envelope_headers_and_conditional_get(client, populated):
 )
 async def test_each_listing_page_is_one_statement_after_auth(client, populated, statements, path, params):
     path = path.format(conversation=populated.data["conversations"][0], contact=populated.data["contacts"][0])
+    await read_plan_once(client, populated.headers)
+    statements.reset()
     first = await client.get(path, params={**params, "limit": 1}, headers=populated.headers)
     assert first.status_code == 200 and first.json()["items"]
     assert statements.count == 2, statements.statements  # the token look-up, then the page
@@ -283,6 +286,8 @@ async def test_each_listing_page_is_one_statement_after_auth(client, populated, 
 
 async def test_one_conversation_and_a_missing_parent_are_one_statement(client, populated, statements):
     conversation = populated.data["conversations"][0]
+    await read_plan_once(client, populated.headers)
+    statements.reset()
     assert (await client.get(f"/api/v1/conversations/{conversation}", headers=populated.headers)).status_code == 200
     assert statements.count == 2
     statements.reset()

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, Parameter
+from litestar.status_codes import HTTP_404_NOT_FOUND
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.aggregates import service
@@ -13,10 +14,10 @@ from kith.aggregates.listings import COMPANIES, COMPANY_CONTACTS, MENTIONS, TAGS
 from kith.aggregates.schemas import Company, CompanyPage, Dashboard, MentionPage, MentionSeries, TagPage
 from kith.auth.principal import Principal
 from kith.contacts.schemas import ContactPage
+from kith.openapi import listing_responses
 from kith.pagination.listing import ListingRequest
-from kith.pagination.page import DEFAULT_LIMIT, page_response
+from kith.pagination.page import DEFAULT_LIMIT, etag_response, page_response
 from kith.pagination.params import Cursor, Limit
-from kith.responses import etag_response
 
 # PostgreSQL text cannot hold NUL: a name with one is a 400, not a driver error.
 NO_NUL = r"^[^\x00]*$"
@@ -30,7 +31,7 @@ class DashboardController(Controller):
     path = "/dashboard"
     tags = ["dashboard"]
 
-    @get("/", summary="The tenant's dashboard: one row, one statement")
+    @get("/", summary="The tenant's dashboard: one row, one statement", **listing_responses())
     async def get_dashboard(
         self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal]
     ) -> Response[Dashboard]:
@@ -42,7 +43,7 @@ class CompanyController(Controller):
     path = "/companies"
     tags = ["companies"]
 
-    @get("/", summary="Companies of the tenant's contacts (cursor-paginated)")
+    @get("/", summary="Companies of the tenant's contacts (cursor-paginated)", **listing_responses())
     async def list_companies(
         self,
         request: Request,
@@ -56,7 +57,7 @@ class CompanyController(Controller):
         listing = ListingRequest(principal.tenant_id, limit, cursor, sort, {"q": q})
         return page_response(request, await COMPANIES.page(db_reader, listing))
 
-    @get("/{name:str}", summary="One company")
+    @get("/{name:str}", summary="One company", **listing_responses(HTTP_404_NOT_FOUND))
     async def get_company(
         self,
         request: Request,
@@ -67,7 +68,11 @@ class CompanyController(Controller):
         company, as_of = await service.company(db_reader, principal.tenant_id, name)
         return etag_response(request, company, as_of)
 
-    @get("/{name:str}/contacts", summary="The company's contacts (the contact listing, scoped)")
+    @get(
+        "/{name:str}/contacts",
+        summary="The company's contacts (the contact listing, scoped)",
+        **listing_responses(HTTP_404_NOT_FOUND),
+    )
     async def list_company_contacts(
         self,
         request: Request,
@@ -87,7 +92,11 @@ class CompanyController(Controller):
         listing = ListingRequest(principal.tenant_id, limit, cursor, sort, filters, scope={"company": name})
         return page_response(request, await COMPANY_CONTACTS.page(db_reader, listing))
 
-    @get("/{name:str}/mentions/daily", summary="A company's news mentions per day (dense, tenant-local days)")
+    @get(
+        "/{name:str}/mentions/daily",
+        summary="A company's news mentions per day (dense, tenant-local days)",
+        **listing_responses(HTTP_404_NOT_FOUND),
+    )
     async def daily_mentions(
         self,
         request: Request,
@@ -104,7 +113,7 @@ class TagController(Controller):
     path = "/tags"
     tags = ["tags"]
 
-    @get("/", summary="Tags on the tenant's contacts (cursor-paginated)")
+    @get("/", summary="Tags on the tenant's contacts (cursor-paginated)", **listing_responses())
     async def list_tags(
         self,
         request: Request,
@@ -122,7 +131,7 @@ class MentionController(Controller):
     path = "/mentions"
     tags = ["mentions"]
 
-    @get("/", summary="News mentions, newest first (cursor-paginated)")
+    @get("/", summary="News mentions, newest first (cursor-paginated)", **listing_responses())
     async def list_mentions(
         self,
         request: Request,

@@ -20,6 +20,8 @@ def required_scope(method: str, handler: BaseRouteHandler) -> str:
 
 
 def scope_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    if connection.scope["method"] == "OPTIONS":  # answered without a token (CORS preflights carry none)
+        return
     scope = required_scope(connection.scope["method"], handler)
     if scope not in connection.user.scopes:
         raise problem(

@@ -6,11 +6,17 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter
-from litestar.status_codes import HTTP_201_CREATED
+from litestar.status_codes import (
+    HTTP_201_CREATED,
+    HTTP_404_NOT_FOUND,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.conversations import service
+from kith.conversations.listings import MESSAGES, TIMELINE
 from kith.conversations.schemas import (
     MAX_MESSAGE_REQUEST_BYTES,
     ConversationCreate,
@@ -21,6 +27,7 @@ from kith.conversations.schemas import (
     MessagePage,
 )
 from kith.idempotency import Idempotency
+from kith.openapi import listing_responses, resource_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
@@ -38,7 +45,7 @@ class ConversationController(Controller):
     path = "/conversations"
     tags = ["conversations"]
 
-    @get("/", summary="Conversations, most recent activity first (cursor-paginated)")
+    @get("/", summary="Conversations, most recent activity first (cursor-paginated)", **listing_responses())
     async def list_conversations(
         self,
         request: Request,
@@ -54,7 +61,7 @@ class ConversationController(Controller):
         listing = ListingRequest(tenant_id=principal.tenant_id, limit=limit, cursor=cursor, filters=filters)
         return page_response(request, await service.list_conversations(db_reader, listing))
 
-    @get("/{conversation_id:int}", summary="One conversation's summary")
+    @get("/{conversation_id:int}", summary="One conversation's summary", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_conversation(
         self,
         db_reader: NamedDependency[AsyncEngine],
@@ -63,7 +70,11 @@ class ConversationController(Controller):
     ) -> ConversationSummary:
         return await service.get_conversation(db_reader, principal.tenant_id, conversation_id)
 
-    @get("/{conversation_id:int}/messages", summary="A conversation's messages, newest first (cursor-paginated)")
+    @get(
+        "/{conversation_id:int}/messages",
+        summary="A conversation's messages, newest first (cursor-paginated)",
+        **listing_responses(HTTP_404_NOT_FOUND),
+    )
     async def list_messages(
         self,
         request: Request,
@@ -75,12 +86,17 @@ class ConversationController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[MessagePage]:
+        scope = {"conversation_id": conversation_id}
         page = await service.list_messages(
-            db_reader, principal.tenant_id, conversation_id, limit, cursor, before, after
+            db_reader, MESSAGES, principal.tenant_id, scope, limit, cursor, before, after
         )
         return page_response(request, page)
 
-    @post("/", summary="Start a conversation with a contact")
+    @post(
+        "/",
+        summary="Start a conversation with a contact",
+        **resource_responses(HTTP_413_REQUEST_ENTITY_TOO_LARGE, HTTP_422_UNPROCESSABLE_ENTITY, body=ConversationCreate),
+    )
     async def create_conversation(
         self,
         db_session: NamedDependency[AsyncSession],
@@ -96,6 +112,9 @@ class ConversationController(Controller):
         "/{conversation_id:int}/messages",
         summary="Send a message (outgoing, now)",
         request_max_body_size=MAX_MESSAGE_REQUEST_BYTES,
+        **resource_responses(
+            HTTP_404_NOT_FOUND, HTTP_413_REQUEST_ENTITY_TOO_LARGE, HTTP_422_UNPROCESSABLE_ENTITY, body=MessageCreate
+        ),
     )
     async def send_message(
         self,
@@ -114,7 +133,11 @@ class TimelineController(Controller):
     path = "/contacts/{contact_id:int}/timeline"
     tags = ["contacts"]
 
-    @get("/", summary="A contact's messages across conversations, newest first (cursor-paginated)")
+    @get(
+        "/",
+        summary="A contact's messages across conversations, newest first (cursor-paginated)",
+        **listing_responses(HTTP_404_NOT_FOUND),
+    )
     async def list_timeline(
         self,
         request: Request,
@@ -126,5 +149,8 @@ class TimelineController(Controller):
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[MessagePage]:
-        page = await service.list_timeline(db_reader, principal.tenant_id, contact_id, limit, cursor, before, after)
+        scope = {"contact_id": contact_id}
+        page = await service.list_messages(
+            db_reader, TIMELINE, principal.tenant_id, scope, limit, cursor, before, after
+        )
         return page_response(request, page)

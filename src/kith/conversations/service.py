@@ -23,7 +23,7 @@ from kith.conversations.schemas import (
     MessageCreate,
 )
 from kith.db.reads import Source
-from kith.pagination.listing import ListingRequest, Position
+from kith.pagination.listing import Listing, ListingRequest, Position
 from kith.pagination.page import Page
 from kith.problems import bad_request, not_found, problem
 from kith.scoring.service import rescore_contact
@@ -60,40 +60,17 @@ async def get_conversation(source: Source, tenant_id: int, conversation_id: int)
 
 async def list_messages(
     reader: AsyncEngine,
+    listing: Listing,
     tenant_id: int,
-    conversation_id: int,
+    scope: dict[str, int],
     limit: int,
     cursor: str | None,
     before: dt.datetime | None = None,
     after: dt.datetime | None = None,
 ) -> Page[Message]:
-    request = ListingRequest(
-        tenant_id=tenant_id,
-        limit=limit,
-        cursor=cursor,
-        scope={"conversation_id": conversation_id},
-        start=opening(before, after),
-    )
-    return await listings.MESSAGES.page(reader, request)
-
-
-async def list_timeline(
-    reader: AsyncEngine,
-    tenant_id: int,
-    contact_id: int,
-    limit: int,
-    cursor: str | None,
-    before: dt.datetime | None = None,
-    after: dt.datetime | None = None,
-) -> Page[Message]:
-    request = ListingRequest(
-        tenant_id=tenant_id,
-        limit=limit,
-        cursor=cursor,
-        scope={"contact_id": contact_id},
-        start=opening(before, after),
-    )
-    return await listings.TIMELINE.page(reader, request)
+    """A page of a thread's messages (MESSAGES, scope conversation_id) or a contact's (TIMELINE, scope contact_id)."""
+    request = ListingRequest(tenant_id, limit, cursor, scope=scope, start=opening(before, after))
+    return await listing.page(reader, request)
 
 
 async def create_conversation(

@@ -69,14 +69,23 @@ def build_page(
     return Page(items=[item_of(r) for r in rows], next_cursor=next_cursor, prev_cursor=prev_cursor, as_of=as_of)
 
 
+def etag_response(
+    request: Request, value: Any, as_of: dt.datetime | None, headers: dict[str, str] | None = None
+) -> Response:
+    """`value` as JSON with ETag and X-Data-As-Of (and `headers`); 304 when the client already has it."""
+    body = msgspec.json.encode(value)
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    headers = {**(headers or {}), "ETag": etag, "Cache-Control": "private, no-cache"}
+    if as_of is not None:
+        # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
+        headers["X-Data-As-Of"] = msgspec.json.encode(as_of.astimezone(dt.UTC)).decode().strip('"')
+    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+        return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content=body, media_type="application/json", headers=headers)
+
+
 def page_response(request: Request, page: Page) -> Response:
     """The page as JSON with Link (rel=next/prev), ETag and X-Data-As-Of; 304 if the client has it."""
-    body = msgspec.json.encode(page)
-    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache"}
-    if page.as_of is not None:
-        # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
-        headers["X-Data-As-Of"] = msgspec.json.encode(page.as_of.astimezone(dt.UTC)).decode().strip('"')
     links = []
     for rel, cursor in (("next", page.next_cursor), ("prev", page.prev_cursor)):
         if cursor:
@@ -85,8 +94,4 @@ def page_response(request: Request, page: Page) -> Response:
             )
             # Percent-encoded: a header is ASCII, and a path may not be (/companies/Zürich Re/contacts).
             links.append(f'<{link_to(quote(f"{request.url.path}?{query}", safe=URL_SAFE))}>; rel="{rel}"')
-    if links:
-        headers["Link"] = ", ".join(links)
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
-        return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
-    return Response(content=body, media_type="application/json", headers=headers)
+    return etag_response(request, page, page.as_of, {"Link": ", ".join(links)} if links else None)
