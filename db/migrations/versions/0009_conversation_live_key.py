@@ -32,6 +32,12 @@ CONVERSATION_SUMMARY_LIVE_SQL = """
 -- write. So a page seeks ix_conversations_live_recent (partial on changed_at IS NOT NULL, which the
 -- changed_at condition implies) and stops after the page's rows; the per-message columns are scalar
 -- subqueries, which PostgreSQL evaluates after ORDER BY … LIMIT, only for the rows kept.
+--
+-- `message_count` is the refreshed count plus the messages newer than the refreshed last message (a range
+-- read on the conversation's index), not a count of the whole thread: a 1,000,000-message thread costs
+-- what a small one does. A message newer than the view's last one cannot be in the view, so nothing is
+-- counted twice; one not in the view but older (an import, or a send that committed during the refresh)
+-- is counted from the next refresh on, like every batch write.
 
 CREATE VIEW conversation_summary_live AS
 SELECT
@@ -46,8 +52,16 @@ SELECT
     )) AS contact_id,
     c.channel,
     c.subject,
-    (SELECT count(*) FROM messages m WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id)::bigint
-        AS message_count,
+    (
+        coalesce((SELECT s.message_count FROM conversation_summaries s WHERE s.tenant_id = c.tenant_id AND s.id = c.id), 0)
+        + (
+            SELECT count(*) FROM messages m
+            WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id
+              AND m.sent_at > coalesce((
+                  SELECT s.last_message_at FROM conversation_summaries s WHERE s.tenant_id = c.tenant_id AND s.id = c.id
+              ), '-infinity')
+        )
+    )::bigint AS message_count,
     (
         SELECT m.sent_at FROM messages m
         WHERE m.tenant_id = c.tenant_id AND m.conversation_id = c.id
