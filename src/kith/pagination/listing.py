@@ -13,6 +13,8 @@ builds the ONE statement, runs it and returns a `Page` with both cursors:
         ORDER BY segment, sort LIMIT n
     ) ON meta.found
 
+With `live_only_changed` there is no `changed` list: the live view holds only
+the changed rows, and each view row is checked against its base row's mark.
 Each branch seeks on the sort's index; the merge re-sorts at most
 `branches × (limit + 1)` rows. The `meta` row is always there, so an empty
 page still reports `as_of`, and a false guard (a parent that does not exist
