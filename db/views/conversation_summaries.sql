@@ -2,13 +2,11 @@
 --
 -- `conversation_summary_rows` is the plain (always current) definition; the
 -- materialized view stores it. Listings read the materialized view for rows
--- unchanged since its refresh and `conversation_summary_rows` for the few
--- conversations an API write changed since (DESIGN: fresh reads over views), so
--- both have the same columns. Each per-conversation part is an index look-up on
--- messages (tenant_id, conversation_id, sent_at, id), read from either end, so
--- the live read of a changed conversation costs a probe or two. The count and
--- the contact are scalar subqueries in the select list: under ORDER BY … LIMIT
--- PostgreSQL evaluates them after the sort, only for the rows the page keeps.
+-- unchanged since its refresh and `conversation_summary_live`
+-- (conversation_summary_live.sql, same columns) for the conversations an API
+-- write changed since (DESIGN: fresh reads over views). Each per-conversation
+-- part is an index look-up on messages (tenant_id, conversation_id, sent_at, id),
+-- read from either end.
 --
 -- The last message is the newest by (sent_at, id), the same order the message
 -- listing uses. A conversation's contact is the one it was started with

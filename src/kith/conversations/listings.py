@@ -1,7 +1,7 @@
 """The conversation listings, declared.
 
-Conversations read `conversation_summaries` and, live, `conversation_summary_rows`
-for the conversations an API write changed since the refresh (see db/views).
+Conversations read `conversation_summaries` and, live, `conversation_summary_live`
+(the conversations an API write changed since the refresh, seeking on their sort key; see db/views).
 Messages are read from the base table (fresh after a send), on
 ix_messages_tenant_conversation_sent / ix_messages_tenant_contact_sent_id, with
 the parent's existence checked by the guard in the same statement.
@@ -17,8 +17,9 @@ from kith.pagination.listing import Filter, Listing, Sort
 SUMMARIES = {
     "source": "conversation_summaries",
     "view": "conversation_summaries",
-    "live": "conversation_summary_rows",
+    "live": "conversation_summary_live",
     "changed": "conversations",
+    "live_only_changed": True,
 }
 # Most recent activity first; `last_activity_at` is never NULL (see db/views/conversation_summaries.sql).
 RECENT = {"recent": Sort(("last_activity_at", "id"), (dt.datetime, int), descending=True)}

@@ -18,11 +18,12 @@ CREATE_CONVERSATION = text(
 
 # An outgoing message, sent now, to the conversation's contact (the one it was started with, else
 # the contact of its first message, as the summary view says); the conversation is marked changed
-# in the same statement, which also proves it is the tenant's (no row: no such conversation).
+# in the same statement, which also proves it is the tenant's (no row: no such conversation), and its
+# last_message_at (the live sort key, db/views/conversation_summary_live.sql) is the message's sent_at.
 SEND_MESSAGE = text(
     """
     WITH conversation AS (
-        UPDATE conversations c SET changed_at = now(), updated_at = now()
+        UPDATE conversations c SET changed_at = now(), updated_at = now(), last_message_at = now()
         WHERE c.tenant_id = :tenant_id AND c.id = :conversation_id
         RETURNING c.id, c.channel, c.contact_id
     )

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Text, func
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Text, func, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kith.models.base import Base, Timestamps
@@ -17,6 +17,14 @@ class Conversation(Timestamps, Base):
         Index("ix_conversations_tenant_user", "tenant_id", "user_id", "id"),
         # Conversations an API write touched since the last view refresh are read live (DESIGN: fresh reads).
         Index("ix_conversations_tenant_changed", "tenant_id", "changed_at"),
+        # The changed conversations in the listing's order (db/views/conversation_summary_live.sql).
+        Index(
+            "ix_conversations_live_recent",
+            "tenant_id",
+            text("coalesce(last_message_at, created_at) DESC"),
+            text("id DESC"),
+            postgresql_where=text("changed_at IS NOT NULL"),
+        ),
     )
 
     tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"))
@@ -28,6 +36,8 @@ class Conversation(Timestamps, Base):
     channel: Mapped[str] = mapped_column(Text, server_default="email", default="email")
     subject: Mapped[str | None] = mapped_column(Text)
     changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The last message sent through the API (imports leave it alone): the live listing's sort key.
+    last_message_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Message(Base):

@@ -13,6 +13,8 @@ builds the ONE statement, runs it and returns a `Page` with both cursors:
         ORDER BY segment, sort LIMIT n
     ) ON meta.found
 
+With `live_only_changed` there is no `changed` list: the live view holds only
+the changed rows, and each view row is checked against its base row's mark.
 Each branch seeks on the sort's index; the merge re-sorts at most
 `branches × (limit + 1)` rows. The `meta` row is always there, so an empty
 page still reports `as_of`, and a false guard (a parent that does not exist
@@ -116,6 +118,10 @@ class Listing:
     view: str | None = None  # view_refreshes.view_name giving `as_of` (None: as_of is null)
     live: str | None = None  # a plain view with the source's columns, read for rows changed since as_of
     changed: str | None = None  # with `live`: the base table whose `changed_at` marks API writes (same ids)
+    # With `live`: the live view itself holds only the rows changed since as_of, seeking an index in the
+    # sort's order, so no list of changed ids is gathered: the view's rows are checked against `changed`
+    # one by one (a primary-key probe per row read), and the live branch stops after the page's rows.
+    live_only_changed: bool = False
     scope: str | None = None  # a condition always applied; its parameters come from request.scope
     guard: str | None = None  # evaluated once in the same statement: false is a 404
     missing: str = "Not found"  # the 404's detail when the guard is false
@@ -237,14 +243,24 @@ def _build_statement(listing: Listing, shape: _Shape) -> TextClause:
     if listing.scope:
         conditions.append(listing.scope)
     # With a live definition: the view's rows not changed since as_of, and the changed ones computed live.
-    memberships = (
-        [
+    if listing.live and listing.live_only_changed:
+        memberships = [
+            (
+                listing.source,
+                # `IS TRUE`: the probe is by primary key; a plain comparison would imply the predicate of a
+                # partial index on changed rows and invite a scan of it per row.
+                f"NOT EXISTS (SELECT 1 FROM {listing.changed} c WHERE c.tenant_id = r.tenant_id AND c.id = r.id"
+                " AND (c.changed_at >= (SELECT as_of FROM meta)) IS TRUE)",
+            ),
+            (listing.live, "true"),
+        ]
+    elif listing.live:
+        memberships = [
             (listing.source, "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
             (listing.live, "r.id = ANY (CAST((SELECT ids FROM changed) AS bigint[]))"),
         ]
-        if listing.live
-        else [(listing.source, "true")]
-    )
+    else:
+        memberships = [(listing.source, "true")]
     branches = []
     for number, condition, columns in shape.segments:
         computed = "".join(f", {sql} AS {name}" for name, sql in columns)
@@ -264,7 +280,7 @@ def _build_statement(listing: Listing, shape: _Shape) -> TextClause:
         else "CAST(NULL AS timestamptz)"
     )
     ctes = [f"meta AS MATERIALIZED (SELECT {as_of} AS as_of, {listing.guard or 'true'} AS found)"]
-    if listing.live:
+    if listing.live and not listing.live_only_changed:
         ctes.append(
             "changed AS MATERIALIZED (SELECT coalesce(array_agg(c.id), '{}') AS ids"
             f" FROM {listing.changed} c WHERE c.tenant_id = :tenant_id AND c.changed_at >= (SELECT as_of FROM meta))"
