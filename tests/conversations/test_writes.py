@@ -84,6 +84,26 @@ async def test_a_sent_message_is_read_fresh_everywhere_then_the_same_after_a_ref
     assert await assert_fresh() == fresh
 
 
+async def test_a_refresh_clears_the_marks_it_has_taken_in(client, db, populated):
+    """The live read seeks a partial index of marked conversations: a refresh leaves only newer marks in it."""
+    conversation = (await listing(client, populated.headers, "/api/v1/conversations"))[-1]["id"]
+    sent = await client.post(
+        f"/api/v1/conversations/{conversation}/messages", json={"body": "hi"}, headers=populated.headers
+    )
+    assert sent.status_code == 201
+    conn = await connect(db)
+    try:
+        marked = "SELECT count(*) FROM conversations WHERE tenant_id = $1 AND changed_at IS NOT NULL"
+        assert await conn.fetchval(marked, populated.id) >= 1
+        await refresh(db)
+        assert await conn.fetchval(marked, populated.id) == 0
+        # What the refresh took in is listed from the view, unchanged.
+        top = (await listing(client, populated.headers, "/api/v1/conversations"))[0]
+        assert top["id"] == conversation and top["preview"] == "hi"
+    finally:
+        await conn.close()
+
+
 async def test_a_new_conversation_is_listed_at_once_then_the_same_after_a_refresh(client, db, populated):
     h = populated.headers
     contact = populated.data["contacts"][3]

@@ -35,7 +35,7 @@ from kith.db import locks
 from kith.db.session import standalone_engine
 from kith.observability.metrics import REFRESH_SECONDS
 from kith.readmodels import queries
-from kith.readmodels.views import VIEWS
+from kith.readmodels.views import CLEARED_MARKS, VIEWS
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +121,8 @@ async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool
                 finished_at = await conn.scalar(
                     queries.RECORD_SUCCESS, {**params, "started_at": started_at, "as_of": as_of}
                 )
+                if view_name in CLEARED_MARKS:  # readers see the new as_of and the cleared marks together
+                    await conn.execute(queries.clear_marks(CLEARED_MARKS[view_name]), {"as_of": as_of})
     except Exception as exc:
         # The transaction itself failed (e.g. the connection was lost): record it if we still can.
         if started_at is not None:

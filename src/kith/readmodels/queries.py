@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 
 # An upsert, so a view whose row a migration forgot still gets one (status 'never').
 MARK_REQUESTED = text(
@@ -100,3 +100,8 @@ def refresh_statement(view_name: str, concurrently: bool = True):
 
 def vacuum_statement(view_name: str):
     return text(f"VACUUM (ANALYZE) {view_name}")
+
+
+def clear_marks(table: str) -> TextClause:
+    """Clear the change marks a refresh has taken in (in its transaction, with its as_of)."""
+    return text(f"UPDATE {table} SET changed_at = NULL WHERE changed_at IS NOT NULL AND changed_at < :as_of")

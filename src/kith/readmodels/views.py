@@ -14,6 +14,11 @@ VIEWS: tuple[str, ...] = (
     "tenant_dashboard",
 )
 
+# Base tables whose `changed_at` marks are read through a partial index of the marked rows (see
+# db/views/conversation_summary_live.sql): a refresh clears the marks it has taken in, so that index
+# holds only the rows changed since the last refresh.
+CLEARED_MARKS: dict[str, str] = {"conversation_summaries": "conversations"}
+
 
 def view_sql(name: str) -> str:
     """The view's SQL file: its definition and its indexes (the source of truth)."""
