@@ -10,6 +10,7 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    HTTP_422_UNPROCESSABLE_ENTITY,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -26,6 +27,8 @@ from kith.plans import PlanLimits
 
 # A JSON body can be too large, or conflict with a stored one (409); a broken constraint is a 400.
 BODY_ERRORS = (HTTP_409_CONFLICT, HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+# An Idempotency-Key already used with another request.
+CREATE_ERRORS = (*BODY_ERRORS, HTTP_422_UNPROCESSABLE_ENTITY)
 
 
 class ContactController(Controller):
@@ -86,7 +89,7 @@ class ContactController(Controller):
         "/",
         summary="Create a contact",
         status_code=HTTP_201_CREATED,
-        **resource_responses(*BODY_ERRORS, body=ContactCreate),
+        **resource_responses(*CREATE_ERRORS, body=ContactCreate),
     )
     async def create_contact(
         self,
