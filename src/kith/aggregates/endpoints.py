@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get
@@ -17,7 +16,7 @@ from kith.contacts.schemas import ContactPage
 from kith.openapi import listing_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, etag_response, page_response
-from kith.pagination.params import Cursor, Limit
+from kith.pagination.params import Cursor, Limit, parse_time, time_parameter
 
 # PostgreSQL text cannot hold NUL: a name with one is a 400, not a driver error.
 NO_NUL = r"^[^\x00]*$"
@@ -138,10 +137,10 @@ class MentionController(Controller):
         db_reader: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
         company: Annotated[str | None, Parameter(min_length=1, max_length=500, pattern=NO_NUL)] = None,
-        since: Annotated[dt.datetime | None, Parameter(description="Published at or after (RFC 3339)")] = None,
+        since: Annotated[str | None, time_parameter("Published at or after (RFC 3339; no offset: UTC)")] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[MentionPage]:
-        filters = {"company": company, "since": service.as_utc(since)}
+        filters = {"company": company, "since": service.as_utc(parse_time("since", since))}
         listing = ListingRequest(principal.tenant_id, limit, cursor, filters=filters)
         return page_response(request, await MENTIONS.page(db_reader, listing))

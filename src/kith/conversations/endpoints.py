@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
@@ -30,14 +29,11 @@ from kith.idempotency import Idempotency
 from kith.openapi import listing_responses, resource_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
-from kith.pagination.params import Cursor, Limit, ResourceId
+from kith.pagination.params import Cursor, Limit, ResourceId, time_parameter
 
-Before = Annotated[
-    dt.datetime | None, Parameter(description="RFC 3339: open at the newest messages older than this time.")
-]
+Before = Annotated[str | None, time_parameter("RFC 3339: open at the newest messages older than this time.")]
 After = Annotated[
-    dt.datetime | None,
-    Parameter(description="RFC 3339: open at the oldest messages newer than this time (still newest first)."),
+    str | None, time_parameter("RFC 3339: open at the oldest messages newer than this time (still newest first).")
 ]
 
 

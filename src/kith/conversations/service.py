@@ -25,6 +25,7 @@ from kith.conversations.schemas import (
 from kith.db.reads import Source
 from kith.pagination.listing import Listing, ListingRequest, Position
 from kith.pagination.page import Page
+from kith.pagination.params import parse_time
 from kith.problems import bad_request, not_found, problem
 from kith.scoring.service import rescore_contact
 
@@ -65,11 +66,12 @@ async def list_messages(
     scope: dict[str, int],
     limit: int,
     cursor: str | None,
-    before: dt.datetime | None = None,
-    after: dt.datetime | None = None,
+    before: str | None = None,
+    after: str | None = None,
 ) -> Page[Message]:
     """A page of a thread's messages (MESSAGES, scope conversation_id) or a contact's (TIMELINE, scope contact_id)."""
-    request = ListingRequest(tenant_id, limit, cursor, scope=scope, start=opening(before, after))
+    start = opening(parse_time("before", before), parse_time("after", after))
+    request = ListingRequest(tenant_id, limit, cursor, scope=scope, start=start)
     return await listing.page(reader, request)
 
 
