@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 
 import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
-from tests.limits.conftest import put_on_plan
+from tests.limits.conftest import eventually, put_on_plan
 
 from kith.app import create_app
+from kith.auth.known_tokens import known_tokens
 from kith.db.urls import asyncpg_dsn
 
 PROBLEM = "application/problem+json"
@@ -60,11 +62,9 @@ async def test_an_address_is_limited_before_its_token_is_read(settings_env, db, 
         assert (await client.get("/health")).status_code == 200  # probes are never limited
 
 
-async def test_bad_tokens_stop_costing_queries_once_an_address_is_over_budget(
-    settings_env, db, make_tenant, statements
-):
+async def test_bad_tokens_stop_costing_queries_once_an_address_is_over_budget(settings_env, db, make_tenant):
     settings_env(KITH_AUTH_FAILURES_PER_ADDRESS="3", KITH_AUTH_FAILURE_WINDOW_SECONDS="60")
-    tenant = await make_tenant()
+    tenant, behind_the_same_nat = await make_tenant(), await make_tenant()
     app = create_app(db)
     async with AsyncTestClient(app=app) as client:
         from sqlalchemy import event
@@ -73,7 +73,9 @@ async def test_bad_tokens_stop_costing_queries_once_an_address_is_over_budget(
 
         queries: list[str] = []
         event.listen(app.state[READER_STATE_KEY].sync_engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+        assert (await client.get("/api/v1/contacts", headers=tenant.headers)).status_code == 200
         bad = {"Authorization": "Bearer kith_not-a-token"}
+        queries.clear()
         assert [(await client.get("/api/v1/contacts", headers=bad)).status_code for _ in range(3)] == [401] * 3
         assert len(queries) == 3
 
@@ -84,8 +86,46 @@ async def test_bad_tokens_stop_costing_queries_once_an_address_is_over_budget(
         assert queries == []  # the flood is answered without the database
         assert response.headers["content-type"].startswith(PROBLEM)
         assert 1 <= int(response.headers["retry-after"]) <= 60
-        # The budget is per address: a good token from the same address waits too (documented).
-        assert (await client.get("/api/v1/contacts", headers=tenant.headers)).status_code == 429
+
+        # From the same address, a token this process verified before still passes, without a look-up;
+        # one it has not verified waits with the flood.
+        response = await client.get("/api/v1/contacts", headers=tenant.headers)
+        assert response.status_code == 200
+        assert not any("api_tokens" in query for query in queries)
+        assert (await client.get("/api/v1/contacts", headers=behind_the_same_nat.headers)).status_code == 429
+
+
+async def test_a_verified_token_is_forgotten_when_it_changes_not_when_it_is_used(settings_env, db, make_tenant):
+    settings_env(KITH_AUTH_FAILURES_PER_ADDRESS="1", KITH_AUTH_FAILURE_WINDOW_SECONDS="60")
+    tenant, other = await make_tenant(), await make_tenant()
+    app = create_app(db)
+    async with AsyncTestClient(app=app) as client:
+        listener = app.state["kith_notify_listener"]
+        await eventually(lambda: listener.connected)
+        for handle in (tenant, other):
+            assert (await client.get("/api/v1/contacts", headers=handle.headers)).status_code == 200
+        assert (await client.get("/api/v1/contacts", headers={"Authorization": "Bearer nope"})).status_code == 401
+        assert len(known_tokens(app)) == 2
+
+        conn = await asyncpg.connect(asyncpg_dsn(db))
+        try:
+            received = listener.received
+            # Recording its use announces nothing, so the token stays known ...
+            await conn.execute("UPDATE api_tokens SET last_used_at = now() - interval '1 hour'")
+            # ... and revoking the other token is the one message that arrives.
+            await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE tenant_id = $1", other.id)
+            await eventually(lambda: listener.received > received)
+            await asyncio.sleep(0.2)
+            assert listener.received == received + 1
+            assert (await client.get("/api/v1/contacts", headers=tenant.headers)).status_code == 200
+            assert (await client.get("/api/v1/contacts", headers=other.headers)).status_code == 429
+
+            # A tenant's time zone is part of what is known: a change drops its tokens.
+            await conn.execute("UPDATE tenants SET time_zone = 'Europe/Paris' WHERE id = $1", tenant.id)
+            await eventually(lambda: len(known_tokens(app)) == 0)
+            assert (await client.get("/api/v1/contacts", headers=tenant.headers)).status_code == 429
+        finally:
+            await conn.close()
 
 
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI sets it)")

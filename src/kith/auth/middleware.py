@@ -5,6 +5,7 @@ from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.rate_limit import get_remote_address
 
+from kith.auth.known_tokens import KnownToken, known_tokens
 from kith.auth.principal import Principal
 from kith.auth.queries import PRINCIPAL_BY_TOKEN_HASH
 from kith.auth.tokens import hash_token
@@ -15,21 +16,31 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kith"'}
 
 
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
-    """`Authorization: Bearer <token>` → `request.user` is a Principal; anything else is a 401."""
+    """`Authorization: Bearer <token>` → `request.user` is a Principal; anything else is a 401.
+
+    An address over its failed-auth budget gets 429 without a query, except for a token this
+    process verified lately (kith.auth.known_tokens): good clients behind a flooding address pass.
+    """
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise NotAuthorizedException("Missing bearer token", headers=_CHALLENGE)
+        token_hash, known = hash_token(token), known_tokens(connection.app)
         budget, address = auth_failure_budget(connection.app), get_remote_address(connection)  # type: ignore[arg-type]
         if (wait := await budget.retry_after(address)) is not None:
+            if (principal := known.principal(token_hash)) is not None:
+                return AuthenticationResult(user=principal, auth=token)
             raise TooManyRequestsException(
                 "Too many failed authentications from this address", headers={"Retry-After": str(wait)}
             )
+        generation = known.generation
         async with app_reader(connection.app).connect() as conn:
-            row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": hash_token(token.strip())})).first()
+            row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": token_hash})).first()
         if row is None:
             await budget.record_failure(address)
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
         principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes))
+        known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), generation)
         return AuthenticationResult(user=principal, auth=token)

@@ -8,7 +8,7 @@ from sqlalchemy import text
 PRINCIPAL_BY_TOKEN_HASH = text(
     """
     WITH token AS (
-        SELECT t.id, t.tenant_id, t.user_id, t.scopes, t.last_used_at, n.time_zone
+        SELECT t.id, t.tenant_id, t.user_id, t.scopes, t.expires_at, t.last_used_at, n.time_zone
         FROM api_tokens t
         JOIN tenants n ON n.id = t.tenant_id
         WHERE t.token_hash = :token_hash AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())
@@ -17,6 +17,6 @@ PRINCIPAL_BY_TOKEN_HASH = text(
         FROM token
         WHERE a.id = token.id AND (token.last_used_at IS NULL OR token.last_used_at < now() - interval '1 minute')
     )
-    SELECT tenant_id, user_id, scopes, time_zone FROM token
+    SELECT id, tenant_id, user_id, scopes, expires_at, time_zone FROM token
     """
 )

@@ -15,6 +15,7 @@ from litestar.plugins import InitPluginProtocol
 from litestar.plugins.prometheus import PrometheusConfig
 
 from kith.auth.dependencies import provide_plan, provide_principal
+from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, KnownTokens
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.auth.scopes import scope_guard
 from kith.config import get_settings
@@ -73,8 +74,11 @@ def channel_lifecycle(database_url: str):
         listener = NotificationListener(database_url)
         plans = PlanCache(listening=lambda: listener.connected)
         listener.subscribe("plan", plans)
+        tokens = KnownTokens(listening=lambda: listener.connected)
+        listener.subscribe("token", tokens)
         app.state[LISTENER_STATE_KEY] = listener
         app.state[PLAN_CACHE_STATE_KEY] = plans
+        app.state[KNOWN_TOKENS_STATE_KEY] = tokens
         limits = get_settings().limits
         app.state[AUTH_FAILURES_STATE_KEY] = AuthFailureBudget(
             app.stores.get(LIMITS_STORE), limits.auth_failures_per_address, limits.auth_failure_window_seconds
