@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 from litestar.testing import AsyncTestClient
 from tests.limits.conftest import eventually, put_on_plan
+from tests.sync.test_pipeline import DATA, OWN, assert_accounted, cards, parsed, run_import
 
 from kith.app import create_app
 from kith.plans import plan_cache
+from kith.sync.batch_writer import COUNTERPARTS_OVER_LIMIT
+from kith.sync.sources import read_mbox
 
 CONTACTS = "/api/v1/contacts"
 
@@ -95,3 +99,45 @@ async def test_concurrent_creates_cannot_pass_max_contacts(client, conn, make_te
     )
     assert sorted(r.status_code for r in responses) == [201] * 3 + [403] * 5
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 3
+
+
+async def test_an_import_creates_contacts_up_to_max_contacts_and_reports_the_rest(engine, client, conn, make_tenant):
+    tenant = await make_tenant()
+    await put_on_plan(conn, tenant.id, max_contacts=5)
+    for name in ("Ada", "Bob"):
+        assert (await client.post(CONTACTS, json={"full_name": name}, headers=tenant.headers)).status_code == 201
+
+    run = await run_import(engine, tenant, "vcard", cards(6))
+
+    assert run.status == "succeeded", run.error
+    assert (run.rows_inserted, run.rows_failed) == (3, 3)
+    assert_accounted(run)
+    assert [(e.index, e.reason, e.excerpt) for e in run.errors] == [
+        (n, "the plan allows 5 contacts", f"Card {n}") for n in (3, 4, 5)
+    ]
+    names = await conn.fetch("SELECT full_name FROM contacts WHERE tenant_id = $1 ORDER BY id", tenant.id)
+    assert [r["full_name"] for r in names] == ["Ada", "Bob", "Card 0", "Card 1", "Card 2"]
+
+    # Full, the plan still lets an import update the contacts it has.
+    changed = cards(6).replace(b"ORG:Company 1\r\n", b"ORG:Elsewhere\r\n")
+    run = await run_import(engine, tenant, "vcard", changed)
+    assert (run.rows_inserted, run.rows_updated, run.rows_failed) == (0, 1, 3)
+    assert await conn.fetchval("SELECT company FROM contacts WHERE tenant_id = $1 AND full_name = 'Card 1'", tenant.id)
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 5
+
+
+async def test_messages_beyond_max_contacts_land_without_a_contact(engine, conn, make_tenant):
+    tenant = await make_tenant()
+    await put_on_plan(conn, tenant.id, max_contacts=1)
+    data = (DATA / "takeout.mbox").read_bytes()
+    expected = await parsed(read_mbox(io.BytesIO(data), own_addresses=OWN))
+    counterparts = {r.counterpart_email for r in expected.records if r.counterpart_email}
+    assert len(counterparts) > 1
+
+    run = await run_import(engine, tenant, "mbox", data)
+
+    assert run.status == "succeeded", run.error
+    assert run.rows_inserted == len(expected.records)  # every message lands
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 1
+    assert run.stages["sync"]["dropped"] == {COUNTERPARTS_OVER_LIMIT: len(counterparts) - 1}
+    assert run.stages["sync"]["contacts_created"] == 1

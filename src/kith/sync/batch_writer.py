@@ -9,13 +9,17 @@ adds its counts and record errors to the run. Records the
 database would reject (an impossible birthday, an empty name) are caught
 here first and reported like the source's own record errors, and text it
 cannot store (a NUL, a lone surrogate) is cleaned (kith.text.pg_text), so one
-bad record never fails its batch. The writer holds one batch at a time:
+bad record never fails its batch. A plan's max_contacts caps the contacts a
+batch creates (under the lock POST /contacts takes): a contact record beyond it
+is that record's error, a message counterpart beyond it gets no contact (its
+messages land; the run counts it in stages.sync.dropped). The writer holds one batch at a time:
 memory is bounded by the batch size, not the input.
 """
 
 from __future__ import annotations
 
 import calendar
+import contextlib
 import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -53,6 +57,8 @@ class RunTarget:
     source: str  # stored on the rows (messages.source, mentions.source, …)
     key_kind: str | None = None  # contact_keys.kind of ContactRecord.external_id: 'vcard_uid', 'linkedin'
     dated: Callable[[Any], dt.datetime | None] = undated  # when a record happened (sync_runs.until)
+    # The plan's limit on live contacts as the run started (None: no limit): records beyond it create none.
+    max_contacts: int | None = None
 
 
 @dataclass(slots=True)
@@ -80,6 +86,20 @@ class _Landed(NamedTuple):
 
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
     return {"index": index, "reason": reason, "excerpt": excerpt[:EXCERPT_CHARS]}
+
+
+# What a run records (stages.sync.dropped) for the counterparts of messages it could not make contacts.
+COUNTERPARTS_OVER_LIMIT = "counterpart contacts beyond the plan's max_contacts"
+
+
+async def _contact_room(driver: asyncpg.Connection, target: RunTarget) -> int | None:
+    """How many contacts the batch may create (None: no limit). Called in the batch's transaction, it takes
+    the tenant's contact lock (the one POST /contacts takes) when the plan has a limit, so nothing else
+    creates contacts for the tenant until the batch commits."""
+    if target.max_contacts is None:
+        return None
+    await driver.execute(queries.LOCK_TENANT_CONTACTS, target.tenant_id)
+    return await driver.fetchval(queries.CONTACT_ROOM, target.tenant_id, target.max_contacts)
 
 
 # ---------------------------------------------------------------- per record kind
@@ -124,13 +144,14 @@ def _addresses_and_threads(messages: list[MessageRecord]) -> tuple[dict[str, str
 
 
 async def _land_messages(
-    driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord], common: tuple[Any, ...], _: Totals
+    driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord], common: tuple[Any, ...], totals: Totals
 ) -> _Landed:
     """Three statements in one transaction (see queries.RESOLVE_MESSAGES); the last a COPY."""
     if not records:
         await driver.execute(queries.COUNT_ONLY_BATCH, *common)
         return _Landed()
     async with driver.transaction():
+        room = await _contact_room(driver, target)
         stored = await _fetch_planned(
             driver, queries.STORED_MESSAGES, target.tenant_id, [r.external_id for r in records], target.source
         )
@@ -152,7 +173,10 @@ async def _land_messages(
             [r.subject for r in threads.values()],
             [r.channel for r in threads.values()],
             len(records),
+            room,
         )
+        if over_limit := resolved["contacts_over_limit"]:
+            totals.dropped[COUNTERPARTS_OVER_LIMIT] = totals.dropped.get(COUNTERPARTS_OVER_LIMIT, 0) + over_limit
         contact_ids = dict(zip(addresses, resolved["contact_ids"], strict=False))
         conversation_ids = dict(zip(threads, resolved["conversation_ids"], strict=False))
         tenant_id, source = target.tenant_id, target.source
@@ -205,6 +229,7 @@ class _ContactRow(msgspec.Struct):
     # The record's keys (contact_keys kind and value): what it is matched on.
     key_kinds: list[str]
     key_values: list[str]
+    source_index: int
 
 
 def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[list[Any], list[dict[str, Any]]]:
@@ -258,6 +283,7 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],
+                source_index=r.source_index,
             )
         )
     return [msgspec.json.encode(rows).decode()], errors
@@ -320,16 +346,21 @@ async def _fetch_planned(driver: asyncpg.Connection, statement: str, *params: An
     return await (await driver.prepare(statement)).fetchrow(*params)
 
 
-def _one_statement(statement: str) -> Callable[..., Awaitable[_Landed]]:
-    """Landing a batch in one statement that reports its own counts."""
-
-    async def land(
-        driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...], _: Totals
-    ) -> _Landed:
-        row = await _fetch_planned(driver, statement, *common, *params)
-        return _Landed(row["inserted"], row["updated"], row["contacts_created"])
-
-    return land
+async def _land_contacts(
+    driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...], totals: Totals
+) -> _Landed:
+    """One statement that reports its own counts (with the plan's contact lock first, when it has a limit)."""
+    errors_room = max(0, MAX_ERRORS_KEPT - totals.errors_kept)
+    reason = f"the plan allows {target.max_contacts} contacts"
+    # Autocommit, one statement; a transaction only to hold the contact lock of a limited plan.
+    async with driver.transaction() if target.max_contacts is not None else contextlib.nullcontext():
+        room = await _contact_room(driver, target)
+        row = await _fetch_planned(
+            driver, queries.CONTACTS_BATCH, *common, *params, room, reason, errors_room, EXCERPT_CHARS
+        )
+    totals.failed += row["over_limit"]
+    totals.errors_kept += min(row["over_limit"], errors_room)
+    return _Landed(row["inserted"], row["updated"], row["contacts_created"])
 
 
 class _RecordWriter(NamedTuple):
@@ -343,7 +374,7 @@ class _RecordWriter(NamedTuple):
 
 _RECORD_WRITERS: dict[type, _RecordWriter] = {
     MessageRecord: _RecordWriter(_valid_messages, _land_messages),
-    ContactRecord: _RecordWriter(_contact_params, _one_statement(queries.CONTACTS_BATCH)),
+    ContactRecord: _RecordWriter(_contact_params, _land_contacts),
     MentionRecord: _RecordWriter(_mention_params, _land_mentions),
 }
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from kith.db.locks import lock_id
+from kith.plans.queries import CONTACTS_LOCK_PURPOSE
 
 # ---------------------------------------------------------------- runs
 
@@ -39,9 +40,13 @@ RUN_COLUMNS = """
 
 GET_RUN = text(f"SELECT {RUN_COLUMNS}, errors FROM sync_runs WHERE tenant_id = :tenant_id AND id = :id")
 
+# With the max_contacts of the tenant's plan (or of the default plan) as the run starts.
 RUN_FOR_WORK = """
-    SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email
-    FROM sync_runs r LEFT JOIN users u ON u.id = r.user_id
+    SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email, p.max_contacts
+    FROM sync_runs r
+    LEFT JOIN users u ON u.id = r.user_id
+    JOIN tenants t ON t.id = r.tenant_id
+    JOIN plans p ON p.id = t.plan_id OR (t.plan_id IS NULL AND p.is_default)
     WHERE r.id = $1
 """
 
@@ -102,17 +107,18 @@ READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id
 # so each is planned for its own arrays and the tables' current sizes.
 
 
-def _progress(inserted: str, updated: str) -> str:
-    """The CTE adding a batch's counts and errors to its run; `inserted`/`updated` count its rows (SQL)."""
+def _progress(inserted: str, updated: str, failed: str = "0", errors: str = "'[]'::jsonb") -> str:
+    """The CTE adding a batch's counts and errors to its run; `inserted`/`updated` count its rows, `failed`
+    and `errors` the record errors the statement itself finds, beside those in $4 and $5 (SQL)."""
     return f"""
     progress AS (
         UPDATE sync_runs
         SET rows_seen = rows_seen + $3::int,
-            rows_failed = rows_failed + $4::int,
+            rows_failed = rows_failed + $4::int + {failed},
             rows_inserted = rows_inserted + {inserted},
             rows_updated = rows_updated + {updated},
-            rows_skipped = rows_skipped + $3::int - $4::int - {inserted} - {updated},
-            errors = errors || $5::text::jsonb,
+            rows_skipped = rows_skipped + $3::int - $4::int - {failed} - {inserted} - {updated},
+            errors = errors || $5::text::jsonb || {errors},
             updated_at = clock_timestamp()
         WHERE tenant_id = $1 AND id = $2
     )
@@ -141,25 +147,42 @@ CROSS JOIN LATERAL (SELECT FROM messages m
                     WHERE m.tenant_id = $1 AND m.source = $3 AND m.external_id = b.external_id LIMIT 1) stored
 """
 
+# The plan's contact limit, in the transaction of a batch that may create contacts ($1 tenant_id, $2 the
+# plan's max_contacts): the tenant's contact creations wait for each other (the lock POST /contacts takes),
+# then the room left, counting live contacts no further than the limit.
+LOCK_TENANT_CONTACTS = f"SELECT pg_advisory_xact_lock(($1 % 2147483647)::int, {CONTACTS_LOCK_PURPOSE})"
+CONTACT_ROOM = """
+SELECT $2::int - count(*) FROM (SELECT 1 FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL LIMIT $2) c
+"""
+
 # The new messages' distinct counterpart addresses ($7, with a display name each in $8) and
 # threads ($9, with the subject and channel of their earliest message in $10, $11), each
-# found on its unique index or created; $6 source, $12 how many new messages the COPY lands.
-# Returns the contact id of each address and the conversation id of each thread, in order.
+# found on its unique index or created; $6 source, $12 how many new messages the COPY lands; $13 how many
+# contacts may still be created (the plan's room, NULL: no limit): an address beyond it gets no contact, and
+# its messages none. Returns the contact id (or NULL) of each address and the conversation id of each
+# thread, in order.
 RESOLVE_MESSAGES = f"""
-WITH contact_ids AS MATERIALIZED (
-    SELECT a.ord, a.address, a.display_name, k.contact_id IS NULL AS is_new,
-           coalesce(k.contact_id, nextval(pg_get_serial_sequence('contacts', 'id'))) AS contact_id
+WITH found AS MATERIALIZED (
+    SELECT a.ord, a.address, a.display_name, k.contact_id
     FROM unnest($7::text[], $8::text[]) WITH ORDINALITY AS a(address, display_name, ord)
     LEFT JOIN LATERAL (SELECT contact_id FROM contact_keys
                        WHERE tenant_id = $1 AND kind = 'email' AND value = a.address LIMIT 1) k ON true
 ),
+contact_ids AS MATERIALIZED (
+    SELECT ord, address, display_name, contact_id IS NULL AS is_new,
+           CASE WHEN contact_id IS NOT NULL THEN contact_id
+                WHEN $13::int IS NULL OR nth_new <= $13::int THEN nextval(pg_get_serial_sequence('contacts', 'id'))
+           END AS contact_id
+    FROM (SELECT f.*, row_number() OVER (PARTITION BY f.contact_id IS NULL ORDER BY f.ord) AS nth_new FROM found f) n
+),
 inserted_contacts AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails)
-    SELECT contact_id, $1, coalesce(display_name, address), ARRAY[address] FROM contact_ids WHERE is_new
+    SELECT contact_id, $1, coalesce(display_name, address), ARRAY[address] FROM contact_ids
+    WHERE is_new AND contact_id IS NOT NULL
 ),
 inserted_keys AS (
     INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
-    SELECT $1, contact_id, 'email', address FROM contact_ids WHERE is_new
+    SELECT $1, contact_id, 'email', address FROM contact_ids WHERE is_new AND contact_id IS NOT NULL
     ON CONFLICT DO NOTHING
 ),
 conversation_ids AS MATERIALIZED (
@@ -176,13 +199,14 @@ inserted_conversations AS (
 ),
 touched AS (
     INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id)
-    SELECT $1::bigint, $2::bigint, contact_id FROM contact_ids
+    SELECT $1::bigint, $2::bigint, contact_id FROM contact_ids WHERE contact_id IS NOT NULL
     ON CONFLICT DO NOTHING
 ),
 {_progress("$12::int", "0")}
 SELECT ARRAY(SELECT contact_id FROM contact_ids ORDER BY ord) AS contact_ids,
        ARRAY(SELECT id FROM conversation_ids ORDER BY ord) AS conversation_ids,
-       (SELECT count(*) FROM contact_ids WHERE is_new) AS contacts_created
+       (SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NOT NULL) AS contacts_created,
+       (SELECT count(*) FROM contact_ids WHERE contact_id IS NULL) AS contacts_over_limit
 """
 
 # The columns the COPY of new messages fills.
@@ -205,17 +229,25 @@ MESSAGE_COLUMNS = (
 # several records takes the first. Matched contacts get the record's values
 # merged in (scalars replaced when given, lists extended) and are written only
 # if that changes something; a contact the user deleted is left deleted.
-# Unmatched records become contacts. Every key lands on its contact unless
-# another contact holds it. Each record's look-ups are index probes of its own
+# Unmatched records become contacts, the first $7 of them when the plan limits
+# contacts ($7 the room left, NULL: no limit); the others are record errors
+# (reason $8; the first $9 kept, their excerpt $10 characters of the name).
+# Every key lands on its contact unless another contact holds it. Each record's look-ups are index probes of its own
 # (its keys, then its contact), never a join between batch-sized sets, whose
 # row counts the planner cannot know.
+_OVER_LIMIT_ERRORS = """(
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'index', o.source_index, 'reason', $8::text, 'excerpt', left(o.full_name, $10::int)) ORDER BY o.nth),
+           '[]'::jsonb)
+    FROM (SELECT * FROM over_limit ORDER BY nth LIMIT $9::int) o
+)"""
 CONTACTS_BATCH = f"""
 WITH batch AS MATERIALIZED (
     SELECT b.*, m.match_id
     FROM jsonb_to_recordset($6::text::jsonb) AS b(
         ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
         links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
-        external_ids jsonb, key_kinds text[], key_values text[])
+        external_ids jsonb, key_kinds text[], key_values text[], source_index int)
     CROSS JOIN LATERAL (
         SELECT min(ck.contact_id) AS match_id
         FROM unnest(b.key_kinds, b.key_values) AS k(kind, value)
@@ -258,9 +290,14 @@ updated AS (
            m.birthday_day, m.birthday_year, m.notes, m.external_ids)
     RETURNING c.id
 ),
-new_contacts AS MATERIALIZED (
-    SELECT b.*, nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id FROM batch b WHERE b.match_id IS NULL
+unmatched AS MATERIALIZED (
+    SELECT b.*, row_number() OVER (ORDER BY b.ord) AS nth FROM batch b WHERE b.match_id IS NULL
 ),
+new_contacts AS MATERIALIZED (
+    SELECT u.*, nextval(pg_get_serial_sequence('contacts', 'id')) AS contact_id FROM unmatched u
+    WHERE $7::int IS NULL OR u.nth <= $7::int
+),
+over_limit AS MATERIALIZED (SELECT * FROM unmatched WHERE nth > $7::int),
 inserted AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
                           birthday_month, birthday_day, birthday_year, notes, external_ids)
@@ -281,9 +318,16 @@ touched AS (
     SELECT $1::bigint, $2::bigint, contact_id FROM new_contacts UNION SELECT $1, $2, id FROM updated
     ON CONFLICT DO NOTHING
 ),
-{_progress("(SELECT count(*) FROM new_contacts)", "(SELECT count(*) FROM updated)")}
+{
+    _progress(
+        "(SELECT count(*) FROM new_contacts)",
+        "(SELECT count(*) FROM updated)",
+        "(SELECT count(*) FROM over_limit)::int",
+        _OVER_LIMIT_ERRORS,
+    )
+}
 SELECT (SELECT count(*) FROM new_contacts) AS inserted, (SELECT count(*) FROM updated) AS updated,
-       (SELECT count(*) FROM new_contacts) AS contacts_created
+       (SELECT count(*) FROM new_contacts) AS contacts_created, (SELECT count(*) FROM over_limit) AS over_limit
 """
 
 # The tenant's company names, for the feed matcher (kith.sync.companies), read once per import: a

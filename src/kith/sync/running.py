@@ -87,7 +87,7 @@ async def _execute(
     options = msgspec.convert(run.options, RunOptions)
     if run.user_email:
         options.own_addresses = [*options.own_addresses, run.user_email]
-    target = RunTarget(run.tenant_id, run.id, spec.name, spec.key_kind, spec.dated)
+    target = RunTarget(run.tenant_id, run.id, spec.name, spec.key_kind, spec.dated, run.max_contacts)
     totals = Totals()
     status, error = "succeeded", None
     try:
