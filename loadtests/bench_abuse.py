@@ -3,13 +3,16 @@
 Starts `kith serve` (one process) on 127.0.0.1 against a fresh database on the
 DATABASE_URL server, seeds a small tenant and gives each good client a token.
 Good clients connect from 127.0.0.1, bad ones (random tokens) from 127.0.0.2,
-so each side is one client address, as behind two NATs. Three phases of
-`--seconds` each, side by side:
+so each side is one client address, as behind two NATs. Four phases of
+`--seconds` each, side by side (each after a one-second warm-up in which every
+good client makes its first requests):
 
   good only                 the baseline
   flood, budget on          KITH_AUTH_FAILURES_PER_ADDRESS=20 (the default): after 20 failures
                             the bad address gets 429 without a database query
   flood, budget off         the same flood when every bad token costs a look-up
+  flood, same address       the flood from the good clients' own address (one NAT), budget on:
+                            the good tokens the process verified pass, the bad ones get 429
 
 Per-address and per-token rate limits are raised for the run, so that what is
 measured is the failed-auth budget (the good clients run flat out).
@@ -77,12 +80,14 @@ def p(latencies: list[float], q: float) -> float:
     return statistics.quantiles(latencies, n=1000)[int(q * 1000) - 1] * 1000
 
 
-async def phase(base: str, good_tokens: list[str], bad_clients: int, seconds: float) -> tuple[Tally, Tally]:
+async def phase(
+    base: str, good_tokens: list[str], bad_clients: int, seconds: float, bad_address: str = BAD_ADDRESS
+) -> tuple[Tally, Tally]:
     until = time.monotonic() + seconds
     good, bad = Tally(), Tally()
     tasks = [client_loop(base, t, GOOD_ADDRESS, until, good) for t in good_tokens]
     tasks += [
-        client_loop(base, "kith_" + secrets.token_urlsafe(32), BAD_ADDRESS, until, bad) for _ in range(bad_clients)
+        client_loop(base, "kith_" + secrets.token_urlsafe(32), bad_address, until, bad) for _ in range(bad_clients)
     ]
     await asyncio.gather(*tasks)
     return good, bad
@@ -166,15 +171,16 @@ async def main() -> None:
     url, tokens = await prepare(server_url, data_dir, args.good)
     lines = []
     try:
-        for label, auth_failures, bad_clients in (
-            ("good only", 20, 0),
-            ("flood, budget on", 20, args.bad),
-            ("flood, budget off", 10**9, args.bad),
+        for label, auth_failures, bad_clients, bad_address in (
+            ("good only", 20, 0, BAD_ADDRESS),
+            ("flood, budget on", 20, args.bad, BAD_ADDRESS),
+            ("flood, budget off", 10**9, args.bad, BAD_ADDRESS),
+            ("flood, same address", 20, args.bad, GOOD_ADDRESS),
         ):
             server, base = serve(url, data_dir, auth_failures)
             try:
-                await phase(base, tokens[:2], 0, 1)  # warm-up: connections, plan cache
-                good, bad = await phase(base, tokens, bad_clients, args.seconds)
+                await phase(base, tokens, 0, 1)  # warm-up: connections, plan cache, every good token seen once
+                good, bad = await phase(base, tokens, bad_clients, args.seconds, bad_address)
             finally:
                 stop(server)
             lines.append(row(label, good, bad, args.seconds))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import subprocess
+import sys
 import uuid
 
 import asyncpg
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from tests.limits.conftest import eventually, put_on_plan
@@ -139,3 +143,56 @@ async def test_with_redis_every_process_shares_the_counts(settings_env, db, make
             client = first if i % 2 else second
             statuses.append((await client.get("/api/v1/contacts", headers=tenant.headers)).status_code)
         assert statuses == [200] * 4 + [429] * 2
+
+
+def serve_two(db: str, namespace: str, tmp_path) -> tuple[list[subprocess.Popen], list[str]]:
+    """Two `kith serve` processes on the test database, counting in Redis."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": db,
+        "KITH_DATA_DIR": str(tmp_path),
+        "KITH_LIMITS_STORE": "redis",
+        "KITH_LIMITS_NAMESPACE": namespace,
+        "KITH_LOG_FORMAT": "text",
+    }
+    servers, bases = [], []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        servers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "kith", "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+        bases.append(f"http://127.0.0.1:{port}")
+    return servers, bases
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI sets it)")
+async def test_with_redis_a_burst_across_processes_cannot_pass_the_limit(db, make_tenant, tmp_path):
+    tenant = await make_tenant()
+    await put_on_plan_via_sql(db, tenant.id, requests_per_minute=20)
+    servers, bases = serve_two(db, f"kith_test_{uuid.uuid4().hex}", tmp_path)
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            for base in bases:
+
+                async def up(base=base) -> bool:
+                    try:
+                        return (await client.get(f"{base}/health")).status_code == 200
+                    except httpx.TransportError:
+                        return False
+
+                await eventually(up, seconds=60)
+            responses = await asyncio.gather(
+                *(client.get(f"{bases[i % 2]}/api/v1/contacts", headers=tenant.headers) for i in range(100))
+            )
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=30)
+    assert sorted(r.status_code for r in responses) == [200] * 20 + [429] * 80

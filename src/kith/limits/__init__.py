@@ -1,18 +1,21 @@
 """Request limits: per client address (before auth), per token (the plan's rate), failed-auth budgets.
 
-Built on Litestar's RateLimitMiddleware and its stores: a RedisStore when
-REDIS_URL is set (every API process shares the counts), a MemoryStore otherwise.
+Built on Litestar's RateLimitMiddleware (its configuration, keys and exclusions), counted in atomic fixed
+windows (kith.limits.windows): in Redis when REDIS_URL is set (every API process shares the counts), in
+memory otherwise.
 """
 
 from kith.limits.auth_failures import AUTH_FAILURES_STATE_KEY, AuthFailureBudget, auth_failure_budget
-from kith.limits.rate import LIMITS_STORE, address_rate_limit, limits_stores, token_rate_limit
+from kith.limits.rate import address_rate_limit, token_rate_limit
+from kith.limits.windows import WINDOW_COUNTS_STATE_KEY, window_counts, window_counts_for
 
 __all__ = [
     "AUTH_FAILURES_STATE_KEY",
-    "LIMITS_STORE",
+    "WINDOW_COUNTS_STATE_KEY",
     "AuthFailureBudget",
     "address_rate_limit",
     "auth_failure_budget",
-    "limits_stores",
     "token_rate_limit",
+    "window_counts",
+    "window_counts_for",
 ]

@@ -1,45 +1,23 @@
 from __future__ import annotations
 
 import hashlib
-from time import time
 from typing import Any
 
 from litestar.connection import ASGIConnection, Request
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.base import DefineMiddleware
-from litestar.middleware.rate_limit import (
-    DURATION_VALUES,
-    CacheObject,
-    RateLimitConfig,
-    RateLimitMiddleware,
-    get_remote_address,
-)
-from litestar.stores.base import Store
-from litestar.stores.memory import MemoryStore
-from litestar.stores.redis import RedisStore
+from litestar.middleware.rate_limit import DURATION_VALUES, RateLimitConfig, RateLimitMiddleware, get_remote_address
 from litestar.types import Receive, Scope, Send
 
-from kith.config import Settings
 from kith.db.config import app_reader
+from kith.limits.windows import Window, window_counts
 from kith.plans.cache import plan_cache
-
-LIMITS_STORE = "kith_limits"
-
-
-def limits_stores(settings: Settings) -> dict[str, Store]:
-    """Shared by every API process through Redis when configured; per process otherwise."""
-    limits = settings.limits
-    if limits.store == "redis" and settings.jobs.redis_url:
-        return {LIMITS_STORE: RedisStore.with_client(settings.jobs.redis_url, namespace=limits.namespace)}
-    return {LIMITS_STORE: MemoryStore()}
-
-
-def retry_after(cache_object: CacheObject) -> str:
-    return str(max(1, cache_object.reset - int(time())))
 
 
 class KithRateLimitMiddleware(RateLimitMiddleware):
-    """Litestar's fixed-window limiter, with the limit chosen per request and `Retry-After` on a 429."""
+    """Litestar's rate limiting (its config, keys and exclusions), counted in an atomic fixed window
+    (kith.limits.windows) shared by every API process with Redis, with the limit chosen per request
+    and `Retry-After` on a 429."""
 
     async def limit_for(self, request: Request) -> int | None:
         """Requests allowed per window for this request's key; None: not limited here."""
@@ -48,31 +26,25 @@ class KithRateLimitMiddleware(RateLimitMiddleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = scope["litestar_app"]
         request: Request[Any, Any, Any] = app.request_class(scope)
-        store = self.config.get_store_from_app(app)
         limit = await self.limit_for(request)
         if limit is None:
             await self.app(scope, receive, send)
             return
-        key = self.cache_key_from_request(request)
-        async with self._lock:
-            cache_object = await self.retrieve_cached_history(key, store)
-            if len(cache_object.history) >= limit:
-                headers = self.rate_limit_headers(cache_object, limit)
-                headers["Retry-After"] = retry_after(cache_object)
-                raise TooManyRequestsException(
-                    f"More than {limit} requests per {self.unit}: retry in {headers['Retry-After']} s", headers=headers
-                )
-            await self.set_cached_history(key=key, cache_object=cache_object, store=store)
-        send = self._with_headers(send, self.rate_limit_headers(cache_object, limit))
-        await self.app(scope, receive, send)
+        window = await window_counts(app).hit(self.cache_key_from_request(request), DURATION_VALUES[self.unit])
+        headers = self.rate_limit_headers(window, limit)
+        if window.count > limit:
+            headers["Retry-After"] = str(window.reset_in)
+            raise TooManyRequestsException(
+                f"More than {limit} requests per {self.unit}: retry in {window.reset_in} s", headers=headers
+            )
+        await self.app(scope, receive, self._with_headers(send, headers))
 
-    def rate_limit_headers(self, cache_object: CacheObject, limit: int) -> dict[str, str]:
-        remaining = max(0, limit - len(cache_object.history))
+    def rate_limit_headers(self, window: Window, limit: int) -> dict[str, str]:
         return {
             "RateLimit-Policy": f"{limit};w={DURATION_VALUES[self.unit]}",
             "RateLimit-Limit": str(limit),
-            "RateLimit-Remaining": str(remaining),
-            "RateLimit-Reset": retry_after(cache_object) if cache_object.history else str(DURATION_VALUES[self.unit]),
+            "RateLimit-Remaining": str(max(0, limit - window.count)),
+            "RateLimit-Reset": str(window.reset_in),
         }
 
     def _with_headers(self, send: Send, headers: dict[str, str]) -> Send:
@@ -113,7 +85,6 @@ def address_rate_limit(per_minute: int, exclude: list[str]) -> DefineMiddleware:
         identifier_for_request=address_key,
         exclude=exclude,
         middleware_class=KithRateLimitMiddleware,
-        store=LIMITS_STORE,
     ).middleware
 
 
@@ -124,5 +95,4 @@ def token_rate_limit(exclude: list[str]) -> DefineMiddleware:
         identifier_for_request=token_key,
         exclude=exclude,
         middleware_class=PlanRateLimitMiddleware,
-        store=LIMITS_STORE,
     ).middleware

@@ -24,11 +24,11 @@ from kith.idempotency import provide_idempotency
 from kith.jobqueue.outbox import start_resending
 from kith.limits import (
     AUTH_FAILURES_STATE_KEY,
-    LIMITS_STORE,
+    WINDOW_COUNTS_STATE_KEY,
     AuthFailureBudget,
     address_rate_limit,
-    limits_stores,
     token_rate_limit,
+    window_counts_for,
 )
 from kith.notify import NotificationListener
 from kith.observability.endpoints import MetricsController
@@ -79,16 +79,26 @@ def channel_lifecycle(database_url: str):
         app.state[LISTENER_STATE_KEY] = listener
         app.state[PLAN_CACHE_STATE_KEY] = plans
         app.state[KNOWN_TOKENS_STATE_KEY] = tokens
-        limits = get_settings().limits
-        app.state[AUTH_FAILURES_STATE_KEY] = AuthFailureBudget(
-            app.stores.get(LIMITS_STORE), limits.auth_failures_per_address, limits.auth_failure_window_seconds
-        )
         await listener.start()
 
     async def stop(app: Litestar) -> None:
         await app.state[LISTENER_STATE_KEY].stop()
 
     return start, stop
+
+
+async def open_limits(app: Litestar) -> None:
+    """The request counts (kith.limits.windows) and the failed-auth budget kept in them."""
+    settings = get_settings()
+    counts = app.state[WINDOW_COUNTS_STATE_KEY] = window_counts_for(settings)
+    limits = settings.limits
+    app.state[AUTH_FAILURES_STATE_KEY] = AuthFailureBudget(
+        counts, limits.auth_failures_per_address, limits.auth_failure_window_seconds
+    )
+
+
+async def close_limits(app: Litestar) -> None:
+    await app.state[WINDOW_COUNTS_STATE_KEY].close()
 
 
 class KithPlugin(InitPluginProtocol):
@@ -115,11 +125,10 @@ class KithPlugin(InitPluginProtocol):
                 sending.cancel()
 
         app_config.on_startup.extend(
-            [point_options_at_their_routes, finalize_openapi, open_reader, start_channel, send_unsent_jobs]
+            [point_options_at_their_routes, finalize_openapi, open_reader, open_limits, start_channel, send_unsent_jobs]
         )
-        app_config.on_shutdown.extend([stop_sending, stop_channel, close_reader])
+        app_config.on_shutdown.extend([stop_sending, stop_channel, close_limits, close_reader])
         settings = get_settings()
-        app_config.stores = limits_stores(settings)
         app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
         app_config.request_class = KithRequest
         app_config.middleware.extend(
