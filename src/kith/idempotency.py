@@ -23,8 +23,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response
+from litestar.di import NamedDependency
 from litestar.enums import MediaType
-from litestar.params import Parameter
+from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
 from litestar.types import Empty, Message, Receive
 from sqlalchemy import text
@@ -59,8 +60,8 @@ _STORE = text(
 
 IdempotencyKeyHeader = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         min_length=1,
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
@@ -164,6 +165,9 @@ def _json(value: dict[str, str]) -> str:
 
 
 async def provide_idempotency(
-    request: Request, db_session: AsyncSession, principal: Principal, idempotency_key: IdempotencyKeyHeader = None
+    request: Request,
+    db_session: NamedDependency[AsyncSession],
+    principal: NamedDependency[Principal],
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Idempotency:
     return Idempotency(request, db_session, principal.tenant_id, idempotency_key)
