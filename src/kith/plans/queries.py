@@ -13,22 +13,33 @@ PLAN_OF_TENANT = text(
     """
 )
 
+
 # Advisory-lock keys are (tenant key, purpose): the tenant id folded into int4 (a collision only serializes).
-_TENANT_KEY = "(:tenant_id % 2147483647)::int"
+def _tenant_key(tenant_id: str) -> str:
+    return f"({tenant_id} % 2147483647)::int"
+
+
 CONTACTS_LOCK_PURPOSE = 1
 UPLOAD_SLOT_PURPOSE = 100  # slots are 100, 101, …
 
-# Serializes a tenant's contact creations, so two at once cannot both take the last place.
-LOCK_TENANT_CONTACTS = text(f"SELECT pg_advisory_xact_lock({_TENANT_KEY}, {CONTACTS_LOCK_PURPOSE})")
 
-# Live contacts, counted no further than the limit.
-CONTACTS_UP_TO = text(
-    """
+# The SQL below is also run by the import's batch writer on asyncpg, with its own placeholders.
+def lock_tenant_contacts_sql(tenant_id: str) -> str:
+    """Serializes a tenant's contact creations (API and imports), so two at once cannot both take the last place."""
+    return f"SELECT pg_advisory_xact_lock({_tenant_key(tenant_id)}, {CONTACTS_LOCK_PURPOSE})"
+
+
+def contacts_up_to_sql(tenant_id: str, limit: str) -> str:
+    """Live contacts, counted no further than the limit."""
+    return f"""
     SELECT count(*) FROM (
-        SELECT 1 FROM contacts WHERE tenant_id = :tenant_id AND deleted_at IS NULL LIMIT :limit
+        SELECT 1 FROM contacts WHERE tenant_id = {tenant_id} AND deleted_at IS NULL LIMIT {limit}
     ) c
     """
-)
+
+
+LOCK_TENANT_CONTACTS = text(lock_tenant_contacts_sql(":tenant_id"))
+CONTACTS_UP_TO = text(contacts_up_to_sql(":tenant_id", ":limit"))
 
 # One statement: the tenant's unfinished runs (partial index), and a free upload slot, held until the
 # request's transaction ends (NULL when every slot is taken by uploads streaming in other requests).
@@ -38,6 +49,6 @@ UPLOAD_QUOTA = text(
         (SELECT count(*) FROM sync_runs
          WHERE tenant_id = :tenant_id AND status IN ('queued', 'running')) AS unfinished_runs,
         (SELECT s FROM generate_series(0, :slots - 1) s
-         WHERE pg_try_advisory_xact_lock({_TENANT_KEY}, {UPLOAD_SLOT_PURPOSE} + s) LIMIT 1) AS slot
+         WHERE pg_try_advisory_xact_lock({_tenant_key(":tenant_id")}, {UPLOAD_SLOT_PURPOSE} + s) LIMIT 1) AS slot
     """
 )

@@ -21,7 +21,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from kith.db.locks import lock_id
-from kith.plans.queries import CONTACTS_LOCK_PURPOSE
+from kith.plans.queries import contacts_up_to_sql, lock_tenant_contacts_sql
 
 # ---------------------------------------------------------------- runs
 
@@ -150,10 +150,8 @@ CROSS JOIN LATERAL (SELECT FROM messages m
 # The plan's contact limit, in the transaction of a batch that may create contacts ($1 tenant_id, $2 the
 # plan's max_contacts): the tenant's contact creations wait for each other (the lock POST /contacts takes),
 # then the room left, counting live contacts no further than the limit.
-LOCK_TENANT_CONTACTS = f"SELECT pg_advisory_xact_lock(($1 % 2147483647)::int, {CONTACTS_LOCK_PURPOSE})"
-CONTACT_ROOM = """
-SELECT $2::int - count(*) FROM (SELECT 1 FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL LIMIT $2) c
-"""
+LOCK_TENANT_CONTACTS = lock_tenant_contacts_sql("$1")
+CONTACT_ROOM = f"SELECT $2::int - ({contacts_up_to_sql('$1', '$2')})"
 
 # The new messages' distinct counterpart addresses ($7, with a display name each in $8) and
 # threads ($9, with the subject and channel of their earliest message in $10, $11), each
