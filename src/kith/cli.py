@@ -103,6 +103,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         metrics_dir = get_settings().data_dir / "metrics" / str(os.getpid())
         metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    trusted_proxies = get_settings().http.trusted_proxies
     try:
         uvicorn.run(
             "kith.app:create_app",
@@ -112,6 +113,10 @@ def _serve(host: str, port: int, workers: int) -> None:
             workers=workers,
             log_level="info",
             access_log=False,  # a log line per request costs more than the request itself
+            # Forwarded headers only from the configured proxies (uvicorn trusts 127.0.0.1 by default, so a
+            # client on the same host would choose the address its limits are counted on).
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies),
         )
     finally:
         if metrics_dir is not None:
