@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import asyncpg
 import pytest
 
 from kith.config import get_settings
+from kith.sync.schemas import SourceName
+from kith.sync.sources import SOURCES
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -235,3 +238,14 @@ async def test_bad_run_ids_are_4xx_problems(client, make_tenant, run_id):
     response = await client.get(f"/api/v1/sync/runs/{run_id}", headers=tenant.headers)
     assert 400 <= response.status_code < 500
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_unknown_source_is_400_naming_the_sources(client, conn, make_tenant):
+    tenant = await make_tenant()
+    response = await client.post("/api/v1/sync/outlook", headers=tenant.headers, content=b"First Name\n")
+
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["sources"] == list(SOURCES) == list(get_args(SourceName))
+    assert problem["detail"] == f"No import source named 'outlook'; the sources are: {', '.join(SOURCES)}"
+    assert await nothing_written(conn, tenant.id)
