@@ -54,7 +54,7 @@ async def test_upload_returns_202_and_the_run_completes(client, conn, make_tenan
     assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (8, 6, 2)
     assert [e["index"] for e in run["errors"]] == [4, 7]
     assert set(run["stages"]) == {"sync", "score", "refresh"}
-    assert run["stages"]["sync"]["dropped"] == {"PHOTO": 1}  # the run says what it left out
+    assert run["stages"]["sync"]["dropped"] == {"PHOTO": 1, "X-ABLABEL": 1}  # the run says what it left out
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 6
     assert await conn.fetchval("SELECT count(*) FROM sync_uploads") == 0
     # The import shows in the listings once the refresh that follows it has run.
