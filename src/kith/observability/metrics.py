@@ -72,5 +72,6 @@ def record_sync(source: str, seconds: float, run: Any) -> None:
         SYNC_ROWS.labels(source, outcome).inc(getattr(run, f"rows_{outcome}") or 0)
 
 
-def cache_lookup(cache: str, hit: bool) -> None:
-    CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()
+def cache_counter(cache: str, hit: bool) -> Counter:
+    """The counter of a process cache's hits or misses (bound once: a look-up only adds 1)."""
+    return CACHE_REQUESTS.labels(cache, "hit" if hit else "miss")

@@ -17,11 +17,11 @@ from litestar.plugins import InitPluginProtocol
 from litestar.plugins.prometheus import PrometheusConfig
 
 from kith.auth.dependencies import provide_plan, provide_principal
-from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, KnownTokens
+from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, TOKEN_USE_STATE_KEY, KnownTokens, TokenUse
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.auth.scopes import scope_guard
 from kith.config import get_settings
-from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.db.config import app_reader, get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.idempotency import provide_idempotency
 from kith.jobqueue.sweeper import sweep_unsent_jobs
 from kith.limits import (
@@ -81,9 +81,12 @@ def channel_lifecycle(database_url: str):
         app.state[LISTENER_STATE_KEY] = listener
         app.state[PLAN_CACHE_STATE_KEY] = plans
         app.state[KNOWN_TOKENS_STATE_KEY] = tokens
+        app.state[TOKEN_USE_STATE_KEY] = use = TokenUse(app_reader(app))
+        use.start()
         await listener.start()
 
     async def stop(app: Litestar) -> None:
+        await app.state[TOKEN_USE_STATE_KEY].stop()
         await app.state[LISTENER_STATE_KEY].stop()
 
     return start, stop

@@ -90,7 +90,8 @@ class _Landed(NamedTuple):
 
 
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
-    return {"index": index, "reason": reason, "excerpt": excerpt[:EXCERPT_CHARS]}
+    # What an error quotes is the bad input itself: cleaned as a record would be, or the run could not land.
+    return {"index": index, "reason": pg_text(reason), "excerpt": pg_text(excerpt[:EXCERPT_CHARS])}
 
 
 # What a run records (stages.sync.dropped) for the counterparts of messages it could not make contacts.
