@@ -96,6 +96,7 @@ def _serve(host: str, port: int, workers: int) -> None:
 
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = _database_url()
+    os.environ["KITH_DB_PROCESSES"] = str(workers)  # they share KITH_DB_CONNECTIONS (kith.db.budget)
     get_settings.cache_clear()  # read again, with the URL resolved
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:

@@ -24,6 +24,12 @@ QUEUES = ("sync", "compute")
 class DatabaseSettings:
     url: str | None  # DATABASE_URL; None: the embedded server in data_dir
     sql_echo: bool
+    # KITH_DB_CONNECTIONS: connections one `kith serve` or `kith worker` opens at most, all its processes and
+    # pools together (kith.db.budget divides them); KITH_DB_PROCESSES is how many processes share them (set
+    # by those commands for their children).
+    connections: int
+    processes: int
+    pool_timeout: float  # KITH_DB_POOL_TIMEOUT: seconds a request waits for a connection before its 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +195,13 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     return Settings(
         data_dir=data_dir,
         secret_key=_secret_key(env, data_dir),
-        database=DatabaseSettings(url=env.get("DATABASE_URL") or None, sql_echo=env.get("KITH_SQL_ECHO") == "1"),
+        database=DatabaseSettings(
+            url=env.get("DATABASE_URL") or None,
+            sql_echo=env.get("KITH_SQL_ECHO") == "1",
+            connections=_int(env, "KITH_DB_CONNECTIONS", 20),
+            processes=_int(env, "KITH_DB_PROCESSES", 1),
+            pool_timeout=_float(env, "KITH_DB_POOL_TIMEOUT", 5),
+        ),
         http=HttpSettings(
             host=env.get("KITH_HOST") or "127.0.0.1",
             port=_int(env, "KITH_PORT", 8000),
