@@ -56,3 +56,5 @@ class RunOptions(msgspec.Struct, omit_defaults=True):
     own_addresses: list[str] = []
     # How the upload is encoded: the source's file format, or a JSON array of records.
     format: Literal["file", "json"] = "file"
+    # The connection a connector's run syncs (kith.connectors); None for a file.
+    connection_id: int | None = None

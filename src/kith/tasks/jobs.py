@@ -24,6 +24,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import QUEUES, get_settings
+from kith.connectors.running import execute_connection_run
+from kith.connectors.service import queue_due_syncs
 from kith.db.locks import held_exclusively, job_key
 from kith.jobqueue import names
 from kith.jobqueue.broker import MAX_HOLD, jobs, stream
@@ -74,6 +76,16 @@ async def sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     return {"sync_run_id": sync_run_id, "status": state.status}
 
 
+@jobs.task(task_name=names.CONNECTION_SYNC, queue="sync", timeout=SYNC_TIMEOUT)
+async def connection_sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
+    """Sync a connection (kith.connectors): a run like an import's, resumed from its checkpoint; then score it."""
+    await execute_connection_run(engine, sync_run_id)
+    state = await _run_state(engine, sync_run_id)
+    if state.status == "succeeded" and state.score_status != "succeeded":
+        await score.kiq(sync_run_id)
+    return {"sync_run_id": sync_run_id, "status": state.status}
+
+
 @jobs.task(task_name=names.SCORE, queue="compute", timeout=SCORE_TIMEOUT)
 async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     """Score the contacts the run touched (one set-based statement), then request the refreshes."""
@@ -112,6 +124,17 @@ async def refresh_views() -> list[str]:
     for view_name in VIEWS:
         await refresh.kiq(view_name)
     return list(VIEWS)
+
+
+@jobs.task(
+    task_name=names.SYNC_CONNECTIONS,
+    queue="compute",
+    timeout=60,
+    schedule=[{"cron": "* * * * *", "schedule_id": "sync_connections"}],
+)
+async def sync_connections(engine: Engine) -> dict[str, int]:
+    """Every minute: a sync for each connection due (KITH_CONNECTOR_SYNC_INTERVAL after its last)."""
+    return {"queued": await queue_due_syncs(engine)}
 
 
 @jobs.task(
