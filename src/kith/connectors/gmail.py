@@ -23,6 +23,7 @@ from kith.connectors.steps import Step
 from kith.sync.sources import MessageRecord, RecordError, SourceBatch
 from kith.sync.sources._common import normalize_email
 from kith.sync.sources.bulk_mail import bulk_mail_reason
+from kith.sync.sources.mbox import BULK_MAIL, LABELLED
 
 METADATA_HEADERS = (
     "From",
@@ -49,16 +50,18 @@ def _addresses(value: str | None) -> list[tuple[str | None, str]]:
     return found
 
 
-def message_record(message: dict[str, Any], own: frozenset[str], index: int) -> MessageRecord | RecordError | None:
-    """A Gmail message (format=metadata) as a record; None when it is skipped (drafts, spam, bulk mail)."""
+def message_record(
+    message: dict[str, Any], own: frozenset[str], index: int, skip_bulk_mail: bool = True
+) -> MessageRecord | RecordError | str:
+    """A Gmail message (format=metadata) as a record, or why it is skipped (as mbox names it: drafts, bulk mail)."""
     labels = set(message.get("labelIds") or ())
     if labels & SKIPPED_LABELS:
-        return None
+        return LABELLED
     headers = {h["name"].lower(): h["value"] for h in (message.get("payload") or {}).get("headers") or ()}
     senders = _addresses(headers.get("from"))
     sender = senders[0][1] if senders else None
-    if bulk_mail_reason(headers, sender):
-        return None
+    if skip_bulk_mail and bulk_mail_reason(headers, sender):
+        return BULK_MAIL
     try:
         sent_at = dt.datetime.fromtimestamp(int(message["internalDate"]) / 1000, dt.UTC)
         message_id, thread_id = str(message["id"]), str(message["threadId"])
@@ -86,8 +89,17 @@ def message_record(message: dict[str, Any], own: frozenset[str], index: int) -> 
 class GmailSource:
     key = "gmail"
 
-    def __init__(self, api: ApiClient, base_url: str, account: str, days_back: int | None, concurrency: int) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        base_url: str,
+        account: str,
+        days_back: int | None,
+        concurrency: int,
+        skip_bulk_mail: bool = True,
+    ) -> None:
         self.api = api
+        self.skip_bulk_mail = skip_bulk_mail
         self.base = f"{base_url}/gmail/v1/users/me"
         self.own = frozenset({account.lower()})
         self.days_back = days_back
@@ -169,9 +181,13 @@ class GmailSource:
         batch: SourceBatch = SourceBatch()
         for message in messages:
             index, self.index = self.index, self.index + 1
-            record = message_record(message, self.own, index) if message is not None else None
-            if record is None:
+            if message is None:  # deleted since it was listed
                 batch.skipped += 1
+                continue
+            record = message_record(message, self.own, index, self.skip_bulk_mail)
+            if isinstance(record, str):
+                batch.skipped += 1
+                batch.skipped_as[record] = batch.skipped_as.get(record, 0) + 1
             elif isinstance(record, RecordError):
                 batch.errors.append(record)
             else:

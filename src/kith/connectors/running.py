@@ -111,7 +111,7 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
             raise ConnectionGone("the connection was deleted")
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
             api = ApiClient(http, settings, ConnectionTokens(driver, http, settings, row))
-            for source in _sources(api, settings, row):
+            for source in _sources(api, settings, row, run.skip_bulk_mail):
                 await _run_source(
                     driver, conn, target, source, _json(row["checkpoint"]).get(source.key, {}), totals, stats
                 )
@@ -128,6 +128,7 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
         "batches": totals.batches,
         "contacts_created": totals.contacts_created,
         "dropped": totals.dropped,
+        "skipped": totals.skipped_as,
         "deleted": {"messages": stats["messages_deleted"], "contacts": stats["contacts_deleted"]},
         "notes": stats["notes"],
         "requests": api.requests if api else 0,
@@ -160,7 +161,7 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
     )
 
 
-def _sources(api: ApiClient, settings: ConnectorSettings, row: Any) -> list[Any]:
+def _sources(api: ApiClient, settings: ConnectorSettings, row: Any, skip_bulk_mail: bool) -> list[Any]:
     """The address book first (mail then finds its people), then the mail; each only if its scope was granted."""
     scopes = set(row["scopes"]) or {CONTACTS_SCOPE, GMAIL_SCOPE}
     sources: list[Any] = []
@@ -168,7 +169,8 @@ def _sources(api: ApiClient, settings: ConnectorSettings, row: Any) -> list[Any]
         sources.append(PeopleSource(api, settings.people_api_url))
     if GMAIL_SCOPE in scopes:
         days_back = _json(row["options"]).get("days_back")
-        sources.append(GmailSource(api, settings.gmail_api_url, row["account"], days_back, settings.fetch_concurrency))
+        concurrency = settings.fetch_concurrency
+        sources.append(GmailSource(api, settings.gmail_api_url, row["account"], days_back, concurrency, skip_bulk_mail))
     return sources
 
 

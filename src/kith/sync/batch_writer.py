@@ -73,6 +73,8 @@ class Totals:
     newest: dt.datetime | None = None
     # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
     dropped: dict[str, int] = field(default_factory=dict)
+    # Items skipped, by the reason their source gave (bulk mail, ...): stages.sync.skipped.
+    skipped_as: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
     # Built from the tenant's company names at the run's first news batch, then reused by the others.
     company_matcher: CompanyMatcher | None = field(default=None, repr=False)
@@ -410,6 +412,8 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     totals.seen += batch.seen
     for name, count in batch.dropped.items():
         totals.dropped[name] = totals.dropped.get(name, 0) + count
+    for reason, count in batch.skipped_as.items():
+        totals.skipped_as[reason] = totals.skipped_as.get(reason, 0) + count
     totals.failed += failed
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.

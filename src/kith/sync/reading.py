@@ -28,6 +28,8 @@ def open_source(
         kwargs["since"] = since
     if "own_addresses" in spec.options:
         kwargs["own_addresses"] = options.own_addresses
+    if "skip_bulk_mail" in spec.options:
+        kwargs["skip_bulk_mail"] = options.skip_bulk_mail
     return spec.reader(stream, **kwargs)
 
 
