@@ -16,6 +16,9 @@ A Litestar app over an in-memory account (`FakeGoogle`), served on a real local 
   JSON error bodies. `fail(...)` queues failures (429 with Retry-After, 403 rateLimitExceeded,
   5xx) for the next matching requests; `latency` delays every API response; `hold(...)` blocks a
   matching request until released. `requests` logs every call (path and query).
+
+`fill_mailbox(n)` adds n messages made on demand from their number (flat memory, for the benchmark);
+the `/_fake/...` routes arrange the account from another process (`python -m tests.fakes.google`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.response import Redirect
 
 GMAIL = "/gmail/v1/users/me"
+ME_PLACEHOLDER = "<me>"
 HISTORY_TYPES = {"messagesAdded": "messageAdded", "messagesDeleted": "messageDeleted"}
 PEOPLE = "/v1/people/me/connections"
 
@@ -86,6 +90,8 @@ class FakeGoogle:
     failures: list[Failure] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, query string)
+    synthetic: int = 0  # messages made on demand (fill_mailbox)
+    removed: set[str] = field(default_factory=set)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     # ------------------------------------------------------------ arranging the account
@@ -142,11 +148,47 @@ class FakeGoogle:
         self.history.append((self.history_id, "messagesAdded", message_id))
         return message_id
 
+    def fill_mailbox(self, count: int) -> None:
+        """Add `count` messages, each built when asked for (1 in 10 from a mailing list, 1 in 5 sent)."""
+        start, self.synthetic = self.synthetic, self.synthetic + count
+        self.order.extend(f"5{n:015x}" for n in range(start, start + count))
+        self.history_id += count  # no history entries: these were there before any sync
+
+    def message(self, message_id: str) -> dict | None:
+        if (message := self.messages.get(message_id)) is not None:
+            return message
+        if not message_id.startswith("5") or len(message_id) != 16:
+            return None
+        n = int(message_id[1:], 16)
+        if n >= self.synthetic or message_id in self.removed:
+            return None
+        person = f"Person {n % 5000} <p{n % 5000}@example.com>"
+        sender, to = (ME_PLACEHOLDER, person) if n % 5 == 0 else (person, ME_PLACEHOLDER)
+        headers = [
+            {"name": "From", "value": sender.replace(ME_PLACEHOLDER, self.account)},
+            {"name": "To", "value": to.replace(ME_PLACEHOLDER, self.account)},
+            {"name": "Subject", "value": f"Thread {n // 3}"},
+            {"name": "Message-ID", "value": f"<{message_id}@mail.example.com>"},
+        ]
+        if n % 10 == 7:
+            headers.append({"name": "List-Id", "value": "<news.example.com>"})
+        sent = dt.datetime(2024, 1, 1, tzinfo=dt.UTC) + dt.timedelta(minutes=n)
+        return {
+            "id": message_id,
+            "threadId": f"5{n // 3:015x}",
+            "labelIds": ["SENT"] if n % 5 == 0 else ["INBOX"],
+            "snippet": f"Message number {n}",
+            "historyId": str(self.history_id),
+            "internalDate": str(int(sent.timestamp() * 1000)),
+            "payload": {"mimeType": "text/plain", "headers": headers},
+        }
+
     def delete_message(self, message_id: str) -> None:
-        message = self.messages.pop(message_id)
+        self.removed.add(message_id)
+        self.messages.pop(message_id, None)
         self.order.remove(message_id)
         self.history_id += 1
-        self.history.append((self.history_id, "messagesDeleted", message["id"]))
+        self.history.append((self.history_id, "messagesDeleted", message_id))
 
     def expire_history(self) -> None:
         """Every history id handed out so far is too old now (a 404 from history.list)."""
@@ -267,8 +309,8 @@ class FakeGoogle:
         async def profile() -> dict:
             return {
                 "emailAddress": fake.account,
-                "messagesTotal": len(fake.messages),
-                "threadsTotal": len(fake.messages),
+                "messagesTotal": len(fake.order),
+                "threadsTotal": len(fake.order),
                 "historyId": str(fake.history_id),
             }
 
@@ -286,18 +328,18 @@ class FakeGoogle:
             query = request.query_params.get("q") or ""
             if query.startswith("after:"):
                 after_ms = int(query[6:]) * 1000
-                ids = [i for i in ids if int(fake.messages[i]["internalDate"]) > after_ms]
+                ids = [i for i in ids if int(fake.message(i)["internalDate"]) > after_ms]
             chunk, next_token = page(ids, request, "maxResults")
             body: dict[str, Any] = {"resultSizeEstimate": len(ids)}
             if chunk:
-                body["messages"] = [{"id": i, "threadId": fake.messages[i]["threadId"]} for i in chunk]
+                body["messages"] = [{"id": i, "threadId": fake.message(i)["threadId"]} for i in chunk]
             if next_token:
                 body["nextPageToken"] = next_token
             return body
 
         @get(f"{GMAIL}/messages/{{message_id:str}}")
         async def get_message(request: Request, message_id: str) -> Response:
-            message = fake.messages.get(message_id)
+            message = fake.message(message_id)
             if message is None:
                 body = google_error(404, "Requested entity was not found.", "NOT_FOUND", "notFound")
                 return Response(body, status_code=404)
@@ -363,8 +405,43 @@ class FakeGoogle:
                 body["nextSyncToken"] = f"sync-{fake.people_seq}"
             return Response(body)
 
+        @post("/_fake/grant")
+        async def control_grant() -> dict:
+            return {"refresh_token": fake.grant()}
+
+        @post("/_fake/mailbox")
+        async def control_mailbox(data: dict[str, int]) -> dict:
+            """Arrange from another process: {"fill": n} messages more, {"add": n} new ones, {"delete": n} oldest."""
+            fake.fill_mailbox(data.get("fill", 0))
+            for n in range(data.get("add", 0)):
+                fake.add_message(f"New {n} <new{n}@example.com>", fake.account, sent=dt.datetime.now(dt.UTC))
+            for message_id in fake.order[: data.get("delete", 0)]:
+                fake.delete_message(message_id)
+            return {"messages": len(fake.order), "history_id": fake.history_id}
+
+        @post("/_fake/latency")
+        async def control_latency(data: dict[str, float]) -> dict:
+            fake.latency = data["seconds"]
+            return {"latency": fake.latency}
+
+        @get("/_fake/requests")
+        async def control_requests() -> dict:
+            return {"requests": len(fake.requests)}
+
         return Litestar(
-            [authorize, token, profile, list_messages, get_message, history, connections],
+            [
+                authorize,
+                token,
+                profile,
+                list_messages,
+                get_message,
+                history,
+                connections,
+                control_grant,
+                control_mailbox,
+                control_latency,
+                control_requests,
+            ],
             before_request=before,
             debug=False,
         )
@@ -378,3 +455,17 @@ def base36(n: int) -> str:
         out = digits[r] + out
         if n == 0:
             return out
+
+
+if __name__ == "__main__":
+    import argparse
+
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Serve a fake Google (OAuth, Gmail, People) on 127.0.0.1.")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--latency", type=float, default=0.02, help="seconds added to every API call (default 0.02)")
+    args = parser.parse_args()
+    uvicorn.run(
+        FakeGoogle(latency=args.latency).app(), host="127.0.0.1", port=args.port, log_level="warning", access_log=False
+    )

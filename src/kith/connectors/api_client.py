@@ -27,6 +27,8 @@ import msgspec
 from kith.config import ConnectorSettings
 
 logger = logging.getLogger(__name__)
+# httpx logs a line per request at INFO: 100,000 on a first sync, saying nothing the run does not.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
