@@ -208,9 +208,7 @@ async def test_another_tenant_cannot_see_sync_or_delete_a_connection(client, con
     assert await counts(conn, owner.id) == (3, 4)  # what it imported stays
 
 
-async def test_the_connections_listing_is_one_statement(
-    client, conn, make_tenant, google, connect, statements
-):
+async def test_the_connections_listing_is_one_statement(client, conn, make_tenant, google, connect, statements):
     tenant = await make_tenant()
     await connect(tenant)
     await conn.execute(  # a second account
