@@ -93,7 +93,7 @@ class ConnectorSettings:
     token_keys: tuple[str, ...] | None
     sync_interval: int  # seconds between two syncs of a connection
     stale_after: int  # seconds a run may go without progress before the scheduler hands it out again
-    fetch_concurrency: int  # requests one run keeps in flight (a tenant's runs take turns, so per tenant too)
+    fetch_concurrency: int  # batch requests one run keeps in flight (a tenant's runs take turns: per tenant too)
     max_retries: int  # attempts of one request against rate limits and 5xx before the run fails
     retry_delay: float  # seconds, doubled per attempt (with jitter) when the API says no Retry-After
     retry_max_delay: float
@@ -245,7 +245,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             else None,
             sync_interval=_int(env, "KITH_CONNECTOR_SYNC_INTERVAL", 900),
             stale_after=_int(env, "KITH_CONNECTOR_STALE_AFTER", 3600),
-            fetch_concurrency=_int(env, "KITH_CONNECTOR_CONCURRENCY", 16),
+            fetch_concurrency=_int(env, "KITH_CONNECTOR_CONCURRENCY", 4),
             max_retries=_int(env, "KITH_CONNECTOR_MAX_RETRIES", 8),
             retry_delay=_float(env, "KITH_CONNECTOR_RETRY_DELAY", 1),
             retry_max_delay=_float(env, "KITH_CONNECTOR_RETRY_MAX_DELAY", 120),

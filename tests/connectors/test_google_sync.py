@@ -114,15 +114,17 @@ async def test_rate_limits_and_blips_are_survived_with_nothing_lost_or_doubled(
     arrange_account(google)
     google.page_size = 3  # several pages of each
     google.fail("/v1/people/me/connections", 429, retry_after="1")
-    google.fail("/gmail/v1/users/me/messages/", 403, times=2)  # rateLimitExceeded
+    google.fail("/gmail/v1/users/me/messages/", 403, times=2)  # rateLimitExceeded, two parts of one batch
     google.fail("/gmail/v1/users/me/messages", 503)
     google.fail("/gmail/v1/users/me/history", 500)  # not reached: a first sync reads no history
+    google.fail("/batch/gmail/v1", 502)  # a whole batch request
     tenant = await make_tenant()
     await connect(tenant)
 
     run = await last_run(client, tenant)
     assert run["status"] == "succeeded", run
     sync = run["stages"]["sync"]
+    # One wait each: the people page, the message list, the batch, the two refused parts (asked again together).
     assert sync["retries"] == 4 and sync["retry_wait_seconds"] >= 1  # Retry-After: 1 honoured
     assert await counts(conn, tenant.id) == (3, 4)
     assert [f.path_part for f in google.failures] == ["/gmail/v1/users/me/history"]

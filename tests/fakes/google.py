@@ -7,7 +7,8 @@ A Litestar app over an in-memory account (`FakeGoogle`), served on a real local 
   `POST /token` (form-encoded) for `authorization_code` (checks the PKCE verifier, S256) and
   `refresh_token`; a revoked or unknown grant is 400 `{"error": "invalid_grant", …}`.
 - `GET /gmail/v1/users/me/profile`, `/messages` (`maxResults`, `pageToken`, `q=after:EPOCH`,
-  newest first), `/messages/{id}` (`format=metadata`, `metadataHeaders`), `/history`
+  newest first), `/messages/{id}` (`format=metadata`, `metadataHeaders`; also as parts of
+  `POST /batch/gmail/v1`, multipart/mixed, each part failing on its own), `/history`
   (`startHistoryId`, `historyTypes`, `pageToken`; an id older than the oldest kept is 404).
 - `GET /v1/people/me/connections` (`personFields`, `pageSize`, `pageToken`, `requestSyncToken`,
   `syncToken`; changes only with a sync token, deleted people with `metadata.deleted`; an expired
@@ -26,13 +27,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import email.policy
 import hashlib
 import itertools
+import json
 import secrets
 import threading
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.response import Redirect
@@ -337,16 +341,45 @@ class FakeGoogle:
                 body["nextPageToken"] = next_token
             return body
 
-        @get(f"{GMAIL}/messages/{{message_id:str}}")
-        async def get_message(request: Request, message_id: str) -> Response:
+        def message_answer(message_id: str, query: dict[str, list[str]]) -> tuple[int, dict]:
             message = fake.message(message_id)
             if message is None:
-                body = google_error(404, "Requested entity was not found.", "NOT_FOUND", "notFound")
-                return Response(body, status_code=404)
-            assert request.query_params.get("format") == "metadata"
-            wanted = {h.lower() for h in request.query_params.getall("metadataHeaders", [])}
+                return 404, google_error(404, "Requested entity was not found.", "NOT_FOUND", "notFound")
+            assert query.get("format") == ["metadata"]
+            wanted = {h.lower() for h in query.get("metadataHeaders", [])}
             headers = [h for h in message["payload"]["headers"] if h["name"].lower() in wanted]
-            return Response({**message, "payload": {**message["payload"], "headers": headers}})
+            return 200, {**message, "payload": {**message["payload"], "headers": headers}}
+
+        @get(f"{GMAIL}/messages/{{message_id:str}}")
+        async def get_message(request: Request, message_id: str) -> Response:
+            status, body = message_answer(message_id, parse_qs(request.url.query or ""))
+            return Response(body, status_code=status)
+
+        @post("/batch/gmail/v1")
+        async def batch(request: Request) -> Response:
+            """Google's batch endpoint: a multipart/mixed body of HTTP requests, answered part for part."""
+            raw = b"Content-Type: " + request.headers["content-type"].encode() + b"\r\n\r\n" + await request.body()
+            parts = []
+            for part in BytesParser(policy=email.policy.HTTP).parsebytes(raw).iter_parts():
+                method, target = (part.get_payload(decode=True) or b"").decode().split("\r\n")[0].split()[:2]
+                path, _, query = target.partition("?")
+                fake.requests.append((path, query))
+                failure = next((f for f in fake.failures if f.path_part in path), None)
+                if failure is not None:
+                    fake.failures.remove(failure)
+                    status, body = failure.status, failure.body
+                elif method == "GET" and path.startswith(f"{GMAIL}/messages/"):
+                    status, body = message_answer(path.rsplit("/", 1)[1], parse_qs(query))
+                else:
+                    status, body = 404, google_error(404, "Not found", "NOT_FOUND", "notFound")
+                item = (part.get("Content-ID") or "<item>").strip("<>")
+                parts.append(
+                    f"--batch_fake\r\nContent-Type: application/http\r\nContent-ID: <response-{item}>\r\n\r\n"
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}\r\n"
+                    f"Content-Type: application/json; charset=UTF-8\r\n\r\n{json.dumps(body)}\r\n"
+                )
+            content = "".join(parts) + "--batch_fake--\r\n"
+            return Response(content, media_type="multipart/mixed; boundary=batch_fake")
 
         @get(f"{GMAIL}/history")
         async def history(request: Request) -> Response:
@@ -435,6 +468,7 @@ class FakeGoogle:
                 profile,
                 list_messages,
                 get_message,
+                batch,
                 history,
                 connections,
                 control_grant,
