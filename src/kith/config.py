@@ -36,6 +36,7 @@ class HttpSettings:
     cors_origins: tuple[str, ...]
     compression_min_bytes: int
     json_logs: bool
+    page_cache_bytes: int  # KITH_PAGE_CACHE_BYTES: pages kept per process (kith.pagination.cache); 0: none
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             cors_origins=tuple(o.strip() for o in (env.get("KITH_CORS_ORIGINS") or "").split(",") if o.strip()),
             compression_min_bytes=_int(env, "KITH_COMPRESSION_MIN_BYTES", 1024),
             json_logs=(env.get("KITH_LOG_FORMAT") or "json") == "json",
+            page_cache_bytes=_int(env, "KITH_PAGE_CACHE_BYTES", 64 * 1024 * 1024),
         ),
         limits=LimitSettings(
             requests_per_minute_per_address=_int(env, "KITH_RATE_LIMIT_PER_ADDRESS", 6000),
