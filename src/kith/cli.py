@@ -363,17 +363,19 @@ async def _import(
 
 
 @cli.command()
-@click.argument("view", required=False)
-def refresh(view: str | None) -> None:
-    """Refresh one read model (or all) now; print each view refreshed."""
+@click.argument("read_model", required=False)
+def refresh(read_model: str | None) -> None:
+    """Refresh every slice of one read model (or of all) now; print each slice refreshed."""
     from kith.readmodels.coalesced_refresh import refresh_all
-    from kith.readmodels.views import VIEWS
+    from kith.readmodels.models import READ_MODELS, UnknownReadModelError, read_model_named
 
-    if view is not None and view not in VIEWS:
-        raise click.ClickException(f"no view named {view!r}; views: {', '.join(VIEWS)}")
+    try:
+        models = (read_model_named(read_model),) if read_model else READ_MODELS
+    except UnknownReadModelError as exc:
+        raise click.ClickException(str(exc)) from None
     _database_url()
-    for outcome in _run(refresh_all(views=(view,) if view else VIEWS)):
-        click.echo(outcome.view_name)
+    for outcome in _run(refresh_all(models=models)):
+        click.echo(outcome.slice.relation)
 
 
 @cli.command()
