@@ -153,6 +153,91 @@ def tenant_create(name: str, time_zone: str) -> None:
     click.echo(owner.tenant_id)
 
 
+@tenant.command("set-plan")
+@click.argument("name")
+@click.argument("plan")
+def tenant_set_plan(name: str, plan: str) -> None:
+    """Put a tenant on a plan (every API process hears of it at once); print the plan's id."""
+    from kith.plans.admin import set_tenant_plan
+
+    click.echo(_run(_plan_admin(lambda conn: set_tenant_plan(conn, name, plan))))
+
+
+@cli.group()
+def plan() -> None:
+    """Plans: per-tenant limits (requests per minute, contacts, uploads, sources)."""
+
+
+def _plan_limit_options(command):
+    """The limits a plan sets, as options (shared by `plan create` and `plan set`)."""
+    options = [
+        click.option("--requests-per-minute", type=click.IntRange(min=1), help="Per-token rate limit."),
+        click.option("--max-contacts", type=click.IntRange(min=1), help="Live contacts allowed."),
+        click.option("--max-upload-bytes", type=click.IntRange(min=1), help="Largest import upload."),
+        click.option("--max-uploads-in-flight", type=click.IntRange(min=1), help="Uploads streaming in at once."),
+        click.option("--max-queued-runs", type=click.IntRange(min=1), help="Runs queued or running at once."),
+        click.option(
+            "--connector", "connectors", multiple=True, help="A source the tenant may import (repeatable: all of them)."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _limits(**values):
+    from kith.plans.admin import PlanLimits
+
+    connectors = values.pop("connectors")
+    return PlanLimits(**values, connectors=tuple(connectors) if connectors else None)
+
+
+async def _plan_admin(work):
+    """Run `work(conn)` on one plain connection; a PlanError is a one-line error."""
+    from kith.db.session import raw_connection
+    from kith.plans.admin import PlanError
+
+    async with raw_connection(_database_url()) as conn:
+        try:
+            return await work(conn)
+        except PlanError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@plan.command("list")
+def plan_list() -> None:
+    """Print every plan, one JSON object a line (the default plan first, with its number of tenants)."""
+    import json
+
+    from kith.plans.admin import list_plans
+
+    for row in _run(_plan_admin(list_plans)):
+        click.echo(json.dumps(row))
+
+
+@plan.command("create")
+@click.argument("name")
+@_plan_limit_options
+def plan_create(name: str, **limits) -> None:
+    """Create a plan (limits not given are the default plan's); print its id."""
+    from kith.plans.admin import create_plan
+
+    click.echo(_run(_plan_admin(lambda conn: create_plan(conn, name, _limits(**limits)))))
+
+
+@plan.command("set")
+@click.argument("name")
+@_plan_limit_options
+@click.option("--no-contact-limit", is_flag=True, help="Lift the contact limit.")
+def plan_set(name: str, no_contact_limit: bool, **limits) -> None:
+    """Change a plan's limits (every API process hears of it at once); print its id."""
+    from kith.plans.admin import set_plan
+
+    click.echo(
+        _run(_plan_admin(lambda conn: set_plan(conn, name, _limits(**limits), no_contact_limit=no_contact_limit)))
+    )
+
+
 @cli.group()
 def token() -> None:
     """API tokens."""
