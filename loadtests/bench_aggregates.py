@@ -31,6 +31,7 @@ import asyncpg
 from sqlalchemy import TextClause
 from sqlalchemy.dialects import postgresql
 
+from figures import record
 from kith.aggregates import queries
 from kith.aggregates.listings import COMPANIES, MENTIONS
 from kith.contacts.service import birthday_segments, local_today
@@ -112,8 +113,10 @@ async def timed_sql(conn: asyncpg.Connection, sql: str, args: list, runs: int) -
     return await timed(lambda: statement.fetch(*args), runs)
 
 
-def row(label: str, figures: tuple[float, float], note: str = "") -> None:
+def row(label: str, figures: tuple[float, float], note: str = "", key: str | None = None) -> None:
     median, p99 = figures
+    if key:
+        record(key, median=median, p99=p99)
     print(f"  {label:<44} {median:>10.3f} ms {p99:>10.3f} ms  {note}")
 
 
@@ -130,10 +133,15 @@ async def dashboard(conn: asyncpg.Connection, tenant_id: int, time_zone: str, ru
     for (label, sql), (statement, _) in zip(SIX_QUERIES, six, strict=True):
         args = [tenant_id, first0, last0] if "$2" in sql else [tenant_id]
         row(f"   old: {label}", await timed(lambda s=statement, a=args: s.fetch(*a), slow_runs))
-    row("old: six queries, one after the other", await timed(run_six, slow_runs), f"({slow_runs} runs)")
+    row(
+        "old: six queries, one after the other",
+        await timed(run_six, slow_runs),
+        f"({slow_runs} runs)",
+        key="dashboard.old_six_queries",
+    )
     params = {"tenant_id": tenant_id, "first0": first0, "last0": last0, "first1": first1, "last1": last1}
     sql, args = compiled(queries.DASHBOARD, params)
-    row("Kith: one statement", await timed_sql(conn, sql, args, runs), f"({runs} runs)")
+    row("Kith: one statement", await timed_sql(conn, sql, args, runs), f"({runs} runs)", key="dashboard.kith")
 
 
 async def mention_analytics(conn: asyncpg.Connection, tenant_id: int, time_zone: str, runs: int, slow_runs: int):
@@ -161,13 +169,22 @@ async def mention_analytics(conn: asyncpg.Connection, tenant_id: int, time_zone:
                     counts[day] += 1
         return [counts[first + dt.timedelta(days=i)] for i in range(90)]
 
-    row("old: load the tenant's mentions, filter in Python", await timed(in_python, slow_runs), f"({slow_runs} runs)")
+    row(
+        "old: load the tenant's mentions, filter in Python",
+        await timed(in_python, slow_runs),
+        f"({slow_runs} runs)",
+        key="mentions.old_python",
+    )
     prepared = MENTIONS.prepare(ListingRequest(tenant_id, PAGE, filters={"company": company}))
     sql, args = compiled(prepared.statement, prepared.params)
-    row("Kith: GIN listing, page 1 (GET /mentions?company=)", await timed_sql(conn, sql, args, runs))
+    row(
+        "Kith: GIN listing, page 1 (GET /mentions?company=)",
+        await timed_sql(conn, sql, args, runs),
+        key="mentions.kith",
+    )
     params = {"tenant_id": tenant_id, "company": company, "first": first, "last": last}
     sql, args = compiled(queries.DAILY_MENTIONS, params)
-    row("Kith: daily view, 90 days dense", await timed_sql(conn, sql, args, runs))
+    row("Kith: daily view, 90 days dense", await timed_sql(conn, sql, args, runs), key="mentions.kith_daily")
 
 
 async def wide_tenant(conn: asyncpg.Connection) -> int:
@@ -207,7 +224,7 @@ async def company_pages(conn: asyncpg.Connection, runs: int) -> None:
             prepared = COMPANIES.prepare(ListingRequest(tenant_id, PAGE, sort=sort_name, start=start))
             sql, args = compiled(prepared.statement, prepared.params)
             figures[page] = await timed_sql(conn, sql, args, runs)
-            row(f"sort={sort_name}, page {page:,}", figures[page])
+            row(f"sort={sort_name}, page {page:,}", figures[page], key=f"companies.{sort_name}.page_{page}")
         print(f"  {'':<44} page 1,000 / page 1: {figures[1000][0] / figures[1][0]:.2f}x")
 
 
