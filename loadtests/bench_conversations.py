@@ -140,9 +140,11 @@ async def main() -> None:
         if tenant is None:
             raise SystemExit(f"no tenant {args.tenant!r}: run `kith seed --tenant {args.tenant} --size large` first")
         tenant_id, user_id = tenant["id"], tenant["user_id"]
+        # The seeded group thread (medium and large tenants), else the tenant's longest thread.
         group = await conn.fetchrow(
-            "SELECT id, (SELECT count(*) FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = c.id) AS n "
-            "FROM conversations c WHERE tenant_id = $1 AND subject = $2",
+            "SELECT c.id, count(m.id) AS n FROM conversations c"
+            " LEFT JOIN messages m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id"
+            " WHERE c.tenant_id = $1 GROUP BY c.id ORDER BY c.subject = $2 DESC, count(m.id) DESC LIMIT 1",
             tenant_id,
             GROUP_THREAD_SUBJECT,
         )
@@ -156,7 +158,7 @@ async def main() -> None:
         print(f"  {'':<44} {'median':>13} {'p99':>13}")
 
         print("1. GET /conversations")
-        for page in (1, 1000):
+        for page in sorted({1, max(1, min(1000, summaries // PAGE))}):  # page 1,000, or the last full page
             offset = (page - 1) * PAGE
             for name, label, sql in (
                 ("old_window", "old window functions + DISTINCT", OLD_WINDOW_LISTING),
@@ -183,7 +185,7 @@ async def main() -> None:
             )
 
         print(f"2. GET /conversations/{group['id']}/messages (the {group['n']:,}-message thread)")
-        for page in (1, 10_000):
+        for page in sorted({1, max(1, min(10_000, group["n"] // PAGE))}):
             offset = (page - 1) * PAGE
             ownership = await conn.prepare(OLD_OWNERSHIP)
             load = await conn.prepare(OLD_MESSAGES)
