@@ -3,7 +3,6 @@ end (a run that fails, or does not finish in time, is a failure)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import time
 import uuid
