@@ -42,24 +42,33 @@ class Part:
     script: str
     full: tuple[str, ...]
     quick: tuple[str, ...]
+    records: tuple[str, ...] = ()  # the prefixes of the figure keys it records
 
 
 PARTS = [
-    Part("bench_pagination.py", ("--tenant", "{tenant}"), ("--tenant", "{tenant}", "--runs", "5", "--pages", "1,2")),
+    Part(
+        "bench_pagination.py",
+        ("--tenant", "{tenant}"),
+        ("--tenant", "{tenant}", "--runs", "5", "--pages", "1,2"),
+        ("pagination.",),
+    ),
     Part(
         "bench_http.py",
         ("--tenant", "{tenant}", "--seconds", "10"),
         ("--tenant", "{tenant}", "--seconds", "1", "--concurrency", "2"),
+        ("http.",),
     ),
     Part(
         "bench_conversations.py",
         ("--tenant", "{tenant}", "--old-runs", "1"),
         ("--tenant", "{tenant}", "--runs", "3", "--old-runs", "1"),
+        ("conversations.", "messages."),
     ),
     Part(
         "bench_aggregates.py",
         ("--tenant", "{tenant}", "--slow-runs", "3"),
         ("--tenant", "{tenant}", "--runs", "3", "--slow-runs", "1", "--wide-companies", "200", "--feed-names", "1000"),
+        ("dashboard.", "mentions.", "companies."),
     ),
     Part(
         "bench_ingest.py",
@@ -78,13 +87,20 @@ PARTS = [
             "--score-size",
             "tiny",
         ),
+        ("ingest.", "scoring."),
     ),
     Part(
         "bench_refresh.py",
         ("--tenant", "{tenant}"),
         ("--tenant", "{tenant}", "--runs", "1", "--readers", "1", "--idle-seconds", "1"),
+        ("refresh.",),
     ),
-    Part("bench_abuse.py", ("--seconds", "10"), ("--good", "2", "--bad", "2", "--seconds", "1", "--size", "tiny")),
+    Part(
+        "bench_abuse.py",
+        ("--seconds", "10"),
+        ("--good", "2", "--bad", "2", "--seconds", "1", "--size", "tiny"),
+        ("abuse.",),
+    ),
 ]
 
 
