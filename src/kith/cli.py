@@ -114,6 +114,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         metrics_dir = get_settings().data_dir / "metrics" / str(os.getpid())
         metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    trusted_proxies = get_settings().http.trusted_proxies
     try:
         uvicorn.run(
             "kith.app:create_app",
@@ -123,6 +124,10 @@ def _serve(host: str, port: int, workers: int) -> None:
             workers=workers,
             log_level="info",
             access_log=False,  # a log line per request costs more than the request itself
+            # Forwarded headers only from the configured proxies (uvicorn trusts 127.0.0.1 by default, so a
+            # client on the same host would choose the address its limits are counted on).
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies),
         )
     finally:
         if metrics_dir is not None:
@@ -234,6 +239,91 @@ async def _on_connection(work):
             return await work(conn)
         except (UnknownTenantError, UnknownTokenError) as exc:
             raise click.ClickException(str(exc)) from None
+
+
+@tenant.command("set-plan")
+@click.argument("name")
+@click.argument("plan")
+def tenant_set_plan(name: str, plan: str) -> None:
+    """Put a tenant on a plan (every API process hears of it at once); print the plan's id."""
+    from kith.plans.admin import set_tenant_plan
+
+    click.echo(_run(_plan_admin(lambda conn: set_tenant_plan(conn, name, plan))))
+
+
+@cli.group()
+def plan() -> None:
+    """Plans: per-tenant limits (requests per minute, contacts, uploads, sources)."""
+
+
+def _plan_limit_options(command):
+    """The limits a plan sets, as options (shared by `plan create` and `plan set`)."""
+    options = [
+        click.option("--requests-per-minute", type=click.IntRange(min=1), help="Per-token rate limit."),
+        click.option("--max-contacts", type=click.IntRange(min=1), help="Live contacts allowed."),
+        click.option("--max-upload-bytes", type=click.IntRange(min=1), help="Largest import upload."),
+        click.option("--max-uploads-in-flight", type=click.IntRange(min=1), help="Uploads streaming in at once."),
+        click.option("--max-queued-runs", type=click.IntRange(min=1), help="Runs queued or running at once."),
+        click.option(
+            "--connector", "connectors", multiple=True, help="A source the tenant may import (repeatable: all of them)."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _limits(**values):
+    from kith.plans.admin import PlanLimits
+
+    connectors = values.pop("connectors")
+    return PlanLimits(**values, connectors=tuple(connectors) if connectors else None)
+
+
+async def _plan_admin(work):
+    """Run `work(conn)` on one plain connection; a PlanError is a one-line error."""
+    from kith.db.session import raw_connection
+    from kith.plans.admin import PlanError
+
+    async with raw_connection(_database_url(existing=True)) as conn:
+        try:
+            return await work(conn)
+        except PlanError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@plan.command("list")
+def plan_list() -> None:
+    """Print every plan, one JSON object a line (the default plan first, with its number of tenants)."""
+    import json
+
+    from kith.plans.admin import list_plans
+
+    for row in _run(_plan_admin(list_plans)):
+        click.echo(json.dumps(row))
+
+
+@plan.command("create")
+@click.argument("name")
+@_plan_limit_options
+def plan_create(name: str, **limits) -> None:
+    """Create a plan (limits not given are the default plan's); print its id."""
+    from kith.plans.admin import create_plan
+
+    click.echo(_run(_plan_admin(lambda conn: create_plan(conn, name, _limits(**limits)))))
+
+
+@plan.command("set")
+@click.argument("name")
+@_plan_limit_options
+@click.option("--no-contact-limit", is_flag=True, help="Lift the contact limit.")
+def plan_set(name: str, no_contact_limit: bool, **limits) -> None:
+    """Change a plan's limits (every API process hears of it at once); print its id."""
+    from kith.plans.admin import set_plan
+
+    click.echo(
+        _run(_plan_admin(lambda conn: set_plan(conn, name, _limits(**limits), no_contact_limit=no_contact_limit)))
+    )
 
 
 @cli.group()
@@ -476,17 +566,19 @@ async def _import(
 
 
 @cli.command()
-@click.argument("view", required=False)
-def refresh(view: str | None) -> None:
-    """Refresh one read model (or all) now; print each view refreshed."""
+@click.argument("read_model", required=False)
+def refresh(read_model: str | None) -> None:
+    """Refresh every slice of one read model (or of all) now; print each slice refreshed."""
     from kith.readmodels.coalesced_refresh import refresh_all
-    from kith.readmodels.views import VIEWS
+    from kith.readmodels.models import READ_MODELS, UnknownReadModelError, read_model_named
 
-    if view is not None and view not in VIEWS:
-        raise click.ClickException(f"no view named {view!r}; views: {', '.join(VIEWS)}")
+    try:
+        models = (read_model_named(read_model),) if read_model else READ_MODELS
+    except UnknownReadModelError as exc:
+        raise click.ClickException(str(exc)) from None
     _database_url(existing=True)
-    for outcome in _run(refresh_all(views=(view,) if view else VIEWS)):
-        click.echo(outcome.view_name)
+    for outcome in _run(refresh_all(models=models)):
+        click.echo(outcome.slice.relation)
 
 
 @cli.command()
