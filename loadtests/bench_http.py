@@ -39,6 +39,7 @@ import asyncpg
 import httpx
 import msgspec
 
+from figures import record
 from kith.db.urls import asyncpg_dsn
 from kith.pagination.cursor import Binding, CursorCodec, Position
 
@@ -72,6 +73,7 @@ class Server:
 @dataclass
 class Scenario:
     name: str
+    key: str  # the figure's key for bench.py (http.<key>)
     server: Server
     requests: list[tuple[str, dict[str, str]]]  # path, extra headers
     rps: list[float] = field(default_factory=list)
@@ -254,23 +256,26 @@ async def main() -> None:
 
         codec = CursorCodec(secret)
         scenarios = [
-            Scenario("floor (the first page from memory)", floor, [("/api/v1/contacts", {})]),
+            Scenario("floor (the first page from memory)", "floor", floor, [("/api/v1/contacts", {})]),
             Scenario(
                 "peer walk (hand-tuned, no auth)",
+                "peer_walk",
                 peer,
                 [(f"/api/v1/contacts?limit=50&cursor={peer_cursor(*p)}", {}) for p in positions],
             ),
         ]
-        for server in kiths:
+        for server, store in zip(kiths, kith_stores, strict=True):
+            suffix = "" if store == "memory" else f"_{store}"  # http.kith_walk: the memory store, as before
             repeat = await repeat_requests(server.base, headers)
             scenarios += [
                 Scenario(
                     f"{server.name} walk",
+                    f"kith_walk{suffix}",
                     server,
                     [(f"/api/v1/contacts?limit=50&cursor={kith_cursor(codec, tenant_id, *p)}", {}) for p in positions],
                 ),
-                Scenario(f"{server.name} repeat", server, [(path, {}) for path, _ in repeat]),
-                Scenario(f"{server.name} 304", server, repeat),
+                Scenario(f"{server.name} repeat", f"kith_repeat{suffix}", server, [(path, {}) for path, _ in repeat]),
+                Scenario(f"{server.name} 304", f"kith_304{suffix}", server, repeat),
             ]
         load = os.getloadavg()
         for round_number in range(args.rounds):
@@ -301,6 +306,8 @@ async def main() -> None:
             f"{s.name:44} {rps:8.0f} {statistics.median(s.p99_ms):8.1f} {rps / floor_rps:7.0%} {rps / peer_rps:6.2f}× {s.errors:7}"
         )
     print("goals: walk ≥ 1.00× peer (p99 no worse); repeat ≥ 50% of floor; 304 ≥ 70% of floor")
+    for s in scenarios:
+        record(f"http.{s.key}", rps=statistics.median(s.rps), p99=statistics.median(s.p99_ms), errors=s.errors)
 
 
 if __name__ == "__main__":

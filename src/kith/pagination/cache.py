@@ -3,7 +3,7 @@
 A route opts in with `opt={"page_cache": PageCaching(views=...)}`. Its page is kept per (tenant, path,
 query string), with its headers and ETag, until:
 - a write to the tenant's rows (contacts, contact keys, conversations, messages, mentions): a trigger
-  announces `rows` for the tenant at commit, whoever wrote (migration 0012); the process that wrote
+  announces `rows` for the tenant at commit, whoever wrote (migration 0013); the process that wrote
   also forgets the tenant's pages as its own commit returns (`forget_tenant`), so it never serves its
   own stale page; every other process forgets them when the message arrives (the channel's delay);
 - a refresh of a read model the route reads (`readmodel`, when the view's `as_of` moves);

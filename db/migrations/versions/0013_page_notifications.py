@@ -1,7 +1,7 @@
 """What a page shows changed: announced on the `kith_events` channel, so each API process can keep pages.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 
 A statement that writes rows a listing reads (contacts, their keys, conversations, messages, mentions)
 sends `{"kind": "rows", "tenant_id": …}` for each tenant it touched, at commit, whoever wrote (the API,
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
