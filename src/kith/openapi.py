@@ -100,9 +100,13 @@ def _route_docs(
     return {"responses": responses, "opt": {OPT_KEY: opt}}
 
 
-def listing_responses(*statuses: int) -> dict[str, Any]:
-    """A cursor-paginated listing: 304 and the page headers, besides the API's statuses."""
-    return _route_docs((*API_STATUSES, HTTP_304_NOT_MODIFIED, *statuses), headers=LISTING_HEADERS)
+def listing_responses(*statuses: int, page_cache: Any = None) -> dict[str, Any]:
+    """A cursor-paginated listing: 304 and the page headers, besides the API's statuses; `page_cache`
+    (kith.pagination.cache.PageCaching) lets its pages be kept."""
+    docs = _route_docs((*API_STATUSES, HTTP_304_NOT_MODIFIED, *statuses), headers=LISTING_HEADERS)
+    if page_cache is not None:
+        docs["opt"]["page_cache"] = page_cache
+    return docs
 
 
 def resource_responses(
