@@ -1,5 +1,8 @@
 """Scopes, enforced per route by one guard: reading needs `read`, changing needs `write`, importing `import`.
 
+`write` includes `read`: a write answers with the resource it wrote (PATCH {} would show any contact
+to a write-only token), so a token that may change the data may read it, as GitHub's write access does.
+
 A route names its scope with `opt={"scope": ...}` where the method does not say it (POST /sync: import).
 """
 
@@ -24,7 +27,8 @@ async def scope_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> 
     if connection.scope["method"] == "OPTIONS":  # answered without a token (CORS preflights carry none)
         return
     scope = required_scope(connection.scope["method"], handler)
-    if scope not in connection.user.scopes:
+    granted = connection.user.scopes
+    if scope not in granted and not (scope == "read" and "write" in granted):
         raise problem(
             HTTP_403_FORBIDDEN, "Forbidden", f"This token does not have the {scope!r} scope", required_scope=scope
         )
