@@ -27,6 +27,12 @@ SECURITY_HEADERS = [
 ]
 # The API serves data only; the docs pages under /schema run their own scripts and keep their defaults.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The web client (`/`, `/app/*`): its own files only, no inline script or style, no eval, API calls to itself.
+WEB_CLIENT_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+)
 
 
 class RequestContextMiddleware(ASGIMiddleware):
@@ -43,7 +49,7 @@ class RequestContextMiddleware(ASGIMiddleware):
             SQL_STATEMENTS.labels(scope.get("path_template") or "unmatched").observe(statements[0])
 
 
-def response_headers(api_prefix: str):
+def response_headers(api_prefix: str, web_client_prefix: str):
     """A `before_send` hook: the request id and the security headers on every response, also those no
     route or middleware produced (a 404 of no route, a 405, a 401 or 429 raised in a middleware)."""
 
@@ -51,8 +57,11 @@ def response_headers(api_prefix: str):
         if message["type"] != "http.response.start":
             return
         headers = [(b"x-request-id", _request_id(scope).encode()), *SECURITY_HEADERS]
-        if scope["path"].startswith(api_prefix):
+        path = scope["path"]
+        if path.startswith(api_prefix):
             headers.append(API_CSP)
+        elif path == "/" or path.startswith(web_client_prefix):
+            headers.append(WEB_CLIENT_CSP)
         message["headers"] = [*message.get("headers", []), *headers]
 
     return add_headers

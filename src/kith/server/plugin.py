@@ -168,7 +168,7 @@ class KithPlugin(InitPluginProtocol):
                 WriterForgetsItsPagesMiddleware(),
             ]
         )
-        app_config.before_send.append(response_headers(API_PREFIX))
+        app_config.before_send.append(response_headers(API_PREFIX, web_client_prefix="/app/"))
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
         app_config.dependencies["plan"] = Provide(provide_plan)
         app_config.dependencies["idempotency"] = Provide(provide_idempotency)
