@@ -34,16 +34,20 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             token_use(app).used(verified.token_id)
             return AuthenticationResult(user=verified.principal, auth=token)
         budget, address = auth_failure_budget(app), get_remote_address(connection)  # type: ignore[arg-type]
-        if (wait := await budget.retry_after(address)) is not None:
+        if (wait := await budget.admit(address)) is not None:
             raise TooManyRequestsException(
                 "Too many failed authentications from this address", headers={"Retry-After": str(wait)}
             )
         stamp = known.stamp(token_hash)
-        async with app_reader(app).connect() as conn:
-            row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": token_hash})).first()
-        if row is None:
-            await budget.record_failure(address)
+        try:
+            async with app_reader(app).connect() as conn:
+                row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": token_hash})).first()
+        except BaseException:  # no answer (the database busy or away) is no failed authentication
+            await budget.give_back(address)
+            raise
+        if row is None:  # the look-up was counted as a failure when admitted
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
+        await budget.give_back(address)
         principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes))
         known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)
         return AuthenticationResult(user=principal, auth=token)
