@@ -19,6 +19,7 @@ from typing import Any
 
 from kith.sync.sources._common import DEFAULT_BATCH_SIZE
 from kith.sync.sources.bulk_mail import bulk_mail_reason
+from kith.sync.sources.contacts_csv import read_contacts_csv
 from kith.sync.sources.feeds import parse_feed_date, read_feed
 from kith.sync.sources.linkedin import (
     LinkedInConnection,
@@ -62,6 +63,7 @@ __all__ = [
     "parse_connected_on",
     "parse_feed_date",
     "parse_linkedin_json",
+    "read_contacts_csv",
     "read_feed",
     "read_linkedin_csv",
     "read_mbox",
@@ -133,6 +135,14 @@ SOURCES: dict[str, SourceSpec] = {
         dated=_connected,
         key_kind="linkedin",
         json_parser=parse_linkedin_json,
+    ),
+    "contacts_csv": SourceSpec(
+        name="contacts_csv",
+        title="contacts CSV export (Google Contacts, either layout; Outlook)",
+        reader=read_contacts_csv,
+        record_type=ContactRecord,
+        options=(),
+        dated=undated,
     ),
     "rss": SourceSpec(
         name="rss",
