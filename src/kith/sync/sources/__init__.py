@@ -106,6 +106,8 @@ class SourceSpec:
     key_kind: str | None = None
     # A JSON-push parser: (items, since=, start_index=) → SourceBatch, or None.
     json_parser: Callable[..., SourceBatch] | None = None
+    # The files of a zip archive (a Google Takeout export) the source reads, by name suffix.
+    suffixes: tuple[str, ...] = ()
 
 
 SOURCES: dict[str, SourceSpec] = {
@@ -117,6 +119,7 @@ SOURCES: dict[str, SourceSpec] = {
         options=(),
         dated=undated,
         key_kind="vcard_uid",
+        suffixes=(".vcf", ".vcard"),
     ),
     "mbox": SourceSpec(
         name="mbox",
@@ -125,6 +128,7 @@ SOURCES: dict[str, SourceSpec] = {
         record_type=MessageRecord,
         options=("own_addresses", "since", "skip_bulk_mail"),
         dated=_sent,
+        suffixes=(".mbox",),
     ),
     "linkedin": SourceSpec(
         name="linkedin",
@@ -135,6 +139,7 @@ SOURCES: dict[str, SourceSpec] = {
         dated=_connected,
         key_kind="linkedin",
         json_parser=parse_linkedin_json,
+        suffixes=("connections.csv",),
     ),
     "contacts_csv": SourceSpec(
         name="contacts_csv",
@@ -143,6 +148,7 @@ SOURCES: dict[str, SourceSpec] = {
         record_type=ContactRecord,
         options=(),
         dated=undated,
+        suffixes=(".csv",),
     ),
     "rss": SourceSpec(
         name="rss",
@@ -151,5 +157,6 @@ SOURCES: dict[str, SourceSpec] = {
         record_type=MentionRecord,
         options=("since",),
         dated=_published,
+        suffixes=(".xml", ".rss", ".atom"),
     ),
 }
