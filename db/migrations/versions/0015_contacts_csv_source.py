@@ -1,7 +1,7 @@
 """The contacts_csv source (Google Contacts and Outlook CSV exports) is in every plan that has vcard.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 
 A plan lists the sources its tenants may import (plans.connectors); an address book in CSV is the same
 data as one in vCard, so the plans that allow one allow the other.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
