@@ -1,0 +1,48 @@
+"""Who a contact is, as imports and the API see it: strong keys, content keys and field precedence.
+
+A strong key (an email, a phone in E.164, a profile URL, a source's own UID) names one person: a record
+carrying one attaches to the contact holding it. A record with none (a company card with only a name) is
+matched on a content key, a hash of what identifies it, within its own source. Between sources, the
+precedence (kith.config.SyncSettings.field_precedence) ranks who may replace whose value of a field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+import phonenumbers
+
+# The fields whose provenance is kept: one value each, or a set whose every value has its own.
+SCALAR_FIELDS = ("full_name", "company", "title", "birthday", "notes")
+SET_FIELDS = ("emails", "phones", "tags", "links")
+# The source a value set through the API is credited to; it outranks every import.
+USER = "user"
+# The rank of a source the precedence does not name (ties between such sources go by name).
+UNRANKED = 999
+
+
+def e164(phone: str, region: str) -> str | None:
+    """The number in E.164 (`+4930123456`), or None when it is not a possible phone number."""
+    try:
+        number = phonenumbers.parse(phone, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def content_key(source: str, full_name: str, company: str | None) -> str:
+    """A keyless record's identity within its source: its name and company, case and spacing aside."""
+    text = "\x1f".join(" ".join(part.casefold().split()) for part in (source, full_name, company or ""))
+    return f"{source}:{hashlib.sha256(text.encode()).hexdigest()[:32]}"
+
+
+def field_ranks(precedence: Mapping[str, tuple[str, ...]]) -> dict[str, dict[str, int]]:
+    """Per provenance field, each named source's rank (0 is best; an unnamed one is UNRANKED)."""
+    default = precedence.get("*", ())
+    return {
+        field: {source: rank for rank, source in enumerate(precedence.get(field, default))}
+        for field in (*SCALAR_FIELDS, *SET_FIELDS)
+    }
