@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from urllib.parse import quote, unquote, urlsplit
 
 import phonenumbers
 
@@ -31,6 +32,41 @@ def e164(phone: str, region: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalize_linkedin_url(value: str | None) -> str | None:
+    """`https://www.linkedin.com/in/<slug>` for a profile URL (any host spelling, query, slash or case).
+
+    Other URLs come back with a lowercased host, https, and no query,
+    fragment or trailing slash; an empty value gives None.
+    """
+    text = (value or "").strip()
+    if not text:
+        return None
+    if "://" not in text:
+        text = "https://" + text.lstrip("/")
+    parts = urlsplit(text)
+    host = (parts.hostname or "").lower()
+    path = parts.path.rstrip("/")
+    if host == "linkedin.com" or host.endswith(".linkedin.com"):
+        segments = [s for s in path.split("/") if s]
+        if len(segments) >= 2 and segments[0].lower() in ("in", "pub"):
+            kind = segments[0].lower()
+            slug = "/".join(segments[1:]) if kind == "pub" else segments[1]
+            slug = quote(unquote(slug).lower(), safe="-_.~/")
+            return f"https://www.linkedin.com/{kind}/{slug}"
+        host = "www.linkedin.com"
+    if not host:
+        return None
+    return f"https://{host}{path}"
+
+
+def identities(emails: list[str], phones: list[str], links: list[str], region: str) -> list[str]:
+    """What names this person whoever lists them: `email:…`, `phone:+E164`, `url:…` (contacts.identities)."""
+    found = [f"email:{e.strip().lower()}" for e in emails]
+    found += [f"phone:{number}" for number in (e164(p, region) for p in phones) if number]
+    found += [f"url:{url}" for url in map(normalize_linkedin_url, links) if url]
+    return list(dict.fromkeys(found))
 
 
 def content_key(source: str, full_name: str, company: str | None) -> str:

@@ -15,10 +15,11 @@ from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kith.config import get_settings
 from kith.contacts import queries
 from kith.contacts.schemas import ContactCreate, ContactDetail, ContactPatch
 from kith.db.reads import Source, fetch_first
-from kith.identities import SCALAR_FIELDS, SET_FIELDS, USER
+from kith.identities import SCALAR_FIELDS, SET_FIELDS, USER, identities
 from kith.models import Contact as ContactRow
 from kith.pagination.listing import Segment, SegmentPlan
 from kith.plans import PlanLimits
@@ -153,6 +154,10 @@ def _credit_user(row: ContactRow, fields: dict[str, Any]) -> None:
     row.provenance = provenance
 
 
+def _identify(row: ContactRow) -> None:
+    row.identities = identities(row.emails, row.phones, row.links, get_settings().sync.phone_region)
+
+
 async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: int, emails: list[str]) -> None:
     conflicts = (
         (
@@ -177,6 +182,7 @@ async def create_contact(session: AsyncSession, tenant_id: int, plan: PlanLimits
     _credit_user(row, {name: value for name, value in fields.items() if value not in (None, [])})
     for name, value in _column_values(fields).items():
         setattr(row, name, value)
+    _identify(row)
     row = await service.create(row, auto_refresh=False)
     await _sync_email_keys(session, tenant_id, row.id, data.emails)
     return await get_contact(session, tenant_id, row.id)
@@ -196,6 +202,7 @@ async def update_contact(session: AsyncSession, tenant_id: int, contact_id: int,
     _credit_user(row, changes)
     for name, value in _column_values(changes).items():
         setattr(row, name, value)
+    _identify(row)
     row.changed_at = func.now()
     await service.update(row, auto_refresh=False)
     if "emails" in changes:

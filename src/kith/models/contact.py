@@ -48,6 +48,8 @@ class Contact(Timestamps, Base):
     notes: Mapped[str | None] = mapped_column(Text)
     external_ids: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     custom: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
+    # `email:…`, `phone:+E164`, `url:…` (kith.identities): what duplicate candidates are found on.
+    identities: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
     # Where each field's value came from (kith.identities): what imports may replace and what they may not.
     provenance: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     score: Mapped[float] = mapped_column(Float, server_default="0", default=0.0)

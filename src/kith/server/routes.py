@@ -3,6 +3,7 @@
 from kith.aggregates.endpoints import CompanyController, DashboardController, MentionController, TagController
 from kith.contacts.endpoints import ContactController
 from kith.conversations.endpoints import ConversationController, TimelineController
+from kith.people.endpoints import AuditController, DuplicateController
 from kith.sync.endpoints import SyncController
 
 API_CONTROLLERS = [
@@ -14,4 +15,6 @@ API_CONTROLLERS = [
     CompanyController,
     TagController,
     MentionController,
+    DuplicateController,
+    AuditController,
 ]

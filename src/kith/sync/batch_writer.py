@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kith.config import get_settings
 from kith.db.locks import release_session_lock, tenant_sync_key
-from kith.identities import content_key, e164, field_ranks
+from kith.identities import content_key, e164, field_ranks, identities
 from kith.sync import queries
 from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
@@ -231,6 +231,8 @@ class _ContactRow(msgspec.Struct):
     # The record's keys (contact_keys kind and value): what it is matched on.
     key_kinds: list[str]
     key_values: list[str]
+    # What names the person (contacts.identities): what duplicate candidates are found on.
+    identities: list[str]
     # The record's identity within its source (its UID, else its first key): what its values are credited to.
     record: str
     source_index: int
@@ -294,6 +296,7 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],
+                identities=identities(emails, phones, links, settings.phone_region),
                 record=external_id if external_id and key_kind else keys[0][1],
                 source_index=r.source_index,
             )

@@ -175,8 +175,8 @@ contact_ids AS MATERIALIZED (
     FROM (SELECT f.*, row_number() OVER (PARTITION BY f.contact_id IS NULL ORDER BY f.ord) AS nth_new FROM found f) n
 ),
 inserted_contacts AS (
-    INSERT INTO contacts (id, tenant_id, full_name, emails, provenance)
-    SELECT contact_id, $1, coalesce(display_name, address), ARRAY[address],
+    INSERT INTO contacts (id, tenant_id, full_name, emails, identities, provenance)
+    SELECT contact_id, $1, coalesce(display_name, address), ARRAY[address], ARRAY['email:' || address],
            jsonb_build_object('full_name', credit, 'emails', jsonb_build_object(address, credit))
     FROM contact_ids
     CROSS JOIN LATERAL (SELECT jsonb_build_object('source', $6::text, 'record', address, 'at', now()) AS credit) c
@@ -312,6 +312,7 @@ _MERGED = f"""    SELECT c.id, t.key_kinds, t.key_values,
            {_scalar_value("notes", "notes")},
            {_SET_VALUES},
            c.external_ids || t.external_ids AS external_ids,
+           c.identities || array(SELECT x FROM unnest(t.identities) x WHERE x <> ALL (c.identities)) AS identities,
            c.provenance || jsonb_strip_nulls(jsonb_build_object(
                {_SCALAR_CREDITS},
                {_SET_CREDITS})) AS provenance
@@ -340,7 +341,7 @@ WITH batch AS MATERIALIZED (
     FROM jsonb_to_recordset($6::text::jsonb) AS b(
         ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
         links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
-        external_ids jsonb, key_kinds text[], key_values text[], record text, source_index int)
+        external_ids jsonb, key_kinds text[], key_values text[], identities text[], record text, source_index int)
     CROSS JOIN LATERAL (
         SELECT min(ck.contact_id) AS match_id
         FROM unnest(b.key_kinds, b.key_values) AS k(kind, value)
@@ -357,16 +358,16 @@ updated AS (
     SET full_name = m.full_name, emails = m.emails, phones = m.phones, company = m.company, title = m.title,
         tags = m.tags, links = m.links, birthday_month = m.birthday_month, birthday_day = m.birthday_day,
         birthday_year = m.birthday_year, notes = m.notes, external_ids = m.external_ids,
-        provenance = m.provenance, updated_at = now()
+        identities = m.identities, provenance = m.provenance, updated_at = now()
     FROM merged m
     -- The ids are the tenant's (merged probed them). By id alone the one way in is the primary key:
     -- with the tenant's id too, statistics from before its rows existed make scanning all of them look cheap.
     WHERE c.id = ANY (ARRAY(SELECT id FROM merged)) AND c.id = m.id
       AND (c.full_name, c.emails, c.phones, c.company, c.title, c.tags, c.links, c.birthday_month,
-           c.birthday_day, c.birthday_year, c.notes, c.external_ids, c.provenance)
+           c.birthday_day, c.birthday_year, c.notes, c.external_ids, c.identities, c.provenance)
           IS DISTINCT FROM
           (m.full_name, m.emails, m.phones, m.company, m.title, m.tags, m.links, m.birthday_month,
-           m.birthday_day, m.birthday_year, m.notes, m.external_ids, m.provenance)
+           m.birthday_day, m.birthday_year, m.notes, m.external_ids, m.identities, m.provenance)
     RETURNING c.id
 ),
 unmatched AS MATERIALIZED (
@@ -379,9 +380,10 @@ new_contacts AS MATERIALIZED (
 over_limit AS MATERIALIZED (SELECT * FROM unmatched WHERE nth > $7::int),
 inserted AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
-                          birthday_month, birthday_day, birthday_year, notes, external_ids, provenance)
+                          birthday_month, birthday_day, birthday_year, notes, external_ids, identities, provenance)
     SELECT t.contact_id, $1, t.full_name, t.emails, t.phones, t.company, t.title, t.tags, t.links,
-           t.birthday_month, t.birthday_day, t.birthday_year, t.notes, t.external_ids, {_NEW_PROVENANCE}
+           t.birthday_month, t.birthday_day, t.birthday_year, t.notes, t.external_ids, t.identities,
+           {_NEW_PROVENANCE}
     FROM new_contacts t
 ),
 inserted_keys AS (
