@@ -69,11 +69,12 @@ async def test_raw_body_upload_with_window(client, conn, make_tenant):
     assert response.status_code == 202, response.text
     assert response.json()["since"] == "2024-03-05T00:00:00Z"
     run = (await client.get(f"/api/v1/sync/runs/{response.json()['id']}", headers=tenant.headers)).json()
-    assert run["status"] == "succeeded" and run["rows_inserted"] == 2
+    assert run["status"] == "succeeded" and run["rows_inserted"] == 3
     messages = await conn.fetch(
         "SELECT direction, sent_at FROM messages WHERE tenant_id = $1 ORDER BY sent_at", tenant.id
     )
-    assert [m["direction"] for m in messages] == ["in", "out"]  # Alice's reply of Mar 5, the note to self
+    # Alice's reply of Mar 5, Bob's undated message (its From line says Mar 6), the note to self
+    assert [m["direction"] for m in messages] == ["in", "in", "out"]
 
 
 async def test_linkedin_json_push(client, conn, make_tenant):

@@ -13,8 +13,6 @@ from typing import NamedTuple, Protocol
 from litestar import Litestar
 from redis.asyncio import Redis
 
-from kith.config import Settings
-
 WINDOW_COUNTS_STATE_KEY = "kith_window_counts"
 
 # KEYS[1] the window's key, ARGV[1] its length (s): the count with this hit, and the seconds left.
@@ -85,7 +83,8 @@ class RedisWindowCounts:
     """Counts every API process shares."""
 
     def __init__(self, url: str, namespace: str) -> None:
-        self._redis = Redis.from_url(url)
+        # Bounded waits: a Redis that hangs must not hold requests (kith.limits.fallback counts without it).
+        self._redis = Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
         self._namespace = namespace
         self._hit = self._redis.register_script(_HIT)
         self._peek = self._redis.register_script(_PEEK)
@@ -100,13 +99,6 @@ class RedisWindowCounts:
 
     async def close(self) -> None:
         await self._redis.aclose()
-
-
-def window_counts_for(settings: Settings) -> WindowCounts:
-    limits = settings.limits
-    if limits.store == "redis" and settings.jobs.redis_url:
-        return RedisWindowCounts(settings.jobs.redis_url, limits.namespace)
-    return MemoryWindowCounts()
 
 
 def window_counts(app: Litestar) -> WindowCounts:

@@ -75,6 +75,8 @@ class Totals:
     newest: dt.datetime | None = None
     # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
     dropped: dict[str, int] = field(default_factory=dict)
+    # Items skipped, by the reason their source gave (bulk mail, ...): stages.sync.skipped.
+    skipped_as: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
     # Built from the tenant's company names at the run's first news batch, then reused by the others.
     company_matcher: CompanyMatcher | None = field(default=None, repr=False)
@@ -87,7 +89,8 @@ class _Landed(NamedTuple):
 
 
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
-    return {"index": index, "reason": reason, "excerpt": excerpt[:EXCERPT_CHARS]}
+    # What an error quotes is the bad input itself: cleaned as a record would be, or the run could not land.
+    return {"index": index, "reason": pg_text(reason), "excerpt": pg_text(excerpt[:EXCERPT_CHARS])}
 
 
 # What a run records (stages.sync.dropped) for the counterparts of messages it could not make contacts.
@@ -426,6 +429,8 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     totals.seen += batch.seen
     for name, count in batch.dropped.items():
         totals.dropped[name] = totals.dropped.get(name, 0) + count
+    for reason, count in batch.skipped_as.items():
+        totals.skipped_as[reason] = totals.skipped_as.get(reason, 0) + count
     totals.failed += failed
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.

@@ -41,9 +41,10 @@ RUN_COLUMNS = """
 
 GET_RUN = text(f"SELECT {RUN_COLUMNS}, errors FROM sync_runs WHERE tenant_id = :tenant_id AND id = :id")
 
-# With the max_contacts of the tenant's plan (or of the default plan) as the run starts.
+# With the max_contacts of the tenant's plan (or of the default plan) and the tenant's settings as the run starts.
 RUN_FOR_WORK = """
-    SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email, p.max_contacts
+    SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email, p.max_contacts,
+           t.skip_bulk_mail
     FROM sync_runs r
     LEFT JOIN users u ON u.id = r.user_id
     JOIN tenants t ON t.id = r.tenant_id

@@ -15,6 +15,7 @@ from litestar import Request
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
+from kith.pagination.params import in_utc
 from kith.problems import bad_request, problem
 from kith.sync.sources.linkedin import LinkedInConnection
 
@@ -40,7 +41,7 @@ def parse_since(since: str | None, days_back: int | None) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(since)
     except ValueError:
         raise bad_request(f"since must be a date (YYYY-MM-DD) or an RFC 3339 time, not {since!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return in_utc(value) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 async def uploaded_file(request: Request, limit: int) -> tuple[str, AsyncIterator[bytes]]:

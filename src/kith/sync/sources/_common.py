@@ -191,6 +191,7 @@ class Batcher(Generic[R]):
         self.records: list[R] = []
         self.errors: list[RecordError] = []
         self.skipped = 0
+        self.skipped_as: dict[str, int] = {}
         self.duplicates = 0
         self.dropped: dict[str, int] = {}
         self.count = 0
@@ -203,9 +204,12 @@ class Batcher(Generic[R]):
         self.errors.append(error)
         self.count += 1
 
-    def skip(self) -> None:
+    def skip(self, reason: str | None = None) -> None:
+        """An input item left out; `reason` (bulk mail, ...) counts it by why, on the run."""
         self.skipped += 1
         self.count += 1
+        if reason is not None:
+            self.skipped_as[reason] = self.skipped_as.get(reason, 0) + 1
 
     def duplicate(self) -> None:
         self.duplicates += 1
@@ -224,6 +228,7 @@ class Batcher(Generic[R]):
             records=self.records,
             errors=self.errors,
             skipped=self.skipped,
+            skipped_as=self.skipped_as,
             duplicates=self.duplicates,
             dropped=self.dropped,
         )

@@ -104,7 +104,9 @@ class SourceBatch(msgspec.Struct, Generic[R], kw_only=True):
 
     records: list[R] = []
     errors: list[RecordError] = []
-    skipped: int = 0  # outside the `since` window, or excluded by the source (spam, drafts)
+    skipped: int = 0  # outside the `since` window, or excluded by the source (spam, drafts, bulk mail)
+    # Of `skipped`, how many for each reason the source names (bulk mail, ...): said on the run.
+    skipped_as: dict[str, int] = {}
     duplicates: int = 0  # same key as a record already yielded by this run (first one wins)
     # Values of imported records that Kith does not keep, by property (a vCard's PHOTO): said on the run.
     dropped: dict[str, int] = {}
