@@ -61,12 +61,26 @@ def normalize_linkedin_url(value: str | None) -> str | None:
     return f"https://{host}{path}"
 
 
+def value_identities(field: str, values: list[str], region: str) -> list[str | None]:
+    """Each value's identity (`email:…`, `phone:+E164`, `url:…`), or None: aligned with `values`."""
+    if field == "emails":
+        return [f"email:{v.strip().lower()}" for v in values]
+    if field == "phones":
+        return [f"phone:{number}" if (number := e164(v, region)) else None for v in values]
+    return [f"url:{url}" if (url := normalize_linkedin_url(v)) else None for v in values]
+
+
+IDENTIFYING_FIELDS = ("emails", "phones", "links")
+
+
 def identities(emails: list[str], phones: list[str], links: list[str], region: str) -> list[str]:
-    """What names this person whoever lists them: `email:…`, `phone:+E164`, `url:…` (contacts.identities)."""
-    found = [f"email:{e.strip().lower()}" for e in emails]
-    found += [f"phone:{number}" for number in (e164(p, region) for p in phones) if number]
-    found += [f"url:{url}" for url in map(normalize_linkedin_url, links) if url]
-    return list(dict.fromkeys(found))
+    """What names this person whoever lists them (contacts.identities): what duplicates are found on."""
+    found = [
+        *value_identities("emails", emails, region),
+        *value_identities("phones", phones, region),
+        *value_identities("links", links, region),
+    ]
+    return list(dict.fromkeys(i for i in found if i))
 
 
 def content_key(source: str, full_name: str, company: str | None) -> str:

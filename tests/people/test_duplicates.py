@@ -96,7 +96,7 @@ async def test_groups_are_listed_strongest_first_one_statement_a_page(client, co
         statements.reset()
         params = {"limit": 1, **({"cursor": cursor} if cursor else {})}
         page = (await client.get("/api/v1/contacts/duplicates", headers=tenant.headers, params=params)).json()
-        assert statements.count == 2, statements.statements  # the token look-up, then the page
+        assert statements.count == 1, statements.statements  # the page (a known token needs no query)
         walked += page["items"]
         if not (cursor := page["next_cursor"]):
             break

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kith.config import get_settings
 from kith.db.locks import release_session_lock, tenant_sync_key
-from kith.identities import content_key, e164, field_ranks, identities
+from kith.identities import content_key, e164, field_ranks, value_identities
 from kith.sync import queries
 from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
@@ -234,8 +234,10 @@ class _ContactRow(msgspec.Struct):
     # The record's keys (contact_keys kind and value): what it is matched on.
     key_kinds: list[str]
     key_values: list[str]
-    # What names the person (contacts.identities): what duplicate candidates are found on.
-    identities: list[str]
+    # Each email's, phone's and link's identity or null (contacts.identities: what duplicates are found on).
+    email_ids: list[str | None]
+    phone_ids: list[str | None]
+    link_ids: list[str | None]
     # The record's identity within its source (its UID, else its first key): what its values are credited to.
     record: str
     source_index: int
@@ -299,7 +301,9 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],
-                identities=identities(emails, phones, links, settings.phone_region),
+                email_ids=value_identities("emails", emails, settings.phone_region),
+                phone_ids=value_identities("phones", phones, settings.phone_region),
+                link_ids=value_identities("links", links, settings.phone_region),
                 record=external_id if external_id and key_kind else keys[0][1],
                 source_index=r.source_index,
             )

@@ -299,6 +299,15 @@ def _scalar_value(field: str, column: str) -> str:
     return f"CASE WHEN r.{field} THEN t.{column} ELSE c.{column} END AS {column}"
 
 
+# The identities of the record's values the contact keeps (not those of values the user removed).
+_KEPT_IDENTITIES = "\n               UNION ".join(
+    f"""SELECT i FROM unnest(t.{field}, t.{kind}_ids) v(value, i)
+               WHERE i IS NOT NULL AND (value = ANY (c.{field})
+                     OR (c.provenance -> '{field}' -> value ->> 'source') IS DISTINCT FROM '{USER}')"""
+    for field, kind in (("emails", "email"), ("phones", "phone"), ("links", "link"))
+)
+_MERGED_IDENTITIES = f"""c.identities || array(
+               SELECT i FROM ({_KEPT_IDENTITIES}) kept WHERE i <> ALL (c.identities) ORDER BY i) AS identities"""
 _SET_VALUES = ",\n           ".join(_set_values(f) for f in SET_FIELDS)
 _SCALAR_CREDITS = ", ".join(f"'{f}', CASE WHEN r.{f} THEN {_CREDIT} END" for f in SCALAR_FIELDS)
 _SET_CREDITS = ",\n               ".join(_set_credits(f) for f in SET_FIELDS)
@@ -313,7 +322,7 @@ _MERGED = f"""    SELECT c.id, t.key_kinds, t.key_values,
            {_scalar_value("notes", "notes")},
            {_SET_VALUES},
            c.external_ids || t.external_ids AS external_ids,
-           c.identities || array(SELECT x FROM unnest(t.identities) x WHERE x <> ALL (c.identities)) AS identities,
+           {_MERGED_IDENTITIES},
            c.provenance || jsonb_strip_nulls(jsonb_build_object(
                {_SCALAR_CREDITS},
                {_SET_CREDITS})) AS provenance
@@ -342,7 +351,8 @@ WITH batch AS MATERIALIZED (
     FROM jsonb_to_recordset($6::text::jsonb) AS b(
         ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
         links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
-        external_ids jsonb, key_kinds text[], key_values text[], identities text[], record text, source_index int)
+        external_ids jsonb, key_kinds text[], key_values text[], email_ids text[], phone_ids text[], link_ids text[],
+        record text, source_index int)
     CROSS JOIN LATERAL (
         SELECT min(ck.contact_id) AS match_id
         FROM unnest(b.key_kinds, b.key_values) AS k(kind, value)
@@ -383,7 +393,8 @@ inserted AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
                           birthday_month, birthday_day, birthday_year, notes, external_ids, identities, provenance)
     SELECT t.contact_id, $1, t.full_name, t.emails, t.phones, t.company, t.title, t.tags, t.links,
-           t.birthday_month, t.birthday_day, t.birthday_year, t.notes, t.external_ids, t.identities,
+           t.birthday_month, t.birthday_day, t.birthday_year, t.notes, t.external_ids,
+           ARRAY(SELECT DISTINCT x FROM unnest(t.email_ids || t.phone_ids || t.link_ids) x WHERE x IS NOT NULL),
            {_NEW_PROVENANCE}
     FROM new_contacts t
 ),
