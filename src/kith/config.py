@@ -82,6 +82,8 @@ class SyncSettings:
     field_precedence: Mapping[str, tuple[str, ...]]
     # Region of phone numbers written without a country code (ISO 3166 code; KITH_PHONE_REGION).
     phone_region: str
+    # How long a merge of contacts can be undone (KITH_MERGE_UNDO_DAYS): its snapshot is kept that long.
+    merge_undo_days: int
 
 
 # An address book is who the user says people are; LinkedIn is where they say what they do now.
@@ -236,6 +238,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90),
             field_precedence=_field_precedence(env.get("KITH_FIELD_PRECEDENCE")),
             phone_region=(env.get("KITH_PHONE_REGION") or "US").upper(),
+            merge_undo_days=_int(env, "KITH_MERGE_UNDO_DAYS", 30),
         ),
     )
 

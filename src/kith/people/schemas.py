@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
+from kith.contacts.schemas import FieldSource
 from kith.pagination.page import Page
 
 
@@ -44,3 +45,38 @@ class AuditEvent(msgspec.Struct):
 
 
 AuditPage = Page[AuditEvent]
+
+
+class MergeRequest(msgspec.Struct, forbid_unknown_fields=True):
+    survivor_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+    merge_ids: Annotated[
+        list[Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]], msgspec.Meta(min_length=1, max_length=50)
+    ]
+    dry_run: bool = False
+
+
+class MergedValue(msgspec.Struct):
+    """One value of the merged card: the field, the value, the contact it comes from and where that contact
+    had it from (null: no provenance recorded). A set field (emails, phones, tags, links) has one per value."""
+
+    field: str
+    value: Any
+    contact_id: int
+    source: FieldSource | None
+
+
+class MergeResult(msgspec.Struct):
+    merge_id: str | None  # null for a dry run: nothing was merged
+    dry_run: bool
+    survivor_id: int
+    merge_ids: list[int]
+    card: list[MergedValue]
+    messages_moved: int
+
+
+class UndoResult(msgspec.Struct):
+    merge_id: str
+    survivor_id: int
+    restored_ids: list[int]
+    # Fields of the survivor the user edited after the merge: kept as edited, not restored.
+    kept_fields: list[str]

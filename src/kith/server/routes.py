@@ -3,7 +3,7 @@
 from kith.aggregates.endpoints import CompanyController, DashboardController, MentionController, TagController
 from kith.contacts.endpoints import ContactController
 from kith.conversations.endpoints import ConversationController, TimelineController
-from kith.people.endpoints import AuditController, DuplicateController
+from kith.people.endpoints import AuditController, DuplicateController, MergeController
 from kith.sync.endpoints import SyncController
 
 API_CONTROLLERS = [
@@ -17,4 +17,5 @@ API_CONTROLLERS = [
     MentionController,
     DuplicateController,
     AuditController,
+    MergeController,
 ]
