@@ -16,6 +16,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from kith.config import Settings
+from kith.limits.reserved import ReservedWindowCounts
 from kith.limits.windows import MemoryWindowCounts, RedisWindowCounts, Window, WindowCounts
 from kith.observability.metrics import LIMITS_FALLBACKS, LIMITS_SHARED
 
@@ -38,16 +39,16 @@ class SharedCountsWithFallback:
     def shared(self) -> bool:
         return self._retry_at is None
 
-    async def hit(self, key: str, seconds: int) -> Window:
+    async def hit(self, key: str, seconds: int, hits: int = 1) -> Window:
         if self._should_try_shared():
             try:
-                window = await self._shared.hit(key, seconds)
+                window = await self._shared.hit(key, seconds, hits)
             except UNREACHABLE as exc:
                 self._lost(exc)
             else:
                 self._back()
                 return window
-        return await self._local.hit(key, seconds)
+        return await self._local.hit(key, seconds, hits)
 
     async def peek(self, key: str) -> Window | None:
         if self._should_try_shared():
@@ -91,8 +92,10 @@ class SharedCountsWithFallback:
 
 
 def window_counts_for(settings: Settings) -> WindowCounts:
-    """Shared counts (Redis, with the fallback) when REDIS_URL is set and KITH_LIMITS_STORE=redis, else memory."""
+    """Shared counts (Redis, with the fallback; rate limits taken from reserved batches) when REDIS_URL is set and KITH_LIMITS_STORE=redis, else memory."""
     limits = settings.limits
     if limits.store == "redis" and settings.jobs.redis_url:
-        return SharedCountsWithFallback(RedisWindowCounts(settings.jobs.redis_url, limits.namespace))
+        return ReservedWindowCounts(
+            SharedCountsWithFallback(RedisWindowCounts(settings.jobs.redis_url, limits.namespace))
+        )
     return MemoryWindowCounts()

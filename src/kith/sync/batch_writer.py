@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 import msgspec
@@ -42,11 +42,14 @@ from kith.sync.sources.records import (
     ContactRecord,
     MentionRecord,
     MessageRecord,
+    PostalAddress,
+    RelatedPerson,
     SourceBatch,
 )
 from kith.text import pg_text, pg_texts, refused_by_postgres
 
 MAX_ERRORS_KEPT = 1000
+S = TypeVar("S", PostalAddress, RelatedPerson)
 _LINKEDIN_PROFILE = ("https://www.linkedin.com/in/", "https://www.linkedin.com/pub/")
 
 
@@ -207,6 +210,16 @@ async def _land_messages(
         return _Landed(inserted=len(records), contacts_created=resolved["contacts_created"])
 
 
+def _storable_struct(value: S) -> S:
+    """A struct of text fields with text PostgreSQL refuses cleaned (kith.text.pg_text)."""
+    changed = {
+        name: pg_text(text)
+        for name in value.__struct_fields__
+        if isinstance(text := getattr(value, name), str) and refused_by_postgres(text)
+    }
+    return msgspec.structs.replace(value, **changed) if changed else value
+
+
 def _valid_birthday(r: ContactRecord) -> bool:
     if r.birthday_month is None and r.birthday_day is None:
         return r.birthday_year is None
@@ -230,6 +243,10 @@ class _ContactRow(msgspec.Struct):
     birthday_day: int | None
     birthday_year: int | None
     notes: str | None
+    nickname: str | None
+    department: str | None
+    addresses: list[PostalAddress]
+    related: list[RelatedPerson]
     external_ids: dict[str, str]
     # The record's keys (contact_keys kind and value): what it is matched on.
     key_kinds: list[str]
@@ -298,6 +315,10 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 birthday_day=r.birthday_day,
                 birthday_year=r.birthday_year,
                 notes=pg_text(r.notes),
+                nickname=pg_text(r.nickname),
+                department=pg_text(r.department),
+                addresses=[_storable_struct(a) for a in r.addresses],
+                related=[_storable_struct(p) for p in r.related],
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],

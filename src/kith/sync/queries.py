@@ -313,6 +313,12 @@ _SCALAR_CREDITS = ", ".join(f"'{f}', CASE WHEN r.{f} THEN {_CREDIT} END" for f i
 _SET_CREDITS = ",\n               ".join(_set_credits(f) for f in SET_FIELDS)
 _RENEWS = ",\n                               ".join(_renews(f) for f in SCALAR_FIELDS)
 _MERGED = f"""    SELECT c.id, t.key_kinds, t.key_values,
+           coalesce(t.nickname, c.nickname) AS nickname,
+           coalesce(t.department, c.department) AS department,
+           c.addresses || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.addresses) x
+                                    WHERE NOT c.addresses @> jsonb_build_array(x)), '[]') AS addresses,
+           c.related || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.related) x
+                                  WHERE NOT c.related @> jsonb_build_array(x)), '[]') AS related,
            {_scalar_value("full_name", "full_name")},
            {_scalar_value("company", "company")},
            {_scalar_value("title", "title")},
@@ -351,6 +357,7 @@ WITH batch AS MATERIALIZED (
     FROM jsonb_to_recordset($6::text::jsonb) AS b(
         ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
         links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
+        nickname text, department text, addresses jsonb, related jsonb,
         external_ids jsonb, key_kinds text[], key_values text[], email_ids text[], phone_ids text[], link_ids text[],
         record text, source_index int)
     CROSS JOIN LATERAL (
@@ -368,17 +375,20 @@ updated AS (
     UPDATE contacts c
     SET full_name = m.full_name, emails = m.emails, phones = m.phones, company = m.company, title = m.title,
         tags = m.tags, links = m.links, birthday_month = m.birthday_month, birthday_day = m.birthday_day,
-        birthday_year = m.birthday_year, notes = m.notes, external_ids = m.external_ids,
+        birthday_year = m.birthday_year, notes = m.notes, nickname = m.nickname, department = m.department,
+        addresses = m.addresses, related = m.related, external_ids = m.external_ids,
         identities = m.identities, provenance = m.provenance, updated_at = now()
     FROM merged m
     -- The ids are the tenant's (merged probed them). By id alone the one way in is the primary key:
     -- with the tenant's id too, statistics from before its rows existed make scanning all of them look cheap.
     WHERE c.id = ANY (ARRAY(SELECT id FROM merged)) AND c.id = m.id
       AND (c.full_name, c.emails, c.phones, c.company, c.title, c.tags, c.links, c.birthday_month,
-           c.birthday_day, c.birthday_year, c.notes, c.external_ids, c.identities, c.provenance)
+           c.birthday_day, c.birthday_year, c.notes, c.nickname, c.department, c.addresses, c.related, c.external_ids,
+           c.identities, c.provenance)
           IS DISTINCT FROM
           (m.full_name, m.emails, m.phones, m.company, m.title, m.tags, m.links, m.birthday_month,
-           m.birthday_day, m.birthday_year, m.notes, m.external_ids, m.identities, m.provenance)
+           m.birthday_day, m.birthday_year, m.notes, m.nickname, m.department, m.addresses, m.related,
+           m.external_ids, m.identities, m.provenance)
     RETURNING c.id
 ),
 unmatched AS MATERIALIZED (
@@ -391,9 +401,11 @@ new_contacts AS MATERIALIZED (
 over_limit AS MATERIALIZED (SELECT * FROM unmatched WHERE nth > $7::int),
 inserted AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
-                          birthday_month, birthday_day, birthday_year, notes, external_ids, identities, provenance)
+                          birthday_month, birthday_day, birthday_year, notes, nickname, department, addresses,
+                          related, external_ids, identities, provenance)
     SELECT t.contact_id, $1, t.full_name, t.emails, t.phones, t.company, t.title, t.tags, t.links,
-           t.birthday_month, t.birthday_day, t.birthday_year, t.notes, t.external_ids,
+           t.birthday_month, t.birthday_day, t.birthday_year, t.notes, t.nickname, t.department, t.addresses,
+           t.related, t.external_ids,
            ARRAY(SELECT DISTINCT x FROM unnest(t.email_ids || t.phone_ids || t.link_ids) x WHERE x IS NOT NULL),
            {_NEW_PROVENANCE}
     FROM new_contacts t

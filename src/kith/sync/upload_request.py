@@ -17,6 +17,8 @@ from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
 from kith.pagination.params import in_utc
 from kith.problems import bad_request, problem
+from kith.sync.schemas import SourceName
+from kith.sync.sources import SOURCES
 from kith.sync.sources.linkedin import LinkedInConnection
 
 
@@ -27,6 +29,15 @@ def too_large(limit: int) -> Exception:
         f"An upload may have at most {limit} bytes",
         max_bytes=limit,
     )
+
+
+def known_source(name: str) -> SourceName:
+    """The source named in the URL; a 400 naming the sources there are when there is none by that name."""
+    if name not in SOURCES:
+        raise bad_request(
+            f"No import source named {name!r}; the sources are: {', '.join(SOURCES)}", sources=list(SOURCES)
+        )
+    return name  # type: ignore[return-value]
 
 
 def parse_since(since: str | None, days_back: int | None) -> dt.datetime | None:

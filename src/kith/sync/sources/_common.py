@@ -74,6 +74,27 @@ def unique(values: list[str]) -> list[str]:
     return out
 
 
+def _link_key(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return url
+    host, slash, path = rest.partition("/")
+    return f"{host.lower().removeprefix('www.')}{slash}{path}".rstrip("/")
+
+
+def unique_links(links: list[str]) -> list[str]:
+    """Links in source order, one per address: http and https forms (and a trailing slash, a "www.") of one
+    URL are one link, kept in its https form when the source gives one."""
+    kept: dict[str, str] = {}
+    for link in links:
+        if not link:
+            continue
+        key = _link_key(link)
+        if key not in kept or (link.lower().startswith("https://") and not kept[key].lower().startswith("https://")):
+            kept[key] = link
+    return list(kept.values())
+
+
 class _TextExtractor(HTMLParser):
     _SKIP = {"script", "style", "head", "title", "noscript", "template"}
     _BLOCK = {

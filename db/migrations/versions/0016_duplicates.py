@@ -1,7 +1,7 @@
 """Duplicate candidates: each contact's normalized identities, the candidate groups, dismissals, merges, the audit.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0016
+Revises: 0015
 
 `contacts.identities` holds `email:…`, `phone:+E164`, `url:…` (profile URLs): what two contacts of the
 same person share (kith.identities). Emails of existing contacts are filled in here; their phones and
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0013"
-down_revision = "0012"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
