@@ -1,7 +1,7 @@
 """The contacts_csv source (Google Contacts and Outlook CSV exports) is in every plan that has vcard.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0017
+Revises: 0016
 
 A plan lists the sources its tenants may import (plans.connectors); an address book in CSV is the same
 data as one in vCard, so the plans that allow one allow the other.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0015"
-down_revision = "0014"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
