@@ -67,7 +67,11 @@ class Server:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(20)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @dataclass
@@ -81,7 +85,7 @@ class Scenario:
     errors: int = 0
 
 
-async def wait_until_up(url: str, timeout: float = 60.0) -> None:
+async def wait_until_up(url: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
