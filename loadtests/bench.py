@@ -54,8 +54,8 @@ PARTS = [
     ),
     Part(
         "bench_http.py",
-        ("--tenant", "{tenant}", "--seconds", "10"),
-        ("--tenant", "{tenant}", "--seconds", "1", "--concurrency", "2"),
+        ("--tenant", "{tenant}", "--seconds", "5", "--rounds", "3"),
+        ("--tenant", "{tenant}", "--seconds", "1", "--rounds", "1", "--concurrency", "2"),
         ("http.",),
     ),
     Part(
@@ -94,6 +94,12 @@ PARTS = [
         ("--tenant", "{tenant}"),
         ("--tenant", "{tenant}", "--runs", "1", "--readers", "1", "--idle-seconds", "1"),
         ("refresh.",),
+    ),
+    Part(
+        "bench_connectors.py",
+        ("--messages", "100000"),
+        ("--messages", "200", "--latency", "0"),
+        ("connectors.",),
     ),
     Part(
         "bench_abuse.py",
@@ -141,7 +147,7 @@ RATIOS = [
     Ratio(
         "HTTP: Kith cursor walk vs hand-tuned handler (req/s)",
         key("http.kith_walk", "rps"),
-        key("http.handtuned", "rps"),
+        key("http.peer_walk", "rps"),
         "≥ 1.0×",
         "faster",
     ),
@@ -201,6 +207,12 @@ RATIOS = [
         "ingest: peak RSS, 10× the input vs 1×", key("ingest.rss.large", "mib"), key("ingest.rss.small", "mib"), "≈ 1×"
     ),
     Ratio(
+        "Gmail first sync: peak RSS, 10× the mailbox vs 1×",
+        key("connectors.gmail_first_sync.large", "mib"),
+        key("connectors.gmail_first_sync.small", "mib"),
+        "≈ 1×",
+    ),
+    Ratio(
         "listing p99 during a refresh vs idle",
         key("refresh.listing.during_concurrent", "p99"),
         key("refresh.listing.idle", "p99"),
@@ -214,6 +226,8 @@ ABSOLUTES = [
     ("scoring a whole tenant (s)", key("scoring.tenant", "seconds"), "seconds"),
     ("small tenant's import → listed (s)", key("refresh.small_import_listed", "seconds"), "≤ 2 s"),
     ("re-import of unchanged cards (cards/s)", key("ingest.cards.unchanged", "rate"), ""),
+    ("Gmail first sync from the fake (messages/s)", key("connectors.gmail_first_sync.large", "rate"), ""),
+    ("Gmail incremental sync of 100 changes (requests)", key("connectors.gmail_incremental", "requests"), "few"),
 ]
 
 

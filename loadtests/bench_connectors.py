@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncpg
 
+from figures import record
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn, with_database
 
@@ -153,6 +154,13 @@ async def main() -> None:
             run = await _last_run(conn, tenant)
             stages = json.loads(run["stages"])["sync"]
             sync_seconds = run["duration_ms"] / 1000
+            record(
+                f"connectors.gmail_first_sync.{'small' if size < args.messages else 'large'}",
+                messages=run["rows_seen"],
+                rate=run["rows_seen"] / sync_seconds,
+                requests=stages["requests"],
+                mib=peak,
+            )
             _row(
                 f"{size:,} messages",
                 f"{run['rows_seen']:,}",
@@ -175,6 +183,12 @@ async def main() -> None:
         seconds, peak, _ = _child(env, _TICK)
         run = await _last_run(conn, f"mailbox{args.messages}")
         stages = json.loads(run["stages"])["sync"]
+        record(
+            "connectors.gmail_incremental",
+            seconds=run["duration_ms"] / 1000,
+            requests=stages["requests"],
+            inserted=run["rows_inserted"],
+        )
         _row("", "inserted", "deleted", "sync s", "child wall s", "requests", "peak RSS MiB")
         _row(
             "100 changes",
