@@ -102,6 +102,12 @@ PARTS = [
         ("connectors.",),
     ),
     Part(
+        "bench_people.py",
+        ("--large-db", "{database}", "--tenant", "{tenant}"),
+        ("--large-db", "{database}", "--tenant", "{tenant}", "--messages", "100", "--cards", "200"),
+        ("people.",),
+    ),
+    Part(
         "bench_abuse.py",
         ("--seconds", "10"),
         ("--good", "2", "--bad", "2", "--seconds", "1", "--size", "tiny"),
@@ -226,6 +232,9 @@ ABSOLUTES = [
     ("scoring a whole tenant (s)", key("scoring.tenant", "seconds"), "seconds"),
     ("small tenant's import → listed (s)", key("refresh.small_import_listed", "seconds"), "≤ 2 s"),
     ("re-import of unchanged cards (cards/s)", key("ingest.cards.unchanged", "rate"), ""),
+    ("duplicate candidates of the whole tenant (s)", key("people.candidates.first", "seconds"), "seconds"),
+    ("merge of two contacts with 10,000 messages each (s)", key("people.merge", "seconds"), ""),
+    ("re-import of an unchanged 50,000-card vCard: rows written", key("people.cards.unchanged", "written"), "0"),
     ("Gmail first sync from the fake (messages/s)", key("connectors.gmail_first_sync.large", "rate"), ""),
     ("Gmail incremental sync of 100 changes (requests)", key("connectors.gmail_incremental", "requests"), "few"),
 ]
@@ -251,6 +260,8 @@ def _show(value: float | None, field: str) -> str:
     if value is None:
         return "—"
     unit = {"median": " ms", "p99": " ms", "rps": " req/s", "rate": "/s", "mib": " MiB", "seconds": " s"}.get(field, "")
+    if not unit:  # a count
+        return f"{value:,.0f}"
     return f"{value:,.3f}{unit}" if value < 10 else f"{value:,.0f}{unit}"
 
 
@@ -291,7 +302,8 @@ def run_parts(parts: list[Part], tenant: str, quick: bool, out_dir: Path, env: d
     env = {**env, "KITH_BENCH_FIGURES": str(figures_file), "PYTHONUNBUFFERED": "1"}
     failed = []
     for part in parts:
-        args = [a.format(tenant=tenant) for a in (part.quick if quick else part.full)]
+        database = env["DATABASE_URL"].rsplit("/", 1)[-1].split("?")[0]
+        args = [a.format(tenant=tenant, database=database) for a in (part.quick if quick else part.full)]
         print(f"── {part.script} {shlex.join(args)}", flush=True)
         started = time.monotonic()
         with open(out_dir / f"{Path(part.script).stem}.txt", "w") as log:
