@@ -124,6 +124,7 @@ async def main() -> None:
         "KITH_GOOGLE_TOKEN_URL": f"{base}/token",
         "KITH_GMAIL_API_URL": base,
         "KITH_PEOPLE_API_URL": base,
+        "KITH_CALENDAR_API_URL": base,
         "KITH_LOG_FORMAT": "text",
     }
     try:
