@@ -94,8 +94,12 @@ async def test_connect_sync_and_disconnect_from_the_connections_page(browser, se
     [row] = wait_for(lambda: [r for r in connection_rows(browser) if "succeeded" in r["text"]], "the first sync")
     assert "google: me@example.com" in row["text"] and row["status"] == "active"
 
-    browser.find_element("css selector", "#connections .connection-row button").click()  # Sync now
+    # The list re-renders while a sync runs: a click retries on a row drawn anew (wait_for).
+    def click(nth: int) -> bool:
+        browser.find_elements("css selector", "#connections .connection-row button")[nth].click()
+        return True
+
+    wait_for(lambda: click(0), "Sync now")
     wait_for(lambda: "succeeded" in connection_rows(browser)[0]["text"], "the second sync")
-    buttons = browser.find_elements("css selector", "#connections .connection-row button")
-    buttons[1].click()  # Disconnect
+    wait_for(lambda: click(1), "Disconnect")
     wait_for(lambda: "No connection yet" in browser.find_element("id", "connections").text, "the connection gone")
