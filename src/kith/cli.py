@@ -107,6 +107,7 @@ def _serve(host: str, port: int, workers: int) -> None:
 
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = _database_url()
+    os.environ["KITH_DB_PROCESSES"] = str(workers)  # they share KITH_DB_CONNECTIONS (kith.db.budget)
     get_settings.cache_clear()  # read again, with the URL resolved
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -522,7 +523,7 @@ _ERRORS_SHOWN = 5
 
 @cli.command("import")
 @click.option("--tenant", "tenant_name", required=True)
-@click.option("--source", type=click.Choice(["vcard", "mbox", "linkedin", "rss"]), required=True)
+@click.option("--source", type=click.Choice(["vcard", "mbox", "linkedin", "contacts_csv", "rss"]), required=True)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--since", type=_Since(), default=None, help="Import only what is dated from then on (a date or RFC 3339)."

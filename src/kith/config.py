@@ -24,6 +24,12 @@ QUEUES = ("sync", "compute")
 class DatabaseSettings:
     url: str | None  # DATABASE_URL; None: the embedded server in data_dir
     sql_echo: bool
+    # KITH_DB_CONNECTIONS: connections one `kith serve` or `kith worker` opens at most, all its processes and
+    # pools together (kith.db.budget divides them); KITH_DB_PROCESSES is how many processes share them (set
+    # by those commands for their children).
+    connections: int
+    processes: int
+    pool_timeout: float  # KITH_DB_POOL_TIMEOUT: seconds a request waits for a connection before its 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,31 @@ class JobSettings:
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
     run_retention_days: int
+    # Which source's value a contact field keeps when sources disagree, best first, per field ("*": the
+    # others). KITH_FIELD_PRECEDENCE="full_name=vcard,linkedin;title=linkedin,vcard": named fields replace
+    # their default. The user (through the API) outranks every source; unnamed sources follow, by name.
+    field_precedence: Mapping[str, tuple[str, ...]]
+    # Region of phone numbers written without a country code (ISO 3166 code; KITH_PHONE_REGION).
+    phone_region: str
+    # How long a merge of contacts can be undone (KITH_MERGE_UNDO_DAYS): its snapshot is kept that long.
+    merge_undo_days: int
+
+
+# An address book is who the user says people are; LinkedIn is where they say what they do now.
+# Google (a connection: Google Contacts, with Gmail's and Calendar's people) is an address book too.
+DEFAULT_FIELD_PRECEDENCE: Mapping[str, tuple[str, ...]] = {
+    "*": ("vcard", "google", "linkedin", "mbox"),
+    "company": ("linkedin", "vcard", "google", "mbox"),
+    "title": ("linkedin", "vcard", "google", "mbox"),
+}
+
+
+def _field_precedence(value: str | None) -> Mapping[str, tuple[str, ...]]:
+    precedence = dict(DEFAULT_FIELD_PRECEDENCE)
+    for entry in filter(None, (e.strip() for e in (value or "").split(";"))):
+        field, _, sources = entry.partition("=")
+        precedence[field.strip()] = tuple(s.strip() for s in sources.split(",") if s.strip())
+    return precedence
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +244,13 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     return Settings(
         data_dir=data_dir,
         secret_key=_secret_key(env, data_dir),
-        database=DatabaseSettings(url=env.get("DATABASE_URL") or None, sql_echo=env.get("KITH_SQL_ECHO") == "1"),
+        database=DatabaseSettings(
+            url=env.get("DATABASE_URL") or None,
+            sql_echo=env.get("KITH_SQL_ECHO") == "1",
+            connections=_int(env, "KITH_DB_CONNECTIONS", 20),
+            processes=_int(env, "KITH_DB_PROCESSES", 1),
+            pool_timeout=_float(env, "KITH_DB_POOL_TIMEOUT", 5),
+        ),
         http=HttpSettings(
             host=env.get("KITH_HOST") or "127.0.0.1",
             port=_int(env, "KITH_PORT", 8000),
@@ -252,7 +289,12 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             rescore_cron=env.get("KITH_RESCORE_CRON") or "0 3 * * *",
             cleanup_cron=env.get("KITH_CLEANUP_CRON") or "30 3 * * *",
         ),
-        sync=SyncSettings(run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90)),
+        sync=SyncSettings(
+            run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90),
+            field_precedence=_field_precedence(env.get("KITH_FIELD_PRECEDENCE")),
+            phone_region=(env.get("KITH_PHONE_REGION") or "US").upper(),
+            merge_undo_days=_int(env, "KITH_MERGE_UNDO_DAYS", 30),
+        ),
         connectors=ConnectorSettings(
             google_client_id=env.get("KITH_GOOGLE_CLIENT_ID") or None,
             google_client_secret=env.get("KITH_GOOGLE_CLIENT_SECRET") or None,
