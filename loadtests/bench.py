@@ -96,6 +96,12 @@ PARTS = [
         ("refresh.",),
     ),
     Part(
+        "bench_connectors.py",
+        (),
+        ("--messages", "200", "--latency", "0"),
+        ("connectors.",),
+    ),
+    Part(
         "bench_abuse.py",
         ("--seconds", "10"),
         ("--good", "2", "--bad", "2", "--seconds", "1", "--size", "tiny"),
@@ -199,6 +205,19 @@ RATIOS = [
     ),
     Ratio(
         "ingest: peak RSS, 10× the input vs 1×", key("ingest.rss.large", "mib"), key("ingest.rss.small", "mib"), "≈ 1×"
+    ),
+    Ratio(
+        "connectors: peak RSS of a first Gmail sync, 10× the mailbox vs 1×",
+        key("connectors.first_sync.large", "mib"),
+        key("connectors.first_sync.small", "mib"),
+        "≈ 1×",
+    ),
+    Ratio(
+        "connectors: API requests, incremental sync of 100 changes vs a first sync of the 10× mailbox",
+        key("connectors.incremental", "requests"),
+        key("connectors.first_sync.large", "requests"),
+        "≪ 1×",
+        "faster",
     ),
     Ratio(
         "listing p99 during a refresh vs idle",
