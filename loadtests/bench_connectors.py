@@ -125,6 +125,7 @@ async def main() -> None:
         "KITH_GOOGLE_TOKEN_URL": f"{base}/token",
         "KITH_GMAIL_API_URL": base,
         "KITH_PEOPLE_API_URL": base,
+        "KITH_CALENDAR_API_URL": base,
         "KITH_LOG_FORMAT": "text",
     }
     try:
@@ -144,7 +145,7 @@ async def main() -> None:
         print("\nfirst sync (kith connect google --refresh-token …)")
         _row("mailbox", "listed", "landed", "sync s", "messages/s", "requests", "peak RSS MiB")
         mailbox = 0
-        for size in (args.messages // 10, args.messages):
+        for label, size in (("small", args.messages // 10), ("large", args.messages)):
             _call(base, "/_fake/mailbox", {"fill": size - mailbox})
             mailbox = size
             tenant = f"mailbox{size}"
@@ -154,19 +155,14 @@ async def main() -> None:
             run = await _last_run(conn, tenant)
             stages = json.loads(run["stages"])["sync"]
             sync_seconds = run["duration_ms"] / 1000
-            record(
-                f"connectors.gmail_first_sync.{'small' if size < args.messages else 'large'}",
-                messages=run["rows_seen"],
-                rate=run["rows_seen"] / sync_seconds,
-                requests=stages["requests"],
-                mib=peak,
-            )
+            rate = run["rows_seen"] / sync_seconds
+            record(f"connectors.first_sync.{label}", rate=rate, requests=stages["requests"], mib=peak, messages=size)
             _row(
                 f"{size:,} messages",
                 f"{run['rows_seen']:,}",
                 f"{run['rows_inserted']:,}",
                 f"{sync_seconds:.1f}",
-                f"{run['rows_seen'] / sync_seconds:,.0f}",
+                f"{rate:,.0f}",
                 f"{stages['requests']:,}",
                 f"{peak:.0f}",
             )
@@ -183,12 +179,7 @@ async def main() -> None:
         seconds, peak, _ = _child(env, _TICK)
         run = await _last_run(conn, f"mailbox{args.messages}")
         stages = json.loads(run["stages"])["sync"]
-        record(
-            "connectors.gmail_incremental",
-            seconds=run["duration_ms"] / 1000,
-            requests=stages["requests"],
-            inserted=run["rows_inserted"],
-        )
+        record("connectors.incremental", requests=stages["requests"], seconds=run["duration_ms"] / 1000, mib=peak)
         _row("", "inserted", "deleted", "sync s", "child wall s", "requests", "peak RSS MiB")
         _row(
             "100 changes",
