@@ -42,14 +42,22 @@ from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
 from kith.server.options import point_options_at_their_routes
 from kith.server.pages import WriterForgetsItsPagesMiddleware
-from kith.server.routes import API_CONTROLLERS
+from kith.server.routes import API_CONTROLLERS, PUBLIC_API_CONTROLLERS
 from kith.system.endpoints import SystemController
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
 from kith.webclient import webclient_routes
 
 API_PREFIX = "/api/v1"
 # The docs, the web client and its files carry no data: the client signs in with a token the user pastes.
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$", "^/$", "^/app/"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/ready$",
+    "^/schema",
+    "^/metrics$",
+    "^/$",
+    "^/app/",
+    "^/api/v1/connections/[^/]+/callback$",
+]
 UNSENT_JOBS_STATE_KEY = "kith_unsent_jobs"
 # Probes are never limited; everything else is, per address, before its token is looked at.
 UNLIMITED_PATHS = ["^/health$", "^/ready$", "^/metrics$"]
@@ -121,8 +129,9 @@ class KithPlugin(InitPluginProtocol):
             security=[{"BearerToken": []}],
             before_request=serve_cached_page,
         )
+        public_api = Router(path=API_PREFIX, route_handlers=PUBLIC_API_CONTROLLERS)
         app_config.route_handlers.extend(
-            [SystemController, MetricsController, api, docs_assets_router(), *webclient_routes()]
+            [SystemController, MetricsController, api, public_api, docs_assets_router(), *webclient_routes()]
         )
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
