@@ -1,5 +1,6 @@
 """Per request: an id (the client's X-Request-ID, or a new one) echoed back and put on every log
-line; the SQL statement count; security headers."""
+line; the SQL statement count; security headers; and the headers later passes ask for
+(`response_headers(scope)`: the rate limits'), so the response's start is wrapped once, here."""
 
 from __future__ import annotations
 
@@ -33,23 +34,41 @@ WEB_CLIENT_CSP = (
     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
 )
+_RESPONSE_HEADERS = "kith_response_headers"
+
+
+def response_headers(scope: Scope) -> dict[str, str]:
+    """Headers to add to this request's response unless it has them (a later set of a name wins)."""
+    return scope[_RESPONSE_HEADERS]  # type: ignore[typeddict-item]
 
 
 class RequestContextMiddleware(ASGIMiddleware):
-    """The request's id on every log line of it, and its SQL statement count (routed requests)."""
+    """The request's id on every log line of it, its SQL statement count, and the headers its handling asked
+    for (`response_headers`) (routed requests)."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
         request_id.set(_request_id(scope))
         statements = count_statements()
+        asked: dict[str, str] = {}
+        scope[_RESPONSE_HEADERS] = asked  # type: ignore[typeddict-unknown-key]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and asked:
+                own = list(message.get("headers", []))
+                present = {name.lower() for name, _ in own}
+                own += [(n.lower().encode(), v.encode()) for n, v in asked.items() if n.lower().encode() not in present]
+                message["headers"] = own
+            await send(message)
+
         try:
-            await next_app(scope, receive, send)
+            await next_app(scope, receive, send_with_headers)
         finally:
             SQL_STATEMENTS.labels(scope.get("path_template") or "unmatched").observe(statements[0])
 
 
-def response_headers(api_prefix: str, web_client_prefix: str):
+def security_headers(api_prefix: str, web_client_prefix: str):
     """A `before_send` hook: the request id and the security headers on every response, also those no
     route or middleware produced (a 404 of no route, a 405, a 401 or 429 raised in a middleware)."""
 
