@@ -8,6 +8,7 @@ import asyncio
 import collections
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -58,6 +59,7 @@ def small_postgres() -> Iterator[str]:
     yield url
     with contextlib.suppress(Exception):
         pg_ctl(["-w", "stop", "-m", "immediate"], pgdata=data / "pg", user=server.system_user)
+    shutil.rmtree(data, ignore_errors=True)
 
 
 async def tenant_token(url: str) -> str:
