@@ -71,6 +71,8 @@ class JobSettings:
     retry_max_delay: float  # seconds
     # Seconds a requested job may stay unsent (Redis unreachable, a process died) before the sweeper sends it.
     resend_after: int
+    # A tenant with more live contacts than this gets slices of its own (kith.readmodels.isolation).
+    own_slice_contacts: int
     refresh_cron: str
     vacuum_cron: str
     rescore_cron: str
@@ -222,6 +224,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             retry_delay=_float(env, "KITH_TASK_RETRY_DELAY", 2),
             retry_max_delay=_float(env, "KITH_TASK_RETRY_MAX_DELAY", 60),
             resend_after=_int(env, "KITH_JOB_RESEND_AFTER", 60),
+            own_slice_contacts=_int(env, "KITH_OWN_SLICE_CONTACTS", 50_000),
             refresh_cron=env.get("KITH_REFRESH_CRON") or "*/5 * * * *",
             vacuum_cron=env.get("KITH_VACUUM_CRON") or "17 * * * *",
             rescore_cron=env.get("KITH_RESCORE_CRON") or "0 3 * * *",

@@ -11,6 +11,7 @@ from kith.auth.queries import PRINCIPAL_BY_TOKEN_HASH
 from kith.auth.tokens import hash_token
 from kith.db.config import app_reader
 from kith.limits import auth_failure_budget
+from kith.readmodels.models import learn_routes
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kith"'}
 
@@ -44,6 +45,9 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if row is None:
             await budget.record_failure(address)
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
-        principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes))
+        principal = Principal(
+            row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), frozenset(row.own_slices)
+        )
+        learn_routes(principal.tenant_id, principal.own_slices)
         known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)
         return AuthenticationResult(user=principal, auth=token)

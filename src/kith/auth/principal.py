@@ -11,3 +11,4 @@ class Principal:
     user_id: int
     time_zone: str
     scopes: frozenset[str] = frozenset({"read", "write", "import"})
+    own_slices: frozenset[str] = frozenset()  # read models the tenant has a slice of its own in

@@ -39,6 +39,7 @@ from kith.pagination.keyset import Sort
 from kith.pagination.page import Freshness, Listed, Page, build_page, codec
 from kith.problems import not_found
 from kith.readmodels.models import ReadModel, Slice, freshness_sql
+from kith.readmodels.routes import relearn_routes
 
 __all__ = ["Filter", "Listing", "ListingRequest", "Position", "Segment", "Sort"]
 
@@ -177,6 +178,10 @@ class Listing:
         """The page and the freshness of what it was read from (as_of, generation), from the same statement."""
         prepared = self.prepare(request, segments)
         rows = await fetch_all(source, prepared.statement, prepared.params)
+        if not rows[0].routed:  # the tenant moved to another slice since this process last heard
+            await relearn_routes(source, request.tenant_id)
+            prepared = self.prepare(request, segments)
+            rows = await fetch_all(source, prepared.statement, prepared.params)
         meta = rows[0]
         if not meta.found:
             raise not_found(self.missing)
@@ -252,20 +257,17 @@ def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, g
     model = read_from.model if read_from else None
     source = read_from.relation if read_from else listing.source
     # With a live definition: the view's rows not changed since as_of, and the changed ones computed live.
-    # With a live view holding only the changed rows (seeking an index in the sort's order), no list of
-    # changed ids is gathered: the view's rows are checked against `changed` one by one (a primary-key
-    # probe per row read), and the live branch stops after the page's rows.
+    # With a live view holding only the marked rows (seeking an index in the sort's order), no list of
+    # changed ids is gathered: each row read, of the slice or the live view, is checked against its mark
+    # (a primary-key probe), and the live branch stops after the page's rows.
     if model and model.live and model.live_only_changed:
-        memberships = [
-            (
-                source,
-                # `IS TRUE`: the probe is by primary key; a plain comparison would imply the predicate of a
-                # partial index on changed rows and invite a scan of it per row.
-                f"NOT EXISTS (SELECT 1 FROM {model.changed} c WHERE c.tenant_id = r.tenant_id AND c.id = r.id"
-                " AND (c.changed_at >= (SELECT as_of FROM meta)) IS TRUE)",
-            ),
-            (model.live, "true"),
-        ]
+        # `IS TRUE`: the probe is by primary key; a plain comparison would imply the predicate of a
+        # partial index on changed rows and invite a scan of it per row.
+        changed_since = (
+            f"EXISTS (SELECT 1 FROM {model.changed} c WHERE c.tenant_id = r.tenant_id AND c.id = r.id"
+            " AND (c.changed_at >= (SELECT as_of FROM meta)) IS TRUE)"
+        )
+        memberships = [(source, f"NOT {changed_since}"), (model.live, changed_since)]
     elif model and model.live:
         memberships = [
             (source, "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
@@ -287,7 +289,10 @@ def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, g
         nulls = "".join(f", NULL AS {name}" for name in shape.computed)
         branches.append(f"(SELECT CAST(NULL AS integer) AS segment{nulls}, r.* FROM {source} r WHERE false)")
     freshness = freshness_sql(read_from) if read_from else freshness_sql()
-    ctes = [f"meta AS MATERIALIZED (SELECT f.as_of, f.generation, {guard or 'true'} AS found FROM ({freshness}) f)"]
+    ctes = [
+        f"meta AS MATERIALIZED (SELECT f.as_of, f.generation, f.routed, {guard or 'true'} AS found"
+        f" FROM ({freshness}) f)"
+    ]
     if model and model.live and not model.live_only_changed:
         ctes.append(
             "changed AS MATERIALIZED (SELECT coalesce(array_agg(c.id), '{}') AS ids"
@@ -297,9 +302,9 @@ def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, g
     keys = [f"r.{column} AS {name}" for column, name in zip(sort.columns, key_params, strict=True)]
     return text(
         f"WITH {', '.join(ctes)}"
-        f" SELECT meta.as_of, meta.generation, meta.found, r.segment, {', '.join([*keys, *fields])}"
+        f" SELECT meta.as_of, meta.generation, meta.routed, meta.found, r.segment, {', '.join([*keys, *fields])}"
         " FROM meta LEFT JOIN LATERAL ("
         f"SELECT * FROM ({' UNION ALL '.join(branches)}) merged ORDER BY {merged_order} LIMIT :fetch"
-        ") r ON meta.found"
+        ") r ON meta.found AND meta.routed"
         f" ORDER BY {page_order}"
     )
