@@ -122,9 +122,11 @@ class Listing:
     default_sort: str | None = None  # None: the first sort
     filters: Mapping[str, Filter] = field(default_factory=dict)
     scope: str | None = None  # a condition always applied; its parameters come from request.scope
-    # Evaluated once in the same statement (false is a 404), beside `f.as_of` (the slice's); given the
-    # tenant when it names a read model's relation.
+    # Evaluated once in the same statement (false is a 404), beside `f.as_of` (the slices'); given the
+    # tenant when it names a read model's relation: those read models are `guard_reads` (their slices'
+    # as_of, generation and route count with the page's).
     guard: str | Callable[[int], str] | None = None
+    guard_reads: tuple[ReadModel, ...] = ()
     missing: str = "Not found"  # the 404's detail when the guard is false
     columns: Mapping[str, str] = field(default_factory=dict)  # per-field SQL over `r.`, where not `r.<field>`
     # The walk's context carried in the cursor ahead of the segment and the sort key (e.g. the day a
@@ -239,12 +241,15 @@ class Listing:
             computed=tuple(plan[0].columns),
         )
         read_from = self.read_model.slice_of(request.tenant_id) if self.read_model else None
+        guarded = tuple(model.slice_of(request.tenant_id) for model in self.guard_reads)
         guard = self.guard(request.tenant_id) if callable(self.guard) else self.guard
-        return _build_statement(self, shape, read_from, guard), params
+        return _build_statement(self, shape, read_from, guarded, guard), params
 
 
 @cache
-def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, guard: str | None) -> TextClause:
+def _build_statement(
+    listing: Listing, shape: _Shape, read_from: Slice | None, guarded: tuple[Slice, ...], guard: str | None
+) -> TextClause:
     sort = listing.sorts[shape.sort]
     key_params = [f"{KEY_PREFIX}{i}" for i in range(len(sort.columns))]
     way = "DESC" if sort.reading_descending(shape.direction) else "ASC"
@@ -288,7 +293,7 @@ def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, g
     if not branches:  # the cursor is past every segment: an empty page (meta still reports as_of)
         nulls = "".join(f", NULL AS {name}" for name in shape.computed)
         branches.append(f"(SELECT CAST(NULL AS integer) AS segment{nulls}, r.* FROM {source} r WHERE false)")
-    freshness = freshness_sql(read_from) if read_from else freshness_sql()
+    freshness = freshness_sql(*([read_from] if read_from else []), *guarded)
     ctes = [
         f"meta AS MATERIALIZED (SELECT f.as_of, f.generation, f.routed, {guard or 'true'} AS found"
         f" FROM ({freshness}) f)"
