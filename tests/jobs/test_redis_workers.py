@@ -71,6 +71,7 @@ async def test_a_long_task_is_not_handed_to_a_second_worker(jobs_db, gate, redis
     # Redelivery after 1 s of silence, a task of ~4 s: the running worker keeps its claim.
     workers.start("compute", jobs_db, KITH_REDELIVER_AFTER="1")
     workers.start("compute", jobs_db, KITH_REDELIVER_AFTER="1")
+    await add_contacts(jobs_db, [])  # a tenant in the slice: its refresh reads the (gated) rows of each
     await gate.close()
     task = await jobs.refresh.kiq(CARDS)
     await gate.wait_entered(1)
