@@ -46,7 +46,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             await budget.record_failure(address)
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
         principal = Principal(
-            row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), frozenset(row.own_slices)
+            row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), row.id, frozenset(row.own_slices)
         )
         learn_routes(principal.tenant_id, principal.own_slices)
         known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)

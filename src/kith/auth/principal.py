@@ -11,4 +11,5 @@ class Principal:
     user_id: int
     time_zone: str
     scopes: frozenset[str] = frozenset({"read", "write", "import"})
+    token_id: int | None = None  # the API token (what the audit names)
     own_slices: frozenset[str] = frozenset()  # read models the tenant has a slice of its own in

@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from kith.contacts.schemas import Contact, UpcomingBirthday
+from kith.pagination.cache import PageCaching
 from kith.pagination.listing import Filter, Listing, Sort
+from kith.pagination.page import Page
 from kith.readmodels.models import CONTACT_CARDS
 
 # Everything a contact card shows is a column of the view, but whether a follow-up is overdue (relative to now).
@@ -57,3 +59,14 @@ BIRTHDAYS = Listing(
     sorts={"birthday": Sort(("birthday_mmdd", "id"), (int, int), descending=False)},
     context_types=(int,),
 )
+
+
+def overdue_turns(page: Page[Contact]) -> float | None:
+    """When the first item not yet overdue becomes so (its `overdue` flag is computed against now)."""
+    now = dt.datetime.now(dt.UTC)
+    due = [c.follow_up_due_at for c in page.items if c.follow_up_due_at is not None and c.follow_up_due_at > now]
+    return min(due).timestamp() if due else None
+
+
+# Pages of contact cards may be kept (kith.pagination.cache) until a write, a refresh or an overdue turn.
+CONTACT_PAGES = PageCaching(views=("contact_cards",), expires=overdue_turns)

@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from kith.config import get_settings
 from kith.links import link_to
+from kith.pagination.cache import keep_page, not_modified
 from kith.pagination.cursor import Binding, CursorCodec, Direction, Position
 
 T = TypeVar("T")
@@ -94,7 +95,8 @@ def etag_response(
     if as_of is not None:
         # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
         headers["X-Data-As-Of"] = msgspec.json.encode(as_of.astimezone(dt.UTC)).decode().strip('"')
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+    keep_page(request, value, body, headers, etag)
+    if not_modified(request, etag):
         return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)
 

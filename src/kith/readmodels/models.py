@@ -107,6 +107,12 @@ class Slice:
             return f"({tenant_sql} = {self.tenant_id} AND {self._isolated(tenant_sql)})"
         return f"({tenant_sql} % {HASH_SLICES} = {self.hash_index} AND NOT {self._isolated(tenant_sql)})"
 
+    def may_hold(self, tenant_id: int) -> bool:
+        """Whether the tenant's rows may be in this slice (its route aside)."""
+        if self.tenant_id is not None:
+            return tenant_id == self.tenant_id
+        return tenant_id % HASH_SLICES == self.hash_index
+
     def create_sql(self) -> str:
         """The slice's materialized view (WITH DATA) and its indexes, as the view file declares them.
 

@@ -24,10 +24,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import QUEUES, get_settings
+from kith.connectors.running import execute_connection_run
+from kith.connectors.service import queue_due_syncs
 from kith.db.locks import held_exclusively, job_key
 from kith.jobqueue import names
 from kith.jobqueue.broker import MAX_HOLD, jobs, stream
 from kith.jobqueue.engine import Engine
+from kith.people.service import find_duplicates_after_run
 from kith.readmodels import coalesced_refresh as readmodels
 from kith.readmodels.isolation import isolate_tenant, needs_own_slices
 from kith.readmodels.models import READ_MODELS, Slice, slice_named
@@ -76,15 +79,27 @@ async def sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     return {"sync_run_id": sync_run_id, "status": state.status}
 
 
+@jobs.task(task_name=names.CONNECTION_SYNC, queue="sync", timeout=SYNC_TIMEOUT)
+async def connection_sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
+    """Sync a connection (kith.connectors): a run like an import's, resumed from its checkpoint; then score it."""
+    await execute_connection_run(engine, sync_run_id)
+    state = await _run_state(engine, sync_run_id)
+    if state.status == "succeeded" and state.score_status != "succeeded":
+        await score.kiq(sync_run_id)
+    return {"sync_run_id": sync_run_id, "status": state.status}
+
+
 @jobs.task(task_name=names.SCORE, queue="compute", timeout=SCORE_TIMEOUT)
 async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
-    """Score the contacts the run touched (one set-based statement), then request the refreshes."""
+    """Score the contacts the run touched (one set-based statement), find the tenant's duplicate candidates
+    (another), then request the refreshes."""
     state = await _run_state(engine, sync_run_id)
     if state.status != "succeeded":  # a failed import is not scored (its landed batches are, nightly)
         return {"sync_run_id": sync_run_id, "skipped": state.status}
     changed = None
     if state.score_status != "succeeded":
         changed = await score_sync_run(engine, sync_run_id)
+        await find_duplicates_after_run(engine, sync_run_id)
     if await needs_own_slices(engine, state.tenant_id, _settings.jobs.own_slice_contacts):
         await isolate.kiq(state.tenant_id)  # its later refreshes cost its own rows only, and others' not theirs
     if state.refresh_status != "succeeded":
@@ -129,6 +144,17 @@ async def refresh_views(engine: Engine) -> list[str]:
     """Request a refresh of every slice of every read model, in turn (time-relative figures move; batch
     results land)."""
     return await _request_refreshes(await readmodels.every_slice(engine))
+
+
+@jobs.task(
+    task_name=names.SYNC_CONNECTIONS,
+    queue="compute",
+    timeout=60,
+    schedule=[{"cron": "* * * * *", "schedule_id": "sync_connections"}],
+)
+async def sync_connections(engine: Engine) -> dict[str, int]:
+    """Every minute: a sync for each connection due (KITH_CONNECTOR_SYNC_INTERVAL after its last)."""
+    return {"queued": await queue_due_syncs(engine)}
 
 
 @jobs.task(

@@ -15,10 +15,10 @@ import io
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, BinaryIO, TextIO
-from urllib.parse import quote, unquote, urlsplit
 
 import msgspec
 
+from kith.identities import normalize_linkedin_url
 from kith.sync.sources._common import (
     DEFAULT_BATCH_SIZE,
     Batcher,
@@ -84,33 +84,6 @@ def parse_connected_on(value: str | None) -> dt.date | None:
     if m and m.group(1)[:3].lower() in _MONTHS:
         return dt.date(int(m.group(3)), _MONTHS[m.group(1)[:3].lower()], int(m.group(2)))
     return dt.date.fromisoformat(text)
-
-
-def normalize_linkedin_url(value: str | None) -> str | None:
-    """`https://www.linkedin.com/in/<slug>` for a profile URL (any host spelling, query, slash or case).
-
-    Other URLs come back with a lowercased host, https, and no query,
-    fragment or trailing slash; an empty value gives None.
-    """
-    text = (value or "").strip()
-    if not text:
-        return None
-    if "://" not in text:
-        text = "https://" + text.lstrip("/")
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
-    path = parts.path.rstrip("/")
-    if host == "linkedin.com" or host.endswith(".linkedin.com"):
-        segments = [s for s in path.split("/") if s]
-        if len(segments) >= 2 and segments[0].lower() in ("in", "pub"):
-            kind = segments[0].lower()
-            slug = "/".join(segments[1:]) if kind == "pub" else segments[1]
-            slug = quote(unquote(slug).lower(), safe="-_.~/")
-            return f"https://www.linkedin.com/{kind}/{slug}"
-        host = "www.linkedin.com"
-    if not host:
-        return None
-    return f"https://{host}{path}"
 
 
 def _record(item: LinkedInConnection, index: int) -> ContactRecord | str:
