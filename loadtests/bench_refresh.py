@@ -1,7 +1,7 @@
 """Refresh follows the tenant: one view per read model (before) beside slices (after), in one run.
 
 Two copies of the large data set (`large`: 1,000,000 contacts beside small tenants): `--before` at the
-schema before migration 0017 (one materialized view per read model), `--after` (default DATABASE_URL)
+schema before migration 0018 (one materialized view per read model), `--after` (default DATABASE_URL)
 migrated (slices; the large tenant in slices of its own). On each, side by side:
 
 1. a new small tenant's import (`--size small`: 1,000 contacts, 20,000 messages, written as the seed
@@ -200,7 +200,7 @@ def row(label: str, before: tuple | None, after: tuple | None) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--before", help="a copy at the schema before 0017 (one view per read model)")
+    parser.add_argument("--before", help="a copy at the schema before 0018 (one view per read model)")
     parser.add_argument("--before-checkout", type=Path, default=Path("/work/main"), help="its code, for the seed")
     parser.add_argument("--after", default=None, help="default: DATABASE_URL")
     parser.add_argument("--tenant", default="large")

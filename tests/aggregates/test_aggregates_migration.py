@@ -1,4 +1,4 @@
-"""The aggregate read models as migrated: 0017 carries frozen copies of their view files (today they must be
+"""The aggregate read models as migrated: 0018 carries frozen copies of their view files (today they must be
 the files), and every slice has its unique index and tenant_id-led indexes."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import pytest
 
 from kith.readmodels.models import COMPANY_MENTIONS_DAILY, COMPANY_STATS, SLICES_MARKER, TAG_STATS, TENANT_DASHBOARD
 
-MIGRATION = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions" / "0017_read_model_slices.py"
+MIGRATION = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions" / "0018_read_model_slices.py"
 AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD)
 
 
 def load_migration():
-    spec = importlib.util.spec_from_file_location("migration_0017", MIGRATION)
+    spec = importlib.util.spec_from_file_location("migration_0018", MIGRATION)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -12,8 +12,8 @@ Frozen copies of db/views/<name>.sql as of this revision (each rows' definition 
 index template), and of how a slice is made of them (kith.readmodels.models as of this revision).
 tests/test_migrations.py proves that `upgrade head` and the view files agree.
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0017"
-down_revision = "0016"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
