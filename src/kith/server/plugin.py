@@ -19,7 +19,8 @@ from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, KnownTokens
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.auth.scopes import scope_guard
 from kith.config import get_settings
-from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.db.config import get_sqlalchemy_config, reader_lifecycle
+from kith.db.replicas import TOKEN_HEADER, provide_db_reader, replicas_lifecycle
 from kith.idempotency import provide_idempotency
 from kith.jobqueue.outbox import start_resending
 from kith.limits import (
@@ -64,6 +65,7 @@ EXPOSED_HEADERS = [
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "RateLimit-Policy",
+    TOKEN_HEADER,
 ]
 
 
@@ -115,6 +117,7 @@ class KithPlugin(InitPluginProtocol):
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
         open_reader, close_reader = reader_lifecycle(self.database_url)
+        open_replicas, close_replicas = replicas_lifecycle()
         start_channel, stop_channel = channel_lifecycle(self.database_url)
 
         async def send_unsent_jobs(app: Litestar) -> None:
@@ -125,11 +128,19 @@ class KithPlugin(InitPluginProtocol):
                 sending.cancel()
 
         app_config.on_startup.extend(
-            [point_options_at_their_routes, finalize_openapi, open_reader, open_limits, start_channel, send_unsent_jobs]
+            [
+                point_options_at_their_routes,
+                finalize_openapi,
+                open_reader,
+                open_replicas,
+                open_limits,
+                start_channel,
+                send_unsent_jobs,
+            ]
         )
-        app_config.on_shutdown.extend([stop_sending, stop_channel, close_limits, close_reader])
+        app_config.on_shutdown.extend([stop_sending, stop_channel, close_limits, close_replicas, close_reader])
         settings = get_settings()
-        app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
+        app_config.dependencies["db_reader"] = Provide(provide_db_reader, sync_to_thread=False)
         app_config.request_class = KithRequest
         app_config.middleware.extend(
             [
@@ -153,7 +164,14 @@ class KithPlugin(InitPluginProtocol):
         if settings.http.cors_origins:
             app_config.cors_config = CORSConfig(
                 allow_origins=list(settings.http.cors_origins),
-                allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID", "Idempotency-Key"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "If-None-Match",
+                    "X-Request-ID",
+                    "Idempotency-Key",
+                    TOKEN_HEADER,
+                ],
                 expose_headers=EXPOSED_HEADERS,
                 max_age=600,
             )
