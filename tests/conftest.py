@@ -166,8 +166,9 @@ def make_tenant(db: str) -> Callable:
 
 
 async def read_plan_once(client: AsyncTestClient, headers: dict[str, str]) -> None:
-    """A tenant's plan is read once per process, on its first request (then kept until a notification
-    says it changed): make that request, so a test counts only the statements of the request it makes."""
+    """A tenant's plan and a token are read once per process, on their first request (then kept until a
+    notification says they changed): make that request, so a test counts only the statements of the
+    request it makes."""
     assert (await client.get("/api/v1/sync/runs", params={"limit": 1}, headers=headers)).status_code == 200
 
 
@@ -224,4 +225,22 @@ def per_app_limits():
         os.environ.pop("KITH_LIMITS_STORE", None)
     else:
         os.environ["KITH_LIMITS_STORE"] = previous
+    get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_page_cache():
+    """Tests write with SQL of their own and read at once: a kept page would be dropped only when the
+    notification arrives (kith.pagination.cache), as in another process. The tests of the page cache
+    (tests/pages) turn it on themselves."""
+    from kith.config import get_settings
+
+    previous = os.environ.get("KITH_PAGE_CACHE_BYTES")
+    os.environ["KITH_PAGE_CACHE_BYTES"] = "0"
+    get_settings.cache_clear()
+    yield
+    if previous is None:
+        os.environ.pop("KITH_PAGE_CACHE_BYTES", None)
+    else:
+        os.environ["KITH_PAGE_CACHE_BYTES"] = previous
     get_settings.cache_clear()

@@ -6,6 +6,7 @@ Tests that change a variable call `get_settings.cache_clear()`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -29,6 +30,12 @@ class DatabaseSettings:
     replica_wait: float  # seconds a read waits for a replica to replay its client's last write, then the primary
     replica_check_interval: float  # seconds between checks of each replica's position (its lag)
     primary_reads: bool  # the primary takes a share of the reads too (not only those no replica can serve)
+    # KITH_DB_CONNECTIONS: connections one `kith serve` or `kith worker` opens at most, all its processes and
+    # pools together (kith.db.budget divides them); KITH_DB_PROCESSES is how many processes share them (set
+    # by those commands for their children).
+    connections: int
+    processes: int
+    pool_timeout: float  # KITH_DB_POOL_TIMEOUT: seconds a request waits for a connection before its 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +49,10 @@ class HttpSettings:
     cors_origins: tuple[str, ...]
     compression_min_bytes: int
     json_logs: bool
+    page_cache_bytes: int  # KITH_PAGE_CACHE_BYTES: pages kept per process (kith.pagination.cache); 0: none
+    # KITH_TRUSTED_PROXIES: addresses or networks whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (the client's address for limits and logs). None by default: a client cannot choose its address.
+    trusted_proxies: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,51 @@ class JobSettings:
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
     run_retention_days: int
+    # Which source's value a contact field keeps when sources disagree, best first, per field ("*": the
+    # others). KITH_FIELD_PRECEDENCE="full_name=vcard,linkedin;title=linkedin,vcard": named fields replace
+    # their default. The user (through the API) outranks every source; unnamed sources follow, by name.
+    field_precedence: Mapping[str, tuple[str, ...]]
+    # Region of phone numbers written without a country code (ISO 3166 code; KITH_PHONE_REGION).
+    phone_region: str
+    # How long a merge of contacts can be undone (KITH_MERGE_UNDO_DAYS): its snapshot is kept that long.
+    merge_undo_days: int
+
+
+# An address book is who the user says people are; LinkedIn is where they say what they do now.
+DEFAULT_FIELD_PRECEDENCE: Mapping[str, tuple[str, ...]] = {
+    "*": ("vcard", "linkedin", "mbox"),
+    "company": ("linkedin", "vcard", "mbox"),
+    "title": ("linkedin", "vcard", "mbox"),
+}
+
+
+def _field_precedence(value: str | None) -> Mapping[str, tuple[str, ...]]:
+    precedence = dict(DEFAULT_FIELD_PRECEDENCE)
+    for entry in filter(None, (e.strip() for e in (value or "").split(";"))):
+        field, _, sources = entry.partition("=")
+        precedence[field.strip()] = tuple(s.strip() for s in sources.split(",") if s.strip())
+    return precedence
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSettings:
+    """Live connectors (Gmail, Google Contacts). The URLs are settings so a fake or a proxy can stand in for Google."""
+
+    google_client_id: str | None
+    google_client_secret: str | None
+    google_auth_url: str
+    google_token_url: str
+    gmail_api_url: str
+    people_api_url: str
+    # Fernet keys (url-safe base64 of 32 bytes), newest first: tokens are encrypted with the first and
+    # decrypted with any (rotation). None: one key derived from the secret key.
+    token_keys: tuple[str, ...] | None
+    sync_interval: int  # seconds between two syncs of a connection
+    stale_after: int  # seconds a run may go without progress before the scheduler hands it out again
+    fetch_concurrency: int  # batch requests one run keeps in flight (a tenant's runs take turns: per tenant too)
+    max_retries: int  # attempts of one request against rate limits and 5xx before the run fails
+    retry_delay: float  # seconds, doubled per attempt (with jitter) when the API says no Retry-After
+    retry_max_delay: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +149,7 @@ class Settings:
     limits: LimitSettings
     jobs: JobSettings
     sync: SyncSettings
+    connectors: ConnectorSettings
 
 
 def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
@@ -174,6 +231,18 @@ def _public_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+def _trusted_proxies(value: str | None) -> tuple[str, ...]:
+    proxies = tuple(p.strip() for p in (value or "").split(",") if p.strip())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"KITH_TRUSTED_PROXIES takes IP addresses or networks (10.0.0.0/8), comma-separated, not {proxy!r}"
+            ) from None
+    return proxies
+
+
 def read_settings(env: Mapping[str, str]) -> Settings:
     data_dir = find_data_dir(env)
     return Settings(
@@ -189,6 +258,9 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             replica_wait=_float(env, "KITH_REPLICA_WAIT", 0.1),
             replica_check_interval=_float(env, "KITH_REPLICA_CHECK_INTERVAL", 1),
             primary_reads=env.get("KITH_PRIMARY_READS") == "1",
+            connections=_int(env, "KITH_DB_CONNECTIONS", 20),
+            processes=_int(env, "KITH_DB_PROCESSES", 1),
+            pool_timeout=_float(env, "KITH_DB_POOL_TIMEOUT", 5),
         ),
         http=HttpSettings(
             host=env.get("KITH_HOST") or "127.0.0.1",
@@ -198,6 +270,8 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             cors_origins=tuple(o.strip() for o in (env.get("KITH_CORS_ORIGINS") or "").split(",") if o.strip()),
             compression_min_bytes=_int(env, "KITH_COMPRESSION_MIN_BYTES", 1024),
             json_logs=(env.get("KITH_LOG_FORMAT") or "json") == "json",
+            page_cache_bytes=_int(env, "KITH_PAGE_CACHE_BYTES", 64 * 1024 * 1024),
+            trusted_proxies=_trusted_proxies(env.get("KITH_TRUSTED_PROXIES")),
         ),
         limits=LimitSettings(
             requests_per_minute_per_address=_int(env, "KITH_RATE_LIMIT_PER_ADDRESS", 6000),
@@ -226,7 +300,29 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             rescore_cron=env.get("KITH_RESCORE_CRON") or "0 3 * * *",
             cleanup_cron=env.get("KITH_CLEANUP_CRON") or "30 3 * * *",
         ),
-        sync=SyncSettings(run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90)),
+        sync=SyncSettings(
+            run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90),
+            field_precedence=_field_precedence(env.get("KITH_FIELD_PRECEDENCE")),
+            phone_region=(env.get("KITH_PHONE_REGION") or "US").upper(),
+            merge_undo_days=_int(env, "KITH_MERGE_UNDO_DAYS", 30),
+        ),
+        connectors=ConnectorSettings(
+            google_client_id=env.get("KITH_GOOGLE_CLIENT_ID") or None,
+            google_client_secret=env.get("KITH_GOOGLE_CLIENT_SECRET") or None,
+            google_auth_url=env.get("KITH_GOOGLE_AUTH_URL") or "https://accounts.google.com/o/oauth2/v2/auth",
+            google_token_url=env.get("KITH_GOOGLE_TOKEN_URL") or "https://oauth2.googleapis.com/token",
+            gmail_api_url=(env.get("KITH_GMAIL_API_URL") or "https://gmail.googleapis.com").rstrip("/"),
+            people_api_url=(env.get("KITH_PEOPLE_API_URL") or "https://people.googleapis.com").rstrip("/"),
+            token_keys=tuple(k.strip() for k in keys.split(",") if k.strip())
+            if (keys := env.get("KITH_TOKEN_KEYS"))
+            else None,
+            sync_interval=_int(env, "KITH_CONNECTOR_SYNC_INTERVAL", 900),
+            stale_after=_int(env, "KITH_CONNECTOR_STALE_AFTER", 3600),
+            fetch_concurrency=_int(env, "KITH_CONNECTOR_CONCURRENCY", 4),
+            max_retries=_int(env, "KITH_CONNECTOR_MAX_RETRIES", 8),
+            retry_delay=_float(env, "KITH_CONNECTOR_RETRY_DELAY", 1),
+            retry_max_delay=_float(env, "KITH_CONNECTOR_RETRY_MAX_DELAY", 120),
+        ),
     )
 
 

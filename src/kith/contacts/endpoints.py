@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
-from kith.contacts.listings import BIRTHDAYS, CONTACTS, OVERDUE
-from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
+from kith.contacts.listings import BIRTHDAYS, CONTACT_PAGES, CONTACTS, OVERDUE
+from kith.contacts.schemas import BirthdayPage, ContactCreate, ContactDetail, ContactPage, ContactPatch
 from kith.db.reads import Reader
 from kith.idempotency import Idempotency
 from kith.openapi import listing_responses, resource_responses
@@ -36,7 +36,7 @@ class ContactController(Controller):
     path = "/contacts"
     tags = ["contacts"]
 
-    @get("/", summary="List contacts (cursor-paginated)", **listing_responses())
+    @get("/", summary="List contacts (cursor-paginated)", **listing_responses(page_cache=CONTACT_PAGES))
     async def list_contacts(
         self,
         request: Request,
@@ -82,9 +82,16 @@ class ContactController(Controller):
 
     @get("/{contact_id:int}", summary="One contact", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_contact(
-        self, db_reader: NamedDependency[Reader], principal: NamedDependency[Principal], contact_id: ResourceId
-    ) -> Contact:
-        return await service.get_contact(db_reader, principal.tenant_id, contact_id)
+        self,
+        db_reader: NamedDependency[Reader],
+        principal: NamedDependency[Principal],
+        contact_id: ResourceId,
+        include: Annotated[
+            Literal["provenance"] | None, Parameter(description="`provenance`: where each field's value came from")
+        ] = None,
+    ) -> ContactDetail:
+        provenance = include == "provenance"
+        return await service.get_contact(db_reader, principal.tenant_id, contact_id, provenance=provenance)
 
     @post(
         "/",
@@ -99,7 +106,7 @@ class ContactController(Controller):
         idempotency: NamedDependency[Idempotency],
         plan: NamedDependency[PlanLimits],
         data: JSONBody[ContactCreate],
-    ) -> Response[Contact]:
+    ) -> Response[ContactDetail]:
         return await idempotency.respond(
             lambda: service.create_contact(db_session, principal.tenant_id, plan, data), HTTP_201_CREATED
         )
@@ -115,7 +122,7 @@ class ContactController(Controller):
         principal: NamedDependency[Principal],
         contact_id: ResourceId,
         data: JSONBody[ContactPatch],
-    ) -> Contact:
+    ) -> ContactDetail:
         return await service.update_contact(db_session, principal.tenant_id, contact_id, data)
 
     @delete("/{contact_id:int}", summary="Delete a contact (soft)", **resource_responses(HTTP_404_NOT_FOUND))

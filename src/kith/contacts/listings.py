@@ -1,21 +1,23 @@
-"""The contact listings, declared: each reads `contact_cards` and, live, `contact_card_rows` (see db/views)."""
+"""The contact listings, declared: each reads the contact_cards read model (and, live, the contacts an API
+write changed since its refresh; see kith.readmodels.models and db/views/contact_cards.sql)."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from kith.contacts.schemas import Contact, UpcomingBirthday
+from kith.pagination.cache import PageCaching
 from kith.pagination.listing import Filter, Listing, Sort
+from kith.pagination.page import Page
+from kith.readmodels.models import CONTACT_CARDS
 
 # Everything a contact card shows is a column of the view, but whether a follow-up is overdue (relative to now).
 CONTACT_COLUMNS = {"overdue": "coalesce(r.follow_up_due_key < now(), false)"}
-# Reads the view for rows unchanged since its refresh, contact_card_rows for those an API write changed since.
-CONTACT_CARDS = {"source": "contact_cards", "view": "contact_cards", "live": "contact_card_rows", "changed": "contacts"}
 
 CONTACTS = Listing(
     name="contacts",
     item=Contact,
-    **CONTACT_CARDS,
+    read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
     sorts={
         "score": Sort(("score", "id"), (float, int), descending=True),
@@ -40,7 +42,7 @@ CONTACTS = Listing(
 OVERDUE = Listing(
     name="contacts.overdue",
     item=Contact,
-    **CONTACT_CARDS,
+    read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
     # A cadence never met is due since '-infinity': the most overdue.
     sorts={"overdue": Sort(("follow_up_due_key", "id"), (dt.datetime, int), descending=False)},
@@ -52,8 +54,19 @@ OVERDUE = Listing(
 BIRTHDAYS = Listing(
     name="contacts.birthdays",
     item=UpcomingBirthday,
-    **CONTACT_CARDS,
+    read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
     sorts={"birthday": Sort(("birthday_mmdd", "id"), (int, int), descending=False)},
     context_types=(int,),
 )
+
+
+def overdue_turns(page: Page[Contact]) -> float | None:
+    """When the first item not yet overdue becomes so (its `overdue` flag is computed against now)."""
+    now = dt.datetime.now(dt.UTC)
+    due = [c.follow_up_due_at for c in page.items if c.follow_up_due_at is not None and c.follow_up_due_at > now]
+    return min(due).timestamp() if due else None
+
+
+# Pages of contact cards may be kept (kith.pagination.cache) until a write, a refresh or an overdue turn.
+CONTACT_PAGES = PageCaching(views=("contact_cards",), expires=overdue_turns)

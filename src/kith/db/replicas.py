@@ -43,6 +43,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import DatabaseSettings, get_settings
+from kith.db.budget import api_pools, pool_timeout
 from kith.db.reads import READER_STATE_KEY, create_reader
 
 logger = logging.getLogger(__name__)
@@ -349,12 +350,12 @@ def consistency_token(request: Request) -> int | None:
 
 
 def provide_db_reader(request: Request) -> AsyncEngine | RoutedRead:
-    """What a read runs on: the primary's reader, or (with replicas, for a read) the routed read."""
+    """What a read runs on: the primary's reader, or (with replicas, for a tenant's read) the routed read."""
     token = consistency_token(request)
     replicas: ReadReplicas | None = request.app.state.get(REPLICAS_STATE_KEY)
-    if replicas is None or request.method not in SAFE_METHODS:
-        return request.app.state[READER_STATE_KEY]
     tenant_id = getattr(request.scope.get("user"), "tenant_id", None)
+    if replicas is None or request.method not in SAFE_METHODS or tenant_id is None:  # writes, /metrics
+        return request.app.state[READER_STATE_KEY]
     return RoutedRead(replicas, replicas.required(tenant_id, token))
 
 
@@ -362,7 +363,11 @@ def replicas_lifecycle() -> tuple[Callable[[Litestar], Awaitable[None]], Callabl
     async def open_replicas(app: Litestar) -> None:
         settings = get_settings().database
         if settings.read_replica_urls:
-            replicas = [Replica(url, create_reader(url)) for url in settings.read_replica_urls]
+            # Each replica is its own server: its pool is the size of the primary's reader pool.
+            replicas = [
+                Replica(url, create_reader(url, api_pools().reader, pool_timeout()))
+                for url in settings.read_replica_urls
+            ]
             app.state[REPLICAS_STATE_KEY] = ReadReplicas(app.state[READER_STATE_KEY], replicas, settings)
             await app.state[REPLICAS_STATE_KEY].start()
 

@@ -46,8 +46,19 @@ class Contact(Timestamps, Base):
     cadence_days: Mapped[int | None] = mapped_column(Integer)
     links: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
     notes: Mapped[str | None] = mapped_column(Text)
+    nickname: Mapped[str | None] = mapped_column(Text)
+    # The units of the organization (vCard ORG after the company, a CSV's Department), " / " between them.
+    department: Mapped[str | None] = mapped_column(Text)
+    # Postal addresses: [{"label", "street", "locality", "region", "postal_code", "country", "po_box", "extended"}].
+    addresses: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"), default=list)
+    # Related people: [{"name", "relation"}] (spouse, child, assistant ... as the source labels them).
+    related: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"), default=list)
     external_ids: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     custom: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
+    # `email:…`, `phone:+E164`, `url:…` (kith.identities): what duplicate candidates are found on.
+    identities: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
+    # Where each field's value came from (kith.identities): what imports may replace and what they may not.
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     score: Mapped[float] = mapped_column(Float, server_default="0", default=0.0)
     last_interaction_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

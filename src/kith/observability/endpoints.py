@@ -4,8 +4,8 @@ from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kith.db.reads import Reader
 from kith.observability.metrics import AS_OF_AGE, QUEUE_DEPTH
 
 # Read at scrape time: what workers changed is in the database, not in this process.
@@ -19,7 +19,7 @@ class MetricsController(PrometheusController):
     """GET /metrics (Prometheus text format; no token: expose it to the scraper's network only)."""
 
     @get(include_in_schema=False)
-    async def get(self, db_reader: NamedDependency[Reader]) -> Response:
+    async def get(self, db_reader: NamedDependency[AsyncEngine]) -> Response:
         async with db_reader.connect() as conn:
             for row in await conn.execute(READ_MODEL_AGES):
                 AS_OF_AGE.labels(row.view_name).set(float(row.age))

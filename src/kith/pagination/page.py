@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -14,6 +15,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from kith.config import get_settings
 from kith.links import link_to
+from kith.pagination.cache import keep_page, not_modified
 from kith.pagination.cursor import Binding, CursorCodec, Direction, Position
 
 T = TypeVar("T")
@@ -29,6 +31,20 @@ class Page(msgspec.Struct, Generic[T]):
     next_cursor: str | None
     prev_cursor: str | None
     as_of: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """What a read was made from: the read model's `as_of` and `generation` for the tenant (the greatest of
+    several read models'; both None for a base table). Read in the same statement as the rows."""
+
+    as_of: dt.datetime | None
+    generation: int | None
+
+
+class Listed(NamedTuple):
+    page: Page
+    freshness: Freshness
 
 
 _codec: CursorCodec | None = None
@@ -79,7 +95,8 @@ def etag_response(
     if as_of is not None:
         # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
         headers["X-Data-As-Of"] = msgspec.json.encode(as_of.astimezone(dt.UTC)).decode().strip('"')
-    if etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}:
+    keep_page(request, value, body, headers, etag)
+    if not_modified(request, etag):
         return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)
 

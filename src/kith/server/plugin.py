@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
@@ -15,14 +17,14 @@ from litestar.plugins import InitPluginProtocol
 from litestar.plugins.prometheus import PrometheusConfig
 
 from kith.auth.dependencies import provide_plan, provide_principal
-from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, KnownTokens
+from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, TOKEN_USE_STATE_KEY, KnownTokens, TokenUse
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.auth.scopes import scope_guard
 from kith.config import get_settings
-from kith.db.config import get_sqlalchemy_config, reader_lifecycle
+from kith.db.config import app_reader, get_sqlalchemy_config, reader_lifecycle
 from kith.db.replicas import TOKEN_HEADER, provide_db_reader, replicas_lifecycle
 from kith.idempotency import provide_idempotency
-from kith.jobqueue.outbox import start_resending
+from kith.jobqueue.sweeper import sweep_unsent_jobs
 from kith.limits import (
     AUTH_FAILURES_STATE_KEY,
     WINDOW_COUNTS_STATE_KEY,
@@ -36,19 +38,29 @@ from kith.observability.endpoints import MetricsController
 from kith.observability.logs import logging_config
 from kith.observability.requests import RequestContextMiddleware
 from kith.openapi import finalize_openapi
+from kith.pagination.cache import PAGE_CACHE_STATE_KEY, PageCache, serve_cached_page
 from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
 from kith.server.options import point_options_at_their_routes
-from kith.server.routes import API_CONTROLLERS
+from kith.server.pages import WriterForgetsItsPagesMiddleware
+from kith.server.routes import API_CONTROLLERS, PUBLIC_API_CONTROLLERS
 from kith.system.endpoints import SystemController
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
 from kith.webclient import webclient_routes
 
 API_PREFIX = "/api/v1"
 # The docs, the web client and its files carry no data: the client signs in with a token the user pastes.
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$", "^/$", "^/app/"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/ready$",
+    "^/schema",
+    "^/metrics$",
+    "^/$",
+    "^/app/",
+    "^/api/v1/connections/[^/]+/callback$",
+]
 UNSENT_JOBS_STATE_KEY = "kith_unsent_jobs"
 # Probes are never limited; everything else is, per address, before its token is looked at.
 UNLIMITED_PATHS = ["^/health$", "^/ready$", "^/metrics$"]
@@ -81,9 +93,20 @@ def channel_lifecycle(database_url: str):
         app.state[LISTENER_STATE_KEY] = listener
         app.state[PLAN_CACHE_STATE_KEY] = plans
         app.state[KNOWN_TOKENS_STATE_KEY] = tokens
+        settings = get_settings()
+        # Off with read replicas: a page a replica read may be behind the write notifications that empty the
+        # cache, and kept it would be served stale (and past a client's consistency token).
+        page_bytes = 0 if settings.database.read_replica_urls else settings.http.page_cache_bytes
+        pages = PageCache(listening=lambda: listener.connected, max_bytes=page_bytes)
+        listener.subscribe("rows", pages)
+        listener.subscribe("readmodel", pages)
+        app.state[PAGE_CACHE_STATE_KEY] = pages
+        app.state[TOKEN_USE_STATE_KEY] = use = TokenUse(app_reader(app))
+        use.start()
         await listener.start()
 
     async def stop(app: Litestar) -> None:
+        await app.state[TOKEN_USE_STATE_KEY].stop()
         await app.state[LISTENER_STATE_KEY].stop()
 
     return start, stop
@@ -109,10 +132,15 @@ class KithPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(
-            path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}], guards=[scope_guard]
+            path=API_PREFIX,
+            route_handlers=API_CONTROLLERS,
+            security=[{"BearerToken": []}],
+            guards=[scope_guard],
+            before_request=serve_cached_page,
         )
+        public_api = Router(path=API_PREFIX, route_handlers=PUBLIC_API_CONTROLLERS)
         app_config.route_handlers.extend(
-            [SystemController, MetricsController, api, docs_assets_router(), *webclient_routes()]
+            [SystemController, MetricsController, api, public_api, docs_assets_router(), *webclient_routes()]
         )
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
@@ -121,7 +149,8 @@ class KithPlugin(InitPluginProtocol):
         start_channel, stop_channel = channel_lifecycle(self.database_url)
 
         async def send_unsent_jobs(app: Litestar) -> None:
-            app.state[UNSENT_JOBS_STATE_KEY] = await start_resending(sqlalchemy_config.get_engine())
+            sweeping = sweep_unsent_jobs(sqlalchemy_config.get_engine())
+            app.state[UNSENT_JOBS_STATE_KEY] = asyncio.get_running_loop().create_task(sweeping)
 
         async def stop_sending(app: Litestar) -> None:
             if (sending := app.state.get(UNSENT_JOBS_STATE_KEY)) is not None:
@@ -151,6 +180,7 @@ class KithPlugin(InitPluginProtocol):
                 address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
                 DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
                 token_rate_limit(exclude=PUBLIC_PATHS),
+                WriterForgetsItsPagesMiddleware(),
             ]
         )
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)

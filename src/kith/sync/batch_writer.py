@@ -24,13 +24,15 @@ import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kith.config import get_settings
 from kith.db.locks import release_session_lock, tenant_sync_key
+from kith.identities import content_key, e164, field_ranks, value_identities
 from kith.sync import queries
 from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
@@ -40,11 +42,14 @@ from kith.sync.sources.records import (
     ContactRecord,
     MentionRecord,
     MessageRecord,
+    PostalAddress,
+    RelatedPerson,
     SourceBatch,
 )
 from kith.text import pg_text, pg_texts, refused_by_postgres
 
 MAX_ERRORS_KEPT = 1000
+S = TypeVar("S", PostalAddress, RelatedPerson)
 _LINKEDIN_PROFILE = ("https://www.linkedin.com/in/", "https://www.linkedin.com/pub/")
 
 
@@ -73,6 +78,8 @@ class Totals:
     newest: dt.datetime | None = None
     # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
     dropped: dict[str, int] = field(default_factory=dict)
+    # Items skipped, by the reason their source gave (bulk mail, ...): stages.sync.skipped.
+    skipped_as: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
     # Built from the tenant's company names at the run's first news batch, then reused by the others.
     company_matcher: CompanyMatcher | None = field(default=None, repr=False)
@@ -85,7 +92,8 @@ class _Landed(NamedTuple):
 
 
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
-    return {"index": index, "reason": reason, "excerpt": excerpt[:EXCERPT_CHARS]}
+    # What an error quotes is the bad input itself: cleaned as a record would be, or the run could not land.
+    return {"index": index, "reason": pg_text(reason), "excerpt": pg_text(excerpt[:EXCERPT_CHARS])}
 
 
 # What a run records (stages.sync.dropped) for the counterparts of messages it could not make contacts.
@@ -202,6 +210,16 @@ async def _land_messages(
         return _Landed(inserted=len(records), contacts_created=resolved["contacts_created"])
 
 
+def _storable_struct(value: S) -> S:
+    """A struct of text fields with text PostgreSQL refuses cleaned (kith.text.pg_text)."""
+    changed = {
+        name: pg_text(text)
+        for name in value.__struct_fields__
+        if isinstance(text := getattr(value, name), str) and refused_by_postgres(text)
+    }
+    return msgspec.structs.replace(value, **changed) if changed else value
+
+
 def _valid_birthday(r: ContactRecord) -> bool:
     if r.birthday_month is None and r.birthday_day is None:
         return r.birthday_year is None
@@ -225,19 +243,31 @@ class _ContactRow(msgspec.Struct):
     birthday_day: int | None
     birthday_year: int | None
     notes: str | None
+    nickname: str | None
+    department: str | None
+    addresses: list[PostalAddress]
+    related: list[RelatedPerson]
     external_ids: dict[str, str]
     # The record's keys (contact_keys kind and value): what it is matched on.
     key_kinds: list[str]
     key_values: list[str]
+    # Each email's, phone's and link's identity or null (contacts.identities: what duplicates are found on).
+    email_ids: list[str | None]
+    phone_ids: list[str | None]
+    link_ids: list[str | None]
+    # The record's identity within its source (its UID, else its first key): what its values are credited to.
+    record: str
     source_index: int
 
 
 def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[list[Any], list[dict[str, Any]]]:
-    """The records, with their keys, as a JSON array; a record sharing a key with an earlier one is a duplicate."""
+    """The records, with their keys, as a JSON array, then the source and the precedence its values are
+    weighed by (kith.identities); a record sharing a key with an earlier one is a duplicate."""
     rows: list[_ContactRow] = []
     taken: set[tuple[str, str]] = set()
     errors = []
     key_kind = target.key_kind
+    settings = get_settings().sync
     for r in records:
         full_name = (pg_text(r.full_name) or "").strip()
         if not full_name:
@@ -262,6 +292,11 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
         keys += [
             ("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)
         ]
+        phones = pg_texts(r.phones)
+        keys += [("phone", number) for number in (e164(p, settings.phone_region) for p in phones) if number]
+        company = pg_text(r.company)
+        if not keys:  # nothing names this person but the card itself (a company's card)
+            keys.append(("content", content_key(target.source, full_name, company)))
         keys = list(dict.fromkeys(keys))
         if taken.intersection(keys):
             continue  # counted as skipped by the statement
@@ -271,8 +306,8 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 ord=len(rows),
                 full_name=full_name,
                 emails=emails,
-                phones=pg_texts(r.phones),
-                company=pg_text(r.company),
+                phones=phones,
+                company=company,
                 title=pg_text(r.title),
                 tags=pg_texts(r.tags),
                 links=links,
@@ -280,13 +315,22 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 birthday_day=r.birthday_day,
                 birthday_year=r.birthday_year,
                 notes=pg_text(r.notes),
+                nickname=pg_text(r.nickname),
+                department=pg_text(r.department),
+                addresses=[_storable_struct(a) for a in r.addresses],
+                related=[_storable_struct(p) for p in r.related],
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],
+                email_ids=value_identities("emails", emails, settings.phone_region),
+                phone_ids=value_identities("phones", phones, settings.phone_region),
+                link_ids=value_identities("links", links, settings.phone_region),
+                record=external_id if external_id and key_kind else keys[0][1],
                 source_index=r.source_index,
             )
         )
-    return [msgspec.json.encode(rows).decode()], errors
+    ranks = msgspec.json.encode(field_ranks(settings.field_precedence)).decode()
+    return [msgspec.json.encode(rows).decode(), target.source, ranks], errors
 
 
 class _MentionRow(msgspec.Struct):
@@ -356,7 +400,7 @@ async def _land_contacts(
     async with driver.transaction() if target.max_contacts is not None else contextlib.nullcontext():
         room = await _contact_room(driver, target)
         row = await _fetch_planned(
-            driver, queries.CONTACTS_BATCH, *common, *params, room, reason, errors_room, EXCERPT_CHARS
+            driver, queries.CONTACTS_BATCH, *common, params[0], room, reason, errors_room, EXCERPT_CHARS, *params[1:]
         )
     totals.failed += row["over_limit"]
     totals.errors_kept += min(row["over_limit"], errors_room)
@@ -410,6 +454,8 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     totals.seen += batch.seen
     for name, count in batch.dropped.items():
         totals.dropped[name] = totals.dropped.get(name, 0) + count
+    for reason, count in batch.skipped_as.items():
+        totals.skipped_as[reason] = totals.skipped_as.get(reason, 0) + count
     totals.failed += failed
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.

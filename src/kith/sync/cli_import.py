@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -17,6 +18,19 @@ from kith.sync.running import execute_sync_run
 from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail
 from kith.sync.service import get_run
 from kith.sync.sources import SOURCES
+from kith.sync.sources.archive import is_zip, members
+
+
+async def check_file(source: SourceName, stream: BinaryIO, *, json: bool = False) -> None:
+    """Raise SourceFormatError unless the file reads as the source's format (on its head, as an upload is)."""
+    options = RunOptions(format="json" if json else "file")
+    spec = SOURCES[source]
+    if is_zip(stream):  # a local archive is checked whole: the files the source reads must be in it
+        with zipfile.ZipFile(stream) as archive:
+            members(archive, spec.suffixes)
+    else:
+        await check_format(spec, stream.read() if json else stream.read(HEAD_BYTES), None, options)
+    stream.seek(0)
 
 
 async def import_file(
@@ -31,11 +45,9 @@ async def import_file(
     json: bool = False,
     progress: Callable[[Totals], None] | None = None,
 ) -> SyncRunDetail:
-    """The CLI's import: the same checks, run and chain as an upload, reading a local file (no stored chunks)."""
-    spec = SOURCES[source]
+    """The CLI's import: the same run and chain as an upload, reading a local file (no stored chunks).
+    The caller has checked the file (check_file), before the database was even started."""
     options = RunOptions(own_addresses=own_addresses or [], format="json" if json else "file")
-    await check_format(spec, stream.read() if json else stream.read(HEAD_BYTES), since, options)
-    stream.seek(0)
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         run = await create_run(session, tenant_id, user_id, source, since, options)
     # The file is local to this process, so the import runs here; scoring and the refreshes that

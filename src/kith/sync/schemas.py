@@ -7,7 +7,7 @@ import msgspec
 
 from kith.pagination.page import Page
 
-SourceName = Literal["vcard", "mbox", "linkedin", "rss"]
+SourceName = Literal["vcard", "mbox", "linkedin", "contacts_csv", "rss"]
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 
 
@@ -56,3 +56,7 @@ class RunOptions(msgspec.Struct, omit_defaults=True):
     own_addresses: list[str] = []
     # How the upload is encoded: the source's file format, or a JSON array of records.
     format: Literal["file", "json"] = "file"
+    # Mail from lists and no-reply senders is skipped (the tenant's skip_bulk_mail, as the run starts).
+    skip_bulk_mail: bool = True
+    # The connection a connector's run syncs (kith.connectors); None for a file.
+    connection_id: int | None = None
