@@ -19,7 +19,7 @@ for every route, declared or not:
   writes 2**63-1 as a float, which rounds past bigint);
 - a string a client sends (query, path, JSON body) never holds NUL: PostgreSQL text cannot,
   and the server answers 400;
-- writes document their X-Consistency-Token, and reads the request header that echoes it.
+- writes document their X-Consistency-Token.
 """
 
 from __future__ import annotations
@@ -87,13 +87,6 @@ WRITE_HEADERS = {
         "request header and a read is served only by a server that has this write.",
         _POSITION,
     )
-}
-CONSISTENCY_PARAMETER = {
-    "name": CONSISTENCY_TOKEN,
-    "in": "header",
-    "required": False,
-    "description": "The X-Consistency-Token of this client's last write: the read is served by a server that has it.",
-    "schema": _POSITION,
 }
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -238,8 +231,6 @@ def finalize_openapi(app: Litestar, api_prefix: str = "/api/v1") -> None:
             if api and method not in SAFE_METHODS:
                 success_headers = {**success_headers, **WRITE_HEADERS}
             _fix_responses(operation, api, success_headers)
-            if "db_reader" in handler.parsed_fn_signature.parameters:
-                operation.setdefault("parameters", []).append(CONSISTENCY_PARAMETER)
             if declared.get("request_body") is not None:
                 operation["requestBody"] = declared["request_body"]
                 _forbid_nul(operation["requestBody"])
