@@ -97,6 +97,11 @@ INSERT_CHUNK = text(
 
 READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id = $2 AND seq = $3"
 
+# The upload's size (a zip archive is read from its end); octet_length reads a stored value's header only.
+UPLOAD_SIZE = (
+    "SELECT coalesce(sum(octet_length(data)), 0)::bigint FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id = $2"
+)
+
 # ---------------------------------------------------------------- batches
 #
 # Common parameters: $1 tenant_id, $2 sync_run_id, $3 input items the batch

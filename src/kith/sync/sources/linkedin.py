@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import io
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, BinaryIO, TextIO
@@ -29,6 +28,7 @@ from kith.sync.sources._common import (
     normalize_email,
     one_line,
     record_error,
+    text_stream,
 )
 from kith.sync.sources.records import ContactRecord, RecordError, SourceBatch, SourceFormatError
 
@@ -123,15 +123,6 @@ def _is_header(row: list[str]) -> bool:
     return {"first name", "last name"} <= names and ("url" in names or "profile url" in names)
 
 
-def _text_stream(stream: TextIO | BinaryIO) -> TextIO:
-    if isinstance(stream, io.TextIOBase):
-        return stream  # type: ignore[return-value]
-    probe = stream.read(0)
-    if isinstance(probe, bytes):
-        return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")  # type: ignore[arg-type]
-    return stream  # type: ignore[return-value]
-
-
 async def read_linkedin_csv(
     stream: TextIO | BinaryIO,
     *,
@@ -150,7 +141,7 @@ async def read_linkedin_csv(
     again is counted in `duplicates`.
     """
     check_batch_size(batch_size)
-    text = _text_stream(stream)
+    text = text_stream(stream)
     try:
         async for batch in _read_csv(text, since=since, batch_size=batch_size):
             yield batch
