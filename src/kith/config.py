@@ -47,6 +47,10 @@ class HttpSettings:
     # KITH_TRUSTED_PROXIES: addresses or networks whose X-Forwarded-For / X-Forwarded-Proto are believed
     # (the client's address for limits and logs). None by default: a client cannot choose its address.
     trusted_proxies: tuple[str, ...]
+    # Seconds a connection may take to send its next request's headers (from its opening or its previous
+    # response: kith.server.connections), and may stay idle between requests (uvicorn's keep-alive timeout).
+    header_timeout: float
+    keep_alive_timeout: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +265,8 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             json_logs=(env.get("KITH_LOG_FORMAT") or "json") == "json",
             page_cache_bytes=_int(env, "KITH_PAGE_CACHE_BYTES", 64 * 1024 * 1024),
             trusted_proxies=_trusted_proxies(env.get("KITH_TRUSTED_PROXIES")),
+            header_timeout=_float(env, "KITH_HEADER_TIMEOUT", 10),
+            keep_alive_timeout=_int(env, "KITH_KEEP_ALIVE_TIMEOUT", 5),
         ),
         limits=LimitSettings(
             requests_per_minute_per_address=_int(env, "KITH_RATE_LIMIT_PER_ADDRESS", 6000),

@@ -9,7 +9,7 @@ from litestar.status_codes import HTTP_403_FORBIDDEN
 from kith.auth.known_tokens import KnownToken, known_tokens, token_use
 from kith.auth.principal import Principal
 from kith.auth.queries import PRINCIPAL_BY_TOKEN_HASH
-from kith.auth.scopes import required_scope
+from kith.auth.scopes import grants, required_scope
 from kith.auth.tokens import hash_token
 from kith.db.config import app_reader
 from kith.limits import auth_failure_budget, hold_to_plan
@@ -35,7 +35,7 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         scope = connection.scope
         response_headers(scope).update(await hold_to_plan(connection.app, token_hash, principal.tenant_id))
         needed = required_scope(scope["method"], scope["route_handler"])  # type: ignore[typeddict-item]
-        if needed not in principal.scopes:
+        if not grants(principal.scopes, needed):
             raise problem(
                 HTTP_403_FORBIDDEN, "Forbidden", f"This token does not have the {needed!r} scope", required_scope=needed
             )
@@ -52,16 +52,20 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
             token_use(app).used(verified.token_id)
             return token_hash, verified.principal, token
         budget, address = auth_failure_budget(app), get_remote_address(connection)  # type: ignore[arg-type]
-        if (wait := await budget.retry_after(address)) is not None:
+        if (wait := await budget.admit(address)) is not None:
             raise TooManyRequestsException(
                 "Too many failed authentications from this address", headers={"Retry-After": str(wait)}
             )
         stamp = known.stamp(token_hash)
-        async with app_reader(app).connect() as conn:
-            row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": token_hash})).first()
-        if row is None:
-            await budget.record_failure(address)
+        try:
+            async with app_reader(app).connect() as conn:
+                row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": token_hash})).first()
+        except BaseException:  # no answer (the database busy or away) is no failed authentication
+            await budget.give_back(address)
+            raise
+        if row is None:  # the look-up was counted as a failure when admitted
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
+        await budget.give_back(address)
         principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), row.id)
         known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)
         return token_hash, principal, token

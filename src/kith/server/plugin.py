@@ -33,7 +33,7 @@ from kith.limits import (
 from kith.notify import NotificationListener
 from kith.observability.endpoints import MetricsController
 from kith.observability.logs import logging_config
-from kith.observability.requests import RequestContextMiddleware
+from kith.observability.requests import RequestContextMiddleware, security_headers
 from kith.openapi import finalize_openapi
 from kith.pagination.cache import PAGE_CACHE_STATE_KEY, PageCache, serve_cached_page
 from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
@@ -155,7 +155,7 @@ class KithPlugin(InitPluginProtocol):
         app_config.request_class = KithRequest
         app_config.middleware.extend(
             [
-                RequestContextMiddleware(API_PREFIX),
+                RequestContextMiddleware(),
                 PrometheusConfig(app_name="kith", prefix="kith", group_path=True, exclude=["^/metrics$"]).middleware,
                 # Hostile text is refused before a rate-limit lookup or authentication costs anything.
                 TextGuardMiddleware,
@@ -164,6 +164,7 @@ class KithPlugin(InitPluginProtocol):
                 WriterForgetsItsPagesMiddleware(),
             ]
         )
+        app_config.before_send.append(security_headers(API_PREFIX, web_client_prefix="/app/"))
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
         app_config.dependencies["plan"] = Provide(provide_plan)
         app_config.dependencies["idempotency"] = Provide(provide_idempotency)
