@@ -6,6 +6,8 @@
 Servers (all on 127.0.0.1, each with `--workers N`, stopped at the end):
 - floor: a Litestar handler returning Kith's first page from memory (loadtests/floor_app.py);
 - peer: hand-tuned Litestar + asyncpg + msgspec, one keyset statement, no auth (loadtests/peers/);
+- FastAPI + SQLAlchemy ORM + pydantic paging with OFFSET and `COUNT(*)` (loadtests/peers/fastapi_offset.py),
+  the stack a user would otherwise pick, walking the same positions by page number;
 - Kith with the memory limits store, and with the Redis one when REDIS_URL is set.
 
 Scenarios (wrk, one thread, `--concurrency` connections, `--seconds` each; the order rotates every round):
@@ -27,6 +29,7 @@ import base64
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -67,7 +70,11 @@ class Server:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(20)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @dataclass
@@ -81,7 +88,7 @@ class Scenario:
     errors: int = 0
 
 
-async def wait_until_up(url: str, timeout: float = 60.0) -> None:
+async def wait_until_up(url: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
@@ -106,6 +113,13 @@ def lua_script(requests: list[tuple[str, dict[str, str]]], headers: dict[str, st
         'i = 0\nrequest = function()\n  i = i % #reqs + 1\n  return wrk.format("GET", reqs[i][1], reqs[i][2])\nend'
     )
     return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    """A port nobody listens on now (the machine is shared: fixed ports meet other people's servers)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -158,6 +172,10 @@ async def repeat_requests(base: str, headers: dict[str, str]) -> list[tuple[str,
                 "/api/v1/contacts", params={"limit": 50, **({"cursor": cursor} if cursor else {})}
             )
             response.raise_for_status()
+            if "etag" not in response.headers:
+                raise SystemExit(
+                    f"{base}: page without an ETag: {response.status_code} {dict(response.headers)} {response.text[:300]}"
+                )
             requests.append((str(response.request.url.raw_path, "ascii"), {"If-None-Match": response.headers["etag"]}))
             if not (cursor := response.json()["next_cursor"]):
                 break
@@ -220,33 +238,41 @@ async def main() -> None:
     ]
     body_file = Path(tempfile.mkstemp(suffix=".json")[1])
     kith_stores = ["memory", *(["redis"] if os.environ.get("REDIS_URL") else [])]
+    ports = {name: free_port() for name in ("floor", "peer", "fastapi", *kith_stores)}
     kiths = [
         Server(
             f"Kith ({store} limits)",
-            8741 + i,
-            [sys.executable, "-m", "kith", "serve", "--port", str(8741 + i), *workers],
+            ports[store],
+            [sys.executable, "-m", "kith", "serve", "--port", str(ports[store]), *workers],
             {**env, "KITH_LIMITS_STORE": store, "KITH_LIMITS_NAMESPACE": f"kith_bench_{os.getpid()}"},
         )
-        for i, store in enumerate(kith_stores)
+        for store in kith_stores
     ]
     floor = Server(
         "floor",
-        8739,
-        [*uvicorn, "--port", "8739", "--app-dir", str(HERE), "floor_app:app"],
+        ports["floor"],
+        [*uvicorn, "--port", str(ports["floor"]), "--app-dir", str(HERE), "floor_app:app"],
         {**env, "FLOOR_BODY_FILE": str(body_file)},
     )
     peer = Server(
         "peer",
-        8740,
-        [*uvicorn, "--port", "8740", "--app-dir", str(HERE / "peers"), "keyset_app:app"],
+        ports["peer"],
+        [*uvicorn, "--port", str(ports["peer"]), "--app-dir", str(HERE / "peers"), "keyset_app:app"],
         {**env, "PEER_DATABASE_URL": asyncpg_dsn(os.environ["DATABASE_URL"]), "PEER_TENANT_ID": str(tenant_id)},
+    )
+    fastapi = Server(
+        "FastAPI + ORM, OFFSET",
+        ports["fastapi"],
+        [*uvicorn, "--port", str(ports["fastapi"]), "--app-dir", str(HERE / "peers"), "fastapi_offset:app"],
+        {**env, "PEER_TENANT_ID": str(tenant_id)},
     )
     await conn.execute("UPDATE plans SET requests_per_minute = $1 WHERE id = $2", LIFTED, plan["id"])
     try:
         for server in kiths:
             server.start()
         peer.start()
-        for server in (*kiths, peer):
+        fastapi.start()
+        for server in (*kiths, peer, fastapi):
             await wait_until_up(f"{server.base}/api/v1/contacts?limit=1")
         async with httpx.AsyncClient() as client:
             first = await client.get(f"{kiths[0].base}/api/v1/contacts", params={"limit": 50}, headers=headers)
@@ -262,6 +288,12 @@ async def main() -> None:
                 "peer_walk",
                 peer,
                 [(f"/api/v1/contacts?limit=50&cursor={peer_cursor(*p)}", {}) for p in positions],
+            ),
+            Scenario(
+                "FastAPI + ORM walk (OFFSET and COUNT(*), no auth)",
+                "fastapi_offset",
+                fastapi,
+                [(f"/api/v1/contacts?page={i * step // 50 + 1}", {}) for i in range(len(positions))],
             ),
         ]
         for server, store in zip(kiths, kith_stores, strict=True):
@@ -287,7 +319,7 @@ async def main() -> None:
             "UPDATE plans SET requests_per_minute = $1 WHERE id = $2", plan["requests_per_minute"], plan["id"]
         )
         await conn.close()
-        for server in (*kiths, peer, floor):
+        for server in (*kiths, peer, fastapi, floor):
             server.stop()
         body_file.unlink(missing_ok=True)
 

@@ -105,6 +105,8 @@ def _listen_address(host: str | None, port: int | None) -> tuple[str, int]:
 def _serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from kith.server.connections import HeaderDeadlineProtocol
+
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = _database_url()
     os.environ["KITH_DB_PROCESSES"] = str(workers)  # they share KITH_DB_CONNECTIONS (kith.db.budget)
@@ -129,6 +131,9 @@ def _serve(host: str, port: int, workers: int) -> None:
             # client on the same host would choose the address its limits are counted on).
             proxy_headers=bool(trusted_proxies),
             forwarded_allow_ips=list(trusted_proxies),
+            # Slow and idle clients are closed (kith.server.connections).
+            http=HeaderDeadlineProtocol,
+            timeout_keep_alive=get_settings().http.keep_alive_timeout,
         )
     finally:
         if metrics_dir is not None:
@@ -466,7 +471,7 @@ async def _after_seed(tenant_id: int) -> None:
     "--port", type=click.IntRange(0, 65535), default=0, help="Local port for the browser's callback (0: any)."
 )
 def connect(provider: str, tenant_name: str, refresh_token: str | None, days_back: int | None, port: int) -> None:
-    """Connect an account (Gmail and Google Contacts) and queue its first sync; print the connection id.
+    """Connect an account (Gmail, Google Contacts and Calendar) and queue its first sync; print the connection id.
 
     Prints the URL to open in a browser (on stderr) and takes the callback on a local port, or,
     with --refresh-token, needs no browser.

@@ -53,6 +53,10 @@ class HttpSettings:
     # KITH_TRUSTED_PROXIES: addresses or networks whose X-Forwarded-For / X-Forwarded-Proto are believed
     # (the client's address for limits and logs). None by default: a client cannot choose its address.
     trusted_proxies: tuple[str, ...]
+    # Seconds a connection may take to send its next request's headers (from its opening or its previous
+    # response: kith.server.connections), and may stay idle between requests (uvicorn's keep-alive timeout).
+    header_timeout: float
+    keep_alive_timeout: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +108,11 @@ class SyncSettings:
 
 
 # An address book is who the user says people are; LinkedIn is where they say what they do now.
+# Google (a connection: Google Contacts, with Gmail's and Calendar's people) is an address book too.
 DEFAULT_FIELD_PRECEDENCE: Mapping[str, tuple[str, ...]] = {
-    "*": ("vcard", "linkedin", "mbox"),
-    "company": ("linkedin", "vcard", "mbox"),
-    "title": ("linkedin", "vcard", "mbox"),
+    "*": ("vcard", "google", "linkedin", "mbox"),
+    "company": ("linkedin", "vcard", "google", "mbox"),
+    "title": ("linkedin", "vcard", "google", "mbox"),
 }
 
 
@@ -129,6 +134,7 @@ class ConnectorSettings:
     google_token_url: str
     gmail_api_url: str
     people_api_url: str
+    calendar_api_url: str
     # Fernet keys (url-safe base64 of 32 bytes), newest first: tokens are encrypted with the first and
     # decrypted with any (rotation). None: one key derived from the secret key.
     token_keys: tuple[str, ...] | None
@@ -272,6 +278,8 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             json_logs=(env.get("KITH_LOG_FORMAT") or "json") == "json",
             page_cache_bytes=_int(env, "KITH_PAGE_CACHE_BYTES", 64 * 1024 * 1024),
             trusted_proxies=_trusted_proxies(env.get("KITH_TRUSTED_PROXIES")),
+            header_timeout=_float(env, "KITH_HEADER_TIMEOUT", 10),
+            keep_alive_timeout=_int(env, "KITH_KEEP_ALIVE_TIMEOUT", 5),
         ),
         limits=LimitSettings(
             requests_per_minute_per_address=_int(env, "KITH_RATE_LIMIT_PER_ADDRESS", 6000),
@@ -313,6 +321,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             google_token_url=env.get("KITH_GOOGLE_TOKEN_URL") or "https://oauth2.googleapis.com/token",
             gmail_api_url=(env.get("KITH_GMAIL_API_URL") or "https://gmail.googleapis.com").rstrip("/"),
             people_api_url=(env.get("KITH_PEOPLE_API_URL") or "https://people.googleapis.com").rstrip("/"),
+            calendar_api_url=(env.get("KITH_CALENDAR_API_URL") or "https://www.googleapis.com").rstrip("/"),
             token_keys=tuple(k.strip() for k in keys.split(",") if k.strip())
             if (keys := env.get("KITH_TOKEN_KEYS"))
             else None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import socket
 import subprocess
@@ -238,3 +239,36 @@ async def test_with_redis_a_request_costs_no_redis_call_in_the_common_case(setti
         for _ in range(50):
             assert (await client.get("/api/v1/sync/runs", headers=tenant.headers)).status_code == 200
         assert redis.calls == before  # the address's and the token's batches cover them all
+
+
+async def test_the_failed_auth_budget_is_exact_under_concurrency(db, tmp_path):
+    """Each look-up of an unknown token is counted before it runs (and given back when the token is good),
+    so a burst of bad tokens from one address gets exactly the budget's worth of 401s."""
+    from tests.limits.test_forwarded_addresses import kith_serve
+
+    with kith_serve(db, tmp_path, KITH_AUTH_FAILURES_PER_ADDRESS="20") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=200)) as client:
+
+            async def up() -> bool:
+                try:
+                    return (await client.get("/health")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(up, seconds=60)
+            responses = await asyncio.gather(
+                *(client.get("/api/v1/contacts", headers={"Authorization": f"Bearer kith_bad{i}"}) for i in range(150))
+            )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [401] * 20 + [429] * 130, collections.Counter(statuses)
+
+
+async def test_a_good_token_gives_back_the_budget_it_took(settings_env, db, make_tenant):
+    settings_env(KITH_AUTH_FAILURES_PER_ADDRESS="2", KITH_AUTH_FAILURE_WINDOW_SECONDS="60")
+    tenants = [await make_tenant() for _ in range(3)]
+    async with AsyncTestClient(app=create_app(db)) as client:
+        assert (await client.get("/api/v1/contacts", headers={"Authorization": "Bearer kith_bad"})).status_code == 401
+        for tenant in tenants:  # three tokens this process has not seen: each looked up, none a failure
+            assert (await client.get("/api/v1/contacts", headers=tenant.headers)).status_code == 200
+        assert (await client.get("/api/v1/contacts", headers={"Authorization": "Bearer kith_bad"})).status_code == 401
+        assert (await client.get("/api/v1/contacts", headers={"Authorization": "Bearer kith_bad"})).status_code == 429

@@ -27,6 +27,7 @@ from kith.db.replicas import TOKEN_HEADER
 from kith.db.session import standalone_session
 from kith.db.urls import asyncpg_dsn
 from kith.readmodels.coalesced_refresh import refresh_all
+from kith.readmodels.models import CONTACT_CARDS
 
 BINARIES = server_binaries()
 pytestmark = pytest.mark.skipif(
@@ -257,13 +258,13 @@ async def test_killing_a_replica_fails_no_request(pair, apps, headers):
 
 async def test_as_of_is_the_refresh_the_serving_replica_has(pair, apps, headers):
     _, b = apps
-    await refresh_all(pair.primary_url, views=("contact_cards",))
+    await refresh_all(pair.primary_url, models=(CONTACT_CARDS,))
     await eventually(lambda: pair.caught_up(pair.one))
     await eventually(lambda: pair.caught_up(pair.two))
     replicated = (await b.get("/api/v1/contacts", headers=headers)).headers["X-Data-As-Of"]
 
     await pair.pause(pair.one, pair.two)
-    await refresh_all(pair.primary_url, views=("contact_cards",))
+    await refresh_all(pair.primary_url, models=(CONTACT_CARDS,))
     newer = await sql(pair.primary_url, "SELECT as_of FROM view_refreshes WHERE view_name = 'contact_cards'")
     assert (await b.get("/api/v1/contacts", headers=headers)).headers["X-Data-As-Of"] == replicated
 

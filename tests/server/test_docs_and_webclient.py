@@ -72,3 +72,21 @@ async def test_web_client_files_are_public_with_content_types(client: AsyncTestC
 async def test_the_api_still_needs_a_token(client: AsyncTestClient) -> None:
     assert (await client.get("/api/v1/contacts")).status_code == 401
     assert (await client.get("/app/../api/v1/contacts")).status_code in {401, 404}
+
+
+async def test_the_web_client_runs_under_a_strict_content_security_policy(client: AsyncTestClient) -> None:
+    for path in ("/", "/app/app.js", "/app/app.css"):
+        policy = (await client.get(path)).headers["content-security-policy"]
+        directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+        assert directives["default-src"] == "'none'", policy
+        assert directives["script-src"] == "'self'", policy  # no inline script, no eval, no other host
+        assert directives["connect-src"] == "'self'" and directives["frame-ancestors"] == "'none'", policy
+        assert "unsafe" not in policy, policy
+
+
+def test_the_web_client_keeps_its_token_out_of_web_storage() -> None:
+    """Script injection reads localStorage and sessionStorage: the token lives in a variable of app.js only."""
+    from kith.webclient import STATIC_DIR
+
+    script = (STATIC_DIR / "app.js").read_text()
+    assert "localStorage" not in script and "sessionStorage" not in script

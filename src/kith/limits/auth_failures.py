@@ -8,10 +8,13 @@ AUTH_FAILURES_STATE_KEY = "kith_auth_failures"
 
 
 class AuthFailureBudget:
-    """At most `max_failures` failed authentications per address in a fixed window.
+    """At most `max_failures` failed authentications per address in a fixed window, exactly.
 
-    An address over budget is answered 429 before its token is looked up, so a
-    flood of bad tokens stops costing database queries.
+    A look-up is counted as a failure before it runs (one atomic hit), and given back when the token
+    turns out good: concurrent look-ups cannot all see room in the budget and all fail, so a burst gets
+    exactly `max_failures` 401s (per store: per process in memory, per deployment in Redis). An
+    address over budget is answered 429 before its token is looked up, so a flood of bad tokens stops
+    costing database queries.
     """
 
     def __init__(self, counts: WindowCounts, max_failures: int, window_seconds: int) -> None:
@@ -19,15 +22,15 @@ class AuthFailureBudget:
         self.max_failures = max_failures
         self.window_seconds = window_seconds
 
-    async def retry_after(self, address: str) -> int | None:
-        """Seconds until the address may try again, or None while it is within budget."""
-        window = await self._counts.peek(f"authfail:{address}")
-        if window is None or window.count < self.max_failures:
-            return None
-        return window.reset_in
+    async def admit(self, address: str) -> int | None:
+        """Take one failure of the address's budget for a look-up about to run: None when it may run,
+        else the seconds until the address may try again. A look-up that succeeds calls `give_back`."""
+        window = await self._counts.hit(f"authfail:{address}", self.window_seconds)
+        return None if window.count <= self.max_failures else window.reset_in
 
-    async def record_failure(self, address: str) -> None:
-        await self._counts.hit(f"authfail:{address}", self.window_seconds)
+    async def give_back(self, address: str) -> None:
+        """The look-up admitted found a good token: it was no failure."""
+        await self._counts.give_back(f"authfail:{address}")
 
 
 def auth_failure_budget(app: Litestar) -> AuthFailureBudget:

@@ -61,6 +61,17 @@ class SharedCountsWithFallback:
                 return window
         return await self._local.peek(key)
 
+    async def give_back(self, key: str) -> None:
+        if self._should_try_shared():
+            try:
+                await self._shared.give_back(key)
+            except UNREACHABLE as exc:
+                self._lost(exc)
+            else:
+                self._back()
+                return
+        await self._local.give_back(key)
+
     async def close(self) -> None:
         await self._local.close()
         await self._shared.close()

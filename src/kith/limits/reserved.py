@@ -86,6 +86,9 @@ class ReservedWindowCounts:
     async def peek(self, key: str) -> Window | None:
         return await self._shared.peek(key)
 
+    async def give_back(self, key: str) -> None:
+        await self._shared.give_back(key)
+
     async def close(self) -> None:
         self._reserved.clear()
         await self._shared.close()

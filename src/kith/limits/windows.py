@@ -34,6 +34,12 @@ return {tonumber(count), redis.call('PTTL', KEYS[1])}
 """
 
 
+# KEYS[1] the window's key: one hit fewer, if the window is still open (an expired key stays expired).
+_GIVE_BACK = """
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('DECR', KEYS[1]) end
+"""
+
+
 class Window(NamedTuple):
     count: int  # hits in the window so far
     reset_in: int  # seconds until it ends (at least 1)
@@ -51,6 +57,10 @@ class WindowCounts(Protocol):
 
     async def peek(self, key: str) -> Window | None:
         """The open window of `key`, without counting a hit."""
+        ...
+
+    async def give_back(self, key: str) -> None:
+        """Take back one hit of `key`'s open window (none open: nothing)."""
         ...
 
     async def take(self, key: str, seconds: int, limit: int) -> Window:
@@ -88,6 +98,11 @@ class MemoryWindowCounts:
         count, ends = self._windows.get(key, (0, 0.0))
         return _window(count, (ends - now) * 1000) if ends > now else None
 
+    async def give_back(self, key: str) -> None:
+        count, ends = self._windows.get(key, (0, 0.0))
+        if count > 0 and ends > time():
+            self._windows[key] = (count - 1, ends)
+
     async def close(self) -> None:
         self._windows.clear()
 
@@ -101,6 +116,7 @@ class RedisWindowCounts:
         self._namespace = namespace
         self._hit = self._redis.register_script(_HIT)
         self._peek = self._redis.register_script(_PEEK)
+        self._give_back = self._redis.register_script(_GIVE_BACK)
         self.calls = 0  # round trips made (tests count them)
 
     async def hit(self, key: str, seconds: int, hits: int = 1) -> Window:
@@ -112,6 +128,9 @@ class RedisWindowCounts:
         self.calls += 1
         found = await self._peek(keys=[f"{self._namespace}:{key}"])
         return _window(int(found[0]), int(found[1])) if found else None
+
+    async def give_back(self, key: str) -> None:
+        await self._give_back(keys=[f"{self._namespace}:{key}"])
 
     async def close(self) -> None:
         await self._redis.aclose()

@@ -1,5 +1,6 @@
 """Per request: an id (the client's X-Request-ID, or a new one) echoed back and put on every log
-line; the SQL statement count; security headers."""
+line; the SQL statement count; security headers; and the headers later passes ask for
+(`response_headers(scope)`: the rate limits'), so the response's start is wrapped once, here."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from kith.observability.metrics import SQL_STATEMENTS, count_statements
 
 request_id: ContextVar[str | None] = ContextVar("kith_request_id", default=None)
 
+_STATE_KEY = "kith_request_id"
 # A client's id is kept when it is short and plain (it lands in logs); anything else is replaced.
 _ACCEPTABLE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -26,29 +28,69 @@ SECURITY_HEADERS = [
 ]
 # The API serves data only; the docs pages under /schema run their own scripts and keep their defaults.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+# The web client (`/`, `/app/*`): its own files only, no inline script or style, no eval, API calls to itself.
+WEB_CLIENT_CSP = (
+    b"content-security-policy",
+    b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+)
+_RESPONSE_HEADERS = "kith_response_headers"
+
+
+def response_headers(scope: Scope) -> dict[str, str]:
+    """Headers to add to this request's response unless it has them (a later set of a name wins)."""
+    return scope[_RESPONSE_HEADERS]  # type: ignore[typeddict-item]
 
 
 class RequestContextMiddleware(ASGIMiddleware):
+    """The request's id on every log line of it, its SQL statement count, and the headers its handling asked
+    for (`response_headers`) (routed requests)."""
+
     scopes = (ScopeType.HTTP,)
 
-    def __init__(self, api_prefix: str) -> None:
-        self.api_prefix = api_prefix
-
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
-        rid = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
-        request_id.set(rid)
+        request_id.set(_request_id(scope))
         statements = count_statements()
-        headers = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
-        if scope["path"].startswith(self.api_prefix):
-            headers.append(API_CSP)
+        asked: dict[str, str] = {}
+        scope[_RESPONSE_HEADERS] = asked  # type: ignore[typeddict-unknown-key]
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
+            if message["type"] == "http.response.start" and asked:
+                own = list(message.get("headers", []))
+                present = {name.lower() for name, _ in own}
+                own += [(n.lower().encode(), v.encode()) for n, v in asked.items() if n.lower().encode() not in present]
+                message["headers"] = own
             await send(message)
 
         try:
             await next_app(scope, receive, send_with_headers)
         finally:
             SQL_STATEMENTS.labels(scope.get("path_template") or "unmatched").observe(statements[0])
+
+
+def security_headers(api_prefix: str, web_client_prefix: str):
+    """A `before_send` hook: the request id and the security headers on every response, also those no
+    route or middleware produced (a 404 of no route, a 405, a 401 or 429 raised in a middleware)."""
+
+    async def add_headers(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = [(b"x-request-id", _request_id(scope).encode()), *SECURITY_HEADERS]
+        path = scope["path"]
+        if path.startswith(api_prefix):
+            headers.append(API_CSP)
+        elif path == "/" or path.startswith(web_client_prefix):
+            headers.append(WEB_CLIENT_CSP)
+        message["headers"] = [*message.get("headers", []), *headers]
+
+    return add_headers
+
+
+def _request_id(scope: Scope) -> str:
+    """The client's X-Request-ID when it is acceptable, else a new one; the same for the whole request
+    (kept in the scope's state, which every copy of the scope shares)."""
+    state = scope.setdefault("state", {})  # type: ignore[typeddict-item]
+    if (rid := state.get(_STATE_KEY)) is None:
+        incoming = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"x-request-id"), "")
+        rid = state[_STATE_KEY] = incoming if _ACCEPTABLE_ID.match(incoming) else uuid.uuid4().hex
+    return rid

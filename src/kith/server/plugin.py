@@ -19,7 +19,6 @@ from litestar.plugins.prometheus import PrometheusConfig
 from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, TOKEN_USE_STATE_KEY, KnownTokens, TokenUse
 from kith.auth.middleware import BearerTokenMiddleware
-from kith.auth.scopes import scope_guard
 from kith.config import get_settings
 from kith.db.config import app_reader, get_sqlalchemy_config, reader_lifecycle
 from kith.db.replicas import TOKEN_HEADER, provide_db_reader, replicas_lifecycle
@@ -30,13 +29,12 @@ from kith.limits import (
     WINDOW_COUNTS_STATE_KEY,
     AuthFailureBudget,
     address_rate_limit,
-    token_rate_limit,
     window_counts_for,
 )
 from kith.notify import NotificationListener
 from kith.observability.endpoints import MetricsController
 from kith.observability.logs import logging_config
-from kith.observability.requests import RequestContextMiddleware
+from kith.observability.requests import RequestContextMiddleware, security_headers
 from kith.openapi import finalize_openapi
 from kith.pagination.cache import PAGE_CACHE_STATE_KEY, PageCache, serve_cached_page
 from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
@@ -135,7 +133,6 @@ class KithPlugin(InitPluginProtocol):
             path=API_PREFIX,
             route_handlers=API_CONTROLLERS,
             security=[{"BearerToken": []}],
-            guards=[scope_guard],
             before_request=serve_cached_page,
         )
         public_api = Router(path=API_PREFIX, route_handlers=PUBLIC_API_CONTROLLERS)
@@ -173,16 +170,16 @@ class KithPlugin(InitPluginProtocol):
         app_config.request_class = KithRequest
         app_config.middleware.extend(
             [
-                RequestContextMiddleware(API_PREFIX),
+                RequestContextMiddleware(),
                 PrometheusConfig(app_name="kith", prefix="kith", group_path=True, exclude=["^/metrics$"]).middleware,
                 # Hostile text is refused before a rate-limit lookup or authentication costs anything.
                 TextGuardMiddleware,
                 address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
                 DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
-                token_rate_limit(exclude=PUBLIC_PATHS),
                 WriterForgetsItsPagesMiddleware(),
             ]
         )
+        app_config.before_send.append(security_headers(API_PREFIX, web_client_prefix="/app/"))
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)
         app_config.dependencies["plan"] = Provide(provide_plan)
         app_config.dependencies["idempotency"] = Provide(provide_idempotency)

@@ -2,7 +2,9 @@
 "use strict";
 
 const API = "/api/v1";
-const TOKEN_KEY = "kith.token";
+// The token lives here only, never in Web Storage, where an injected script would read it
+// (the pages also run under a strict Content-Security-Policy). A reload asks for it again.
+let token = null;
 const $ = (selector) => document.querySelector(selector);
 
 // ---- HTTP: bearer token, and ETag revalidation (If-None-Match → 304 reuses the body we have) ----
@@ -18,7 +20,7 @@ class ApiError extends Error {
 
 async function api(path, options = {}) {
   const headers = new Headers(options.headers || {});
-  headers.set("Authorization", `Bearer ${localStorage.getItem(TOKEN_KEY)}`);
+  headers.set("Authorization", `Bearer ${token}`);
   const method = options.method || "GET";
   const cached = method === "GET" ? etagCache.get(path) : undefined;
   if (cached) headers.set("If-None-Match", cached.etag);
@@ -393,6 +395,11 @@ async function loadConnections() {
       return;
     }
     list.replaceChildren(...page.items.map(connectionRow));
+    // A sync is queued or running (the first one starts as the provider sends the browser back): look again.
+    if (page.items.some((c) => c.current_run_id !== null) && !$("#tab-connections").hidden) {
+      clearTimeout(loadConnections.timer);
+      loadConnections.timer = setTimeout(loadConnections, 1500);
+    }
   } catch (error) {
     showError(list, error);
   }
@@ -478,12 +485,12 @@ async function probeOptionalTabs() {
   }
 }
 
-async function signIn(token) {
-  localStorage.setItem(TOKEN_KEY, token);
+async function signIn(pasted) {
+  token = pasted;
   try {
     await api(`${API}/contacts?limit=1`);
   } catch (error) {
-    localStorage.removeItem(TOKEN_KEY);
+    token = null;
     showSignIn(error.status === 401 ? "That token is not valid (revoked, expired or mistyped)." : error.message);
     return;
   }
@@ -511,7 +518,7 @@ document.addEventListener("DOMContentLoaded", () => {
     signIn($("#token-input").value.trim());
   });
   $("#sign-out").addEventListener("click", () => {
-    localStorage.removeItem(TOKEN_KEY);
+    token = null;
     etagCache.clear();
     location.reload();
   });
@@ -530,7 +537,5 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#contact-panel .close").addEventListener("click", () => ($("#contact-panel").hidden = true));
   endObserver.observe($("#contacts-end"));
   window.kith = { api, contacts, etagCache }; // for the browser test and the curious
-  const token = localStorage.getItem(TOKEN_KEY);
-  if (token) signIn(token);
-  else showSignIn();
+  showSignIn();
 });
