@@ -92,7 +92,7 @@ PARTS = [
     Part(
         "bench_refresh.py",
         ("--tenant", "{tenant}"),
-        ("--tenant", "{tenant}", "--runs", "1", "--readers", "1", "--idle-seconds", "1"),
+        ("--tenant", "{tenant}", "--readers", "1", "--idle-seconds", "1", "--size", "tiny", "--no-full"),
         ("refresh.",),
     ),
     Part(

@@ -29,6 +29,7 @@ import base64
 import os
 import re
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -114,6 +115,13 @@ def lua_script(requests: list[tuple[str, dict[str, str]]], headers: dict[str, st
     return "\n".join(lines) + "\n"
 
 
+def free_port() -> int:
+    """A port nobody listens on now (the machine is shared: fixed ports meet other people's servers)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
@@ -164,6 +172,10 @@ async def repeat_requests(base: str, headers: dict[str, str]) -> list[tuple[str,
                 "/api/v1/contacts", params={"limit": 50, **({"cursor": cursor} if cursor else {})}
             )
             response.raise_for_status()
+            if "etag" not in response.headers:
+                raise SystemExit(
+                    f"{base}: page without an ETag: {response.status_code} {dict(response.headers)} {response.text[:300]}"
+                )
             requests.append((str(response.request.url.raw_path, "ascii"), {"If-None-Match": response.headers["etag"]}))
             if not (cursor := response.json()["next_cursor"]):
                 break
@@ -226,31 +238,32 @@ async def main() -> None:
     ]
     body_file = Path(tempfile.mkstemp(suffix=".json")[1])
     kith_stores = ["memory", *(["redis"] if os.environ.get("REDIS_URL") else [])]
+    ports = {name: free_port() for name in ("floor", "peer", "fastapi", *kith_stores)}
     kiths = [
         Server(
             f"Kith ({store} limits)",
-            8741 + i,
-            [sys.executable, "-m", "kith", "serve", "--port", str(8741 + i), *workers],
+            ports[store],
+            [sys.executable, "-m", "kith", "serve", "--port", str(ports[store]), *workers],
             {**env, "KITH_LIMITS_STORE": store, "KITH_LIMITS_NAMESPACE": f"kith_bench_{os.getpid()}"},
         )
-        for i, store in enumerate(kith_stores)
+        for store in kith_stores
     ]
     floor = Server(
         "floor",
-        8739,
-        [*uvicorn, "--port", "8739", "--app-dir", str(HERE), "floor_app:app"],
+        ports["floor"],
+        [*uvicorn, "--port", str(ports["floor"]), "--app-dir", str(HERE), "floor_app:app"],
         {**env, "FLOOR_BODY_FILE": str(body_file)},
     )
     peer = Server(
         "peer",
-        8740,
-        [*uvicorn, "--port", "8740", "--app-dir", str(HERE / "peers"), "keyset_app:app"],
+        ports["peer"],
+        [*uvicorn, "--port", str(ports["peer"]), "--app-dir", str(HERE / "peers"), "keyset_app:app"],
         {**env, "PEER_DATABASE_URL": asyncpg_dsn(os.environ["DATABASE_URL"]), "PEER_TENANT_ID": str(tenant_id)},
     )
     fastapi = Server(
         "FastAPI + ORM, OFFSET",
-        8742,
-        [*uvicorn, "--port", "8742", "--app-dir", str(HERE / "peers"), "fastapi_offset:app"],
+        ports["fastapi"],
+        [*uvicorn, "--port", str(ports["fastapi"]), "--app-dir", str(HERE / "peers"), "fastapi_offset:app"],
         {**env, "PEER_TENANT_ID": str(tenant_id)},
     )
     await conn.execute("UPDATE plans SET requests_per_minute = $1 WHERE id = $2", LIFTED, plan["id"])

@@ -143,7 +143,7 @@ async def bench_merge(url: str, per_contact: int) -> None:
 
 def vcards(count: int) -> bytes:
     return "".join(
-        f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {n}\r\nEMAIL:person{n}@cards.example\r\nTEL:+1 202 555 {n % 10000:04d}\r\n"
+        f"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Person {n}\r\nEMAIL:person{n}@cards.example\r\nTEL:+1 202 {200 + n // 10000:03d} {n % 10000:04d}\r\n"
         f"ORG:Company {n % 500}\r\nTITLE:Engineer\r\nCATEGORIES:friends\r\nUID:card-{n}\r\nEND:VCARD\r\n"
         for n in range(count)
     ).encode()

@@ -1,208 +1,277 @@
-"""Refreshing the read models: plain vs CONCURRENTLY, and what readers see meanwhile.
+"""Refresh follows the tenant: one view per read model (before) beside slices (after), in one run.
 
-For each view: the duration of `REFRESH MATERIALIZED VIEW` and of
-`REFRESH MATERIALIZED VIEW CONCURRENTLY`, after the same churn (a fraction of
-the tenant's contacts rescored, as a batch job would, before every run).
-Then the latency of the contacts listing (the exact statement
-`GET /api/v1/contacts` runs, kith.contacts.listings; page 1 and deep pages)
-from several reader connections: idle, while a concurrent refresh of
-contact_cards runs, and while a plain one runs (which locks readers out).
+Two copies of the large data set (`large`: 1,000,000 contacts beside small tenants): `--before` at the
+schema before migration 0018 (one materialized view per read model), `--after` (default DATABASE_URL)
+migrated (slices; the large tenant in slices of its own). On each, side by side:
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/kith_bench \\
-        uv run python loadtests/bench_refresh.py --tenant large [--runs 3] [--readers 2] [--churn 0.01]
+1. a new small tenant's import (`--size small`: 1,000 contacts, 20,000 messages, written as the seed
+   writes them) → its rows listed with a newer as_of: the time from the import's commit through the refreshes its
+   listing needs, for the contacts listing (contact_cards) and the dashboard (tenant_dashboard,
+   company_stats, contact_cards), as a worker runs them (CONCURRENTLY, one after the other);
+2. a refresh of everything (every view; every slice);
+3. (after) the large tenant's own refresh (its six slices);
+4. `kith seed --tenant x --size small` beside the large tenant, end to end (with --before: the code of
+   `--before-checkout` on --before, this checkout's on --after).
 
-The tenant must exist (`kith seed --tenant large --size large`). It writes
-(the churn, the refreshes): use a scratch database.
+Before 1, --idle-seconds of --readers connections reading the large tenant's contacts page 1 (score
+order, from the relation holding its rows) with nothing refreshing; during 1–3 the same reads: p50 / p99.
+Without --before only the after side runs (loadtests/bench.py runs it so; its figures are recorded).
+
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/kith_bench_after uv run python loadtests/bench_refresh.py \\
+        --before postgresql://postgres@127.0.0.1:5432/kith_bench_before --before-checkout /work/main \\
+        --tenant large [--readers 2] [--no-full]
+
+It writes (new tenants, refreshes): use scratch copies.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import random
+import os
 import statistics
+import subprocess
 import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
-from sqlalchemy.dialects import postgresql
 
 from figures import record
-from kith.contacts.listings import CONTACTS
 from kith.db.engine import database_url
-from kith.db.urls import asyncpg_dsn
-from kith.pagination.listing import ListingRequest, Position
-from kith.readmodels.views import VIEWS
+from kith.db.urls import asyncpg_dsn, sqlalchemy_url
+from kith.readmodels.coalesced_refresh import every_slice, request_refresh
+from kith.readmodels.models import COMPANY_STATS, CONTACT_CARDS, READ_MODELS, TENANT_DASHBOARD, learn_routes
+from kith.seed.generator import seed_tenant
 
-PAGE = 50
-DIALECT = postgresql.asyncpg.dialect(paramstyle="numeric_dollar")
-
-
-def compile_listing(tenant_id: int, key: tuple | None) -> tuple[str, list]:
-    start = Position("next", key) if key is not None else None
-    query = CONTACTS.prepare(ListingRequest(tenant_id, PAGE, sort="score", start=start))
-    compiled = query.statement.bindparams(**query.params).compile(dialect=DIALECT)
-    params = compiled.construct_params()
-    return compiled.string, [params[name] for name in compiled.positiontup]
+CONTACTS_MODELS = (CONTACT_CARDS,)
+DASHBOARD_MODELS = (TENANT_DASHBOARD, COMPANY_STATS, CONTACT_CARDS)
+PAGE = "SELECT id, score FROM {relation} WHERE tenant_id = $1 ORDER BY score DESC, id DESC LIMIT 50"
 
 
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
-async def churn(conn: asyncpg.Connection, tenant_id: int, fraction: float, run: int) -> int:
-    """Rescore a slice of the tenant's contacts (no changed_at: batch results wait for the refresh)."""
-    if fraction <= 0:
-        return 0
-    modulus = max(1, round(1 / fraction))
-    status = await conn.execute(
-        "UPDATE contacts SET score = round((random() * 100)::numeric, 2) WHERE tenant_id = $1 AND id % $2 = $3",
-        tenant_id,
-        modulus,
-        run % modulus,
+async def read_during(dsn: str, relation: str, tenant_id: int, readers: int, work: Callable[[], Awaitable]):
+    """Run `work` while `readers` connections read the tenant's page 1: (seconds, latencies in ms)."""
+    stop = asyncio.Event()
+    samples: list[float] = []
+
+    async def reader() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            statement = await conn.prepare(PAGE.format(relation=relation))
+            while not stop.is_set():
+                start = time.perf_counter()
+                await statement.fetch(tenant_id)
+                samples.append((time.perf_counter() - start) * 1000)
+                await asyncio.sleep(0.005)
+        finally:
+            await conn.close()
+
+    tasks = [asyncio.create_task(reader()) for _ in range(readers)]
+    await asyncio.sleep(0.2)
+    start = time.perf_counter()
+    try:
+        await work()
+    finally:
+        seconds = time.perf_counter() - start
+        stop.set()
+        await asyncio.gather(*tasks)
+    return seconds, samples
+
+
+async def new_tenant(conn: asyncpg.Connection, name: str) -> tuple[int, int]:
+    tenant_id = await conn.fetchval("INSERT INTO tenants (name) VALUES ($1) RETURNING id", name)
+    user_id = await conn.fetchval(
+        "INSERT INTO users (tenant_id, email, name) VALUES ($1, $2, $2) RETURNING id", tenant_id, f"owner@{name}"
     )
-    return int(status.split()[-1])
+    return tenant_id, user_id
 
 
-async def refresh_durations(conn, view: str, tenant_id: int, runs: int, fraction: float) -> dict[str, list[float]]:
-    out: dict[str, list[float]] = {"plain": [], "concurrently": []}
-    for run in range(runs):
-        for mode in ("plain", "concurrently"):  # concurrently last: its dead rows are what VACUUM meets
-            await churn(conn, tenant_id, fraction, run * 2 + (mode == "plain"))
-            start = time.perf_counter()
-            await conn.execute(f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if mode == 'concurrently' else ''}{view}")
-            out[mode].append(time.perf_counter() - start)
-    return out
+class Before:
+    """main's schema: one materialized view per read model, refreshed as main's worker does."""
+
+    label = "before (one view)"
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def relation(self, model, tenant_id: int) -> str:
+        return model.name
+
+    async def refresh(self, models, tenant_id: int) -> None:
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            for model in models:
+                await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {model.name}")
+                await conn.execute(
+                    "UPDATE view_refreshes SET as_of = now(), finished_at = clock_timestamp() WHERE view_name = $1",
+                    model.name,
+                )
+        finally:
+            await conn.close()
+
+    async def refresh_everything(self) -> int:
+        await self.refresh(READ_MODELS, 0)
+        return len(READ_MODELS)
 
 
-async def reader(dsn: str, statements: list[tuple[str, list]], stop: asyncio.Event, samples: list[tuple[float, float]]):
+class After:
+    """Slices: the tenant's slice of each read model, through kith's refresher."""
+
+    label = "after (slices)"
+
+    def __init__(self, dsn: str, engine) -> None:
+        self.dsn, self.engine = dsn, engine
+
+    def relation(self, model, tenant_id: int) -> str:
+        return model.slice_of(tenant_id).relation
+
+    async def refresh(self, models, tenant_id: int) -> None:
+        for model in models:
+            await request_refresh(self.engine, model.slice_of(tenant_id))
+
+    async def refresh_everything(self) -> int:
+        slices = await every_slice(self.engine)
+        for target in slices:
+            await request_refresh(self.engine, target)
+        return len(slices)
+
+
+async def listed_count(dsn: str, relation: str, tenant_id: int) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        prepared = [(await conn.prepare(sql), args) for sql, args in statements]
-        for statement, args in prepared:  # warm: plans cached, pages in memory
-            await statement.fetch(*args)
-        rng = random.Random(len(samples))
-        while not stop.is_set():
-            statement, args = rng.choice(prepared)
-            start = time.perf_counter()
-            await statement.fetch(*args)
-            samples.append((start, (time.perf_counter() - start) * 1000))
+        return await conn.fetchval(f"SELECT count(*) FROM {relation} WHERE tenant_id = $1", tenant_id)
     finally:
         await conn.close()
 
 
-async def read_latency(dsn: str, statements, readers: int, during) -> tuple[list[float], float]:
-    """Readers loop until `during()` returns; latencies (ms) of the reads that started inside the window."""
-    stop = asyncio.Event()
-    samples: list[tuple[float, float]] = []
-    tasks = [asyncio.create_task(reader(dsn, statements, stop, samples)) for _ in range(readers)]
-    await asyncio.sleep(0.5)  # readers connected and warm
-    window_start = time.perf_counter()
-    await during()
-    window_end = time.perf_counter()
-    stop.set()
-    await asyncio.gather(*tasks)
-    return [ms for start, ms in samples if window_start <= start <= window_end], window_end - window_start
+async def small_import(side, large_id: int, readers: int, size: str) -> dict[str, tuple]:
+    """A new small tenant's data, then per listing: seconds to refresh what it reads, readers' latencies."""
+    conn = await asyncpg.connect(side.dsn)
+    try:
+        tenant_id, user_id = await new_tenant(conn, f"bench-{uuid.uuid4().hex[:8]}")
+        started = time.perf_counter()
+        await seed_tenant(conn, tenant_id=tenant_id, user_id=user_id, size=size, seed=7, progress=lambda _: None)
+        contacts = await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant_id)
+        written = time.perf_counter() - started
+    finally:
+        await conn.close()
+    out = {"written": (written, [])}
+    large_relation = side.relation(CONTACT_CARDS, large_id)
+    for label, models in (("contacts", CONTACTS_MODELS), ("dashboard", DASHBOARD_MODELS)):
+
+        async def work(models=models) -> None:
+            await side.refresh(models, tenant_id)
+
+        out[label] = await read_during(side.dsn, large_relation, large_id, readers, work)
+        assert await listed_count(side.dsn, side.relation(CONTACT_CARDS, tenant_id), tenant_id) == contacts
+    return out
 
 
-def line(label: str, samples: list[float], seconds: float) -> str:
-    if not samples:
-        return f"  {label:<34} no reads completed"
-    blocked = sum(ms > 1000 for ms in samples)
-    return (
-        f"  {label:<32} {len(samples) / seconds:>7,.0f} reads/s over {seconds:5.1f} s | median "
-        f"{statistics.median(samples):6.2f} ms | p99 {pct(samples, 0.99):7.2f} ms | max {max(samples):9.2f} ms"
-        f" | {blocked} read(s) > 1 s"
+def seed_cli(checkout: Path, url: str, size: str) -> float:
+    env = {**os.environ, "DATABASE_URL": url}
+    env.pop("VIRTUAL_ENV", None)  # each checkout runs with its own environment
+    start = time.perf_counter()
+    subprocess.run(
+        ["uv", "run", "--frozen", "kith", "seed", "--tenant", f"seed-{uuid.uuid4().hex[:8]}", "--size", size],
+        cwd=checkout,
+        env=env,
+        check=True,
+        capture_output=True,
     )
+    return time.perf_counter() - start
+
+
+def row(label: str, before: tuple | None, after: tuple | None) -> str:
+    def cell(result: tuple | None) -> str:
+        if result is None:
+            return f"{'—':>34}"
+        seconds, samples = result
+        reads = f"p50 {statistics.median(samples):6.2f} p99 {pct(samples, 0.99):7.2f} ms" if samples else ""
+        return f"{seconds:8.2f} s {reads:>24}"
+
+    return f"{label:<34} | {cell(before)} | {cell(after)}"
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", help="a copy at the schema before 0018 (one view per read model)")
+    parser.add_argument("--before-checkout", type=Path, default=Path("/work/main"), help="its code, for the seed")
+    parser.add_argument("--after", default=None, help="default: DATABASE_URL")
     parser.add_argument("--tenant", default="large")
-    parser.add_argument("--runs", type=int, default=3, help="refreshes of each kind per view")
-    parser.add_argument("--readers", type=int, default=2, help="reader connections in the latency test")
-    parser.add_argument(
-        "--churn", type=float, default=0.01, help="fraction of the tenant's contacts rescored before each refresh"
-    )
-    parser.add_argument("--idle-seconds", type=float, default=10)
+    parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--idle-seconds", type=float, default=3)
+    parser.add_argument("--size", default="small", help="the small tenant's import and seed size")
+    parser.add_argument("--no-full", action="store_true", help="skip the refresh of everything (minutes)")
     args = parser.parse_args()
 
-    dsn = asyncpg_dsn(database_url())
-    conn = await asyncpg.connect(dsn)
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    after_url = args.after or database_url()
+    engine = create_async_engine(sqlalchemy_url(after_url))
+    after = After(asyncpg_dsn(after_url), engine)
+    before = Before(asyncpg_dsn(args.before)) if args.before else None
+    sides = [side for side in (before, after) if side is not None]
+    conn = await asyncpg.connect(after.dsn)
     try:
-        tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", args.tenant)
-        if tenant_id is None:
-            raise SystemExit(f"no tenant {args.tenant!r}: run `kith seed --tenant {args.tenant} --size large` first")
-        contacts = await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant_id)
-        messages = await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant_id)
-        total_contacts = await conn.fetchval("SELECT count(*) FROM contacts")
-        total_messages = await conn.fetchval("SELECT count(*) FROM messages")
-        print(
-            f"tenant {args.tenant!r} (id {tenant_id}): {contacts:,} contacts, {messages:,} messages "
-            f"(database: {total_contacts:,} contacts, {total_messages:,} messages); "
-            f"churn {args.churn:.0%} of the tenant's contacts before each refresh; PostgreSQL "
-            f"{(await conn.fetchval('SHOW server_version')).split()[0]}\n"
-        )
-
-        print("refresh duration (seconds; median of", args.runs, "runs, min–max)")
-        for view in VIEWS:
-            size = await conn.fetchval("SELECT pg_size_pretty(pg_total_relation_size($1::regclass))", view)
-            rows = await conn.fetchval(f"SELECT count(*) FROM {view}")
-            durations = await refresh_durations(conn, view, tenant_id, args.runs, args.churn)
-            plain, conc = durations["plain"], durations["concurrently"]
-            print(
-                f"  {view:<24} {rows:>10,} rows, {size:>8} | plain {statistics.median(plain):7.2f} "
-                f"({min(plain):.2f}–{max(plain):.2f}) | CONCURRENTLY {statistics.median(conc):7.2f} "
-                f"({min(conc):.2f}–{max(conc):.2f}) | ×{statistics.median(conc) / statistics.median(plain):.2f}"
-            )
-            await asyncio.sleep(1)  # statistics reach pg_stat_user_tables with a little delay
-            dead = await conn.fetchval("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = $1::regclass", view)
-            start = time.perf_counter()
-            await conn.execute(f"VACUUM (ANALYZE) {view}")
-            print(
-                f"  {'':<24} VACUUM (ANALYZE) {time.perf_counter() - start:.2f} s ({dead or 0:,} dead rows left by the concurrent refreshes)"
-            )
-
-        # The listing: page 1, and pages 100 and 10,000 through their cursors' keys.
-        keys: list[tuple | None] = [None]
-        order = CONTACTS.sorts["score"].order_by("next")
-        for page in (100, 10_000):
-            row = await conn.fetchrow(
-                f"SELECT score, id FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} OFFSET $2 LIMIT 1",
-                tenant_id,
-                (page - 1) * PAGE - 1,
-            )
-            if row is not None:
-                keys.append(tuple(row))
-        statements = [compile_listing(tenant_id, key) for key in keys]
-
-        print(f"\nlisting latency (GET /api/v1/contacts SQL, sort=score, pages 1/100/10,000; {args.readers} readers)")
-        samples, seconds = await read_latency(dsn, statements, args.readers, lambda: asyncio.sleep(args.idle_seconds))
-        print(line("idle", samples, seconds))
-        idle_p99 = pct(samples, 0.99)
-        record("refresh.listing.idle", median=statistics.median(samples), p99=idle_p99)
-
-        def refresh(concurrently: bool):
-            async def run():
-                await conn.execute(f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}contact_cards")
-
-            return run
-
-        await churn(conn, tenant_id, args.churn, 98)
-        samples, seconds = await read_latency(dsn, statements, args.readers, refresh(True))
-        print(line("during REFRESH ... CONCURRENTLY", samples, seconds))
-        conc_p99 = pct(samples, 0.99) if samples else float("nan")
-        if samples:
-            record("refresh.listing.during_concurrent", median=statistics.median(samples), p99=conc_p99)
-        await churn(conn, tenant_id, args.churn, 99)
-        samples, seconds = await read_latency(dsn, statements, args.readers, refresh(False))
-        print(line("during plain REFRESH", samples, seconds))
-        print(
-            f"\np99 while a concurrent refresh runs / idle: ×{conc_p99 / idle_p99:.2f} (readers do not wait on it; "
-            f"a plain refresh locks them out for its whole duration)"
+        large_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", args.tenant)
+        learn_routes(
+            large_id,
+            [r[0] for r in await conn.fetch("SELECT read_model FROM read_model_routes WHERE tenant_id = $1", large_id)],
         )
     finally:
         await conn.close()
+
+    results: dict[str, dict[str, tuple | None]] = {}
+    large_relation = after.relation(CONTACT_CARDS, large_id)
+    results["idle (nothing refreshing)"] = {
+        after.label: await read_during(
+            after.dsn, large_relation, large_id, args.readers, lambda: asyncio.sleep(args.idle_seconds)
+        )
+    }
+    for side in sides:
+        imported = await small_import(side, large_id, args.readers, args.size)
+        for key in ("written", "contacts", "dashboard"):
+            results.setdefault(f"small import: {key}", {})[side.label] = imported[key]
+    if not args.no_full:
+        for side in sides:
+            relation = side.relation(CONTACT_CARDS, large_id)
+            results.setdefault("refresh of everything", {})[side.label] = await read_during(
+                side.dsn, relation, large_id, args.readers, side.refresh_everything
+            )
+        relation = after.relation(CONTACT_CARDS, large_id)
+
+        async def own() -> None:
+            await after.refresh(READ_MODELS, large_id)
+
+        results["large tenant's own refresh"] = {
+            after.label: await read_during(after.dsn, relation, large_id, args.readers, own),
+        }
+    if before is not None:
+        results[f"kith seed --size {args.size} (CLI)"] = {
+            before.label: (seed_cli(args.before_checkout, args.before, args.size), []),
+            after.label: (seed_cli(Path(__file__).resolve().parents[1], after_url, args.size), []),
+        }
+    await engine.dispose()
+
+    labels = [Before.label, After.label]
+    print(f"{'':<34} | {labels[0]:>34} | {labels[1]:>34}")
+    print(f"{'':<34} | {'time':>9} {'large tenant page 1 reads':>24} | {'time':>9} {'large tenant page 1 reads':>24}")
+    for label, by_side in results.items():
+        print(row(label, by_side.get(labels[0]), by_side.get(labels[1])))
+    print(f"(readers: {args.readers} connections on the large tenant's contacts page 1; load: {os.getloadavg()})")
+
+    idle = results["idle (nothing refreshing)"][After.label][1]
+    during = results["small import: contacts"][After.label]
+    record("refresh.listing.idle", median=statistics.median(idle), p99=pct(idle, 0.99))
+    record("refresh.listing.during_concurrent", median=statistics.median(during[1]), p99=pct(during[1], 0.99))
+    record("refresh.small_import_listed", seconds=during[0])
+    record("refresh.small_import_dashboard", seconds=results["small import: dashboard"][After.label][0])
 
 
 if __name__ == "__main__":

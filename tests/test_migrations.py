@@ -1,6 +1,7 @@
 """Migrations never read db/views: each carries a frozen copy of its view SQL. This proves the frozen
 copies and the current db/views files cannot drift: `alembic upgrade head` on an empty database gives the
-same view definitions and indexes as dropping every view and applying every db/views/*.sql file."""
+same view definitions and indexes as dropping every view and applying every db/views/*.sql file (a read
+model's file through kith.readmodels.models, which makes its slices of it)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import asyncpg
 from kith.db.migrations import upgrade_async
 from kith.db.paths import VIEWS_DIR
 from kith.db.urls import asyncpg_dsn
+from kith.readmodels.models import READ_MODELS, SLICES_MARKER
 
 VIEWS_AND_INDEXES = """
 SELECT c.relname AS name, c.relkind::text AS kind, pg_get_viewdef(c.oid) AS definition,
@@ -32,20 +34,37 @@ async def _drop_all_views(conn: asyncpg.Connection) -> None:
         await conn.execute(f'DROP {kind} IF EXISTS "{row["name"]}" CASCADE')
 
 
+def _view_scripts() -> list[tuple[str, str]]:
+    """What the db/views files make: a read model's file its rows' view, then its slices (as
+    kith.readmodels.models makes them, `{slice}` in its indexes standing for each) and the plain view over
+    them; any other file is applied as it is."""
+    by_file = {model.name: model for model in READ_MODELS}
+    scripts = []
+    for path in sorted(VIEWS_DIR.glob("*.sql")):
+        model = by_file.get(path.stem)
+        if model is None:
+            scripts.append((path.name, path.read_text()))
+            continue
+        rows = path.read_text().split(SLICES_MARKER, 1)[0]
+        slices = "\n".join(target.create_sql() for target in model.hash_slices())
+        scripts.append((path.name, f"{rows}\n{slices}\n{model.union_sql(())};"))
+    assert scripts, f"no view files in {VIEWS_DIR}"
+    return scripts
+
+
 async def _apply_view_files(conn: asyncpg.Connection) -> None:
     """Every db/views file, each in a transaction; one that needs a view not created yet waits for the next round."""
-    pending = sorted(VIEWS_DIR.glob("*.sql"))
-    assert pending, f"no view files in {VIEWS_DIR}"
+    pending = _view_scripts()
     while pending:
         failed: list = []
         errors: list[str] = []
-        for path in pending:
+        for name, script in pending:
             try:
                 async with conn.transaction():
-                    await conn.execute(path.read_text())
+                    await conn.execute(script)
             except asyncpg.UndefinedTableError as exc:
-                failed.append(path)
-                errors.append(f"{path.name}: {exc}")
+                failed.append((name, script))
+                errors.append(f"{name}: {exc}")
         assert len(failed) < len(pending), f"view files that can never apply: {errors}"
         pending = failed
 

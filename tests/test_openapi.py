@@ -7,6 +7,7 @@ import re
 import pytest
 
 from kith.contacts.schemas import BIRTHDAY_PATTERN
+from kith.readmodels.models import CONTACT_CARDS
 
 UPLOAD_TYPES = {"multipart/form-data", "application/octet-stream", "text/vcard", "application/mbox", "text/csv"}
 
@@ -112,10 +113,12 @@ async def test_options_allow_every_method_of_the_path(client):
 async def test_data_as_of_is_written_as_the_body_writes_it(client, make_tenant, conn):
     tenant = await make_tenant()
     await client.post("/api/v1/contacts", json={"full_name": "Ada"}, headers=tenant.headers)
-    await conn.execute("REFRESH MATERIALIZED VIEW contact_cards")
+    cards = CONTACT_CARDS.slice_of(tenant.id).relation
+    await conn.execute(f"REFRESH MATERIALIZED VIEW {cards}")
     await conn.execute(
-        "INSERT INTO view_refreshes (view_name, status, as_of) VALUES ('contact_cards', 'succeeded', now()) "
-        "ON CONFLICT (view_name) DO UPDATE SET as_of = now()"
+        "INSERT INTO view_refreshes (view_name, status, as_of) VALUES ($1, 'succeeded', now()) "
+        "ON CONFLICT (view_name) DO UPDATE SET as_of = now()",
+        cards,
     )
     response = await client.get("/api/v1/contacts", headers=tenant.headers)
     header = response.headers["x-data-as-of"]

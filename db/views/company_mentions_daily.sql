@@ -3,7 +3,7 @@
 -- row: GET /companies/{name}/mentions/daily fills them with 0. A mention without a publication time
 -- is dated by its import.
 
-CREATE MATERIALIZED VIEW company_mentions_daily AS
+CREATE VIEW company_mentions_daily_rows AS
 SELECT
     m.tenant_id,
     named.company COLLATE "C" AS company,
@@ -15,5 +15,7 @@ CROSS JOIN LATERAL unnest(m.companies) AS named(company)
 WHERE named.company IS NOT NULL
 GROUP BY m.tenant_id, named.company, (coalesce(m.published_at, m.created_at) AT TIME ZONE t.time_zone)::date;
 
+-- The read model's slices (kith.readmodels.models): materialized views of company_mentions_daily_rows, each holding the
+-- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- Unique, so REFRESH ... CONCURRENTLY works; a company's series is one range of it.
-CREATE UNIQUE INDEX uq_company_mentions_daily ON company_mentions_daily (tenant_id, company, day);
+CREATE UNIQUE INDEX uq_{slice} ON {slice} (tenant_id, company, day);

@@ -5,7 +5,7 @@
 -- server; it is unique per tenant and ends every sort key. `recent_activity` is messages with the
 -- company's contacts plus news mentions of it, both in the last 30 days. Sort keys are never NULL.
 
-CREATE MATERIALIZED VIEW company_stats AS
+CREATE VIEW company_stats_rows AS
 WITH activity AS (
     SELECT msg.tenant_id, msg.contact_id, max(msg.sent_at) AS last_interaction_at,
            count(*) FILTER (WHERE msg.sent_at >= now() - interval '30 days') AS messages_30d
@@ -41,10 +41,12 @@ SELECT
 FROM per_company p
 LEFT JOIN news n ON n.tenant_id = p.tenant_id AND n.company = p.company;
 
+-- The read model's slices (kith.readmodels.models): materialized views of company_stats_rows, each holding the
+-- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- REFRESH ... CONCURRENTLY needs a unique index without a WHERE clause; it also serves GET /companies/{name}.
-CREATE UNIQUE INDEX uq_company_stats_tenant_name ON company_stats (tenant_id, name);
+CREATE UNIQUE INDEX uq_{slice}_tenant_name ON {slice} (tenant_id, name);
 -- One seek index per sort, its order matching the listing's ORDER BY.
-CREATE INDEX ix_company_stats_contacts ON company_stats (tenant_id, contacts DESC, name DESC);
-CREATE INDEX ix_company_stats_score ON company_stats (tenant_id, avg_score DESC, name DESC);
-CREATE INDEX ix_company_stats_recent_activity ON company_stats (tenant_id, recent_activity DESC, name DESC);
-CREATE INDEX ix_company_stats_name ON company_stats (tenant_id, name_key, name);
+CREATE INDEX ix_{slice}_contacts ON {slice} (tenant_id, contacts DESC, name DESC);
+CREATE INDEX ix_{slice}_score ON {slice} (tenant_id, avg_score DESC, name DESC);
+CREATE INDEX ix_{slice}_recent_activity ON {slice} (tenant_id, recent_activity DESC, name DESC);
+CREATE INDEX ix_{slice}_name ON {slice} (tenant_id, name_key, name);

@@ -1,7 +1,7 @@
 -- contact_cards: one row per live contact, with what the contact listings sort and filter on.
 --
--- `contact_card_rows` is the plain (always current) definition; the materialized
--- view stores it. Listings read the materialized view for rows unchanged since
+-- `contact_card_rows` is the plain (always current) definition; the slices (materialized
+-- views) store it. Listings read the tenant's slice for rows unchanged since
 -- its refresh and `contact_card_rows` for the few rows an API write changed since
 -- (DESIGN: fresh reads over views), so both must have the same columns. The
 -- per-contact LATERAL makes the live read an index look-up per changed contact.
@@ -55,20 +55,20 @@ LEFT JOIN LATERAL (
 ) m ON true
 WHERE c.deleted_at IS NULL;
 
-CREATE MATERIALIZED VIEW contact_cards AS SELECT * FROM contact_card_rows;
-
+-- The read model's slices (kith.readmodels.models): materialized views of contact_card_rows, each holding the
+-- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- REFRESH ... CONCURRENTLY needs a unique index without a WHERE clause.
-CREATE UNIQUE INDEX uq_contact_cards_tenant_id ON contact_cards (tenant_id, id);
+CREATE UNIQUE INDEX uq_{slice}_tenant_id ON {slice} (tenant_id, id);
 -- One seek index per sort, its order matching the listing's ORDER BY.
-CREATE INDEX ix_contact_cards_score ON contact_cards (tenant_id, score DESC, id DESC);
-CREATE INDEX ix_contact_cards_name ON contact_cards (tenant_id, name_key, id);
-CREATE INDEX ix_contact_cards_last_interaction ON contact_cards (tenant_id, last_interaction_key DESC, id DESC);
-CREATE INDEX ix_contact_cards_created ON contact_cards (tenant_id, created_at DESC, id DESC);
+CREATE INDEX ix_{slice}_score ON {slice} (tenant_id, score DESC, id DESC);
+CREATE INDEX ix_{slice}_name ON {slice} (tenant_id, name_key, id);
+CREATE INDEX ix_{slice}_last_interaction ON {slice} (tenant_id, last_interaction_key DESC, id DESC);
+CREATE INDEX ix_{slice}_created ON {slice} (tenant_id, created_at DESC, id DESC);
 -- A company's contacts (GET /companies/{name}/contacts): one seek index per sort, after the company.
-CREATE INDEX ix_contact_cards_company_score ON contact_cards (tenant_id, company, score DESC, id DESC);
-CREATE INDEX ix_contact_cards_company_name ON contact_cards (tenant_id, company, name_key, id);
-CREATE INDEX ix_contact_cards_company_last_interaction ON contact_cards (tenant_id, company, last_interaction_key DESC, id DESC);
-CREATE INDEX ix_contact_cards_company_created ON contact_cards (tenant_id, company, created_at DESC, id DESC);
-CREATE INDEX ix_contact_cards_tags ON contact_cards USING gin (tenant_id, tags);
-CREATE INDEX ix_contact_cards_birthday ON contact_cards (tenant_id, birthday_mmdd, id) WHERE birthday_mmdd IS NOT NULL;
-CREATE INDEX ix_contact_cards_follow_up ON contact_cards (tenant_id, follow_up_due_key, id) WHERE follow_up_due_key IS NOT NULL;
+CREATE INDEX ix_{slice}_company_score ON {slice} (tenant_id, company, score DESC, id DESC);
+CREATE INDEX ix_{slice}_company_name ON {slice} (tenant_id, company, name_key, id);
+CREATE INDEX ix_{slice}_company_last_interaction ON {slice} (tenant_id, company, last_interaction_key DESC, id DESC);
+CREATE INDEX ix_{slice}_company_created ON {slice} (tenant_id, company, created_at DESC, id DESC);
+CREATE INDEX ix_{slice}_tags ON {slice} USING gin (tenant_id, tags);
+CREATE INDEX ix_{slice}_birthday ON {slice} (tenant_id, birthday_mmdd, id) WHERE birthday_mmdd IS NOT NULL;
+CREATE INDEX ix_{slice}_follow_up ON {slice} (tenant_id, follow_up_due_key, id) WHERE follow_up_due_key IS NOT NULL;

@@ -1,7 +1,7 @@
 -- conversation_summaries: one row per conversation, with what the conversation listings sort and filter on.
 --
 -- `conversation_summary_rows` is the plain (always current) definition; the
--- materialized view stores it. Listings read the materialized view for rows
+-- slices (materialized views) store it. Listings read the tenant's slice for rows
 -- unchanged since its refresh and `conversation_summary_live`
 -- (conversation_summary_live.sql, same columns) for the conversations an API
 -- write changed since (DESIGN: fresh reads over views). Each per-conversation
@@ -45,16 +45,12 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) last_message ON true;
 
-CREATE MATERIALIZED VIEW conversation_summaries AS SELECT * FROM conversation_summary_rows;
-
+-- The read model's slices (kith.readmodels.models): materialized views of conversation_summary_rows, each holding the
+-- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- REFRESH ... CONCURRENTLY needs a unique index without a WHERE clause.
-CREATE UNIQUE INDEX uq_conversation_summaries_tenant_id ON conversation_summaries (tenant_id, id);
+CREATE UNIQUE INDEX uq_{slice}_tenant_id ON {slice} (tenant_id, id);
 -- One seek index per sort and filter, its order matching the listing's ORDER BY (most recent activity first).
-CREATE INDEX ix_conversation_summaries_recent
-    ON conversation_summaries (tenant_id, last_activity_at DESC, id DESC);
-CREATE INDEX ix_conversation_summaries_contact_recent
-    ON conversation_summaries (tenant_id, contact_id, last_activity_at DESC, id DESC);
-CREATE INDEX ix_conversation_summaries_channel_recent
-    ON conversation_summaries (tenant_id, channel, last_activity_at DESC, id DESC);
-CREATE INDEX ix_conversation_summaries_awaiting_recent
-    ON conversation_summaries (tenant_id, awaiting_reply, last_activity_at DESC, id DESC);
+CREATE INDEX ix_{slice}_recent ON {slice} (tenant_id, last_activity_at DESC, id DESC);
+CREATE INDEX ix_{slice}_contact_recent ON {slice} (tenant_id, contact_id, last_activity_at DESC, id DESC);
+CREATE INDEX ix_{slice}_channel_recent ON {slice} (tenant_id, channel, last_activity_at DESC, id DESC);
+CREATE INDEX ix_{slice}_awaiting_recent ON {slice} (tenant_id, awaiting_reply, last_activity_at DESC, id DESC);

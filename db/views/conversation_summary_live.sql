@@ -1,16 +1,19 @@
--- conversation_summary_live: the conversations an API write changed since the last refresh of
--- conversation_summaries, with its columns, computed from the base tables (DESIGN: fresh reads over views).
+-- conversation_summary_live: the conversations an API write marked changed and whose mark no refresh of
+-- their slice of conversation_summaries has taken in yet, with its columns, computed from the base tables
+-- (DESIGN: fresh reads over views). The listing keeps those marked since its slice's `as_of` (a probe by
+-- primary key per row read): the view names no slice, so it serves every one.
 --
 -- The conversation listings read it instead of `conversation_summary_rows` for the changed rows. Its sort
 -- key is a column read, not a look-up into messages: `last_activity_at` is the last message the API sent
 -- (`conversations.last_message_at`, set with the message), else the creation. Imports neither mark rows
 -- changed nor set that column; their messages appear with the refresh that follows them, like every batch
--- write. So a page seeks ix_conversations_live_recent (partial on changed_at IS NOT NULL, which the
--- changed_at condition implies) and stops after the page's rows; the per-message columns are scalar
+-- write. So a page seeks ix_conversations_live_recent (partial on changed_at IS NOT NULL) and stops after
+-- the page's rows; the per-message columns are scalar
 -- subqueries, which PostgreSQL evaluates after ORDER BY … LIMIT, only for the rows kept.
 --
 -- `message_count` is the refreshed count plus the messages newer than the refreshed last message (a range
--- read on the conversation's index), not a count of the whole thread: a 1,000,000-message thread costs
+-- read on the conversation's index; the refreshed figures are read from the plain view over all slices,
+-- one unique-index probe per slice), not a count of the whole thread: a 1,000,000-message thread costs
 -- what a small one does. A message newer than the view's last one cannot be in the view, so nothing is
 -- counted twice; one not in the view but older (an import, or a send that committed during the refresh)
 -- is counted from the next refresh on, like every batch write.
@@ -66,4 +69,4 @@ SELECT
     c.created_at,
     c.updated_at
 FROM conversations c
-WHERE c.changed_at >= (SELECT r.as_of FROM view_refreshes r WHERE r.view_name = 'conversation_summaries');
+WHERE c.changed_at IS NOT NULL;

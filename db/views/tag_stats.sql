@@ -2,7 +2,7 @@
 -- with what GET /tags sorts on. `name` (C collation) is unique per tenant and ends every sort key.
 -- A contact carrying a tag twice counts once.
 
-CREATE MATERIALIZED VIEW tag_stats AS
+CREATE VIEW tag_stats_rows AS
 WITH tagged AS (
     SELECT DISTINCT c.tenant_id, c.id, c.score, t.tag
     FROM contacts c
@@ -26,9 +26,11 @@ FROM tagged g
 LEFT JOIN activity a ON a.tenant_id = g.tenant_id AND a.contact_id = g.id
 GROUP BY g.tenant_id, g.tag;
 
+-- The read model's slices (kith.readmodels.models): materialized views of tag_stats_rows, each holding the
+-- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- REFRESH ... CONCURRENTLY needs a unique index without a WHERE clause.
-CREATE UNIQUE INDEX uq_tag_stats_tenant_name ON tag_stats (tenant_id, name);
+CREATE UNIQUE INDEX uq_{slice}_tenant_name ON {slice} (tenant_id, name);
 -- One seek index per sort, its order matching the listing's ORDER BY.
-CREATE INDEX ix_tag_stats_contacts ON tag_stats (tenant_id, contacts DESC, name DESC);
-CREATE INDEX ix_tag_stats_score ON tag_stats (tenant_id, avg_score DESC, name DESC);
-CREATE INDEX ix_tag_stats_name ON tag_stats (tenant_id, name_key, name);
+CREATE INDEX ix_{slice}_contacts ON {slice} (tenant_id, contacts DESC, name DESC);
+CREATE INDEX ix_{slice}_score ON {slice} (tenant_id, avg_score DESC, name DESC);
+CREATE INDEX ix_{slice}_name ON {slice} (tenant_id, name_key, name);

@@ -9,7 +9,7 @@
 --   today, plus the few falling due earlier today, read on contact_cards' follow-up index.
 -- Message counts are as of the refresh. A conversation awaits a reply when its latest message came in.
 
-CREATE MATERIALIZED VIEW tenant_dashboard AS
+CREATE VIEW tenant_dashboard_rows AS
 WITH live_contacts AS (
     SELECT c.tenant_id, count(*) AS contacts FROM contacts c WHERE c.deleted_at IS NULL GROUP BY c.tenant_id
 ),
@@ -70,5 +70,7 @@ LEFT JOIN awaiting aw ON aw.tenant_id = t.id
 LEFT JOIN birthdays bd ON bd.tenant_id = t.id
 LEFT JOIN due_days dd ON dd.tenant_id = t.id;
 
+-- The read model's slices (kith.readmodels.models): materialized views of tenant_dashboard_rows, each holding the
+-- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- Unique, so REFRESH ... CONCURRENTLY works; the dashboard reads its tenant's row through it.
-CREATE UNIQUE INDEX uq_tenant_dashboard_tenant ON tenant_dashboard (tenant_id);
+CREATE UNIQUE INDEX uq_{slice}_tenant ON {slice} (tenant_id);

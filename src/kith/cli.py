@@ -332,6 +332,22 @@ def plan_set(name: str, no_contact_limit: bool, **limits) -> None:
     )
 
 
+@tenant.command("isolate")
+@click.argument("name")
+def tenant_isolate(name: str) -> None:
+    """Move a tenant into read-model slices of its own now (online; idempotent); print each slice created."""
+    from kith.db.session import standalone_engine
+    from kith.readmodels.isolation import isolate_tenant
+
+    async def run():
+        owner = await _owner_of(name)
+        async with standalone_engine() as engine:
+            return await isolate_tenant(engine, owner.tenant_id)
+
+    for relation in _run(run()):
+        click.echo(relation)
+
+
 @cli.group()
 def token() -> None:
     """API tokens."""
@@ -446,20 +462,26 @@ async def _seed(tenant_name: str, size: str, seed_value: int, *, only_if_empty: 
 
 
 async def _after_seed(tenant_id: int) -> None:
-    """Score the new contacts (one set-based pass), then bring the read models up to date."""
+    """Score the new contacts (one set-based pass), give a large tenant slices of its own, then bring the
+    tenant's slices of the read models up to date (no other tenant's)."""
     import time
 
+    from kith.config import get_settings
     from kith.db.session import standalone_engine
-    from kith.readmodels.coalesced_refresh import refresh_all
+    from kith.readmodels.coalesced_refresh import refresh_tenant
+    from kith.readmodels.isolation import isolate_tenant, needs_own_slices
     from kith.scoring.service import rescore_tenant
 
     async with standalone_engine() as engine:
         started = time.perf_counter()
         scored = await rescore_tenant(engine, tenant_id)
         _echo_err(f"scored {scored:,} contacts in {time.perf_counter() - started:.1f} s")
-    started = time.perf_counter()
-    await refresh_all()
-    _echo_err(f"refreshed the read models in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        if await needs_own_slices(engine, tenant_id, get_settings().jobs.own_slice_contacts):
+            await isolate_tenant(engine, tenant_id)  # built with the tenant's rows as they are now
+        else:
+            await refresh_tenant(engine, tenant_id)
+        _echo_err(f"refreshed the tenant's read models in {time.perf_counter() - started:.1f} s")
 
 
 @cli.command()

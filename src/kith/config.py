@@ -24,6 +24,12 @@ QUEUES = ("sync", "compute")
 class DatabaseSettings:
     url: str | None  # DATABASE_URL; None: the embedded server in data_dir
     sql_echo: bool
+    # KITH_READ_REPLICA_URLS: streaming standbys of that server, for single-statement reads (kith.db.replicas).
+    read_replica_urls: tuple[str, ...]
+    replica_max_lag: float  # seconds behind the primary past which a replica leaves the rotation
+    replica_wait: float  # seconds a read waits for a replica to replay its client's last write, then the primary
+    replica_check_interval: float  # seconds between checks of each replica's position (its lag)
+    primary_reads: bool  # the primary takes a share of the reads too (not only those no replica can serve)
     # KITH_DB_CONNECTIONS: connections one `kith serve` or `kith worker` opens at most, all its processes and
     # pools together (kith.db.budget divides them); KITH_DB_PROCESSES is how many processes share them (set
     # by those commands for their children).
@@ -82,6 +88,8 @@ class JobSettings:
     retry_max_delay: float  # seconds
     # Seconds a requested job may stay unsent (Redis unreachable, a process died) before the sweeper sends it.
     resend_after: int
+    # A tenant with more live contacts than this gets slices of its own (kith.readmodels.isolation).
+    own_slice_contacts: int
     refresh_cron: str
     vacuum_cron: str
     rescore_cron: str
@@ -251,6 +259,13 @@ def read_settings(env: Mapping[str, str]) -> Settings:
         database=DatabaseSettings(
             url=env.get("DATABASE_URL") or None,
             sql_echo=env.get("KITH_SQL_ECHO") == "1",
+            read_replica_urls=tuple(
+                u.strip() for u in (env.get("KITH_READ_REPLICA_URLS") or "").split(",") if u.strip()
+            ),
+            replica_max_lag=_float(env, "KITH_REPLICA_MAX_LAG", 30),
+            replica_wait=_float(env, "KITH_REPLICA_WAIT", 0.1),
+            replica_check_interval=_float(env, "KITH_REPLICA_CHECK_INTERVAL", 1),
+            primary_reads=env.get("KITH_PRIMARY_READS") == "1",
             connections=_int(env, "KITH_DB_CONNECTIONS", 20),
             processes=_int(env, "KITH_DB_PROCESSES", 1),
             pool_timeout=_float(env, "KITH_DB_POOL_TIMEOUT", 5),
@@ -290,6 +305,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             retry_delay=_float(env, "KITH_TASK_RETRY_DELAY", 2),
             retry_max_delay=_float(env, "KITH_TASK_RETRY_MAX_DELAY", 60),
             resend_after=_int(env, "KITH_JOB_RESEND_AFTER", 60),
+            own_slice_contacts=_int(env, "KITH_OWN_SLICE_CONTACTS", 50_000),
             refresh_cron=env.get("KITH_REFRESH_CRON") or "*/5 * * * *",
             vacuum_cron=env.get("KITH_VACUUM_CRON") or "17 * * * *",
             rescore_cron=env.get("KITH_RESCORE_CRON") or "0 3 * * *",

@@ -18,7 +18,8 @@ for every route, declared or not:
 - parameter bounds are written exactly as declared (Litestar drops a bound of 0 and
   writes 2**63-1 as a float, which rounds past bigint);
 - a string a client sends (query, path, JSON body) never holds NUL: PostgreSQL text cannot,
-  and the server answers 400.
+  and the server answers 400;
+- writes document their X-Consistency-Token.
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ LISTING_HEADERS = {
     ),
     "Cache-Control": _header("Always `private, no-cache`: revalidate with If-None-Match.", {"type": "string"}),
 }
+
+# Read replicas (kith.db.replicas): a write's position, which the client sends back with its next reads.
+CONSISTENCY_TOKEN = "X-Consistency-Token"
+_POSITION = {"type": "string", "pattern": "^[0-9A-Fa-f]{1,8}/[0-9A-Fa-f]{1,8}$"}
+WRITE_HEADERS = {
+    CONSISTENCY_TOKEN: _header(
+        "With read replicas configured: this write's WAL position. Send it back as the X-Consistency-Token "
+        "request header and a read is served only by a server that has this write.",
+        _POSITION,
+    )
+}
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def _route_docs(
@@ -213,7 +226,11 @@ def finalize_openapi(app: Litestar, api_prefix: str = "/api/v1") -> None:
                 continue
             declared = handler.opt.get(OPT_KEY) or {}
             _fix_parameters(operation, handler)
-            _fix_responses(operation, route.path.startswith(api_prefix), declared.get("success_headers", {}))
+            api = route.path.startswith(api_prefix)
+            success_headers = declared.get("success_headers", {})
+            if api and method not in SAFE_METHODS:
+                success_headers = {**success_headers, **WRITE_HEADERS}
+            _fix_responses(operation, api, success_headers)
             if declared.get("request_body") is not None:
                 operation["requestBody"] = declared["request_body"]
                 _forbid_nul(operation["requestBody"])

@@ -1,4 +1,5 @@
-"""Migration 0007 carries frozen copies of the aggregate view files: today they must be the files."""
+"""The aggregate read models as migrated: 0018 carries frozen copies of their view files (today they must be
+the files), and every slice has its unique index and tenant_id-led indexes."""
 
 from __future__ import annotations
 
@@ -7,38 +8,38 @@ from pathlib import Path
 
 import pytest
 
-from kith.readmodels.models import read_model_named
+from kith.readmodels.models import COMPANY_MENTIONS_DAILY, COMPANY_STATS, SLICES_MARKER, TAG_STATS, TENANT_DASHBOARD
 
-MIGRATION = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions" / "0007_aggregates.py"
+MIGRATION = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions" / "0018_read_model_slices.py"
+AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD)
 
 
 def load_migration():
-    spec = importlib.util.spec_from_file_location("migration_0007", MIGRATION)
+    spec = importlib.util.spec_from_file_location("migration_0018", MIGRATION)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-@pytest.mark.parametrize("name", ["company_stats", "tag_stats", "company_mentions_daily", "tenant_dashboard"])
-def test_frozen_copy_equals_the_view_file(name):
+@pytest.mark.parametrize("model", AGGREGATES, ids=lambda m: m.name)
+def test_frozen_copy_equals_the_view_file(model):
     migration = load_migration()
-    assert migration.VIEWS[name] == read_model_named(name).sql  # declared: refreshed after imports, on the schedule
+    rows, indexes = model.sql.split(SLICES_MARKER, 1)
+    assert migration.ROWS_SQL[model.name] == rows
+    assert migration.SLICE_INDEXES[model.name] == SLICES_MARKER + indexes
 
 
 def test_migration_reads_no_file():
-    assert "VIEWS_DIR" not in MIGRATION.read_text() and "read_text" not in MIGRATION.read_text()
+    assert "read_text" not in MIGRATION.read_text() and "VIEWS_DIR" not in MIGRATION.read_text()
 
 
-async def test_upgraded_database_has_the_views_and_their_indexes(conn):
+async def test_upgraded_database_has_the_slices_and_their_indexes(conn):
+    slices = {s.relation for model in AGGREGATES for s in model.hash_slices()}
     views = {r["matviewname"] for r in await conn.fetch("SELECT matviewname FROM pg_matviews")}
-    assert {"company_stats", "tag_stats", "company_mentions_daily", "tenant_dashboard"} <= views
-    indexes = await conn.fetch(
-        "SELECT tablename, indexdef FROM pg_indexes WHERE tablename IN "
-        "('company_stats', 'tag_stats', 'company_mentions_daily', 'tenant_dashboard')"
-    )
+    assert slices <= views
+    indexes = await conn.fetch("SELECT tablename, indexdef FROM pg_indexes WHERE tablename = ANY($1)", list(slices))
     assert all("(tenant_id" in r["indexdef"] for r in indexes)  # tenant_id leads every index
-    unique = {r["tablename"] for r in indexes if "UNIQUE" in r["indexdef"]}
-    assert unique == {"company_stats", "tag_stats", "company_mentions_daily", "tenant_dashboard"}
+    assert {r["tablename"] for r in indexes if "UNIQUE" in r["indexdef"]} == slices
     mention_indexes = [
         r["indexdef"] for r in await conn.fetch("SELECT indexdef FROM pg_indexes WHERE tablename = 'mentions'")
     ]

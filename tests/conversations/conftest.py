@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url
-from kith.readmodels.coalesced_refresh import request_refresh
-from kith.readmodels.models import READ_MODELS
+from kith.readmodels.coalesced_refresh import every_slice, request_refresh
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 CHANNELS = ["email", "sms", "chat", "linkedin"]
@@ -34,9 +33,8 @@ async def connect(url: str) -> asyncpg.Connection:
 async def refresh(url: str) -> None:
     engine = create_async_engine(sqlalchemy_url(url))
     try:
-        for model in READ_MODELS:
-            for target in model.slices():
-                await request_refresh(engine, target)
+        for target in await every_slice(engine):
+            await request_refresh(engine, target)
     finally:
         await engine.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from kith.readmodels.models import CONVERSATION_SUMMARIES
 from kith.seed import queries as q
 from kith.seed.generator import SIZES, SeedSize, seed_tenant
 
@@ -61,7 +62,7 @@ async def test_group_thread_is_deterministic_and_shaped_like_a_group(conn, db):
     # Every external id of the tenant is unique, the group's included.
     assert await conn.fetchval("SELECT count(*) = count(DISTINCT external_id) FROM messages WHERE tenant_id = $1", a)
 
-    await conn.execute("REFRESH MATERIALIZED VIEW conversation_summaries")
+    await conn.execute(f"REFRESH MATERIALIZED VIEW {CONVERSATION_SUMMARIES.slice_of(a).relation}")
     summary = await conn.fetchrow(
         "SELECT message_count, contact_id IS NOT NULL AS has_contact, channel FROM conversation_summaries "
         "WHERE tenant_id = $1 AND subject = $2",

@@ -9,7 +9,10 @@ import asyncio
 
 from tests.jobs.conftest import add_contacts, refresh_record, view_names, wait_until
 
+from kith.readmodels.models import CONTACT_CARDS
 from kith.tasks import jobs
+
+CARDS = CONTACT_CARDS.hash_slices()[1].relation  # the slice of the tenant add_contacts makes first
 
 
 async def _results(tasks, timeout: float = 30):
@@ -21,11 +24,11 @@ async def test_two_workers_never_refresh_a_view_at_once_and_coalesce_requests(jo
     workers.start("compute", jobs_db, concurrency=2)
     workers.start("compute", jobs_db, concurrency=2)
     await gate.close()
-    first = await jobs.refresh.kiq("contact_cards")
+    first = await jobs.refresh.kiq(CARDS)
     await gate.wait_entered(1)
 
     await add_contacts(jobs_db, ["Grace Hopper"])
-    during = [await jobs.refresh.kiq("contact_cards") for _ in range(20)]
+    during = [await jobs.refresh.kiq(CARDS) for _ in range(20)]
     results = await _results(during)
     assert all(not r.is_err for r in results), workers.logs()
     assert [r.return_value["refreshes"] for r in results] == [0] * 20  # all served by the pass running
@@ -34,7 +37,7 @@ async def test_two_workers_never_refresh_a_view_at_once_and_coalesce_requests(jo
     await gate.open()
     (result,) = await _results([first])
     assert not result.is_err, workers.logs()
-    assert result.return_value == {"view": "contact_cards", "refreshes": 2}
+    assert result.return_value == {"view": CARDS, "refreshes": 2}
     assert await gate.entered() == 2
     assert await gate.max_others() == 0
     assert {"Ada Lovelace", "Grace Hopper"} <= await view_names(jobs_db)
@@ -45,7 +48,7 @@ async def test_a_task_of_a_killed_worker_is_not_lost(jobs_db, gate, redis_jobs, 
     before = await refresh_record(jobs_db)
     doomed = workers.start("compute", jobs_db, KITH_REDELIVER_AFTER="2")
     await gate.close()
-    task = await jobs.refresh.kiq("contact_cards")
+    task = await jobs.refresh.kiq(CARDS)
     await gate.wait_entered(1)  # the worker is inside the refresh
 
     workers.kill(doomed)  # kill -9, manager and child: no acknowledgement, no goodbye
@@ -58,7 +61,7 @@ async def test_a_task_of_a_killed_worker_is_not_lost(jobs_db, gate, redis_jobs, 
     workers.start("compute", jobs_db, KITH_REDELIVER_AFTER="2")
     (result,) = await _results([task], timeout=30)
     assert not result.is_err, workers.logs()
-    assert result.return_value == {"view": "contact_cards", "refreshes": 1}
+    assert result.return_value == {"view": CARDS, "refreshes": 1}
     assert "took over message" in workers.logs()
     assert "Ada Lovelace" in await view_names(jobs_db)
     assert (await refresh_record(jobs_db))["as_of"] > before["as_of"]
@@ -68,8 +71,9 @@ async def test_a_long_task_is_not_handed_to_a_second_worker(jobs_db, gate, redis
     # Redelivery after 1 s of silence, a task of ~4 s: the running worker keeps its claim.
     workers.start("compute", jobs_db, KITH_REDELIVER_AFTER="1")
     workers.start("compute", jobs_db, KITH_REDELIVER_AFTER="1")
+    await add_contacts(jobs_db, [])  # a tenant in the slice: its refresh reads the (gated) rows of each
     await gate.close()
-    task = await jobs.refresh.kiq("contact_cards")
+    task = await jobs.refresh.kiq(CARDS)
     await gate.wait_entered(1)
     await asyncio.sleep(4)
     await gate.open()

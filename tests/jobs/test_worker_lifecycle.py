@@ -17,7 +17,10 @@ import time
 import pytest
 from tests.jobs.conftest import add_contacts, view_names
 
+from kith.readmodels.models import CONTACT_CARDS
 from kith.tasks import jobs
+
+CARDS = CONTACT_CARDS.hash_slices()[1].relation  # the slice of the tenant add_contacts makes first
 
 STOP_TIMEOUT = 2
 # The stop timeout, broker shutdown (5 s), the process manager's 1 s poll and a margin for a loaded machine.
@@ -52,7 +55,7 @@ async def test_sigterm_stops_a_busy_worker_within_its_bound_and_hands_its_job_ba
         "compute", jobs_db, KITH_REDELIVER_AFTER="2", KITH_WORKER_STOP_TIMEOUT=str(STOP_TIMEOUT), **extra
     )
     await gate.close()
-    task = await jobs.refresh.kiq("contact_cards")
+    task = await jobs.refresh.kiq(CARDS)
     await gate.wait_entered(1)  # the worker is inside a refresh that will not finish by itself
 
     started = time.monotonic()
@@ -76,7 +79,7 @@ async def test_job_results_are_kept_under_the_queue_prefix(jobs_db, redis_url, q
     from redis.asyncio import Redis
 
     workers.start("compute", jobs_db)
-    task = await jobs.refresh.kiq("contact_cards")
+    task = await jobs.refresh.kiq(CARDS)
     result = await task.wait_result(timeout=30)
     assert not result.is_err, workers.logs()
     async with Redis.from_url(redis_url) as redis:

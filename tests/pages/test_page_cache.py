@@ -13,6 +13,7 @@ from tests.limits.conftest import eventually
 from kith.app import create_app
 from kith.caching import KeptUntilNotified
 from kith.pagination.cache import page_cache
+from kith.readmodels.models import CONTACT_CARDS, CONVERSATION_SUMMARIES, HASH_SLICES
 
 CONTACTS = "/api/v1/contacts"
 
@@ -114,8 +115,13 @@ async def test_a_refresh_drops_the_pages_of_its_view(app, client, conn, make_ten
     await names(client, tenant)
     cache = page_cache(app)
     assert len(cache) == 1
-    await conn.execute("UPDATE view_refreshes SET as_of = now() WHERE view_name = 'conversation_summaries'")
-    await conn.execute("UPDATE view_refreshes SET as_of = now() WHERE view_name = 'contact_cards'")
+    # Not what the page reads, not the tenant's slice: kept.
+    cache.on_message({"kind": "readmodel", "view": CONVERSATION_SUMMARIES.slice_of(tenant.id).relation})
+    cache.on_message({"kind": "readmodel", "view": CONTACT_CARDS.hash_slices()[(tenant.id + 1) % HASH_SLICES].relation})
+    assert len(cache) == 1
+    await conn.execute(
+        "UPDATE view_refreshes SET as_of = now() WHERE view_name = $1", CONTACT_CARDS.slice_of(tenant.id).relation
+    )
     await eventually(lambda: len(cache) == 0)
 
 

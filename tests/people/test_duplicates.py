@@ -126,3 +126,27 @@ async def test_a_dismissed_group_does_not_return_and_is_audited(client, conn, en
     assert [(e["action"], e["subject"]["group_id"]) for e in audit] == [("dismiss_duplicates", group["id"])]
     assert audit[0]["token_id"] is not None
     assert (await client.get("/api/v1/audit", headers=other.headers)).json()["items"] == []
+
+
+async def test_an_import_that_adds_contacts_finds_their_duplicates_and_an_unchanged_one_does_not_search(
+    client, conn, make_tenant
+):
+    tenant = await make_tenant()
+    cards = b"".join(
+        b"BEGIN:VCARD\r\nVERSION:3.0\r\nUID:%s\r\nFN:%s\r\nORG:Acme\r\nEND:VCARD\r\n" % (uid, name)
+        for uid, name in ((b"u1", b"Jon Smith"), (b"u2", b"John Smith"))
+    )
+
+    async def import_cards() -> None:
+        response = await client.post(
+            "/api/v1/sync/vcard", headers={**tenant.headers, "Content-Type": "text/vcard"}, content=cards
+        )
+        assert response.status_code == 202, response.text
+
+    await import_cards()
+    (group,) = await listed(client, tenant)
+    assert group["reasons"][0]["kind"] == "name_company"
+
+    await conn.execute("DELETE FROM duplicate_groups WHERE tenant_id = $1", tenant.id)
+    await import_cards()  # nothing changed: the finder does not run, so the group is not found again
+    assert await listed(client, tenant) == []

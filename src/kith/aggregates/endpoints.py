@@ -6,13 +6,13 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, Parameter
 from litestar.status_codes import HTTP_404_NOT_FOUND
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.aggregates import service
 from kith.aggregates.listings import COMPANIES, COMPANY_CONTACTS, MENTIONS, TAGS
 from kith.aggregates.schemas import Company, CompanyPage, Dashboard, MentionPage, MentionSeries, TagPage
 from kith.auth.principal import Principal
 from kith.contacts.schemas import ContactPage
+from kith.db.reads import Reader
 from kith.openapi import listing_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, etag_response, page_response
@@ -32,7 +32,7 @@ class DashboardController(Controller):
 
     @get("/", summary="The tenant's dashboard: one row, one statement", **listing_responses())
     async def get_dashboard(
-        self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal]
+        self, request: Request, db_reader: NamedDependency[Reader], principal: NamedDependency[Principal]
     ) -> Response[Dashboard]:
         board, freshness = await service.dashboard(db_reader, principal.tenant_id, principal.time_zone)
         return etag_response(request, board, freshness.as_of)
@@ -46,7 +46,7 @@ class CompanyController(Controller):
     async def list_companies(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         sort: FromQuery[Literal["contacts", "score", "recent_activity", "name"]] = "contacts",
         q: NamePrefix = None,
@@ -60,7 +60,7 @@ class CompanyController(Controller):
     async def get_company(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         name: CompanyName,
     ) -> Response[Company]:
@@ -75,7 +75,7 @@ class CompanyController(Controller):
     async def list_company_contacts(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         name: CompanyName,
         sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
@@ -99,7 +99,7 @@ class CompanyController(Controller):
     async def daily_mentions(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         name: CompanyName,
         days: Annotated[int, Parameter(ge=1, le=366)] = 90,
@@ -118,7 +118,7 @@ class TagController(Controller):
     async def list_tags(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         sort: FromQuery[Literal["contacts", "score", "name"]] = "contacts",
         limit: Limit = DEFAULT_LIMIT,
@@ -136,7 +136,7 @@ class MentionController(Controller):
     async def list_mentions(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         company: Annotated[str | None, Parameter(min_length=1, max_length=500, pattern=NO_NUL)] = None,
         since: Annotated[str | None, time_parameter("Published at or after (RFC 3339; no offset: UTC)")] = None,

@@ -34,8 +34,9 @@ COMPANIES = Listing(
 
 # The contact listing (same sorts, filters and cursor rules) scoped to one company, each sort on its
 # (tenant_id, company, key…) index of contact_cards. A company is known if the tenant's company_stats has
-# it or a contact an API write changed since contact_cards' refresh (f.as_of) works there (what the live
-# branch shows); one of neither tenant is a 404. (Both are unique or narrow index probes, whatever the company.)
+# it or a contact an API write changed since the refresh (f.as_of, the older of the two read models') works
+# there (what the live branch shows); one of neither tenant is a 404. (Both are unique or narrow index
+# probes, whatever the company.)
 COMPANY_CONTACTS = Listing(
     name="companies.contacts",
     item=Contact,
@@ -51,6 +52,7 @@ COMPANY_CONTACTS = Listing(
         " OR EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = :tenant_id"
         " AND c.changed_at >= f.as_of AND c.company = :company AND c.deleted_at IS NULL))"
     ),
+    guard_reads=(COMPANY_STATS,),
     missing="No such company",
 )
 

@@ -40,7 +40,7 @@ def _dashboard(board: Slice, companies: Slice, cards: Slice) -> TextClause:
     return text(
         f"""
     SELECT
-        f.as_of, f.generation,
+        f.as_of, f.generation, f.routed,
         coalesce(d.contacts, 0) AS contacts,
         coalesce((SELECT sum(due.contacts) FROM unnest(d.follow_up_due_days, d.follow_up_due_counts)
                       AS due(day, contacts)
@@ -83,17 +83,17 @@ def _daily_mentions(daily: Slice, companies: Slice) -> TextClause:
     return text(
         f"""
     WITH meta AS MATERIALIZED (
-        SELECT f.as_of, f.generation,
+        SELECT f.as_of, f.generation, f.routed,
                EXISTS (SELECT 1 FROM {companies.relation} WHERE tenant_id = :tenant_id AND name = :company)
                OR EXISTS (SELECT 1 FROM {daily.relation} WHERE tenant_id = :tenant_id AND company = :company)
                AS found
         FROM ({freshness_sql(daily)}) f
     )
-    SELECT meta.as_of, meta.generation, meta.found, days.day, coalesce(counted.mentions, 0) AS mentions
+    SELECT meta.as_of, meta.generation, meta.routed, meta.found, days.day, coalesce(counted.mentions, 0) AS mentions
     FROM meta
     LEFT JOIN LATERAL (
         SELECT g.day::date AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g(day)
-        WHERE meta.found
+        WHERE meta.found AND meta.routed
     ) days ON true
     LEFT JOIN (
         SELECT day, mentions FROM {daily.relation}
@@ -113,7 +113,7 @@ def company(tenant_id: int) -> TextClause:
 def _company(companies: Slice) -> TextClause:
     return text(
         f"""
-    SELECT f.as_of, f.generation, s.*
+    SELECT f.as_of, f.generation, f.routed, s.*
     FROM ({freshness_sql(companies)}) f
     LEFT JOIN (SELECT {COMPANY_COLUMNS} FROM {companies.relation} WHERE tenant_id = :tenant_id AND name = :name) s
         ON true

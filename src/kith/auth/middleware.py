@@ -15,6 +15,7 @@ from kith.db.config import app_reader
 from kith.limits import auth_failure_budget, hold_to_plan
 from kith.observability.requests import response_headers
 from kith.problems import problem
+from kith.readmodels.models import learn_routes
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kith"'}
 
@@ -66,6 +67,9 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if row is None:  # the look-up was counted as a failure when admitted
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
         await budget.give_back(address)
-        principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), row.id)
+        principal = Principal(
+            row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), row.id, frozenset(row.own_slices)
+        )
+        learn_routes(principal.tenant_id, principal.own_slices)
         known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)
         return token_hash, principal, token

@@ -20,6 +20,7 @@ from kith.auth.scopes import IMPORT
 from kith.connectors import service
 from kith.connectors.listings import CONNECTIONS
 from kith.connectors.schemas import AuthorizationLink, Connection, ConnectionPage, Provider
+from kith.db.reads import Reader
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
 from kith.openapi import listing_responses, public_responses, resource_responses
@@ -47,7 +48,7 @@ class ConnectionController(Controller):
     async def list_connections(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,

@@ -12,12 +12,13 @@ from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
 from kith.contacts.listings import BIRTHDAYS, CONTACT_PAGES, CONTACTS, OVERDUE
 from kith.contacts.schemas import BirthdayPage, ContactCreate, ContactDetail, ContactPage, ContactPatch
+from kith.db.reads import Reader
 from kith.idempotency import Idempotency
 from kith.openapi import listing_responses, resource_responses
 from kith.pagination.listing import ListingRequest
@@ -39,7 +40,7 @@ class ContactController(Controller):
     async def list_contacts(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
         tag: Annotated[str | None, Parameter(max_length=100)] = None,
@@ -57,7 +58,7 @@ class ContactController(Controller):
     async def list_birthdays(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         within_days: Annotated[int, Parameter(ge=1, le=366)] = 14,
         limit: Limit = DEFAULT_LIMIT,
@@ -71,7 +72,7 @@ class ContactController(Controller):
     async def list_overdue(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -82,7 +83,7 @@ class ContactController(Controller):
     @get("/{contact_id:int}", summary="One contact", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_contact(
         self,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         contact_id: ResourceId,
         include: Annotated[

@@ -11,7 +11,7 @@ from litestar.status_codes import (
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.conversations import service
@@ -25,6 +25,7 @@ from kith.conversations.schemas import (
     MessageCreate,
     MessagePage,
 )
+from kith.db.reads import Reader
 from kith.idempotency import Idempotency
 from kith.openapi import listing_responses, resource_responses
 from kith.pagination.cache import PageCaching
@@ -53,7 +54,7 @@ class ConversationController(Controller):
     async def list_conversations(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         contact_id: Annotated[int | None, Parameter(ge=1, le=2**63 - 1)] = None,
         channel: Annotated[str | None, Parameter(min_length=1, max_length=50)] = None,
@@ -68,7 +69,7 @@ class ConversationController(Controller):
     @get("/{conversation_id:int}", summary="One conversation's summary", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_conversation(
         self,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         conversation_id: ResourceId,
     ) -> ConversationSummary:
@@ -82,7 +83,7 @@ class ConversationController(Controller):
     async def list_messages(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         conversation_id: ResourceId,
         before: Before = None,
@@ -145,7 +146,7 @@ class TimelineController(Controller):
     async def list_timeline(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         contact_id: ResourceId,
         before: Before = None,

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, EngineConfig, SQLAlchemyAsyncConfig
 from litestar import Litestar
-from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import get_settings
 from kith.db.budget import api_pools, pool_timeout
 from kith.db.reads import READER_STATE_KEY, create_reader
+from kith.db.replicas import stamping_writes
 from kith.db.urls import sqlalchemy_url
 
 
 def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:
-    return SQLAlchemyAsyncConfig(
+    config = SQLAlchemyAsyncConfig(
         connection_string=sqlalchemy_url(database_url),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         engine_config=EngineConfig(
@@ -28,6 +28,9 @@ def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:
         set_default_exception_handler=False,
         create_all=False,
     )
+    # After the commit (made for this config's own session key), a write's consistency token (kith.db.replicas).
+    config.before_send_handler = stamping_writes(config.before_send_handler)
+    return config
 
 
 def reader_lifecycle(database_url: str):
@@ -43,7 +46,3 @@ def reader_lifecycle(database_url: str):
 def app_reader(app: Litestar) -> AsyncEngine:
     """The autocommit reader, for code outside dependency injection (the auth middleware)."""
     return app.state[READER_STATE_KEY]
-
-
-def provide_reader(state: State) -> AsyncEngine:
-    return state[READER_STATE_KEY]

@@ -9,7 +9,8 @@ the request's session is used instead, so it reads what it wrote.
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol, runtime_checkable
 
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
@@ -28,7 +29,15 @@ READER_STATE_KEY = "db_reader"
 # a page of rows; JIT never pays for itself there.
 READER_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "jit": "off"}
 
-Source = AsyncEngine | AsyncSession
+
+@runtime_checkable
+class Reader(Protocol):
+    """What a read runs on (`db_reader`): the autocommit engine, or a read routed to a replica (kith.db.replicas)."""
+
+    def connect(self) -> AbstractAsyncContextManager[Any]: ...
+
+
+Source = Reader | AsyncSession
 
 
 def create_reader(database_url: str, pool_size: int, pool_timeout: float) -> AsyncEngine:

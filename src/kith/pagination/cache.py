@@ -6,7 +6,8 @@ query string), with its headers and ETag, until:
   announces `rows` for the tenant at commit, whoever wrote (migration 0013); the process that wrote
   also forgets the tenant's pages as its own commit returns (`forget_tenant`), so it never serves its
   own stale page; every other process forgets them when the message arrives (the channel's delay);
-- a refresh of a read model the route reads (`readmodel`, when the view's `as_of` moves);
+- a refresh of a slice of a read model the route reads (`readmodel`, when the slice's `as_of` moves),
+  for the tenants that slice may hold;
 - the page's own clock (`PageCaching.expires`: e.g. a contact's `overdue` flag turns at its
   follow-up time);
 - a lost channel (everything), or the byte bound (least recently used first, KITH_PAGE_CACHE_BYTES).
@@ -25,6 +26,7 @@ from litestar import Litestar, Request, Response
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from kith.caching import KeptUntilNotified, Stamp
+from kith.readmodels.models import UnknownReadModelError, slice_named
 
 PAGE_CACHE_STATE_KEY = "kith_page_cache"
 _PENDING = "kith_page_pending"  # request.state: what etag_response needs to keep the page
@@ -81,8 +83,18 @@ class PageCache:
         if message["kind"] == "rows":
             self.forget_tenant(message.get("tenant_id"))
         elif message["kind"] == "readmodel":
-            view = message.get("view")
-            self._pages.forget_where(lambda _key, page: view in page.views)
+            self._forget_refreshed(message.get("view"))
+
+    def _forget_refreshed(self, relation: Any) -> None:
+        """A slice was refreshed: forget the pages of its read model of the tenants it may hold (a slice's
+        relation names its read model; one not known is taken as any slice of any read model)."""
+        try:
+            refreshed = slice_named(str(relation))
+        except UnknownReadModelError:
+            self._pages.forget_where(lambda _key, page: bool(page.views))
+            return
+        name = refreshed.model.name
+        self._pages.forget_where(lambda key, page: name in page.views and refreshed.may_hold(key[0]))
 
     def reset(self) -> None:
         self._pages.reset()

@@ -41,11 +41,12 @@ from kith.pagination.keyset import Sort
 from kith.pagination.page import Freshness, Listed, Page, build_page, codec
 from kith.problems import not_found
 from kith.readmodels.models import ReadModel, Slice, freshness_sql
+from kith.readmodels.routes import relearn_routes
 
 __all__ = ["Filter", "Listing", "ListingRequest", "Position", "Segment", "Sort"]
 
 KEY_PREFIX = "key_"
-META_COLUMNS = 4  # as_of, generation, found, segment: then the sort key's columns, then the item's fields
+META_COLUMNS = 5  # as_of, generation, routed, found, segment: then the sort key's columns, then the item's fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +125,11 @@ class Listing:
     default_sort: str | None = None  # None: the first sort
     filters: Mapping[str, Filter] = field(default_factory=dict)
     scope: str | None = None  # a condition always applied; its parameters come from request.scope
-    # Evaluated once in the same statement (false is a 404), beside `f.as_of` (the slice's); given the
-    # tenant when it names a read model's relation.
+    # Evaluated once in the same statement (false is a 404), beside `f.as_of` (the slices'); given the
+    # tenant when it names a read model's relation: those read models are `guard_reads` (their slices'
+    # as_of, generation and route count with the page's).
     guard: str | Callable[[int], str] | None = None
+    guard_reads: tuple[ReadModel, ...] = ()
     missing: str = "Not found"  # the 404's detail when the guard is false
     columns: Mapping[str, str] = field(default_factory=dict)  # per-field SQL over `r.`, where not `r.<field>`
     # The walk's context carried in the cursor ahead of the segment and the sort key (e.g. the day a
@@ -180,6 +183,10 @@ class Listing:
         """The page and the freshness of what it was read from (as_of, generation), from the same statement."""
         prepared = self.prepare(request, segments)
         rows = await fetch_all(source, prepared.statement, prepared.params)
+        if not rows[0].routed:  # the tenant moved to another slice since this process last heard
+            await relearn_routes(source, request.tenant_id)
+            prepared = self.prepare(request, segments)
+            rows = await fetch_all(source, prepared.statement, prepared.params)
         meta = rows[0]
         if not meta.found:
             raise not_found(self.missing)
@@ -238,12 +245,15 @@ class Listing:
             computed=tuple(plan[0].columns),
         )
         read_from = self.read_model.slice_of(request.tenant_id) if self.read_model else None
+        guarded = tuple(model.slice_of(request.tenant_id) for model in self.guard_reads)
         guard = self.guard(request.tenant_id) if callable(self.guard) else self.guard
-        return _build_statement(self, shape, read_from, guard), params
+        return _build_statement(self, shape, read_from, guarded, guard), params
 
 
 @cache
-def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, guard: str | None) -> TextClause:
+def _build_statement(
+    listing: Listing, shape: _Shape, read_from: Slice | None, guarded: tuple[Slice, ...], guard: str | None
+) -> TextClause:
     sort = listing.sorts[shape.sort]
     key_params = [f"{KEY_PREFIX}{i}" for i in range(len(sort.columns))]
     way = "DESC" if sort.reading_descending(shape.direction) else "ASC"
@@ -256,20 +266,17 @@ def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, g
     model = read_from.model if read_from else None
     source = read_from.relation if read_from else listing.source
     # With a live definition: the view's rows not changed since as_of, and the changed ones computed live.
-    # With a live view holding only the changed rows (seeking an index in the sort's order), no list of
-    # changed ids is gathered: the view's rows are checked against `changed` one by one (a primary-key
-    # probe per row read), and the live branch stops after the page's rows.
+    # With a live view holding only the marked rows (seeking an index in the sort's order), no list of
+    # changed ids is gathered: each row read, of the slice or the live view, is checked against its mark
+    # (a primary-key probe), and the live branch stops after the page's rows.
     if model and model.live and model.live_only_changed:
-        memberships = [
-            (
-                source,
-                # `IS TRUE`: the probe is by primary key; a plain comparison would imply the predicate of a
-                # partial index on changed rows and invite a scan of it per row.
-                f"NOT EXISTS (SELECT 1 FROM {model.changed} c WHERE c.tenant_id = r.tenant_id AND c.id = r.id"
-                " AND (c.changed_at >= (SELECT as_of FROM meta)) IS TRUE)",
-            ),
-            (model.live, "true"),
-        ]
+        # `IS TRUE`: the probe is by primary key; a plain comparison would imply the predicate of a
+        # partial index on changed rows and invite a scan of it per row.
+        changed_since = (
+            f"EXISTS (SELECT 1 FROM {model.changed} c WHERE c.tenant_id = r.tenant_id AND c.id = r.id"
+            " AND (c.changed_at >= (SELECT as_of FROM meta)) IS TRUE)"
+        )
+        memberships = [(source, f"NOT {changed_since}"), (model.live, changed_since)]
     elif model and model.live:
         memberships = [
             (source, "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
@@ -290,8 +297,11 @@ def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, g
     if not branches:  # the cursor is past every segment: an empty page (meta still reports as_of)
         nulls = "".join(f", NULL AS {name}" for name in shape.computed)
         branches.append(f"(SELECT CAST(NULL AS integer) AS segment{nulls}, r.* FROM {source} r WHERE false)")
-    freshness = freshness_sql(read_from) if read_from else freshness_sql()
-    ctes = [f"meta AS MATERIALIZED (SELECT f.as_of, f.generation, {guard or 'true'} AS found FROM ({freshness}) f)"]
+    freshness = freshness_sql(*([read_from] if read_from else []), *guarded)
+    ctes = [
+        f"meta AS MATERIALIZED (SELECT f.as_of, f.generation, f.routed, {guard or 'true'} AS found"
+        f" FROM ({freshness}) f)"
+    ]
     if model and model.live and not model.live_only_changed:
         ctes.append(
             "changed AS MATERIALIZED (SELECT coalesce(array_agg(c.id), '{}') AS ids"
@@ -301,9 +311,9 @@ def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, g
     keys = [f"r.{column} AS {name}" for column, name in zip(sort.columns, key_params, strict=True)]
     return text(
         f"WITH {', '.join(ctes)}"
-        f" SELECT meta.as_of, meta.generation, meta.found, r.segment, {', '.join([*keys, *fields])}"
+        f" SELECT meta.as_of, meta.generation, meta.routed, meta.found, r.segment, {', '.join([*keys, *fields])}"
         " FROM meta LEFT JOIN LATERAL ("
         f"SELECT * FROM ({' UNION ALL '.join(branches)}) merged ORDER BY {merged_order} LIMIT :fetch"
-        ") r ON meta.found"
+        ") r ON meta.found AND meta.routed"
         f" ORDER BY {page_order}"
     )

@@ -6,9 +6,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_404_NOT_FOUND, HTTP_409_CONFLICT
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
+from kith.db.reads import Reader
 from kith.openapi import listing_responses, resource_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
@@ -26,7 +27,7 @@ class DuplicateController(Controller):
     async def list_duplicates(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
@@ -54,7 +55,7 @@ class AuditController(Controller):
     async def list_audit(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,

@@ -74,8 +74,13 @@ SELECT (SELECT count(*) FROM found) AS groups, (SELECT count(*) FROM stored) AS 
 """
 )
 
-# The tenant of a sync run (the finder runs after each import).
-RUN_TENANT = text("SELECT tenant_id FROM sync_runs WHERE id = :id")
+# The tenant of a sync run, and whether the run created or changed contacts (else the finder need not run).
+RUN_TENANT = text(
+    """
+SELECT tenant_id, coalesce((stages #>> '{sync,contacts_created}')::int, 0) > 0 OR rows_updated > 0 AS contacts_changed
+FROM sync_runs WHERE id = :id
+"""
+)
 
 # Dismiss a live group of the tenant; returns its id and members (none: no such group).
 DISMISS_GROUP = text(

@@ -24,10 +24,11 @@ async def find_duplicates(conn: Any, tenant_id: int) -> dict[str, int]:
     return dict((await conn.execute(queries.FIND_DUPLICATES, params)).one()._mapping)
 
 
-async def find_duplicates_after_run(engine: AsyncEngine, sync_run_id: int) -> dict[str, int]:
+async def find_duplicates_after_run(engine: AsyncEngine, sync_run_id: int) -> dict[str, int] | None:
+    """After an import that created or changed contacts (a re-import that changed nothing costs nothing)."""
     async with engine.begin() as conn:
-        tenant_id = (await conn.execute(queries.RUN_TENANT, {"id": sync_run_id})).scalar_one()
-        return await find_duplicates(conn, tenant_id)
+        run = (await conn.execute(queries.RUN_TENANT, {"id": sync_run_id})).one()
+        return await find_duplicates(conn, run.tenant_id) if run.contacts_changed else None
 
 
 async def record_audit(session: AsyncSession, principal: Principal, action: str, subject: dict[str, Any]) -> None:

@@ -1,33 +1,59 @@
 """The read models, declared: one object each. Nothing else spells a read model's name.
 
-A read model is materialized views (`db/views/NAME.sql`: the definition and its
-indexes) holding its rows, an optional live definition read for the rows an API
-write changed since the refresh (same columns), and the base table whose
-`changed_at` marks those writes. Its rows are held in slices, each a
-materialized view with its own refresh record (`view_refreshes`, one row per
-slice: `as_of`, `generation`, coalescing state); `slice_of(tenant)` says which
-slice holds a tenant's rows. Listings, aggregates, the refresher and the jobs
-take these objects.
+A read model is a plain view of every tenant's rows, always current
+(`db/views/NAME.sql`, with the indexes of its slices), an optional live
+definition read for the rows an API write changed since the refresh (same
+columns), and the base table whose `changed_at` marks those writes.
+
+Its rows are stored in slices, each a materialized view with its own refresh
+record (`view_refreshes`, one row per slice: `as_of`, `generation`, the
+coalescing state), so a refresh costs what its tenants' rows cost:
+
+* small tenants share HASH_SLICES slices, `NAME_h<k>` holding the tenants with
+  `id % HASH_SLICES = k`;
+* a large tenant has a slice of its own, `NAME_t<tenant id>`, recorded in
+  `read_model_routes` (see kith.readmodels.isolation, which moves it there online).
+
+`slice_of(tenant)` names the relation a tenant's rows are read from; a
+statement reading it also checks, in the same snapshot, that it is still the
+tenant's route (`routed`), so a process that has not heard of a move reads
+again rather than serve the slice the tenant left. A plain view named NAME
+unites the slices (each branch keeping only its routed tenants) for
+whole-service queries.
 
 `generation` is drawn from one sequence on every successful refresh of a slice,
 so it only ever grows, across slices too: a page made of several read models
 (the dashboard) changes when the greatest generation among them does, and a
-tenant's pages change when its slices' generation does.
+tenant's pages change when its slices' generation does (a move included: the
+new slice is refreshed after the tenant's last read of the old one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kith.db.paths import VIEWS_DIR
 
+# Shared slices per read model. Changing it is a migration (the slices are views of the database).
+HASH_SLICES = 8
+
+# Which read models each tenant this process has heard of has a slice of its own in (from the principal,
+# or learnt from a statement that found its route moved).
+_own_slices: dict[int, frozenset[str]] = {}
+
+
+def learn_routes(tenant_id: int, own_slices: Iterable[str]) -> None:
+    _own_slices[tenant_id] = frozenset(own_slices)
+
 
 @dataclass(frozen=True, slots=True, eq=False)  # compared and hashed by identity: module constants
 class ReadModel:
-    name: str  # db/views/<name>.sql
+    name: str  # db/views/<name>.sql; also the plain view over all slices
+    rows: str  # the plain view of every tenant's rows, always current
     live: str | None = None  # a plain view with the slices' columns, read for rows changed since as_of
     changed: str | None = None  # with `live`: the base table whose `changed_at` marks API writes (same ids)
-    # The live view holds only the rows changed since as_of, seeking an index in the listing's order, and
+    # The live view holds only the rows marked changed, seeking an index in the listing's order, and
     # `changed` keeps its marks in a partial index: a refresh clears the marks it took in (for its tenants).
     live_only_changed: bool = False
 
@@ -37,15 +63,27 @@ class ReadModel:
 
     @property
     def sql(self) -> str:
-        """The view file: its definition and its indexes (the source of truth)."""
+        """The view file: the rows' definition and the slices' indexes (the source of truth)."""
         return (VIEWS_DIR / f"{self.name}.sql").read_text()
 
-    def slices(self) -> tuple[Slice, ...]:
-        return (Slice(self, self.name),)
+    def hash_slices(self) -> tuple[Slice, ...]:
+        return tuple(Slice(self, f"{self.name}_h{k}", hash_index=k) for k in range(HASH_SLICES))
+
+    def own_slice(self, tenant_id: int) -> Slice:
+        return Slice(self, f"{self.name}_t{tenant_id}", tenant_id=tenant_id)
 
     def slice_of(self, tenant_id: int) -> Slice:
-        """The slice holding the tenant's rows."""
-        return self.slices()[0]
+        """The slice holding the tenant's rows, as this process knows its routes."""
+        if self.name in _own_slices.get(tenant_id, ()):
+            return self.own_slice(tenant_id)
+        return self.hash_slices()[tenant_id % HASH_SLICES]
+
+    def union_sql(self, own: Iterable[Slice]) -> str:
+        """The plain view over all slices, each branch keeping the tenants routed to it."""
+        branches = [
+            f"SELECT * FROM {s.relation} s WHERE {s.routed('s.tenant_id')}" for s in (*self.hash_slices(), *own)
+        ]
+        return f"CREATE OR REPLACE VIEW {self.name} AS\n" + "\nUNION ALL\n".join(branches)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,21 +92,68 @@ class Slice:
 
     model: ReadModel
     relation: str  # the materialized view; its refresh record is view_refreshes.view_name = relation
+    hash_index: int | None = None  # a shared slice: tenants with id % HASH_SLICES = hash_index
+    tenant_id: int | None = None  # a slice of its own: this tenant's
 
-    @property
-    def tenants(self) -> str:
-        """SQL over `tenant_id`: the tenants whose rows (and change marks) this slice holds."""
-        return "true"
+    def _isolated(self, tenant_sql: str) -> str:
+        return (
+            f"EXISTS (SELECT 1 FROM read_model_routes o WHERE o.tenant_id = {tenant_sql}"
+            f" AND o.read_model = '{self.model.name}')"
+        )
+
+    def routed(self, tenant_sql: str = "tenant_id") -> str:
+        """SQL: the tenant (an expression) is routed to this slice: it is read here, its marks cleared here."""
+        if self.tenant_id is not None:
+            return f"({tenant_sql} = {self.tenant_id} AND {self._isolated(tenant_sql)})"
+        return f"({tenant_sql} % {HASH_SLICES} = {self.hash_index} AND NOT {self._isolated(tenant_sql)})"
+
+    def may_hold(self, tenant_id: int) -> bool:
+        """Whether the tenant's rows may be in this slice (its route aside)."""
+        if self.tenant_id is not None:
+            return tenant_id == self.tenant_id
+        return tenant_id % HASH_SLICES == self.hash_index
+
+    def create_sql(self) -> str:
+        """The slice's materialized view (WITH DATA) and its indexes, as the view file declares them.
+
+        A shared slice reads each of its tenants' rows on their own (OFFSET 0 keeps the subquery per
+        tenant, its tenant_id an index condition in every base table), so its cost is its tenants' rows.
+        A slice of its own is the plain rows of one tenant, planned with that tenant's statistics. A
+        tenant moving to a slice of its own still has its rows in the shared one until that is refreshed;
+        nobody reads them there (routes).
+        """
+        if self.tenant_id is not None:
+            query = f"SELECT * FROM {self.model.rows} WHERE tenant_id = {self.tenant_id}"
+        else:
+            query = (
+                f"SELECT r.* FROM tenants t CROSS JOIN LATERAL"
+                f" (SELECT * FROM {self.model.rows} x WHERE x.tenant_id = t.id OFFSET 0) r"
+                f" WHERE {self.routed('t.id')}"
+            )
+        indexes = _slice_part(self.model.sql).replace("{slice}", self.relation)
+        return f"CREATE MATERIALIZED VIEW {self.relation} AS {query};\n{indexes}"
 
 
-CONTACT_CARDS = ReadModel("contact_cards", live="contact_card_rows", changed="contacts")
+SLICES_MARKER = "-- The read model's slices"
+
+
+def _slice_part(view_file: str) -> str:
+    """The part of a view file after its rows' definition: the slices' indexes (with `{slice}`)."""
+    return view_file[view_file.index(SLICES_MARKER) :]
+
+
+CONTACT_CARDS = ReadModel("contact_cards", rows="contact_card_rows", live="contact_card_rows", changed="contacts")
 CONVERSATION_SUMMARIES = ReadModel(
-    "conversation_summaries", live="conversation_summary_live", changed="conversations", live_only_changed=True
+    "conversation_summaries",
+    rows="conversation_summary_rows",
+    live="conversation_summary_live",
+    changed="conversations",
+    live_only_changed=True,
 )
-COMPANY_STATS = ReadModel("company_stats")
-TAG_STATS = ReadModel("tag_stats")
-COMPANY_MENTIONS_DAILY = ReadModel("company_mentions_daily")
-TENANT_DASHBOARD = ReadModel("tenant_dashboard")
+COMPANY_STATS = ReadModel("company_stats", rows="company_stats_rows")
+TAG_STATS = ReadModel("tag_stats", rows="tag_stats_rows")
+COMPANY_MENTIONS_DAILY = ReadModel("company_mentions_daily", rows="company_mentions_daily_rows")
+TENANT_DASHBOARD = ReadModel("tenant_dashboard", rows="tenant_dashboard_rows")
 
 # Refresh order: what an import changes shows in the listings first, the aggregates after.
 READ_MODELS: tuple[ReadModel, ...] = (
@@ -96,15 +181,23 @@ def read_model_named(name: str) -> ReadModel:
 def slice_named(relation: str) -> Slice:
     """The slice of a relation name given from outside (a job's message)."""
     for model in READ_MODELS:
-        for candidate in model.slices():
+        for candidate in model.hash_slices():
             if candidate.relation == relation:
                 return candidate
+        number = relation.removeprefix(f"{model.name}_t")
+        if number != relation and number.isdigit() and not number.startswith("0"):
+            return model.own_slice(int(number))
     raise UnknownReadModelError(f"no slice named {relation!r}")
 
 
 def freshness_sql(*slices: Slice) -> str:
-    """A one-row SELECT of `as_of` (the oldest) and `generation` (the greatest) of these slices."""
+    """A one-row SELECT of `as_of` (the oldest) and `generation` (the greatest) of these slices, and
+    `routed`: each is still the route of :tenant_id (false: read the routes again, and the rows)."""
     if not slices:
-        return "SELECT CAST(NULL AS timestamptz) AS as_of, CAST(NULL AS bigint) AS generation"
+        return "SELECT CAST(NULL AS timestamptz) AS as_of, CAST(NULL AS bigint) AS generation, true AS routed"
     names = ", ".join(f"'{s.relation}'" for s in slices)  # relation names are declared here, never input
-    return f"SELECT min(as_of) AS as_of, max(generation) AS generation FROM view_refreshes WHERE view_name IN ({names})"
+    routed = " AND ".join(s.routed(":tenant_id") for s in slices)
+    return (
+        f"SELECT min(as_of) AS as_of, max(generation) AS generation, {routed} AS routed"
+        f" FROM view_refreshes WHERE view_name IN ({names})"
+    )

@@ -110,5 +110,44 @@ def clear_marks(target: Slice) -> TextClause:
     its tenants' only, so another slice's tenants keep the marks their live reads still need."""
     return text(
         f"UPDATE {target.model.changed} SET changed_at = NULL"
-        f" WHERE changed_at IS NOT NULL AND changed_at < :as_of AND ({target.tenants})"
+        f" WHERE changed_at IS NOT NULL AND changed_at < :as_of AND {target.routed()}"
     )
+
+
+# The read models in which a tenant has a slice of its own.
+OWN_SLICES_OF_TENANT = text("SELECT read_model FROM read_model_routes WHERE tenant_id = :tenant_id")
+
+# Every slice of its own of a read model (its shared ones are declared).
+OWN_SLICES = text("SELECT tenant_id FROM read_model_routes WHERE read_model = :read_model ORDER BY tenant_id")
+
+IS_ROUTED = text(
+    "SELECT EXISTS (SELECT 1 FROM read_model_routes WHERE tenant_id = :tenant_id AND read_model = :read_model)"
+)
+
+ROUTE = text(
+    """
+    INSERT INTO read_model_routes (tenant_id, read_model, relation) VALUES (:tenant_id, :read_model, :relation)
+    ON CONFLICT (tenant_id, read_model) DO NOTHING
+    """
+)
+
+# A slice just built WITH DATA: that is its first refresh.
+RECORD_BUILT = text(
+    """
+    INSERT INTO view_refreshes (view_name, status, started_at, finished_at, duration_ms, as_of, generation)
+    VALUES (:view_name, 'succeeded', :started_at, clock_timestamp(),
+            (extract(epoch FROM clock_timestamp() - :started_at) * 1000)::int, :as_of, nextval('read_model_generations'))
+    ON CONFLICT (view_name) DO UPDATE SET
+        status = excluded.status, started_at = excluded.started_at, finished_at = excluded.finished_at,
+        duration_ms = excluded.duration_ms, as_of = excluded.as_of, generation = excluded.generation, error = NULL
+    """
+)
+
+# Live contacts, counted up to :limit + 1 (a large tenant's count stops there).
+CONTACTS_OVER = text(
+    """
+    SELECT count(*) > :limit FROM (
+        SELECT 1 FROM contacts WHERE tenant_id = :tenant_id AND deleted_at IS NULL LIMIT :limit + 1
+    ) counted
+    """
+)

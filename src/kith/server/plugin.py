@@ -20,7 +20,8 @@ from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, TOKEN_USE_STATE_KEY, KnownTokens, TokenUse
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.config import get_settings
-from kith.db.config import app_reader, get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.db.config import app_reader, get_sqlalchemy_config, reader_lifecycle
+from kith.db.replicas import TOKEN_HEADER, provide_db_reader, replicas_lifecycle
 from kith.idempotency import provide_idempotency
 from kith.jobqueue.sweeper import sweep_unsent_jobs
 from kith.limits import (
@@ -74,6 +75,7 @@ EXPOSED_HEADERS = [
     "RateLimit-Remaining",
     "RateLimit-Reset",
     "RateLimit-Policy",
+    TOKEN_HEADER,
 ]
 
 
@@ -89,7 +91,11 @@ def channel_lifecycle(database_url: str):
         app.state[LISTENER_STATE_KEY] = listener
         app.state[PLAN_CACHE_STATE_KEY] = plans
         app.state[KNOWN_TOKENS_STATE_KEY] = tokens
-        pages = PageCache(listening=lambda: listener.connected, max_bytes=get_settings().http.page_cache_bytes)
+        settings = get_settings()
+        # Off with read replicas: a page a replica read may be behind the write notifications that empty the
+        # cache, and kept it would be served stale (and past a client's consistency token).
+        page_bytes = 0 if settings.database.read_replica_urls else settings.http.page_cache_bytes
+        pages = PageCache(listening=lambda: listener.connected, max_bytes=page_bytes)
         listener.subscribe("rows", pages)
         listener.subscribe("readmodel", pages)
         app.state[PAGE_CACHE_STATE_KEY] = pages
@@ -136,6 +142,7 @@ class KithPlugin(InitPluginProtocol):
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
         open_reader, close_reader = reader_lifecycle(self.database_url)
+        open_replicas, close_replicas = replicas_lifecycle()
         start_channel, stop_channel = channel_lifecycle(self.database_url)
 
         async def send_unsent_jobs(app: Litestar) -> None:
@@ -147,11 +154,19 @@ class KithPlugin(InitPluginProtocol):
                 sending.cancel()
 
         app_config.on_startup.extend(
-            [point_options_at_their_routes, finalize_openapi, open_reader, open_limits, start_channel, send_unsent_jobs]
+            [
+                point_options_at_their_routes,
+                finalize_openapi,
+                open_reader,
+                open_replicas,
+                open_limits,
+                start_channel,
+                send_unsent_jobs,
+            ]
         )
-        app_config.on_shutdown.extend([stop_sending, stop_channel, close_limits, close_reader])
+        app_config.on_shutdown.extend([stop_sending, stop_channel, close_limits, close_replicas, close_reader])
         settings = get_settings()
-        app_config.dependencies["db_reader"] = Provide(provide_reader, sync_to_thread=False)
+        app_config.dependencies["db_reader"] = Provide(provide_db_reader, sync_to_thread=False)
         app_config.request_class = KithRequest
         app_config.middleware.extend(
             [
@@ -176,7 +191,14 @@ class KithPlugin(InitPluginProtocol):
         if settings.http.cors_origins:
             app_config.cors_config = CORSConfig(
                 allow_origins=list(settings.http.cors_origins),
-                allow_headers=["Authorization", "Content-Type", "If-None-Match", "X-Request-ID", "Idempotency-Key"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "If-None-Match",
+                    "X-Request-ID",
+                    "Idempotency-Key",
+                    TOKEN_HEADER,
+                ],
                 expose_headers=EXPOSED_HEADERS,
                 max_age=600,
             )

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.auth.scopes import IMPORT
+from kith.db.reads import Reader
 from kith.idempotency import Idempotency
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
@@ -120,7 +121,7 @@ class SyncController(Controller):
     async def list_runs(
         self,
         request: Request,
-        db_reader: NamedDependency[AsyncEngine],
+        db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,

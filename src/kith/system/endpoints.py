@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from kith.db.replicas import replica_states
 from kith.openapi import public_responses
 from kith.system.schemas import Health, Readiness
 from kith.system.service import readiness
@@ -26,8 +27,8 @@ class SystemController(Controller):
         "uploads wait in the outbox); 503 while the database is unreachable or behind the migrations.",
         **public_responses(HTTP_503_SERVICE_UNAVAILABLE),
     )
-    async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
-        result = await readiness(db_engine)
+    async def ready(self, request: Request, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
+        result = await readiness(db_engine, replica_states(request.app))
         return Response(
             result, status_code=HTTP_200_OK if result.status in ("ready", "degraded") else HTTP_503_SERVICE_UNAVAILABLE
         )

@@ -6,16 +6,18 @@ from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.db.migrations import head_revision
+from kith.db.replicas import ReplicaState
 from kith.jobqueue.broker import queue_status
 from kith.system.schemas import Readiness
 
 
-async def readiness(engine: AsyncEngine) -> Readiness:
+async def readiness(engine: AsyncEngine, replicas: list[ReplicaState] | None = None) -> Readiness:
     """Every dependency the API needs: the database reachable and migrated to head (one statement),
     and the job queue's Redis when jobs go to one (without it the API is degraded, not down)."""
     expected = head_revision()
     queue = await queue_status()
     redis = msgspec.UNSET if queue is None else queue
+    replica_states = msgspec.UNSET if replicas is None else replicas
     try:
         async with engine.connect() as conn:
             try:
@@ -29,6 +31,7 @@ async def readiness(engine: AsyncEngine) -> Readiness:
             migration=None,
             expected_migration=expected,
             redis=redis,
+            replicas=replica_states,
         )
     if current != expected:
         status = "migrations pending"
@@ -43,4 +46,5 @@ async def readiness(engine: AsyncEngine) -> Readiness:
         migration=current,
         expected_migration=expected,
         redis=redis,
+        replicas=replica_states,
     )

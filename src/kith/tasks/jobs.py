@@ -32,7 +32,9 @@ from kith.jobqueue.broker import MAX_HOLD, jobs, stream
 from kith.jobqueue.engine import Engine
 from kith.people.service import find_duplicates_after_run
 from kith.readmodels import coalesced_refresh as readmodels
+from kith.readmodels.isolation import isolate_tenant, needs_own_slices
 from kith.readmodels.models import READ_MODELS, Slice, slice_named
+from kith.readmodels.routes import relearn_routes
 from kith.scoring.service import rescore_all, score_sync_run
 from kith.sync.running import execute_sync_run
 from kith.tasks import queries
@@ -98,7 +100,10 @@ async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     if state.score_status != "succeeded":
         changed = await score_sync_run(engine, sync_run_id)
         await find_duplicates_after_run(engine, sync_run_id)
+    if await needs_own_slices(engine, state.tenant_id, _settings.jobs.own_slice_contacts):
+        await isolate.kiq(state.tenant_id)  # its later refreshes cost its own rows only, and others' not theirs
     if state.refresh_status != "succeeded":
+        await relearn_routes(engine, state.tenant_id)
         slices = [model.slice_of(state.tenant_id) for model in READ_MODELS]  # the run's tenant's, no other
         async with engine.begin() as conn:
             await conn.execute(queries.AWAIT_REFRESH, {"id": sync_run_id, "views": [s.relation for s in slices]})
@@ -114,8 +119,10 @@ async def refresh(relation: str, engine: Engine) -> dict[str, Any]:
     return {"view": outcome.slice.relation, "refreshes": outcome.refreshes}
 
 
-def _every_slice() -> list[Slice]:
-    return [target for model in READ_MODELS for target in model.slices()]
+@jobs.task(task_name=names.ISOLATE, queue="compute", timeout=REFRESH_TIMEOUT)
+async def isolate(tenant_id: int, engine: Engine) -> dict[str, Any]:
+    """Move a tenant into slices of its own, online (see kith.readmodels.isolation). Idempotent."""
+    return {"tenant_id": tenant_id, "slices": await isolate_tenant(engine, tenant_id)}
 
 
 async def _request_refreshes(slices: list[Slice]) -> list[str]:
@@ -133,10 +140,10 @@ async def _request_refreshes(slices: list[Slice]) -> list[str]:
     timeout=60,
     schedule=[{"cron": _settings.jobs.refresh_cron, "schedule_id": "refresh_views"}],
 )
-async def refresh_views() -> list[str]:
+async def refresh_views(engine: Engine) -> list[str]:
     """Request a refresh of every slice of every read model, in turn (time-relative figures move; batch
     results land)."""
-    return await _request_refreshes(_every_slice())
+    return await _request_refreshes(await readmodels.every_slice(engine))
 
 
 @jobs.task(
@@ -158,7 +165,10 @@ async def sync_connections(engine: Engine) -> dict[str, int]:
 )
 async def vacuum_views(engine: Engine) -> dict[str, bool]:
     """`VACUUM (ANALYZE)` each slice: concurrent refreshes leave dead rows behind."""
-    return {target.relation: await readmodels.vacuum_slice(engine, target) for target in _every_slice()}
+    return {
+        target.relation: await readmodels.vacuum_slice(engine, target)
+        for target in await readmodels.every_slice(engine)
+    }
 
 
 @jobs.task(
@@ -174,7 +184,7 @@ async def rescore(engine: Engine) -> dict[str, Any]:
             logger.info("rescore skipped: another one is running")
             return {"skipped": True}
         changed = await rescore_all(engine)
-    await _request_refreshes(_every_slice())
+    await _request_refreshes(await readmodels.every_slice(engine))
     return {"contacts_changed": changed}
 
 
