@@ -245,8 +245,8 @@ async def main() -> None:
     )
     fastapi = Server(
         "FastAPI + ORM, OFFSET",
-        8742,
-        [*uvicorn, "--port", "8742", "--app-dir", str(HERE / "peers"), "fastapi_offset:app"],
+        8738,  # below Kith's ports (8741 and up, one per limits store)
+        [*uvicorn, "--port", "8738", "--app-dir", str(HERE / "peers"), "fastapi_offset:app"],
         {**env, "PEER_TENANT_ID": str(tenant_id)},
     )
     await conn.execute("UPDATE plans SET requests_per_minute = $1 WHERE id = $2", LIFTED, plan["id"])
