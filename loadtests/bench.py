@@ -376,6 +376,8 @@ def main() -> None:
         f"beside small tenants). Every ratio is of two figures measured in the same run; medians unless the row "
         f"says p99. Each script's full output: `loadtests/results/<time>/`.\n\n{table(rows)}\n"
     )
+    if skipped := [p.script for p in PARTS if p not in parts]:
+        report += "\nNot run this time (`--only`; their figures are missing): " + ", ".join(skipped) + "\n"
     if failed:
         report += "\nFailed scripts (their figures are missing): " + ", ".join(failed) + "\n"
     print("\n" + table(rows))
