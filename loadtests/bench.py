@@ -108,6 +108,12 @@ PARTS = [
         ("people.",),
     ),
     Part(
+        "bench_replicas.py",
+        ("--seconds", "10"),
+        ("--clients", "2", "--seconds", "1", "--rounds", "5"),
+        ("replicas.",),
+    ),
+    Part(
         "bench_abuse.py",
         ("--seconds", "10"),
         ("--good", "2", "--bad", "2", "--seconds", "1", "--size", "tiny"),
@@ -224,6 +230,19 @@ RATIOS = [
         key("connectors.first_sync.large", "requests"),
         "≪ 1×",
         "faster",
+    ),
+    Ratio(
+        "replicas: listing req/s with 2 read targets vs 1",
+        key("replicas.2_read_targets", "rps"),
+        key("replicas.1_read_target", "rps"),
+        "> 1×",
+        "faster",
+    ),
+    Ratio(
+        "replicas: a read right after a write vs a plain read (median)",
+        key("replicas.read_after_write"),
+        key("replicas.read_plain"),
+        "≈ 1×",
     ),
     Ratio(
         "listing p99 during a refresh vs idle",

@@ -30,6 +30,7 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from figures import record
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn
 
@@ -177,13 +178,21 @@ async def main() -> None:
             ("2 read targets", {**replica, "KITH_PRIMARY_READS": "1"}),
             ("replica only", replica),
         ):
-            server, base = serve(url, data_dir, args.workers, extra)
+            # The page cache is off when replicas are configured: off in every phase, so they compare alike.
+            server, base = serve(url, data_dir, args.workers, {**extra, "KITH_PAGE_CACHE_BYTES": "0"})
             try:
                 await listing_load(base, token, args.clients, 1)  # warm-up
                 ok, statuses, latencies = await listing_load(base, token, args.clients, args.seconds)
             finally:
                 stop(server)
             failed = sum(n for status, n in statuses.items() if status != 200)
+            record(
+                "replicas." + label.replace(" ", "_"),
+                rps=ok / args.seconds,
+                median=ms(latencies, 0.5),
+                p99=ms(latencies, 0.99),
+                failed=failed,
+            )
             rows.append(
                 f"{label:<16} {ok / args.seconds:>8.0f} {ms(latencies, 0.5):>8.1f} {ms(latencies, 0.99):>8.1f} {failed:>7}"
             )
@@ -208,6 +217,9 @@ async def main() -> None:
     print("\n".join(rows))
     print(f"\nread right after a write (token echoed), replica only, {args.rounds} rounds; KITH_REPLICA_WAIT={WAIT}")
     print(f"{'read':<32} {'p50 ms':>8} {'p99 ms':>8}")
+    record("replicas.read_plain", median=ms(plain, 0.5), p99=ms(plain, 0.99))
+    record("replicas.read_after_write", median=ms(after, 0.5), p99=ms(after, 0.99))
+    record("replicas.read_after_write_paused", median=ms(paused_after, 0.5), p99=ms(paused_after, 0.99))
     print(f"{'plain (nothing to wait for)':<32} {ms(plain, 0.5):>8.1f} {ms(plain, 0.99):>8.1f}")
     print(f"{'after a write, replaying':<32} {ms(after, 0.5):>8.1f} {ms(after, 0.99):>8.1f}")
     print(f"{'after a write, replay paused':<32} {ms(paused_after, 0.5):>8.1f} {ms(paused_after, 0.99):>8.1f}")
