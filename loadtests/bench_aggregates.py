@@ -39,6 +39,7 @@ from kith.db.engine import database_url
 from kith.db.reads import READER_SERVER_SETTINGS
 from kith.db.urls import asyncpg_dsn
 from kith.pagination.listing import ListingRequest, Position
+from kith.readmodels.models import COMPANY_MENTIONS_DAILY, COMPANY_STATS, CONTACT_CARDS, TENANT_DASHBOARD, learn_routes
 from kith.sync.companies import CompanyMatcher
 
 PAGE = 50
@@ -140,7 +141,7 @@ async def dashboard(conn: asyncpg.Connection, tenant_id: int, time_zone: str, ru
         key="dashboard.old_six_queries",
     )
     params = {"tenant_id": tenant_id, "first0": first0, "last0": last0, "first1": first1, "last1": last1}
-    sql, args = compiled(queries.DASHBOARD, params)
+    sql, args = compiled(queries.dashboard(tenant_id), params)
     row("Kith: one statement", await timed_sql(conn, sql, args, runs), f"({runs} runs)", key="dashboard.kith")
 
 
@@ -183,7 +184,7 @@ async def mention_analytics(conn: asyncpg.Connection, tenant_id: int, time_zone:
         key="mentions.kith",
     )
     params = {"tenant_id": tenant_id, "company": company, "first": first, "last": last}
-    sql, args = compiled(queries.DAILY_MENTIONS, params)
+    sql, args = compiled(queries.daily_mentions(tenant_id), params)
     row("Kith: daily view, 90 days dense", await timed_sql(conn, sql, args, runs), key="mentions.kith_daily")
 
 
@@ -201,8 +202,9 @@ async def wide_tenant(conn: asyncpg.Connection, companies: int) -> tuple[int, st
         tenant_id,
         companies,
     )
-    await conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY company_stats")
-    await conn.execute("ANALYZE company_stats")
+    relation = COMPANY_STATS.slice_of(tenant_id).relation  # a new tenant: in a shared slice
+    await conn.execute(f"REFRESH MATERIALIZED VIEW CONCURRENTLY {relation}")
+    await conn.execute(f"ANALYZE {relation}")
     return tenant_id, name
 
 
@@ -319,8 +321,12 @@ async def main() -> None:
             f"tenant {args.tenant!r}: {sizes['contacts']:,} contacts, {sizes['messages']:,} messages, "
             f"{sizes['mentions']:,} mentions; Kith statements {args.runs} runs each\n"
         )
+        # The tenant's slices (its own, when it has them), as the principal tells the API.
+        routes = await conn.fetch("SELECT read_model FROM read_model_routes WHERE tenant_id = $1", tenant["id"])
+        learn_routes(tenant["id"], [r["read_model"] for r in routes])
         # As the scheduled vacuum job leaves them: visibility maps set, so index-only scans stay index-only.
-        for relation in ("contact_cards", "company_stats", "tenant_dashboard", "company_mentions_daily", "mentions"):
+        models = (CONTACT_CARDS, COMPANY_STATS, TENANT_DASHBOARD, COMPANY_MENTIONS_DAILY)
+        for relation in (*(m.slice_of(tenant["id"]).relation for m in models), "mentions"):
             await conn.execute(f"VACUUM (ANALYZE) {relation}")
         if "dashboard" not in skip:
             await dashboard(conn, tenant["id"], tenant["time_zone"], args.runs, args.slow_runs)
