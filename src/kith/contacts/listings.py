@@ -7,10 +7,20 @@ import datetime as dt
 from kith.contacts.schemas import Contact, UpcomingBirthday
 from kith.pagination.listing import Filter, Listing, Sort
 
-# Everything a contact card shows is a column of the view, but whether a follow-up is overdue (relative to now).
-CONTACT_COLUMNS = {"overdue": "coalesce(r.follow_up_due_key < now(), false)"}
+# Everything a contact card shows is a column of the view, but whether a follow-up is overdue and by how many
+# whole days (relative to now).
+CONTACT_COLUMNS = {
+    "overdue": "coalesce(r.follow_up_due_key < now(), false)",
+    "overdue_days": "CASE WHEN r.follow_up_due_key < now()"
+    " THEN floor(extract(epoch FROM now() - r.follow_up_due_key) / 86400)::integer END",
+}
 # Reads the view for rows unchanged since its refresh, contact_card_rows for those an API write changed since.
 CONTACT_CARDS = {"source": "contact_cards", "view": "contact_cards", "live": "contact_card_rows", "changed": "contacts"}
+
+# Rows of the sort's index a search reads before it turns to its trigram index: a term on more than
+# about 1 row in 100 fills a page within them; a rarer one has few enough matches to sort them all
+# (loadtests/bench_search.py).
+SEARCH_PROBE = 5000
 
 CONTACTS = Listing(
     name="contacts",
@@ -25,14 +35,12 @@ CONTACTS = Listing(
         "created": Sort(("created_at", "id"), (dt.datetime, int), descending=True),
     },
     filters={
-        "tag": Filter("r.tags @> ARRAY[CAST(:tag AS text)]"),
-        "company": Filter("r.company = :company"),
-        # Case-insensitive prefix of the name or of any email, as index ranges in C collation.
-        "q": Filter(
-            '((r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")'
-            " OR r.id IN (SELECT k.contact_id FROM contact_keys k WHERE k.tenant_id = :tenant_id AND k.kind = 'email'"
-            " AND k.value >= lower(:q) AND k.value < lower(:q) || chr(1114111)))"
-        ),
+        "tag": Filter("r.tag_keys @> ARRAY[lower(CAST(:tag AS text))]"),
+        "company": Filter("r.company_key = lower(:company)"),
+        # Any part of the search key (see db/views/contact_cards.sql), on its trigram index; `q` arrives as a
+        # LIKE pattern body (search.like_body), unaccented and lower-cased here as the key was.
+        # The pattern is a subquery so that it is computed once (an InitPlan), not per row read.
+        "q": Filter("r.search_key LIKE (SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')", probe=SEARCH_PROBE),
         "min_score": Filter("r.score >= :min_score"),
     },
 )
@@ -42,7 +50,6 @@ OVERDUE = Listing(
     item=Contact,
     **CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
-    # A cadence never met is due since '-infinity': the most overdue.
     sorts={"overdue": Sort(("follow_up_due_key", "id"), (dt.datetime, int), descending=False)},
     scope="r.follow_up_due_key < now()",
 )
