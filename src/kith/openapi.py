@@ -76,6 +76,9 @@ LISTING_HEADERS = {
     ),
     "Cache-Control": _header("Always `private, no-cache`: revalidate with If-None-Match.", {"type": "string"}),
 }
+# One resource read with an entity tag (GET /contacts/{id}).
+ENTITY_HEADERS = {name: LISTING_HEADERS[name] for name in ("ETag", "Cache-Control")}
+CREATED_HEADERS = {"Location": _header("The URL of what was created.", {"type": "string"})}
 
 
 def _route_docs(

@@ -26,15 +26,14 @@ from kith.conversations.schemas import (
     MessagePage,
 )
 from kith.idempotency import Idempotency
-from kith.openapi import listing_responses, resource_responses
+from kith.links import created
+from kith.openapi import CREATED_HEADERS, listing_responses, resource_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId, time_parameter
 
-Before = Annotated[str | None, time_parameter("RFC 3339: open at the newest messages older than this time.")]
-After = Annotated[
-    str | None, time_parameter("RFC 3339: open at the oldest messages newer than this time (still newest first).")
-]
+Before = Annotated[str | None, time_parameter("Open at the newest messages older than this time.")]
+After = Annotated[str | None, time_parameter("Open at the oldest messages newer than this time (still newest first).")]
 
 
 class ConversationController(Controller):
@@ -57,7 +56,12 @@ class ConversationController(Controller):
         listing = ListingRequest(tenant_id=principal.tenant_id, limit=limit, cursor=cursor, filters=filters)
         return page_response(request, await service.list_conversations(db_reader, listing))
 
-    @get("/{conversation_id:int}", summary="One conversation's summary", **resource_responses(HTTP_404_NOT_FOUND))
+    @get(
+        "/{conversation_id:int}",
+        name="conversation",
+        summary="One conversation's summary",
+        **resource_responses(HTTP_404_NOT_FOUND),
+    )
     async def get_conversation(
         self,
         db_reader: NamedDependency[AsyncEngine],
@@ -91,17 +95,26 @@ class ConversationController(Controller):
     @post(
         "/",
         summary="Start a conversation with a contact",
-        **resource_responses(HTTP_413_REQUEST_ENTITY_TOO_LARGE, HTTP_422_UNPROCESSABLE_ENTITY, body=ConversationCreate),
+        **resource_responses(
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            HTTP_422_UNPROCESSABLE_ENTITY,
+            headers=CREATED_HEADERS,
+            body=ConversationCreate,
+        ),
     )
     async def create_conversation(
         self,
+        request: Request,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         idempotency: NamedDependency[Idempotency],
         data: JSONBody[ConversationCreate],
     ) -> Response[ConversationSummary]:
         return await idempotency.respond(
-            lambda: service.create_conversation(db_session, principal, data), HTTP_201_CREATED
+            lambda: created(
+                request, service.create_conversation(db_session, principal, data), "conversation", conversation_id="id"
+            ),
+            HTTP_201_CREATED,
         )
 
     @post(
@@ -109,11 +122,16 @@ class ConversationController(Controller):
         summary="Send a message (outgoing, now)",
         request_max_body_size=MAX_MESSAGE_REQUEST_BYTES,
         **resource_responses(
-            HTTP_404_NOT_FOUND, HTTP_413_REQUEST_ENTITY_TOO_LARGE, HTTP_422_UNPROCESSABLE_ENTITY, body=MessageCreate
+            HTTP_404_NOT_FOUND,
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            HTTP_422_UNPROCESSABLE_ENTITY,
+            headers=CREATED_HEADERS,
+            body=MessageCreate,
         ),
     )
     async def send_message(
         self,
+        request: Request,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         idempotency: NamedDependency[Idempotency],
@@ -121,8 +139,30 @@ class ConversationController(Controller):
         data: JSONBody[MessageCreate],
     ) -> Response[Message]:
         return await idempotency.respond(
-            lambda: service.send_message(db_session, principal, conversation_id, data), HTTP_201_CREATED
+            lambda: created(
+                request,
+                service.send_message(db_session, principal, conversation_id, data),
+                "message",
+                conversation_id="conversation_id",
+                message_id="id",
+            ),
+            HTTP_201_CREATED,
         )
+
+    @get(
+        "/{conversation_id:int}/messages/{message_id:int}",
+        name="message",
+        summary="One message of a conversation",
+        **resource_responses(HTTP_404_NOT_FOUND),
+    )
+    async def get_message(
+        self,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        conversation_id: ResourceId,
+        message_id: ResourceId,
+    ) -> Message:
+        return await service.get_message(db_reader, principal.tenant_id, conversation_id, message_id)
 
 
 class TimelineController(Controller):

@@ -39,6 +39,7 @@ from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
+from kith.server.head import answer_head_as_get
 from kith.server.options import point_options_at_their_routes
 from kith.server.routes import API_CONTROLLERS
 from kith.system.endpoints import SystemController
@@ -125,7 +126,15 @@ class KithPlugin(InitPluginProtocol):
                 sending.cancel()
 
         app_config.on_startup.extend(
-            [point_options_at_their_routes, finalize_openapi, open_reader, open_limits, start_channel, send_unsent_jobs]
+            [
+                point_options_at_their_routes,
+                answer_head_as_get,
+                finalize_openapi,
+                open_reader,
+                open_limits,
+                start_channel,
+                send_unsent_jobs,
+            ]
         )
         app_config.on_shutdown.extend([stop_sending, stop_channel, close_limits, close_reader])
         settings = get_settings()
