@@ -166,8 +166,9 @@ def make_tenant(db: str) -> Callable:
 
 
 async def read_plan_once(client: AsyncTestClient, headers: dict[str, str]) -> None:
-    """A tenant's plan is read once per process, on its first request (then kept until a notification
-    says it changed): make that request, so a test counts only the statements of the request it makes."""
+    """A tenant's plan and a token are read once per process, on their first request (then kept until a
+    notification says they changed): make that request, so a test counts only the statements of the
+    request it makes."""
     assert (await client.get("/api/v1/sync/runs", params={"limit": 1}, headers=headers)).status_code == 200
 
 

@@ -10,9 +10,9 @@
 -- an index: never-contacted sorts as '-infinity' (last in "recent first").
 -- A follow-up is due a cadence after the last interaction (or the creation).
 --
--- `search_key` is what `q` matches a substring of: the name, the company, the
--- emails and each phone's digits, one per line (so no match spans two of them),
--- unaccented and lower-cased by kith_search_text (migration 0011: unaccent is
+-- `search_key` is what `q` matches a substring of: the name, the nickname, the
+-- company, the emails and each phone's digits, one per line (so no match spans two of them),
+-- unaccented and lower-cased by kith_search_text (migration 0012: unaccent is
 -- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
 -- it answers `LIKE '%…%'` for any part of it.
 
@@ -54,7 +54,7 @@ SELECT
     lower(c.company) COLLATE "C" AS company_key,
     ARRAY(SELECT lower(t) FROM unnest(c.tags) t) AS tag_keys,
     kith_search_text(concat_ws(E'\n',
-        c.full_name, c.company, array_to_string(c.emails, E'\n'),
+        c.full_name, c.nickname, c.company, array_to_string(c.emails, E'\n'),
         regexp_replace(array_to_string(c.phones, E'\n'), '[^0-9\n]', '', 'g')
     )) AS search_key
 FROM contacts c

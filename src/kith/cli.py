@@ -103,6 +103,7 @@ def _serve(host: str, port: int, workers: int) -> None:
         metrics_dir = get_settings().data_dir / "metrics" / str(os.getpid())
         metrics_dir.mkdir(parents=True, exist_ok=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    trusted_proxies = get_settings().http.trusted_proxies
     try:
         uvicorn.run(
             "kith.app:create_app",
@@ -112,6 +113,10 @@ def _serve(host: str, port: int, workers: int) -> None:
             workers=workers,
             log_level="info",
             access_log=False,  # a log line per request costs more than the request itself
+            # Forwarded headers only from the configured proxies (uvicorn trusts 127.0.0.1 by default, so a
+            # client on the same host would choose the address its limits are counted on).
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies),
         )
     finally:
         if metrics_dir is not None:
@@ -151,6 +156,28 @@ def tenant_create(name: str, time_zone: str) -> None:
     if not owner.created:
         _echo_err(f"kith: tenant {name!r} exists already")
     click.echo(owner.tenant_id)
+
+
+@tenant.command("set-bulk-mail")
+@click.argument("name")
+@click.argument("policy", type=click.Choice(["skip", "import"]))
+def tenant_set_bulk_mail(name: str, policy: str) -> None:
+    """Skip (the default) or import mail from lists and no-reply senders in the tenant's imports; print its id."""
+    from kith.auth.accounts import set_skip_bulk_mail
+
+    click.echo(_run(_on_connection(lambda conn: set_skip_bulk_mail(conn, name, policy == "skip"))))
+
+
+async def _on_connection(work):
+    """Run `work(conn)` on one plain connection (no ORM); a missing tenant is a one-line error."""
+    from kith.auth.accounts import UnknownTenantError
+    from kith.db.session import raw_connection
+
+    async with raw_connection(_database_url()) as conn:
+        try:
+            return await work(conn)
+        except UnknownTenantError as exc:
+            raise click.ClickException(str(exc)) from None
 
 
 @cli.group()
@@ -355,6 +382,8 @@ async def _import(
         f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
         f"{run.rows_skipped} skipped, {run.rows_failed} failed"
     )
+    if skipped := run.stages.get("sync", {}).get("skipped"):
+        _echo_err("skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items())))
     if dropped := run.stages.get("sync", {}).get("dropped"):
         _echo_err("not imported: " + ", ".join(f"{count} {name} values" for name, count in sorted(dropped.items())))
     if run.status != "succeeded":

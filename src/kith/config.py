@@ -6,6 +6,7 @@ Tests that change a variable call `get_settings.cache_clear()`.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import secrets
@@ -36,6 +37,9 @@ class HttpSettings:
     cors_origins: tuple[str, ...]
     compression_min_bytes: int
     json_logs: bool
+    # KITH_TRUSTED_PROXIES: addresses or networks whose X-Forwarded-For / X-Forwarded-Proto are believed
+    # (the client's address for limits and logs). None by default: a client cannot choose its address.
+    trusted_proxies: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,18 @@ def _public_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
+def _trusted_proxies(value: str | None) -> tuple[str, ...]:
+    proxies = tuple(p.strip() for p in (value or "").split(",") if p.strip())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"KITH_TRUSTED_PROXIES takes IP addresses or networks (10.0.0.0/8), comma-separated, not {proxy!r}"
+            ) from None
+    return proxies
+
+
 def read_settings(env: Mapping[str, str]) -> Settings:
     data_dir = find_data_dir(env)
     return Settings(
@@ -182,6 +198,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             cors_origins=tuple(o.strip() for o in (env.get("KITH_CORS_ORIGINS") or "").split(",") if o.strip()),
             compression_min_bytes=_int(env, "KITH_COMPRESSION_MIN_BYTES", 1024),
             json_logs=(env.get("KITH_LOG_FORMAT") or "json") == "json",
+            trusted_proxies=_trusted_proxies(env.get("KITH_TRUSTED_PROXIES")),
         ),
         limits=LimitSettings(
             requests_per_minute_per_address=_int(env, "KITH_RATE_LIMIT_PER_ADDRESS", 6000),

@@ -108,7 +108,7 @@ async def test_dashboard_is_one_statement_after_auth(client, seeded, statements)
     statements.reset()
     response = await client.get("/api/v1/dashboard", headers=seeded.tenant.headers)
     assert response.status_code == HTTP_200_OK
-    assert statements.count == 2, statements.statements  # the token look-up, then the dashboard
+    assert statements.count == 1, statements.statements  # the dashboard (the token is known)
 
 
 async def test_dashboard_etag_and_304(client, db, seeded):
@@ -202,7 +202,7 @@ async def test_daily_series_is_one_statement_with_etag(client, seeded, statement
     await read_plan_once(client, seeded.tenant.headers)
     statements.reset()
     first = await client.get(path, headers=seeded.tenant.headers)
-    assert statements.count == 2, statements.statements
+    assert statements.count == 1, statements.statements
     again = await client.get(path, headers={**seeded.tenant.headers, "If-None-Match": first.headers["etag"]})
     assert again.status_code == HTTP_304_NOT_MODIFIED
 

@@ -176,3 +176,19 @@ async def test_quick_commands_import_no_orm_and_no_web_framework(db: str, tmp_pa
     assert done.returncode == 0, done.stderr
     assert ("click" in imported and "asyncpg" in imported) or args == ["--help"]
     assert sorted(m for m in imported if m.split(".")[0] in HEAVY_MODULES or m in HEAVY_MODULES) == []
+
+
+async def test_tenant_set_bulk_mail(db: str, tmp_path: Path) -> None:
+    tenant_id = kith("tenant", "create", "acme", db=db, data_dir=tmp_path).stdout.strip()
+    imported = kith("tenant", "set-bulk-mail", "acme", "import", db=db, data_dir=tmp_path)
+    assert imported.returncode == 0 and imported.stdout.strip() == tenant_id
+    conn = await asyncpg.connect(asyncpg_dsn(db))
+    try:
+        assert await conn.fetchval("SELECT skip_bulk_mail FROM tenants WHERE name = 'acme'") is False
+        kith("tenant", "set-bulk-mail", "acme", "skip", db=db, data_dir=tmp_path)
+        assert await conn.fetchval("SELECT skip_bulk_mail FROM tenants WHERE name = 'acme'") is True
+    finally:
+        await conn.close()
+    assert "no tenant named 'nosuch'" in one_line_error(
+        kith("tenant", "set-bulk-mail", "nosuch", "skip", db=db, data_dir=tmp_path)
+    )

@@ -17,7 +17,11 @@ from tests.limits.conftest import eventually, put_on_plan
 
 from kith.app import create_app
 from kith.auth.known_tokens import known_tokens
+from kith.config import get_settings
 from kith.db.urls import asyncpg_dsn
+from kith.limits import window_counts
+from kith.limits.reserved import ReservedWindowCounts, batch_for
+from kith.limits.windows import RedisWindowCounts
 
 PROBLEM = "application/problem+json"
 
@@ -196,3 +200,41 @@ async def test_with_redis_a_burst_across_processes_cannot_pass_the_limit(db, mak
             server.terminate()
             server.wait(timeout=30)
     assert sorted(r.status_code for r in responses) == [200] * 20 + [429] * 80
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI sets it)")
+async def test_reserved_batches_never_pass_the_limit_and_refuse_early_by_a_bounded_amount():
+    """Two processes' counts on one Redis, a client alternating between them (kith.limits.reserved)."""
+    namespace = f"kith_test_{uuid.uuid4().hex}"
+    settings = get_settings()
+    processes = [ReservedWindowCounts(RedisWindowCounts(settings.jobs.redis_url, namespace)) for _ in range(2)]
+    limit = 640  # batches of 10
+    try:
+        admitted = [0, 0]
+        for i in range(2 * limit):
+            window = await processes[i % 2].take("token:x", 60, limit)
+            admitted[i % 2] += window.count <= limit
+        assert limit - (batch_for(limit) - 1) <= sum(admitted) <= limit
+        # Once full, each process refuses locally: no more round trips while the window lasts.
+        calls = [p._shared.calls for p in processes]
+        for p in processes:
+            assert (await p.take("token:x", 60, limit)).count > limit
+        assert [p._shared.calls for p in processes] == calls
+    finally:
+        for p in processes:
+            await p.close()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL (CI sets it)")
+async def test_with_redis_a_request_costs_no_redis_call_in_the_common_case(settings_env, db, make_tenant):
+    settings_env(KITH_LIMITS_STORE="redis", KITH_LIMITS_NAMESPACE=f"kith_test_{uuid.uuid4().hex}")
+    tenant = await make_tenant()
+    await put_on_plan_via_sql(db, tenant.id, requests_per_minute=64 * 100)  # batches of 100
+    app = create_app(db)
+    async with AsyncTestClient(app=app) as client:
+        assert (await client.get("/api/v1/sync/runs", headers=tenant.headers)).status_code == 200
+        redis = window_counts(app)._shared._shared  # reserved → fallback → Redis
+        before = redis.calls
+        for _ in range(50):
+            assert (await client.get("/api/v1/sync/runs", headers=tenant.headers)).status_code == 200
+        assert redis.calls == before  # the address's and the token's batches cover them all

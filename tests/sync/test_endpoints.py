@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import asyncpg
 import pytest
 
 from kith.config import get_settings
+from kith.sync.schemas import SourceName
+from kith.sync.sources import SOURCES
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
@@ -51,7 +54,7 @@ async def test_upload_returns_202_and_the_run_completes(client, conn, make_tenan
     assert (run["rows_seen"], run["rows_inserted"], run["rows_failed"]) == (8, 6, 2)
     assert [e["index"] for e in run["errors"]] == [4, 7]
     assert set(run["stages"]) == {"sync", "score", "refresh"}
-    assert run["stages"]["sync"]["dropped"] == {"PHOTO": 1}  # the run says what it left out
+    assert run["stages"]["sync"]["dropped"] == {"PHOTO": 1, "X-ABLABEL": 1}  # the run says what it left out
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 6
     assert await conn.fetchval("SELECT count(*) FROM sync_uploads") == 0
     # The import shows in the listings once the refresh that follows it has run.
@@ -69,11 +72,12 @@ async def test_raw_body_upload_with_window(client, conn, make_tenant):
     assert response.status_code == 202, response.text
     assert response.json()["since"] == "2024-03-05T00:00:00Z"
     run = (await client.get(f"/api/v1/sync/runs/{response.json()['id']}", headers=tenant.headers)).json()
-    assert run["status"] == "succeeded" and run["rows_inserted"] == 2
+    assert run["status"] == "succeeded" and run["rows_inserted"] == 3
     messages = await conn.fetch(
         "SELECT direction, sent_at FROM messages WHERE tenant_id = $1 ORDER BY sent_at", tenant.id
     )
-    assert [m["direction"] for m in messages] == ["in", "out"]  # Alice's reply of Mar 5, the note to self
+    # Alice's reply of Mar 5, Bob's undated message (its From line says Mar 6), the note to self
+    assert [m["direction"] for m in messages] == ["in", "in", "out"]
 
 
 async def test_linkedin_json_push(client, conn, make_tenant):
@@ -234,3 +238,14 @@ async def test_bad_run_ids_are_4xx_problems(client, make_tenant, run_id):
     response = await client.get(f"/api/v1/sync/runs/{run_id}", headers=tenant.headers)
     assert 400 <= response.status_code < 500
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_an_unknown_source_is_400_naming_the_sources(client, conn, make_tenant):
+    tenant = await make_tenant()
+    response = await client.post("/api/v1/sync/outlook", headers=tenant.headers, content=b"First Name\n")
+
+    assert response.status_code == 400, response.text
+    problem = response.json()
+    assert problem["sources"] == list(SOURCES) == list(get_args(SourceName))
+    assert problem["detail"] == f"No import source named 'outlook'; the sources are: {', '.join(SOURCES)}"
+    assert await nothing_written(conn, tenant.id)

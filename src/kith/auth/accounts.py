@@ -83,6 +83,14 @@ async def ensure_tenant(conn: asyncpg.Connection, name: str, time_zone: str = "U
     return existing
 
 
+async def set_skip_bulk_mail(conn: asyncpg.Connection, name: str, skip: bool) -> int:
+    """Whether the tenant's imports skip mail from lists and no-reply senders; its id (UnknownTenantError if none)."""
+    tenant_id = await conn.fetchval("UPDATE tenants SET skip_bulk_mail = $2 WHERE name = $1 RETURNING id", name, skip)
+    if tenant_id is None:
+        raise UnknownTenantError(name)
+    return tenant_id
+
+
 async def create_owner_token(
     conn: asyncpg.Connection,
     tenant_name: str,

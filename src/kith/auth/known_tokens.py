@@ -1,27 +1,35 @@
-"""The tokens this process verified lately, so that a good token is not refused with the bad ones.
+"""The tokens this process verified: every request of a known token is authenticated without a query.
 
-An address over its failed-auth budget is answered 429 without a database query. Behind one address
-(a NAT, an office) good clients share that address with the flood; a token this process verified
-lately still passes. Entries leave on a `token` notification (revoked, re-scoped, re-dated or deleted,
-or its tenant's time zone changed; sent by trigger at commit, whoever made the change), on a reset of
-the channel, at the token's own expiry, or, oldest first, beyond `capacity`; never by a TTL guess.
-Nothing is kept while the channel is not heard.
+An entry leaves on a `token` notification (revoked, re-scoped, re-dated or deleted, or its tenant's time
+zone changed; sent by trigger at commit, whoever made the change), on a reset of the channel, at the
+token's own expiry, or, least recently used first, beyond `capacity`; never by a TTL guess. Nothing is
+kept while the channel is not heard (kith.caching). So a revoked token is refused by every process as
+soon as the notification reaches it (the channel's delay: measured in tests/hardening/test_known_tokens.py).
+
+Its last use is recorded off the request's path (`TokenUse`), at most once a minute per token.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections import OrderedDict
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.auth.principal import Principal
-from kith.observability.metrics import cache_lookup
+from kith.auth.queries import RECORD_TOKEN_USE
+from kith.caching import KeptUntilNotified, Stamp
 
 KNOWN_TOKENS_STATE_KEY = "kith_known_tokens"
+TOKEN_USE_STATE_KEY = "kith_token_use"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,48 +41,89 @@ class KnownToken:
 
 class KnownTokens:
     def __init__(self, listening: Callable[[], bool], capacity: int = 10_000) -> None:
-        self._listening = listening
-        self._capacity = capacity
-        self._tokens: OrderedDict[bytes, KnownToken] = OrderedDict()
-        self._generation = 0
+        self._tokens: KeptUntilNotified[bytes, KnownToken] = KeptUntilNotified("tokens", listening, capacity)
 
-    @property
-    def generation(self) -> int:
-        """Read before the look-up whose result is then `remember`ed."""
-        return self._generation
+    def stamp(self, token_hash: bytes) -> Stamp:
+        """Take before the look-up whose result is then `remember`ed."""
+        return self._tokens.stamp(token_hash)
 
-    def principal(self, token_hash: bytes) -> Principal | None:
-        """The principal of a token verified lately and still valid, or None."""
+    def known(self, token_hash: bytes) -> KnownToken | None:
+        """The token, verified lately and still valid, or None."""
         known = self._tokens.get(token_hash)
         if known is not None and known.expires_at is not None and known.expires_at <= dt.datetime.now(dt.UTC):
-            del self._tokens[token_hash]
-            known = None
-        cache_lookup("tokens", hit=known is not None)
-        return known.principal if known is not None else None
+            self._tokens.discard(token_hash)
+            return None
+        return known
 
-    def remember(self, token_hash: bytes, known: KnownToken, generation: int) -> None:
-        # A look-up that overlapped a notification may hold what was true before it: not kept.
-        if generation != self._generation or not self._listening():
-            return
-        self._tokens[token_hash] = known
-        self._tokens.move_to_end(token_hash)
-        while len(self._tokens) > self._capacity:
-            self._tokens.popitem(last=False)
+    def principal(self, token_hash: bytes) -> Principal | None:
+        return known.principal if (known := self.known(token_hash)) is not None else None
+
+    def remember(self, token_hash: bytes, known: KnownToken, stamp: Stamp) -> None:
+        self._tokens.keep(token_hash, known, stamp)
 
     def on_message(self, message: dict[str, Any]) -> None:
-        self._generation += 1
         token_id, tenant_id = message.get("token_id"), message.get("tenant_id")
-        for token_hash, known in list(self._tokens.items()):
-            if known.token_id == token_id or known.principal.tenant_id == tenant_id:
-                del self._tokens[token_hash]
+        self._tokens.forget_where(
+            lambda _hash, known: known.token_id == token_id or known.principal.tenant_id == tenant_id
+        )
 
     def reset(self) -> None:
-        self._generation += 1
-        self._tokens.clear()
+        self._tokens.reset()
 
     def __len__(self) -> int:
         return len(self._tokens)
 
 
+class TokenUse:
+    """Tokens used since the last flush; written in one statement every `every` seconds, off the requests.
+
+    The statement writes a token's `last_used_at` only when it is a minute old or more, so each token
+    costs at most one row update a minute whichever processes use it.
+    """
+
+    def __init__(self, engine: AsyncEngine, every: float = 30) -> None:
+        self._engine = engine
+        self._every = every
+        self._used: set[int] = set()
+        self._task: asyncio.Task | None = None
+
+    def used(self, token_id: int) -> None:
+        self._used.add(token_id)
+
+    async def flush(self) -> None:
+        used, self._used = self._used, set()
+        if not used:
+            return
+        try:
+            async with self._engine.connect() as conn:
+                await conn.execute(RECORD_TOKEN_USE, {"ids": sorted(used)})
+        except BaseException:
+            self._used |= used
+            raise
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="kith-token-use")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):  # the database may be gone at shutdown: a last use is not worth a crash
+            await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._every)
+            try:
+                await self.flush()
+            except Exception:  # the next flush tries again; requests never wait for this
+                logger.warning("could not record token use", exc_info=True)
+
+
 def known_tokens(app: Litestar) -> KnownTokens:
     return app.state[KNOWN_TOKENS_STATE_KEY]
+
+
+def token_use(app: Litestar) -> TokenUse:
+    return app.state[TOKEN_USE_STATE_KEY]

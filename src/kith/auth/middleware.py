@@ -5,7 +5,7 @@ from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.middleware.rate_limit import get_remote_address
 
-from kith.auth.known_tokens import KnownToken, known_tokens
+from kith.auth.known_tokens import KnownToken, known_tokens, token_use
 from kith.auth.principal import Principal
 from kith.auth.queries import PRINCIPAL_BY_TOKEN_HASH
 from kith.auth.tokens import hash_token
@@ -18,8 +18,9 @@ _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="kith"'}
 class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
     """`Authorization: Bearer <token>` → `request.user` is a Principal; anything else is a 401.
 
-    An address over its failed-auth budget gets 429 without a query, except for a token this
-    process verified lately (kith.auth.known_tokens): good clients behind a flooding address pass.
+    A token this process verified (kith.auth.known_tokens) passes without a query or a limits look-up,
+    so good clients behind a flooding address pass too. Any other token is looked up, unless its
+    address is over its failed-auth budget (a 429 without a query).
     """
 
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
@@ -27,20 +28,22 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise NotAuthorizedException("Missing bearer token", headers=_CHALLENGE)
-        token_hash, known = hash_token(token), known_tokens(connection.app)
-        budget, address = auth_failure_budget(connection.app), get_remote_address(connection)  # type: ignore[arg-type]
+        app = connection.app
+        token_hash, known = hash_token(token), known_tokens(app)
+        if (verified := known.known(token_hash)) is not None:
+            token_use(app).used(verified.token_id)
+            return AuthenticationResult(user=verified.principal, auth=token)
+        budget, address = auth_failure_budget(app), get_remote_address(connection)  # type: ignore[arg-type]
         if (wait := await budget.retry_after(address)) is not None:
-            if (principal := known.principal(token_hash)) is not None:
-                return AuthenticationResult(user=principal, auth=token)
             raise TooManyRequestsException(
                 "Too many failed authentications from this address", headers={"Retry-After": str(wait)}
             )
-        generation = known.generation
-        async with app_reader(connection.app).connect() as conn:
+        stamp = known.stamp(token_hash)
+        async with app_reader(app).connect() as conn:
             row = (await conn.execute(PRINCIPAL_BY_TOKEN_HASH, {"token_hash": token_hash})).first()
         if row is None:
             await budget.record_failure(address)
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
         principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes))
-        known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), generation)
+        known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)
         return AuthenticationResult(user=principal, auth=token)

@@ -20,3 +20,12 @@ PRINCIPAL_BY_TOKEN_HASH = text(
     SELECT id, tenant_id, user_id, scopes, expires_at, time_zone FROM token
     """
 )
+
+# A known token's use, recorded later for many tokens at once (kith.auth.known_tokens.TokenUse), with the
+# same once-a-minute rule as above.
+RECORD_TOKEN_USE = text(
+    """
+    UPDATE api_tokens SET last_used_at = now()
+    WHERE id = ANY (CAST(:ids AS bigint[])) AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+    """
+)

@@ -19,7 +19,8 @@ def required_scope(method: str, handler: BaseRouteHandler) -> str:
     return handler.opt.get("scope") or ("read" if method in READ_METHODS else "write")
 
 
-def scope_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+# Async: Litestar runs a sync guard in a worker thread, which costs more than the check.
+async def scope_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     if connection.scope["method"] == "OPTIONS":  # answered without a token (CORS preflights carry none)
         return
     scope = required_scope(connection.scope["method"], handler)

@@ -24,6 +24,9 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from taskiq import AckableMessage, AsyncBroker, InMemoryBroker, TaskiqMessage, TaskiqMiddleware
 from taskiq.brokers.shared_broker import AsyncSharedBroker
 from taskiq_redis import RedisAsyncResultBackend, RedisStreamBroker
@@ -71,19 +74,38 @@ class KithStreamBroker(RedisStreamBroker):
 
     async def listen(self) -> AsyncGenerator[AckableMessage, None]:
         async with Redis(connection_pool=self.connection_pool) as redis:
+            outage = 0
             while True:
-                fetched = await redis.xreadgroup(
-                    self.consumer_group_name,
-                    self.consumer_name,
-                    {self.queue_name: ">"},
-                    block=self.block,
-                    noack=False,
-                    count=self.count,
-                )
+                try:
+                    fetched = await redis.xreadgroup(
+                        self.consumer_group_name,
+                        self.consumer_name,
+                        {self.queue_name: ">"},
+                        block=self.block,
+                        noack=False,
+                        count=self.count,
+                    )
+                    claimed = await self._claim_abandoned(redis)
+                except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                    # Redis away: the worker waits for it rather than dying (its jobs are in Redis anyway).
+                    if not outage:
+                        logger.warning("job queue unreachable (%s); waiting for it", exc)
+                    outage += 1
+                    await asyncio.sleep(min(0.2 * outage, 2.0))
+                    continue
+                except ResponseError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    # Redis came back empty (restarted without persistence): the stream and group anew.
+                    logger.warning("job queue has no consumer group %s (Redis restarted?); creating it", exc)
+                    await self._declare_consumer_group()
+                    continue
+                if outage:
+                    logger.warning("job queue reachable again")
+                    outage = 0
                 for stream, entries in fetched or []:
                     for msg_id, fields in entries:
                         yield self._ackable(_str(stream), msg_id, fields)
-                claimed = await self._claim_abandoned(redis)
                 if claimed is not None:
                     yield claimed
 

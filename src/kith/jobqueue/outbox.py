@@ -5,8 +5,9 @@ the work the job serves (a queued sync run and its job are one commit). After
 the commit the caller sends it (`send_requested`): to the Redis queue, or run
 in this process with no REDIS_URL; a sent request is deleted. If sending fails
 (Redis unreachable, the process dies first) the row stays, and once its
-`send_after` has passed the sweeper (`resend_due`: a scheduled job, and on API
-and worker start-up) sends it again. Every job is idempotent, so a request sent
+`send_after` has passed the sweeper (`resend_due`, kith.jobqueue.sweeper: in the
+API processes, the workers and the scheduler) sends it again; one whose send
+failed is sent again as soon as the queue answers. Every job is idempotent, so a request sent
 twice (a slow first send overtaken by the sweeper) does no harm.
 
 Services import this module, never kith.tasks: a job is named
@@ -16,7 +17,6 @@ defined (its entry point imports kith.tasks.jobs).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -49,6 +49,16 @@ CLAIM_DUE = text(
                             attempts = attempts + 1
     WHERE id IN (SELECT id FROM job_requests WHERE send_after <= clock_timestamp()
                  ORDER BY send_after LIMIT :limit FOR UPDATE SKIP LOCKED)
+    RETURNING id, job_name, kwargs
+    """
+)
+# Requests whose last send failed (Redis was unreachable), whatever their bound: the queue is back.
+CLAIM_FAILED = text(
+    """
+    UPDATE job_requests SET send_after = clock_timestamp() + make_interval(secs => :resend_after),
+                            attempts = attempts + 1, error = NULL
+    WHERE id IN (SELECT id FROM job_requests WHERE error IS NOT NULL
+                 ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
     RETURNING id, job_name, kwargs
     """
 )
@@ -96,16 +106,18 @@ async def send_job(engine: AsyncEngine, job_name: str, **kwargs: Any) -> None:
     await send_requested(engine, requested)
 
 
-async def claim_due(engine: AsyncEngine, limit: int = 100) -> list[Any]:
-    """Requests past their `send_after` (never sent), claimed for one more `resend_after`."""
+async def claim_due(engine: AsyncEngine, limit: int = 100, *, failed: bool = False) -> list[Any]:
+    """Requests past their `send_after` (never sent), or (`failed`) those whose send failed, claimed for
+    one more `resend_after`."""
     async with engine.begin() as conn:
         params = {"resend_after": get_settings().jobs.resend_after, "limit": limit}
-        return list((await conn.execute(CLAIM_DUE, params)).all())
+        return list((await conn.execute(CLAIM_FAILED if failed else CLAIM_DUE, params)).all())
 
 
-async def resend_due(engine: AsyncEngine, limit: int = 100) -> int:
-    """The sweeper: send the requests left unsent past their bound. Returns how many were sent."""
-    return await _send_all(engine, await claim_due(engine, limit))
+async def resend_due(engine: AsyncEngine, limit: int = 100, *, failed: bool = False) -> int:
+    """The sweeper: send the requests left unsent past their bound (or, `failed`, those whose send
+    failed). Returns how many were sent."""
+    return await _send_all(engine, await claim_due(engine, limit, failed=failed))
 
 
 async def _send_all(engine: AsyncEngine, rows: list[Any]) -> int:
@@ -141,19 +153,3 @@ async def _send(engine: AsyncEngine, job_name: str, kwargs: dict[str, Any]) -> N
     kicker = AsyncKicker(task_name=job_name, broker=broker, labels=dict(task.labels))
     with bind_engine(engine if in_process() else None):
         await kicker.kiq(**kwargs)
-
-
-async def start_resending(engine: AsyncEngine) -> asyncio.Task[int] | None:
-    """At a process's start-up: claim the requests left unsent, and send them in the background.
-
-    Never fails the start-up: a database not reachable or not migrated yet is logged and skipped.
-    """
-    try:
-        due = await claim_due(engine)
-    except Exception as exc:
-        logger.warning("could not look for jobs left unsent: %s", exc)
-        return None
-    if not due:
-        return None
-    logger.info("sending %d job(s) requested but left unsent", len(due))
-    return asyncio.get_running_loop().create_task(_send_all(engine, due))

@@ -30,7 +30,7 @@ class KithRateLimitMiddleware(RateLimitMiddleware):
         if limit is None:
             await self.app(scope, receive, send)
             return
-        window = await window_counts(app).hit(self.cache_key_from_request(request), DURATION_VALUES[self.unit])
+        window = await window_counts(app).take(self.cache_key_from_request(request), DURATION_VALUES[self.unit], limit)
         headers = self.rate_limit_headers(window, limit)
         if window.count > limit:
             headers["Retry-After"] = str(window.reset_in)

@@ -46,6 +46,13 @@ class Contact(Timestamps, Base):
     cadence_days: Mapped[int | None] = mapped_column(Integer)
     links: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
     notes: Mapped[str | None] = mapped_column(Text)
+    nickname: Mapped[str | None] = mapped_column(Text)
+    # The units of the organization (vCard ORG after the company, a CSV's Department), " / " between them.
+    department: Mapped[str | None] = mapped_column(Text)
+    # Postal addresses: [{"label", "street", "locality", "region", "postal_code", "country", "po_box", "extended"}].
+    addresses: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"), default=list)
+    # Related people: [{"name", "relation"}] (spouse, child, assistant ... as the source labels them).
+    related: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"), default=list)
     external_ids: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     custom: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     score: Mapped[float] = mapped_column(Float, server_default="0", default=0.0)

@@ -47,6 +47,8 @@ class Tenant(Timestamps, Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     # "Today" for birthdays and overdue follow-ups is the tenant's local date.
     time_zone: Mapped[str] = mapped_column(Text, server_default="UTC", default="UTC")
+    # Mail from lists and no-reply senders is skipped on import (kith.sync.sources.bulk_mail); False imports it.
+    skip_bulk_mail: Mapped[bool] = mapped_column(Boolean, server_default="true", default=True)
     # None: the default plan.
     plan_id: Mapped[int | None] = mapped_column(BigInteger, ForeignKey("plans.id", name="fk_tenants_plan_id"))
 

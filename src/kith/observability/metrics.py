@@ -39,6 +39,15 @@ QUEUE_DEPTH = Gauge(
     ["status"],
     multiprocess_mode="max",
 )
+LIMITS_SHARED = Gauge(
+    "kith_limits_shared",
+    "1 while rate-limit counts live in Redis (shared by every API process), 0 while Redis is unreachable "
+    "and each process counts on its own.",
+    multiprocess_mode="min",
+)
+LIMITS_FALLBACKS = Counter(
+    "kith_limits_fallbacks_total", "Times the limits lost Redis and fell back to per-process counts."
+)
 CACHE_REQUESTS = Counter("kith_cache_requests_total", "Look-ups in process caches.", ["cache", "result"])
 
 # The statements of the current request (a one-element list, so the event can add to it).
@@ -63,5 +72,6 @@ def record_sync(source: str, seconds: float, run: Any) -> None:
         SYNC_ROWS.labels(source, outcome).inc(getattr(run, f"rows_{outcome}") or 0)
 
 
-def cache_lookup(cache: str, hit: bool) -> None:
-    CACHE_REQUESTS.labels(cache, "hit" if hit else "miss").inc()
+def cache_counter(cache: str, hit: bool) -> Counter:
+    """The counter of a process cache's hits or misses (bound once: a look-up only adds 1)."""
+    return CACHE_REQUESTS.labels(cache, "hit" if hit else "miss")

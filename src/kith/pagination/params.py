@@ -32,12 +32,26 @@ def time_parameter(description: str) -> Parameter:
     return Parameter(pattern=TIME_PATTERN, max_length=40, description=description)
 
 
+# Every time Kith stores lies between these, so a time beyond them is clamped to them: the answer is the same.
+FIRST_MOMENT = dt.datetime.min.replace(tzinfo=dt.UTC)
+LAST_MOMENT = dt.datetime.max.replace(tzinfo=dt.UTC)
+
+
 def parse_time(name: str, value: str | None) -> dt.datetime | None:
-    """The parameter's time, UTC when it says no offset; a 400 problem when it is not one (2026-13-01)."""
+    """The parameter's time in UTC (UTC too when it says no offset); a 400 problem when it is not one
+    (2026-13-01). One whose offset takes it past year 1 or 9999 in UTC is clamped there."""
     if value is None:
         return None
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
         raise bad_request(f"{name} must be an RFC 3339 time (e.g. 2026-01-31T12:00:00Z), not {value!r}") from None
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+    return in_utc(moment) if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def in_utc(moment: dt.datetime) -> dt.datetime:
+    """An aware time in UTC, clamped to the calendar Python (and so Kith's data) holds."""
+    try:
+        return moment.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00, 9999-12-31T23:59-14:00
+        return FIRST_MOMENT if moment.year == dt.MINYEAR else LAST_MOMENT

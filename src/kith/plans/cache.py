@@ -6,7 +6,7 @@ from typing import Any
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from kith.observability.metrics import cache_lookup
+from kith.caching import KeptUntilNotified
 from kith.plans.limits import PlanLimits
 from kith.plans.queries import PLAN_OF_TENANT
 
@@ -18,29 +18,20 @@ class UnknownTenantPlanError(LookupError):
 
 
 class PlanCache:
-    """tenant id → PlanLimits, loaded on first use; entries leave only on a `plan` notification
-    (or a reset of the channel), never by age.
+    """tenant id → PlanLimits, loaded on first use and kept until a `plan` notification (kith.caching)."""
 
-    A load that overlaps an invalidation is not kept (the generation moved on meanwhile),
-    so a reader can never store what was true before a change it was told about.
-    """
+    def __init__(self, listening: Callable[[], bool], capacity: int = 100_000) -> None:
+        self._plans: KeptUntilNotified[int, PlanLimits] = KeptUntilNotified(
+            "plans", listening, capacity, partition_of=lambda tenant_id: tenant_id
+        )
 
-    def __init__(self, listening: Callable[[], bool]) -> None:
-        # Kept only while the channel is heard: otherwise a change could pass unnoticed.
-        self._listening = listening
-        self._plans: dict[int, PlanLimits] = {}
-        self._generation = 0
-        self.hits = 0
-        self.misses = 0
+    def cached(self, tenant_id: int) -> PlanLimits | None:
+        return self._plans.get(tenant_id)
 
     async def get(self, engine: AsyncEngine, tenant_id: int) -> PlanLimits:
         if (plan := self._plans.get(tenant_id)) is not None:
-            self.hits += 1
-            cache_lookup("plans", hit=True)
             return plan
-        self.misses += 1
-        cache_lookup("plans", hit=False)
-        generation = self._generation
+        stamp = self._plans.stamp(tenant_id)
         async with engine.connect() as conn:
             row = (await conn.execute(PLAN_OF_TENANT, {"tenant_id": tenant_id})).first()
         if row is None:
@@ -55,22 +46,20 @@ class PlanCache:
             max_queued_runs=row.max_queued_runs,
             connectors=frozenset(row.connectors),
         )
-        if generation == self._generation and self._listening():
-            self._plans[tenant_id] = plan
+        self._plans.keep(tenant_id, plan, stamp)
         return plan
 
     def on_message(self, message: dict[str, Any]) -> None:
-        self._generation += 1
         if (tenant_id := message.get("tenant_id")) is not None:
-            self._plans.pop(tenant_id, None)
+            self._plans.forget_partition(tenant_id)
         if (plan_id := message.get("plan_id")) is not None:
-            for tenant, plan in list(self._plans.items()):
-                if plan.plan_id == plan_id:
-                    del self._plans[tenant]
+            self._plans.forget_where(lambda _tenant, plan: plan.plan_id == plan_id)
 
     def reset(self) -> None:
-        self._generation += 1
-        self._plans.clear()
+        self._plans.reset()
+
+    def __len__(self) -> int:
+        return len(self._plans)
 
 
 def plan_cache(app: Litestar) -> PlanCache:

@@ -2,8 +2,9 @@
 
 - Query strings and paths: a NUL, or bytes that are not UTF-8 (lone surrogates included),
   checked on the raw ASGI scope by `TextGuardMiddleware`.
-- JSON bodies: nesting deeper than MAX_JSON_DEPTH is refused before decoding, and any string
-  (key or value) holding a NUL after it, by `KithRequest.json()`, which every JSON body goes through.
+- JSON bodies: nesting deeper than MAX_JSON_DEPTH is refused before decoding, raw bytes that are not
+  UTF-8 while decoding, and any string (key or value) holding a NUL after it, by `KithRequest.json()`,
+  which every JSON body goes through.
 """
 
 from __future__ import annotations
@@ -71,7 +72,10 @@ class KithRequest(Request):
             return await super().json()
         if json_depth(await self.body()) > MAX_JSON_DEPTH:
             raise bad_request(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels")
-        value = await super().json()
+        try:
+            value = await super().json()
+        except UnicodeDecodeError as exc:  # msgspec checks UTF-8 as it decodes strings, and raises this
+            raise bad_request(f"The JSON body is not UTF-8 (byte {exc.start})") from None
         if (path := _nul_path(value)) is not None:
             raise bad_request(f"A string of the JSON body holds a NUL character (\\u0000) at `{path}`")
         return value

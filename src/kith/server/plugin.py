@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
 from litestar import Litestar, Router
 from litestar.config.app import AppConfig
@@ -15,13 +17,13 @@ from litestar.plugins import InitPluginProtocol
 from litestar.plugins.prometheus import PrometheusConfig
 
 from kith.auth.dependencies import provide_plan, provide_principal
-from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, KnownTokens
+from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, TOKEN_USE_STATE_KEY, KnownTokens, TokenUse
 from kith.auth.middleware import BearerTokenMiddleware
 from kith.auth.scopes import scope_guard
 from kith.config import get_settings
-from kith.db.config import get_sqlalchemy_config, provide_reader, reader_lifecycle
+from kith.db.config import app_reader, get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.idempotency import provide_idempotency
-from kith.jobqueue.outbox import start_resending
+from kith.jobqueue.sweeper import sweep_unsent_jobs
 from kith.limits import (
     AUTH_FAILURES_STATE_KEY,
     WINDOW_COUNTS_STATE_KEY,
@@ -80,9 +82,12 @@ def channel_lifecycle(database_url: str):
         app.state[LISTENER_STATE_KEY] = listener
         app.state[PLAN_CACHE_STATE_KEY] = plans
         app.state[KNOWN_TOKENS_STATE_KEY] = tokens
+        app.state[TOKEN_USE_STATE_KEY] = use = TokenUse(app_reader(app))
+        use.start()
         await listener.start()
 
     async def stop(app: Litestar) -> None:
+        await app.state[TOKEN_USE_STATE_KEY].stop()
         await app.state[LISTENER_STATE_KEY].stop()
 
     return start, stop
@@ -119,7 +124,8 @@ class KithPlugin(InitPluginProtocol):
         start_channel, stop_channel = channel_lifecycle(self.database_url)
 
         async def send_unsent_jobs(app: Litestar) -> None:
-            app.state[UNSENT_JOBS_STATE_KEY] = await start_resending(sqlalchemy_config.get_engine())
+            sweeping = sweep_unsent_jobs(sqlalchemy_config.get_engine())
+            app.state[UNSENT_JOBS_STATE_KEY] = asyncio.get_running_loop().create_task(sweeping)
 
         async def stop_sending(app: Litestar) -> None:
             if (sending := app.state.get(UNSENT_JOBS_STATE_KEY)) is not None:

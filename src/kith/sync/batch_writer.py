@@ -24,7 +24,7 @@ import datetime as dt
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import asyncpg
 import msgspec
@@ -40,11 +40,14 @@ from kith.sync.sources.records import (
     ContactRecord,
     MentionRecord,
     MessageRecord,
+    PostalAddress,
+    RelatedPerson,
     SourceBatch,
 )
 from kith.text import pg_text, pg_texts, refused_by_postgres
 
 MAX_ERRORS_KEPT = 1000
+S = TypeVar("S", PostalAddress, RelatedPerson)
 _LINKEDIN_PROFILE = ("https://www.linkedin.com/in/", "https://www.linkedin.com/pub/")
 
 
@@ -73,6 +76,8 @@ class Totals:
     newest: dt.datetime | None = None
     # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
     dropped: dict[str, int] = field(default_factory=dict)
+    # Items skipped, by the reason their source gave (bulk mail, ...): stages.sync.skipped.
+    skipped_as: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
     # Built from the tenant's company names at the run's first news batch, then reused by the others.
     company_matcher: CompanyMatcher | None = field(default=None, repr=False)
@@ -85,7 +90,8 @@ class _Landed(NamedTuple):
 
 
 def _error_json(index: int, reason: str, excerpt: str) -> dict[str, Any]:
-    return {"index": index, "reason": reason, "excerpt": excerpt[:EXCERPT_CHARS]}
+    # What an error quotes is the bad input itself: cleaned as a record would be, or the run could not land.
+    return {"index": index, "reason": pg_text(reason), "excerpt": pg_text(excerpt[:EXCERPT_CHARS])}
 
 
 # What a run records (stages.sync.dropped) for the counterparts of messages it could not make contacts.
@@ -202,6 +208,16 @@ async def _land_messages(
         return _Landed(inserted=len(records), contacts_created=resolved["contacts_created"])
 
 
+def _storable_struct(value: S) -> S:
+    """A struct of text fields with text PostgreSQL refuses cleaned (kith.text.pg_text)."""
+    changed = {
+        name: pg_text(text)
+        for name in value.__struct_fields__
+        if isinstance(text := getattr(value, name), str) and refused_by_postgres(text)
+    }
+    return msgspec.structs.replace(value, **changed) if changed else value
+
+
 def _valid_birthday(r: ContactRecord) -> bool:
     if r.birthday_month is None and r.birthday_day is None:
         return r.birthday_year is None
@@ -225,6 +241,10 @@ class _ContactRow(msgspec.Struct):
     birthday_day: int | None
     birthday_year: int | None
     notes: str | None
+    nickname: str | None
+    department: str | None
+    addresses: list[PostalAddress]
+    related: list[RelatedPerson]
     external_ids: dict[str, str]
     # The record's keys (contact_keys kind and value): what it is matched on.
     key_kinds: list[str]
@@ -280,6 +300,10 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 birthday_day=r.birthday_day,
                 birthday_year=r.birthday_year,
                 notes=pg_text(r.notes),
+                nickname=pg_text(r.nickname),
+                department=pg_text(r.department),
+                addresses=[_storable_struct(a) for a in r.addresses],
+                related=[_storable_struct(p) for p in r.related],
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],
@@ -410,6 +434,8 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     totals.seen += batch.seen
     for name, count in batch.dropped.items():
         totals.dropped[name] = totals.dropped.get(name, 0) + count
+    for reason, count in batch.skipped_as.items():
+        totals.skipped_as[reason] = totals.skipped_as.get(reason, 0) + count
     totals.failed += failed
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.

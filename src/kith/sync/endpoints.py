@@ -8,7 +8,7 @@ from typing import Annotated
 from litestar import Controller, Request, Response, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import Parameter, PathParameter
 from litestar.status_codes import (
     HTTP_202_ACCEPTED,
     HTTP_404_NOT_FOUND,
@@ -31,7 +31,8 @@ from kith.plans import PlanLimits
 from kith.sync import receiving, service
 from kith.sync.listings import SYNC_RUNS
 from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail, SyncRunPage
-from kith.sync.upload_request import UPLOAD_BODY, parse_since, uploaded_file
+from kith.sync.sources import SOURCES
+from kith.sync.upload_request import UPLOAD_BODY, known_source, parse_since, uploaded_file
 
 LOCATION_HEADER = {"description": "The run's URL: poll it.", "schema": {"type": "string"}}
 
@@ -98,7 +99,7 @@ class SyncController(Controller):
         principal: NamedDependency[Principal],
         idempotency: NamedDependency[Idempotency],
         plan: NamedDependency[PlanLimits],
-        source: FromPath[SourceName],
+        source: Annotated[str, PathParameter(enum=list(SOURCES), description="The source the file is from.")],
         since: Annotated[
             str | None, Parameter(description="Import only what is dated from then on (YYYY-MM-DD or RFC 3339).")
         ] = None,
@@ -107,7 +108,11 @@ class SyncController(Controller):
             list[str] | None, Parameter(description="Your own addresses (mbox): mail from them is outgoing.")
         ] = None,
     ) -> Response[SyncRunDetail]:
-        window, options = parse_since(since, days_back), RunOptions(own_addresses=me or [])
+        source, window, options = (
+            known_source(source),
+            parse_since(since, days_back),
+            RunOptions(own_addresses=me or []),
+        )
         upload = partial(_receive, request, db_session, principal, plan, source, window, options)
         return await idempotency.respond(lambda: _accepted(request, db_session, db_engine, upload()), HTTP_202_ACCEPTED)
 

@@ -40,9 +40,10 @@ RUN_COLUMNS = """
 
 GET_RUN = text(f"SELECT {RUN_COLUMNS}, errors FROM sync_runs WHERE tenant_id = :tenant_id AND id = :id")
 
-# With the max_contacts of the tenant's plan (or of the default plan) as the run starts.
+# With the max_contacts of the tenant's plan (or of the default plan) and the tenant's settings as the run starts.
 RUN_FOR_WORK = """
-    SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email, p.max_contacts
+    SELECT r.id, r.tenant_id, r.source, r.status, r.since, r.options, u.email AS user_email, p.max_contacts,
+           t.skip_bulk_mail
     FROM sync_runs r
     LEFT JOIN users u ON u.id = r.user_id
     JOIN tenants t ON t.id = r.tenant_id
@@ -245,6 +246,7 @@ WITH batch AS MATERIALIZED (
     FROM jsonb_to_recordset($6::text::jsonb) AS b(
         ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
         links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
+        nickname text, department text, addresses jsonb, related jsonb,
         external_ids jsonb, key_kinds text[], key_values text[], source_index int)
     CROSS JOIN LATERAL (
         SELECT min(ck.contact_id) AS match_id
@@ -267,6 +269,12 @@ merged AS (
            CASE WHEN t.birthday_month IS NULL THEN c.birthday_day ELSE t.birthday_day END AS birthday_day,
            CASE WHEN t.birthday_month IS NULL THEN c.birthday_year ELSE t.birthday_year END AS birthday_year,
            coalesce(t.notes, c.notes) AS notes,
+           coalesce(t.nickname, c.nickname) AS nickname,
+           coalesce(t.department, c.department) AS department,
+           c.addresses || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.addresses) x
+                                    WHERE NOT c.addresses @> jsonb_build_array(x)), '[]') AS addresses,
+           c.related || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.related) x
+                                  WHERE NOT c.related @> jsonb_build_array(x)), '[]') AS related,
            c.external_ids || t.external_ids AS external_ids
     FROM targets t
     CROSS JOIN LATERAL (SELECT * FROM contacts
@@ -276,16 +284,18 @@ updated AS (
     UPDATE contacts c
     SET full_name = m.full_name, emails = m.emails, phones = m.phones, company = m.company, title = m.title,
         tags = m.tags, links = m.links, birthday_month = m.birthday_month, birthday_day = m.birthday_day,
-        birthday_year = m.birthday_year, notes = m.notes, external_ids = m.external_ids, updated_at = now()
+        birthday_year = m.birthday_year, notes = m.notes, nickname = m.nickname, department = m.department,
+        addresses = m.addresses, related = m.related, external_ids = m.external_ids, updated_at = now()
     FROM merged m
     -- The ids are the tenant's (merged probed them). By id alone the one way in is the primary key:
     -- with the tenant's id too, statistics from before its rows existed make scanning all of them look cheap.
     WHERE c.id = ANY (ARRAY(SELECT id FROM merged)) AND c.id = m.id
       AND (c.full_name, c.emails, c.phones, c.company, c.title, c.tags, c.links, c.birthday_month,
-           c.birthday_day, c.birthday_year, c.notes, c.external_ids)
+           c.birthday_day, c.birthday_year, c.notes, c.nickname, c.department, c.addresses, c.related, c.external_ids)
           IS DISTINCT FROM
           (m.full_name, m.emails, m.phones, m.company, m.title, m.tags, m.links, m.birthday_month,
-           m.birthday_day, m.birthday_year, m.notes, m.external_ids)
+           m.birthday_day, m.birthday_year, m.notes, m.nickname, m.department, m.addresses, m.related,
+           m.external_ids)
     RETURNING c.id
 ),
 unmatched AS MATERIALIZED (
@@ -298,9 +308,11 @@ new_contacts AS MATERIALIZED (
 over_limit AS MATERIALIZED (SELECT * FROM unmatched WHERE nth > $7::int),
 inserted AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
-                          birthday_month, birthday_day, birthday_year, notes, external_ids)
+                          birthday_month, birthday_day, birthday_year, notes, nickname, department, addresses,
+                          related, external_ids)
     SELECT contact_id, $1, full_name, emails, phones, company, title, tags, links,
-           birthday_month, birthday_day, birthday_year, notes, external_ids
+           birthday_month, birthday_day, birthday_year, notes, nickname, department, addresses,
+           related, external_ids
     FROM new_contacts
 ),
 inserted_keys AS (

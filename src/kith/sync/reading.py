@@ -11,7 +11,8 @@ from typing import Any, BinaryIO
 import msgspec
 
 from kith.sync.schemas import RunOptions
-from kith.sync.sources import SourceBatch, SourceFormatError, SourceSpec
+from kith.sync.sources import RecordError, SourceBatch, SourceFormatError, SourceSpec
+from kith.sync.sources._common import record_error
 from kith.text import repair_lone_surrogates
 
 # Enough of a file to tell its format (the sources decide on their first record).
@@ -28,6 +29,8 @@ def open_source(
         kwargs["since"] = since
     if "own_addresses" in spec.options:
         kwargs["own_addresses"] = options.own_addresses
+    if "skip_bulk_mail" in spec.options:
+        kwargs["skip_bulk_mail"] = options.skip_bulk_mail
     return spec.reader(stream, **kwargs)
 
 
@@ -50,8 +53,28 @@ async def _json_batches(
     assert spec.json_parser is not None  # checked when the upload was received
     items = _json_array(stream.read())
     for start in range(0, len(items), batch_size):
-        decoded = [msgspec.json.decode(raw) for raw in items[start : start + batch_size]]
-        yield spec.json_parser(decoded, since=since, start_index=start)
+        decoded, unreadable = [], {}
+        for index, raw in enumerate(items[start : start + batch_size], start):
+            item = _decode_item(raw, index)
+            if isinstance(item, RecordError):
+                unreadable[index] = item
+                item = None  # the parser makes it an error at its index; that error is replaced below
+            decoded.append(item)
+        batch = spec.json_parser(decoded, since=since, start_index=start)
+        if unreadable:
+            batch.errors = [unreadable.get(error.source_index, error) for error in batch.errors]
+        yield batch
+
+
+def _decode_item(raw: msgspec.Raw, index: int) -> Any:
+    """One item of a push, or its RecordError: a number no float holds (1e400) is the item's problem,
+    raw bytes that are not UTF-8 become U+FFFD (the record is cleaned, as a file's would be)."""
+    try:
+        return msgspec.json.decode(raw)
+    except UnicodeDecodeError:
+        return _decode_item(msgspec.Raw(bytes(raw).decode("utf-8", "replace").encode()), index)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return record_error(index, f"unreadable item: {exc}", bytes(raw))
 
 
 async def check_format(spec: SourceSpec, head: bytes, since: dt.datetime | None, options: RunOptions) -> None:

@@ -87,6 +87,7 @@ async def _execute(
     options = msgspec.convert(run.options, RunOptions)
     if run.user_email:
         options.own_addresses = [*options.own_addresses, run.user_email]
+    options.skip_bulk_mail = run.skip_bulk_mail
     target = RunTarget(run.tenant_id, run.id, spec.name, spec.key_kind, spec.dated, run.max_contacts)
     totals = Totals()
     status, error = "succeeded", None
@@ -104,7 +105,12 @@ async def _execute(
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
     extra = msgspec.json.encode(
-        {"batches": totals.batches, "contacts_created": totals.contacts_created, "dropped": totals.dropped}
+        {
+            "batches": totals.batches,
+            "contacts_created": totals.contacts_created,
+            "dropped": totals.dropped,
+            "skipped": totals.skipped_as,
+        }
     ).decode()
     done = (
         await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))

@@ -56,3 +56,5 @@ class RunOptions(msgspec.Struct, omit_defaults=True):
     own_addresses: list[str] = []
     # How the upload is encoded: the source's file format, or a JSON array of records.
     format: Literal["file", "json"] = "file"
+    # Mail from lists and no-reply senders is skipped (the tenant's skip_bulk_mail, as the run starts).
+    skip_bulk_mail: bool = True

@@ -15,7 +15,10 @@ from litestar import Request
 from litestar.status_codes import HTTP_413_REQUEST_ENTITY_TOO_LARGE
 from multipart import MultipartError, MultipartSegment, PushMultipartParser
 
+from kith.pagination.params import in_utc
 from kith.problems import bad_request, problem
+from kith.sync.schemas import SourceName
+from kith.sync.sources import SOURCES
 from kith.sync.sources.linkedin import LinkedInConnection
 
 
@@ -26,6 +29,15 @@ def too_large(limit: int) -> Exception:
         f"An upload may have at most {limit} bytes",
         max_bytes=limit,
     )
+
+
+def known_source(name: str) -> SourceName:
+    """The source named in the URL; a 400 naming the sources there are when there is none by that name."""
+    if name not in SOURCES:
+        raise bad_request(
+            f"No import source named {name!r}; the sources are: {', '.join(SOURCES)}", sources=list(SOURCES)
+        )
+    return name  # type: ignore[return-value]
 
 
 def parse_since(since: str | None, days_back: int | None) -> dt.datetime | None:
@@ -40,7 +52,7 @@ def parse_since(since: str | None, days_back: int | None) -> dt.datetime | None:
         value = dt.datetime.fromisoformat(since)
     except ValueError:
         raise bad_request(f"since must be a date (YYYY-MM-DD) or an RFC 3339 time, not {since!r}") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return in_utc(value) if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 async def uploaded_file(request: Request, limit: int) -> tuple[str, AsyncIterator[bytes]]:

@@ -22,8 +22,12 @@ class SystemController(Controller):
     @get(
         "/ready",
         summary="Every dependency reachable: database, migrations at head, Redis when configured",
+        description="200 `ready`, or `degraded` while the job queue's Redis is unreachable (requests are served; "
+        "uploads wait in the outbox); 503 while the database is unreachable or behind the migrations.",
         **public_responses(HTTP_503_SERVICE_UNAVAILABLE),
     )
     async def ready(self, db_engine: NamedDependency[AsyncEngine]) -> Response[Readiness]:
         result = await readiness(db_engine)
-        return Response(result, status_code=HTTP_200_OK if result.status == "ready" else HTTP_503_SERVICE_UNAVAILABLE)
+        return Response(
+            result, status_code=HTTP_200_OK if result.status in ("ready", "degraded") else HTTP_503_SERVICE_UNAVAILABLE
+        )

@@ -7,8 +7,9 @@ when it goes away (its connection closes and the server releases the lock). A
 scheduler that loses its connection stops sending before anyone can take over.
 A new leader skips the minute it starts in (the old one may have sent it).
 
-The leader also runs the outbox's sweeper (kith.jobqueue.outbox): jobs
-requested but left unsent are sent once past KITH_JOB_RESEND_AFTER.
+The leader also runs the outbox's sweeper (kith.jobqueue.sweeper), as API
+processes and workers do: jobs requested but left unsent are sent once past
+KITH_JOB_RESEND_AFTER, or as soon as the queue answers again.
 
 On top of that the jobs themselves cannot overlap: refreshes coalesce on their
 per-view lock, rescore and cleanup run under a per-job advisory lock, vacuum
@@ -23,18 +24,17 @@ import asyncio
 import logging
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 from taskiq import TaskiqScheduler
 from taskiq.cli.scheduler.run import SchedulerLoop
 from taskiq.schedule_sources import LabelScheduleSource
 
-from kith.config import get_settings
 from kith.db import locks
 from kith.db.engine import database_url
 from kith.db.urls import sqlalchemy_url
-from kith.jobqueue import outbox
 from kith.jobqueue.broker import current_broker, jobs
+from kith.jobqueue.sweeper import sweep_unsent_jobs
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs and their schedules
 
 logger = logging.getLogger("kith.scheduler")
@@ -71,19 +71,6 @@ async def run_scheduler(*, check_interval: float = CHECK_INTERVAL, standby_poll:
     finally:
         await engine.dispose()
         await jobs_engine.dispose()
-
-
-async def sweep_unsent_jobs(engine: AsyncEngine) -> None:
-    """The outbox's sweeper, run by the leading scheduler itself (not a job: it must work while the
-    queue is unreachable): sends the jobs requested but left unsent, every half KITH_JOB_RESEND_AFTER."""
-    interval = max(1.0, get_settings().jobs.resend_after / 2)
-    while True:
-        try:
-            if sent := await outbox.resend_due(engine):
-                logger.info("sent %d job(s) requested but left unsent", sent)
-        except Exception as exc:  # the database or the queue away for a moment: try again next round
-            logger.warning("could not send the jobs left unsent: %s", exc)
-        await asyncio.sleep(interval)
 
 
 async def _schedules(source):

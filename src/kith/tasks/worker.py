@@ -22,8 +22,8 @@ from taskiq.cli.worker.run import run_worker as taskiq_run_worker
 
 from kith.config import QUEUES, get_settings
 from kith.db.engine import database_url
-from kith.jobqueue import outbox
 from kith.jobqueue.broker import make_broker, stream, use_broker
+from kith.jobqueue.sweeper import sweep_unsent_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def _reap_workers(deadline: float) -> None:
 def worker_broker() -> AsyncBroker:
     """The broker `taskiq worker` runs (what `kith worker` starts): Redis, reading the queue in KITH_WORKER_QUEUE.
 
-    On start-up it sends the jobs requested but left unsent (kith.jobqueue.outbox), in the background.
+    From start-up on it runs the outbox's sweeper (kith.jobqueue.sweeper), in the background: jobs left
+    unsent are sent once the queue answers, with no scheduler needed.
     """
     settings = get_settings().jobs
     if settings.worker_queue not in QUEUES:
@@ -87,17 +88,12 @@ def worker_broker() -> AsyncBroker:
     use_broker(broker)
 
     @broker.on_event(TaskiqEvents.WORKER_STARTUP)
-    async def resend_unsent(state: TaskiqState) -> None:
-        state.kith_resend = asyncio.get_running_loop().create_task(_resend(state.kith_engine))
+    async def sweep(state: TaskiqState) -> None:
+        state.kith_sweeper = asyncio.get_running_loop().create_task(sweep_unsent_jobs(state.kith_engine))
+
+    @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
+    async def stop_sweeping(state: TaskiqState) -> None:
+        if (sweeper := getattr(state, "kith_sweeper", None)) is not None:
+            sweeper.cancel()
 
     return broker
-
-
-async def _resend(engine) -> None:
-    try:
-        sent = await outbox.resend_due(engine)
-    except Exception:
-        logger.exception("could not send the jobs left unsent")
-        return
-    if sent:
-        logger.info("sent %d job(s) requested but left unsent", sent)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kith.sync.sources._common import DEFAULT_BATCH_SIZE
+from kith.sync.sources.bulk_mail import bulk_mail_reason
 from kith.sync.sources.feeds import parse_feed_date, read_feed
 from kith.sync.sources.linkedin import (
     LinkedInConnection,
@@ -31,8 +32,10 @@ from kith.sync.sources.records import (
     ContactRecord,
     MentionRecord,
     MessageRecord,
+    PostalAddress,
     Record,
     RecordError,
+    RelatedPerson,
     SourceBatch,
     SourceFormatError,
 )
@@ -46,11 +49,14 @@ __all__ = [
     "LinkedInConnection",
     "MentionRecord",
     "MessageRecord",
+    "PostalAddress",
     "Record",
     "RecordError",
+    "RelatedPerson",
     "SourceBatch",
     "SourceFormatError",
     "SourceSpec",
+    "bulk_mail_reason",
     "normalize_linkedin_url",
     "normalize_subject",
     "parse_connected_on",
@@ -115,7 +121,7 @@ SOURCES: dict[str, SourceSpec] = {
         title="mbox mailbox (Gmail Takeout)",
         reader=read_mbox,
         record_type=MessageRecord,
-        options=("own_addresses", "since"),
+        options=("own_addresses", "since", "skip_bulk_mail"),
         dated=_sent,
     ),
     "linkedin": SourceSpec(

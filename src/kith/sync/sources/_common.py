@@ -74,6 +74,27 @@ def unique(values: list[str]) -> list[str]:
     return out
 
 
+def _link_key(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https"):
+        return url
+    host, slash, path = rest.partition("/")
+    return f"{host.lower().removeprefix('www.')}{slash}{path}".rstrip("/")
+
+
+def unique_links(links: list[str]) -> list[str]:
+    """Links in source order, one per address: http and https forms (and a trailing slash, a "www.") of one
+    URL are one link, kept in its https form when the source gives one."""
+    kept: dict[str, str] = {}
+    for link in links:
+        if not link:
+            continue
+        key = _link_key(link)
+        if key not in kept or (link.lower().startswith("https://") and not kept[key].lower().startswith("https://")):
+            kept[key] = link
+    return list(kept.values())
+
+
 class _TextExtractor(HTMLParser):
     _SKIP = {"script", "style", "head", "title", "noscript", "template"}
     _BLOCK = {
@@ -191,6 +212,7 @@ class Batcher(Generic[R]):
         self.records: list[R] = []
         self.errors: list[RecordError] = []
         self.skipped = 0
+        self.skipped_as: dict[str, int] = {}
         self.duplicates = 0
         self.dropped: dict[str, int] = {}
         self.count = 0
@@ -203,9 +225,12 @@ class Batcher(Generic[R]):
         self.errors.append(error)
         self.count += 1
 
-    def skip(self) -> None:
+    def skip(self, reason: str | None = None) -> None:
+        """An input item left out; `reason` (bulk mail, ...) counts it by why, on the run."""
         self.skipped += 1
         self.count += 1
+        if reason is not None:
+            self.skipped_as[reason] = self.skipped_as.get(reason, 0) + 1
 
     def duplicate(self) -> None:
         self.duplicates += 1
@@ -224,6 +249,7 @@ class Batcher(Generic[R]):
             records=self.records,
             errors=self.errors,
             skipped=self.skipped,
+            skipped_as=self.skipped_as,
             duplicates=self.duplicates,
             dropped=self.dropped,
         )

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from email.message import Message
 from email.parser import BytesParser
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from kith.sync.sources._common import (
     DEFAULT_BATCH_SIZE,
@@ -42,6 +42,7 @@ from kith.sync.sources._common import (
     one_line,
     record_error,
 )
+from kith.sync.sources.bulk_mail import bulk_mail_reason
 from kith.sync.sources.records import MessageRecord, SourceBatch, SourceFormatError
 
 __all__ = ["DEFAULT_SKIP_LABELS", "MAX_MESSAGE_BYTES", "decode_header", "normalize_subject", "read_mbox"]
@@ -55,6 +56,11 @@ _MAX_BATCH_TEXT = 32 << 20
 DEFAULT_SKIP_LABELS = frozenset({"spam", "draft", "drafts"})
 
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+# "From sender Thu Aug 19 14:40:32 2021", "From sender Thu Aug 19 14:40:32 +0000 2021" (Gmail Takeout).
+_ENVELOPE_DATE = re.compile(
+    r"[A-Z][a-z]{2}\s+([A-Z][a-z]{2})\s+(\d{1,2})\s+(\d{1,2}:\d{2}(?::\d{2})?)\s+(?:([+-]\d{4}|[A-Z]{3,5})\s+)?"
+    r"(\d{4})(?:\s+([+-]\d{4}))?"
+)
 _SUBJECT_PREFIX = re.compile(
     r"^\s*(?:(?:re|fwd?|aw|wg|sv|vs|antw|tr|rif|ref)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]*\]\s*)+", re.I
 )
@@ -72,9 +78,10 @@ def normalize_subject(subject: str | None) -> str:
     return one_line(_SUBJECT_PREFIX.sub("", subject or "")).lower()
 
 
-def _split_messages(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
-    """(message bytes without the From_ line, truncated?) for each message of the mbox."""
+def _split_messages(stream: BinaryIO) -> Iterator[tuple[bytes, bytes, bool]]:
+    """(its From_ line, message bytes without it, truncated?) for each message of the mbox."""
     buf = bytearray()
+    envelope = b""
     in_message = truncated = False
     first = True
     at_line_start = True
@@ -92,7 +99,8 @@ def _split_messages(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
                 raise SourceFormatError(f"not an mbox file: it should begin with a 'From ' line, not {shown!r}")
         if starts_line and piece.startswith(b"From "):
             if in_message:
-                yield bytes(buf), truncated
+                yield envelope, bytes(buf), truncated
+            envelope = piece
             buf = bytearray()
             in_message, truncated = True, False
             continue
@@ -101,7 +109,26 @@ def _split_messages(stream: BinaryIO) -> Iterator[tuple[bytes, bool]]:
             continue
         buf += piece
     if in_message:
-        yield bytes(buf), truncated
+        yield envelope, bytes(buf), truncated
+
+
+def envelope_date(from_line: bytes) -> dt.datetime | None:
+    """The time on an mbox "From " line (asctime, as mbox writers put it, optionally with a UTC offset before
+    the year, as Gmail Takeout does), in UTC; None when it has none."""
+    m = _ENVELOPE_DATE.search(from_line.decode("latin-1"))
+    if m is None:
+        return None
+    month, day, clock, zone, year, late_zone = m.groups()
+    clock = clock if clock.count(":") == 2 else clock + ":00"
+    try:
+        value = dt.datetime.strptime(f"{month} {day} {year} {clock}", "%b %d %Y %H:%M:%S")
+    except ValueError:
+        return None
+    offset = zone or late_zone
+    if offset and offset[0] in "+-":
+        minutes = int(offset[1:3]) * 60 + int(offset[3:5])
+        value = value.replace(tzinfo=dt.timezone(dt.timedelta(minutes=minutes if offset[0] == "+" else -minutes)))
+    return as_utc(value)
 
 
 def _headers(msg: Message) -> dict[str, str]:
@@ -134,10 +161,11 @@ def decode_header(value: str | None) -> str:
     return one_line(value)
 
 
-def _sent_at(headers: dict[str, str]) -> dt.datetime | str:
+def _sent_at(headers: dict[str, str], envelope_date: dt.datetime | None) -> dt.datetime | str:
+    """The Date header's time; without one, the time on the message's "From " line (when the mailbox got it)."""
     raw = headers.get("date")
     if not raw:
-        return "message has no Date header"
+        return envelope_date if envelope_date is not None else "message has no Date header"
     try:
         value = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -214,26 +242,37 @@ def _labels(headers: dict[str, str]) -> set[str]:
     return {label.strip().strip('"').lower() for label in decode_header(raw).split(",") if label.strip()}
 
 
-class _Skip:
-    pass
+class _Skip(NamedTuple):
+    reason: str
 
 
-_SKIP = _Skip()
+# Why messages were skipped, as the run counts them (stages.sync.skipped).
+BULK_MAIL = "bulk mail"
+LABELLED = "spam or draft"
+BEFORE_SINCE = "before since"
 
 
 def _to_record(
-    raw: bytes, index: int, own: set[str], since: dt.datetime | None, skip_labels: frozenset[str]
+    raw: bytes,
+    index: int,
+    own: set[str],
+    since: dt.datetime | None,
+    skip_labels: frozenset[str],
+    skip_bulk_mail: bool,
+    envelope_date: dt.datetime | None,
 ) -> MessageRecord | _Skip | str:
     msg = _PARSER.parsebytes(raw)
     headers = _headers(msg)
     if skip_labels and _labels(headers) & skip_labels:
-        return _SKIP
-    sent_at = _sent_at(headers)
+        return _Skip(LABELLED)
+    senders = _addresses(headers, "from")
+    if skip_bulk_mail and bulk_mail_reason(headers, senders[0][0] if senders else None):
+        return _Skip(BULK_MAIL)
+    sent_at = _sent_at(headers, envelope_date)
     if isinstance(sent_at, str):
         return sent_at
     if since is not None and sent_at < since:
-        return _SKIP
-    senders = _addresses(headers, "from")
+        return _Skip(BEFORE_SINCE)
     if not senders:
         raw_from = decode_header(headers.get("from"))
         return f"unparseable From header: {raw_from[:80]!r}" if raw_from else "message has no From header"
@@ -287,6 +326,7 @@ async def read_mbox(
     since: dt.datetime | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
     skip_labels: Iterable[str] = DEFAULT_SKIP_LABELS,
+    skip_bulk_mail: bool = True,
 ) -> AsyncIterator[SourceBatch[MessageRecord]]:
     """Messages of an mbox file (a path, or a binary stream), in batches of at most `batch_size` messages.
 
@@ -294,8 +334,11 @@ async def read_mbox(
     'out' and its counterpart is the first other recipient (To, Cc, Bcc);
     any other is 'in' from its sender. Messages sent before `since` (a naive
     `since` is UTC), and Gmail messages labelled with one of `skip_labels`
-    (spam and drafts by default), are counted in `skipped`. A message without
-    a parseable Date or From is a RecordError; a repeated Message-ID is
+    (spam and drafts by default), and bulk mail (newsletters, lists, no-reply
+    senders: kith.sync.sources.bulk_mail) unless `skip_bulk_mail` is False, are
+    counted in `skipped`, by reason in `skipped_as`. A message without a Date
+    header is dated by its "From " line; one with neither date, or without a
+    parseable From, is a RecordError; a repeated Message-ID is
     counted in `duplicates`. Raises SourceFormatError before yielding anything
     when the input does not begin with a "From " line; an empty file yields nothing.
     """
@@ -303,7 +346,12 @@ async def read_mbox(
     if isinstance(source, (str, os.PathLike)):
         with open(source, "rb") as stream:
             async for batch in read_mbox(
-                stream, own_addresses=own_addresses, since=since, batch_size=batch_size, skip_labels=skip_labels
+                stream,
+                own_addresses=own_addresses,
+                since=since,
+                batch_size=batch_size,
+                skip_labels=skip_labels,
+                skip_bulk_mail=skip_bulk_mail,
             ):
                 yield batch
         return
@@ -314,15 +362,15 @@ async def read_mbox(
     batcher: Batcher[MessageRecord] = Batcher(batch_size)
     recent = RecentKeys()
     text_chars = 0
-    for index, (raw, _truncated) in enumerate(_split_messages(source)):
+    for index, (from_line, raw, _truncated) in enumerate(_split_messages(source)):
         try:
-            result = _to_record(raw, index, own, since_utc, labels)
+            result = _to_record(raw, index, own, since_utc, labels, skip_bulk_mail, envelope_date(from_line))
         except Exception as exc:
             result = f"unparseable message: {exc}"
         if isinstance(result, str):
             batcher.error(record_error(index, result, raw))
         elif isinstance(result, _Skip):
-            batcher.skip()
+            batcher.skip(result.reason)
         elif recent.seen(result.external_id):
             batcher.duplicate()
         else:

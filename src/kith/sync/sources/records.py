@@ -23,8 +23,10 @@ __all__ = [
     "ContactRecord",
     "MentionRecord",
     "MessageRecord",
+    "PostalAddress",
     "Record",
     "RecordError",
+    "RelatedPerson",
     "SourceBatch",
     "SourceFormatError",
 ]
@@ -38,6 +40,26 @@ class SourceFormatError(Exception):
     Raised before the first batch is yielded, when the header or the first
     record proves it (a JSON file sent as vCard, HTML sent as a feed, ...).
     """
+
+
+class PostalAddress(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A postal address as address books split it (vCard ADR); empty parts are left out."""
+
+    label: str | None = None  # home, work, or the user's own label
+    po_box: str | None = None
+    extended: str | None = None
+    street: str | None = None
+    locality: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class RelatedPerson(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Someone a contact is related to, by name (vCard RELATED / Apple's X-ABRELATEDNAMES)."""
+
+    name: str
+    relation: str | None = None  # spouse, child, assistant, ... as the source labels it
 
 
 class ContactRecord(msgspec.Struct, kw_only=True):
@@ -54,6 +76,10 @@ class ContactRecord(msgspec.Struct, kw_only=True):
     birthday_year: int | None = None  # None when the source does not know it
     links: list[str] = []
     notes: str | None = None
+    nickname: str | None = None
+    department: str | None = None  # the organization's units after the company, " / " between them
+    addresses: list[PostalAddress] = []
+    related: list[RelatedPerson] = []
     # vCard UID, or the normalized LinkedIn profile URL.
     external_id: str | None = None
     # LinkedIn's "Connected On"; None for other sources.
@@ -104,7 +130,9 @@ class SourceBatch(msgspec.Struct, Generic[R], kw_only=True):
 
     records: list[R] = []
     errors: list[RecordError] = []
-    skipped: int = 0  # outside the `since` window, or excluded by the source (spam, drafts)
+    skipped: int = 0  # outside the `since` window, or excluded by the source (spam, drafts, bulk mail)
+    # Of `skipped`, how many for each reason the source names (bulk mail, ...): said on the run.
+    skipped_as: dict[str, int] = {}
     duplicates: int = 0  # same key as a record already yielded by this run (first one wins)
     # Values of imported records that Kith does not keep, by property (a vCard's PHOTO): said on the run.
     dropped: dict[str, int] = {}

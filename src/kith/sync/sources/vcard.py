@@ -7,10 +7,19 @@ breaks (2.1, and Apple's 3.0), CHARSET parameters, backslash escapes
 parameters (`TEL;CELL:`), and the birthday forms `1990-02-28`, `19900228`,
 `--0228`, `--02-28` (and Apple's placeholder year, `X-APPLE-OMIT-YEAR`).
 
+Kept besides names, emails, phones, company, title, birthday, links, tags and
+notes: NICKNAME, the ORG units after the company (the department), ADR
+(postal addresses) and related people (RELATED, Apple's X-ABRELATEDNAMES),
+with the labels Apple and Google give them through property groups
+(`item2.ADR` + `item2.X-ABLabel:_$!<Home>!$_`). Apple's placeholder year 1604
+means a birthday without a year. Whatever else a card holds (labels of
+emails, phones and links, IMPP, X-ABDATE, ...) is counted in `dropped` by
+property, so the run says what was left out; nothing is dropped uncounted.
+One URL in its http and https forms is one link.
+
 The stream is read line by line and split into cards here; only one card is in
 memory at a time, without its photos (PHOTO, LOGO, SOUND and KEY values are
-dropped while reading, as nothing uses them; each batch counts them in
-`dropped`, so the sync run says how many were left out). A parser library was not used:
+dropped while reading, as nothing uses them; counted in `dropped` too). A parser library was not used:
 vobject 0.9.9 fails on quoted-printable soft line breaks of vCard 2.1 and
 mangles folded quoted-printable lines of 3.0.
 """
@@ -33,8 +42,9 @@ from kith.sync.sources._common import (
     one_line,
     record_error,
     unique,
+    unique_links,
 )
-from kith.sync.sources.records import ContactRecord, SourceBatch, SourceFormatError
+from kith.sync.sources.records import ContactRecord, PostalAddress, RelatedPerson, SourceBatch, SourceFormatError
 
 __all__ = ["MAX_CARD_BYTES", "read_vcards"]
 
@@ -48,6 +58,26 @@ _BINARY_PROPERTIES = {"PHOTO", "LOGO", "SOUND", "KEY"}
 _SYSTEM_GROUPS = {"mycontacts"}
 _BDAY = re.compile(r"^(?:(\d{4})-?|--)(\d{2})-?(\d{2})(?:[T ].*)?$")
 _BARE_ENCODINGS = {"QUOTED-PRINTABLE", "BASE64", "B", "8BIT", "7BIT"}
+# Apple's placeholder year of a birthday without one (also without X-APPLE-OMIT-YEAR, in iCloud exports).
+_APPLE_NO_YEAR = 1604
+_APPLE_LABEL = re.compile(r"^_\$!<(.*)>!\$_$")
+# TYPE values that say how a value is used, not what the user calls it.
+_TYPES_NOT_LABELS = {"pref", "internet", "x400", "dom", "intl", "postal", "parcel", "voice", "text"}
+# Properties about the card itself, or read with another one (X-ABLABEL with its item, X-ABADR with its ADR).
+_NOT_DATA = {
+    "VERSION",
+    "PRODID",
+    "REV",
+    "KIND",
+    "SOURCE",
+    "X-ABLABEL",
+    "X-ABADR",
+    "X-ABUID",
+    "X-ABSHOWAS",
+    "SORT-STRING",
+    "CLIENTPIDMAP",
+    "X-GENERATOR",
+}
 
 
 class _RawCard:
@@ -264,7 +294,7 @@ def _birthday(value: str, params: dict[str, list[str]]) -> tuple[int, int, int |
     year = int(m.group(1)) if m.group(1) else None
     month, day = int(m.group(2)), int(m.group(3))
     omit = params.get("X-APPLE-OMIT-YEAR")
-    if year is not None and (year == 0 or (omit and omit[0].strip() == str(year))):
+    if year is not None and (year in (0, _APPLE_NO_YEAR) or (omit and omit[0].strip() == str(year))):
         year = None
     if not 1 <= month <= 12:
         return None
@@ -275,32 +305,80 @@ def _birthday(value: str, params: dict[str, list[str]]) -> tuple[int, int, int |
     return month, day, year
 
 
-def _card_to_record(card: _RawCard, index: int) -> ContactRecord | str:
-    """The record, or the reason it cannot be one."""
+def _group(line: bytes) -> str | None:
+    """The property group of a content line (`item1` of `item1.EMAIL:…`), lowercased, or None."""
+    end = _header_end(line)
+    name = (line if end < 0 else line[:end]).split(b";", 1)[0].strip()
+    group, dot, _ = name.rpartition(b".")
+    return group.decode("ascii", "replace").lower() if dot else None
+
+
+def _label(value: str) -> str | None:
+    """An item label as a word: Apple's built-in `_$!<Spouse>!$_` → "spouse" (as TYPE=spouse would say);
+    a label the user typed stays as typed."""
+    label = one_line(_text(value))
+    m = _APPLE_LABEL.match(label)
+    return (m.group(1).lower() if m else label) or None
+
+
+def _type_label(params: dict[str, list[str]]) -> str | None:
+    types = [t.lower() for t in params.get("TYPE", ()) if t.lower() not in _TYPES_NOT_LABELS]
+    return types[0] if types else None
+
+
+def _address(value: str, label: str | None) -> PostalAddress | None:
+    parts = [one_line(p) or None for p in _components(value, ";")]
+    po_box, extended, street, locality, region, postal_code, country = ([*parts, *[None] * 7])[:7]
+    if not any((po_box, extended, street, locality, region, postal_code, country)):
+        return None
+    return PostalAddress(
+        label=label,
+        po_box=po_box,
+        extended=extended,
+        street=street,
+        locality=locality,
+        region=region,
+        postal_code=postal_code,
+        country=country,
+    )
+
+
+def _card_to_record(card: _RawCard, index: int, dropped: list[str]) -> ContactRecord | str:
+    """The record, or the reason it cannot be one; what the card holds that Kith keeps nowhere is added to
+    `dropped` (by property name)."""
     fn: str | None = None
     n_name: str | None = None
     emails: list[str] = []
     phones: list[str] = []
     company: str | None = None
+    department: str | None = None
     title: str | None = None
+    nicknames: list[str] = []
     tags: list[str] = []
     bday: tuple[int, int, int | None] | None = None
     links: list[str] = []
     notes: list[str] = []
     uid: str | None = None
+    addresses: list[PostalAddress] = []
+    related: list[RelatedPerson] = []
 
-    for line in card.lines:
-        parsed = _parse_line(line)
-        if parsed is None:
-            continue
-        name, params, raw = parsed
+    parsed_lines = [(line, parsed) for line in card.lines if (parsed := _parse_line(line)) is not None]
+    # Apple (and Google) label a property through its group: item1.ADR … item1.X-ABLabel:_$!<Home>!$_
+    labels = {_group(line): _decode(raw, params) for line, (name, params, raw) in parsed_lines if name == "X-ABLABEL"}
+    labels.pop(None, None)
+    labels_used: set[str | None] = set()
+
+    for line, (name, params, raw) in parsed_lines:
         value = _decode(raw, params)
+        group = _group(line)
         if name == "FN":
             fn = fn or one_line(_text(value)) or None
         elif name == "N":
             parts = [one_line(p) for p in _components(value, ";")]
             family, given, additional = ([*parts, "", "", ""])[:3]
             n_name = n_name or " ".join(p for p in (given, additional, family) if p) or None
+        elif name == "NICKNAME":
+            nicknames += [one_line(p) for p in _components(value, ",")]
         elif name == "EMAIL":
             email = normalize_email(_text(value))
             if email:
@@ -312,7 +390,9 @@ def _card_to_record(card: _RawCard, index: int) -> ContactRecord | str:
             if phone:
                 phones.append(phone)
         elif name == "ORG":
-            company = company or next((one_line(p) for p in _components(value, ";") if one_line(p)), None)
+            units = [unit for p in _components(value, ";") if (unit := one_line(p))]
+            if units and company is None:
+                company, department = units[0], " / ".join(units[1:]) or None
         elif name == "TITLE":
             title = title or one_line(_text(value)) or None
         elif name == "BDAY":
@@ -332,30 +412,48 @@ def _card_to_record(card: _RawCard, index: int) -> ContactRecord | str:
                 notes.append(note)
         elif name == "UID":
             uid = uid or _text(value).strip() or None
+        elif name == "ADR":
+            labels_used.add(group)
+            label = _label(labels[group]) if group in labels else _type_label(params)
+            if (address := _address(value, label)) is not None:
+                addresses.append(address)
+        elif name in ("X-ABRELATEDNAMES", "RELATED"):
+            labels_used.add(group)
+            person = one_line(_text(value))
+            relation = _label(labels[group]) if group in labels else _type_label(params)
+            if person.lower().startswith(("urn:", "http:", "https:", "mailto:")):
+                dropped.append(name)  # a reference to another card, not a name
+            elif person:
+                related.append(RelatedPerson(name=person, relation=relation))
+        elif name not in _NOT_DATA:
+            dropped.append(name)
+    # A label on an email, a phone or a link has no place in Kith: counted, like a photo.
+    dropped += ["X-ABLABEL"] * len(set(labels) - labels_used)
 
     emails = unique(emails)
+    phones = unique(phones)
     full_name = fn or n_name or (emails[0] if emails else None)
     if not full_name:
         return "card has no name (FN or N) and no email"
     return ContactRecord(
         full_name=full_name,
         emails=emails,
-        phones=unique(phones),
+        phones=phones,
         company=company,
+        department=department,
         title=title,
+        nickname=", ".join(unique(nicknames)) or None,
         tags=unique(tags),
         birthday_month=bday[0] if bday else None,
         birthday_day=bday[1] if bday else None,
         birthday_year=bday[2] if bday else None,
-        links=unique(links),
+        links=unique_links(links),
         notes="\n\n".join(notes) or None,
+        addresses=addresses,
+        related=related,
         external_id=uid,
         source_index=index,
     )
-
-
-def _dropped_properties(card: _RawCard) -> Iterator[str]:
-    return (name for line in card.lines if (name := _property_name(line)) in _BINARY_PROPERTIES)
 
 
 async def read_vcards(
@@ -367,8 +465,8 @@ async def read_vcards(
     begin with BEGIN:VCARD. An empty stream yields nothing. A card without a
     name or an email, without END:VCARD, or larger than MAX_CARD_BYTES
     (photos excluded) becomes a RecordError; a card whose UID repeats a recent
-    card's is counted in `duplicates`. The photos (and LOGO, SOUND, KEY) of the
-    cards imported are counted in `dropped`, by property.
+    card's is counted in `duplicates`. What the cards imported hold that Kith
+    does not keep (photos, labels of emails, ...) is counted in `dropped`, by property.
     """
     batcher: Batcher[ContactRecord] = Batcher(check_batch_size(batch_size))
     recent = RecentKeys()
@@ -378,8 +476,9 @@ async def read_vcards(
         elif card.oversized:
             batcher.error(record_error(index, f"card is larger than {MAX_CARD_BYTES} bytes", card.text()))
         else:
+            dropped: list[str] = []
             try:
-                result = _card_to_record(card, index)
+                result = _card_to_record(card, index, dropped)
             except Exception as exc:
                 result = f"unparseable card: {exc}"
             if isinstance(result, str):
@@ -388,7 +487,7 @@ async def read_vcards(
                 batcher.duplicate()
             else:
                 batcher.record(result)
-                for name in _dropped_properties(card):
+                for name in dropped:
                     batcher.drop(name)
         if batcher.full:
             yield batcher.take()

@@ -1,14 +1,14 @@
 """Search that finds people; case-insensitive tag and company filters; a new contact's cadence counts from its creation.
 
-contact_cards gains `search_key` (name, company, emails, phone digits; unaccented, lower-cased) with a
+contact_cards gains `search_key` (name, nickname, company, emails, phone digits; unaccented, lower-cased) with a
 trigram index, and `company_key` / `tag_keys` (lower-cased) that the company indexes and the tag index
 now hold. A follow-up without any interaction yet is due a cadence after the contact's creation (it was
 due since '-infinity'), in contact_cards and in tenant_dashboard's due days alike.
 
 Frozen copies of db/views/contact_cards.sql and db/views/tenant_dashboard.sql as of this revision.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
@@ -48,9 +48,9 @@ CONTACT_CARDS_SQL = """\
 -- an index: never-contacted sorts as '-infinity' (last in "recent first").
 -- A follow-up is due a cadence after the last interaction (or the creation).
 --
--- `search_key` is what `q` matches a substring of: the name, the company, the
--- emails and each phone's digits, one per line (so no match spans two of them),
--- unaccented and lower-cased by kith_search_text (migration 0011: unaccent is
+-- `search_key` is what `q` matches a substring of: the name, the nickname, the
+-- company, the emails and each phone's digits, one per line (so no match spans two of them),
+-- unaccented and lower-cased by kith_search_text (migration 0012: unaccent is
 -- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
 -- it answers `LIKE '%…%'` for any part of it.
 
@@ -92,7 +92,7 @@ SELECT
     lower(c.company) COLLATE "C" AS company_key,
     ARRAY(SELECT lower(t) FROM unnest(c.tags) t) AS tag_keys,
     kith_search_text(concat_ws(E'\\n',
-        c.full_name, c.company, array_to_string(c.emails, E'\\n'),
+        c.full_name, c.nickname, c.company, array_to_string(c.emails, E'\\n'),
         regexp_replace(array_to_string(c.phones, E'\\n'), '[^0-9\\n]', '', 'g')
     )) AS search_key
 FROM contacts c
