@@ -4,6 +4,7 @@ tag and company filters ignore case. Read from the view (after a refresh) and li
 from __future__ import annotations
 
 import pytest
+from tests.conftest import connect
 
 from kith.contacts.search import like_body
 from kith.readmodels.coalesced_refresh import refresh_all
@@ -27,6 +28,7 @@ FINDS_KAREN = [
     "ülle",
     "anne",
     "anne m",
+    "KIKI",
     "mueller@example",
     "EXAMPLE.org",
     "90182",
@@ -48,6 +50,14 @@ async def people(request, db, client, make_tenant):
     for person in PEOPLE:
         created = await client.post("/api/v1/contacts", json=person, headers=tenant.headers)
         assert created.status_code == 201, created.text
+    conn = await connect(db)  # the API does not write nicknames (imports do)
+    try:
+        await conn.execute(
+            "UPDATE contacts SET nickname = 'Kiki', changed_at = now() WHERE tenant_id = $1 AND full_name LIKE 'Karen%'",
+            tenant.id,
+        )
+    finally:
+        await conn.close()
     if request.param == "refreshed":
         await refresh_all(db)
     return tenant

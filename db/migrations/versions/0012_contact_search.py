@@ -236,7 +236,8 @@ def _frozen(revision_file: str, name: str) -> str:
 def downgrade() -> None:
     # 0002's contact_cards plus 0007's company indexes, and 0007's tenant_dashboard.
     _rebuild(
-        _frozen("0002_contact_cards.py", "CONTACT_CARDS_SQL") + _frozen("0007_aggregates.py", "CONTACT_CARDS_COMPANY_INDEXES"),
+        _frozen("0002_contact_cards.py", "CONTACT_CARDS_SQL")
+        + _frozen("0007_aggregates.py", "CONTACT_CARDS_COMPANY_INDEXES"),
         _frozen("0007_aggregates.py", "TENANT_DASHBOARD_SQL"),
     )
     op.execute("DROP FUNCTION kith_search_text(text)")
