@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.aggregates import service
 from kith.aggregates.listings import COMPANIES, COMPANY_CONTACTS, MENTIONS, TAGS
-from kith.aggregates.schemas import Company, CompanyPage, Dashboard, MentionPage, MentionSeries, TagPage
+from kith.aggregates.schemas import Company, CompanyPage, Dashboard, MentionPage, MentionSeries, MessageSeries, TagPage
 from kith.auth.principal import Principal
 from kith.contacts.schemas import ContactPage
 from kith.contacts.search import SearchQuery, like_body
@@ -38,6 +38,21 @@ class DashboardController(Controller):
     ) -> Response[Dashboard]:
         board = await service.dashboard(db_reader, principal.tenant_id, principal.time_zone)
         return etag_response(request, board, board.as_of)
+
+    @get(
+        "/messages/daily",
+        summary="The tenant's messages per day, sent and received (dense, tenant-local days)",
+        **listing_responses(),
+    )
+    async def daily_messages(
+        self,
+        request: Request,
+        db_reader: NamedDependency[AsyncEngine],
+        principal: NamedDependency[Principal],
+        days: Annotated[int, Parameter(ge=1, le=366)] = 30,
+    ) -> Response[MessageSeries]:
+        series = await service.daily_messages(db_reader, principal.tenant_id, principal.time_zone, days)
+        return etag_response(request, series, series.as_of)
 
 
 class CompanyController(Controller):

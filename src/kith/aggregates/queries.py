@@ -80,3 +80,18 @@ COMPANY = text(
     LEFT JOIN (SELECT {COMPANY_COLUMNS} FROM company_stats WHERE tenant_id = :tenant_id AND name = :name) s ON true
     """
 )
+
+# The tenant's messages per local day, dense from :first to :last (days without a message are 0).
+DAILY_MESSAGES = text(
+    """
+    SELECT (SELECT as_of FROM view_refreshes WHERE view_name = 'tenant_messages_daily') AS as_of,
+           days.day, coalesce(counted.messages, 0) AS messages, coalesce(counted.sent, 0) AS sent,
+           coalesce(counted.received, 0) AS received
+    FROM (SELECT g.day::date AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g(day)) days
+    LEFT JOIN (
+        SELECT day, messages, sent, received FROM tenant_messages_daily
+        WHERE tenant_id = :tenant_id AND day BETWEEN :first AND :last
+    ) counted ON counted.day = days.day
+    ORDER BY days.day
+    """
+)

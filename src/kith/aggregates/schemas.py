@@ -63,6 +63,21 @@ class MentionSeries(msgspec.Struct):
     as_of: dt.datetime | None
 
 
+class DailyMessages(msgspec.Struct):
+    day: dt.date
+    messages: int
+    sent: int
+    received: int
+
+
+class MessageSeries(msgspec.Struct):
+    """The tenant's messages per day (its time zone), oldest day first; as of the view's refresh."""
+
+    days: int
+    series: list[DailyMessages]
+    as_of: dt.datetime | None
+
+
 class Tag(msgspec.Struct):
     """A tag on some live contacts (tag_stats)."""
 

@@ -8,7 +8,15 @@ import msgspec
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.aggregates import queries
-from kith.aggregates.schemas import Company, DailyMentions, Dashboard, LastSyncRun, MentionSeries
+from kith.aggregates.schemas import (
+    Company,
+    DailyMentions,
+    DailyMessages,
+    Dashboard,
+    LastSyncRun,
+    MentionSeries,
+    MessageSeries,
+)
 from kith.contacts.service import birthday_segments, local_today
 from kith.db.reads import fetch_all, fetch_first
 from kith.problems import not_found
@@ -46,6 +54,14 @@ async def daily_mentions(reader: AsyncEngine, tenant_id: int, time_zone: str, co
         raise not_found(f"No company {company!r}")
     series = [DailyMentions(day=r.day, mentions=r.mentions) for r in rows]
     return MentionSeries(company=company, days=days, series=series, as_of=rows[0].as_of)
+
+
+async def daily_messages(reader: AsyncEngine, tenant_id: int, time_zone: str, days: int) -> MessageSeries:
+    last = local_today(time_zone)
+    first = last - dt.timedelta(days=days - 1)
+    rows = await fetch_all(reader, queries.DAILY_MESSAGES, {"tenant_id": tenant_id, "first": first, "last": last})
+    series = [DailyMessages(day=r.day, messages=r.messages, sent=r.sent, received=r.received) for r in rows]
+    return MessageSeries(days=days, series=series, as_of=rows[0].as_of)
 
 
 async def company(reader: AsyncEngine, tenant_id: int, name: str) -> tuple[Company, dt.datetime | None]:

@@ -11,6 +11,7 @@ VIEWS: tuple[str, ...] = (
     "company_stats",
     "tag_stats",
     "company_mentions_daily",
+    "tenant_messages_daily",
     "tenant_dashboard",
 )
 

@@ -1,0 +1,17 @@
+-- tenant_messages_daily: per tenant and day (in the tenant's time zone, as it was at the refresh), how
+-- many messages it has: sent (`out`) and received (`in`). Days without a message have no row:
+-- GET /dashboard/messages/daily fills them with 0.
+
+CREATE MATERIALIZED VIEW tenant_messages_daily AS
+SELECT
+    m.tenant_id,
+    (m.sent_at AT TIME ZONE t.time_zone)::date AS day,
+    count(*)::integer AS messages,
+    (count(*) FILTER (WHERE m.direction = 'out'))::integer AS sent,
+    (count(*) FILTER (WHERE m.direction = 'in'))::integer AS received
+FROM messages m
+JOIN tenants t ON t.id = m.tenant_id
+GROUP BY m.tenant_id, (m.sent_at AT TIME ZONE t.time_zone)::date;
+
+-- Unique, so REFRESH ... CONCURRENTLY works; a tenant's series is one range of it.
+CREATE UNIQUE INDEX uq_tenant_messages_daily ON tenant_messages_daily (tenant_id, day);
