@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import httpx
 
+from figures import record
 from kith.auth.service import create_token
 from kith.db.migrations import upgrade_async
 from kith.db.session import standalone_session
@@ -128,7 +129,7 @@ def stop(server: subprocess.Popen) -> None:
         server.kill()
 
 
-async def prepare(server_url: str, data_dir: str, good_clients: int) -> tuple[str, list[str]]:
+async def prepare(server_url: str, data_dir: str, good_clients: int, size: str) -> tuple[str, list[str]]:
     name = f"kith_bench_abuse_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(asyncpg_dsn(with_database(server_url, "postgres")))
     await admin.execute(f'CREATE DATABASE "{name}"')
@@ -136,7 +137,7 @@ async def prepare(server_url: str, data_dir: str, good_clients: int) -> tuple[st
     url = with_database(server_url, name)
     await upgrade_async(url)
     env = {**os.environ, "DATABASE_URL": url, "KITH_DATA_DIR": data_dir}
-    subprocess.run([*KITH, "seed", "--tenant", "bench", "--size", "small"], env=env, check=True, capture_output=True)
+    subprocess.run([*KITH, "seed", "--tenant", "bench", "--size", size], env=env, check=True, capture_output=True)
     async with standalone_session(url) as session:
         tokens = [await create_token(session, "bench") for _ in range(good_clients)]
     conn = await asyncpg.connect(asyncpg_dsn(url))
@@ -165,10 +166,11 @@ async def main() -> None:
     parser.add_argument("--good", type=int, default=50, help="good clients (each its own token)")
     parser.add_argument("--bad", type=int, default=50, help="bad-token clients")
     parser.add_argument("--seconds", type=float, default=15, help="length of each phase")
+    parser.add_argument("--size", choices=["tiny", "small"], default="small", help="the good clients' tenant")
     args = parser.parse_args()
     server_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
     data_dir = f"/tmp/kith-bench-abuse-{os.getpid()}"
-    url, tokens = await prepare(server_url, data_dir, args.good)
+    url, tokens = await prepare(server_url, data_dir, args.good, args.size)
     lines = []
     try:
         for label, auth_failures, bad_clients, bad_address in (
@@ -184,6 +186,12 @@ async def main() -> None:
             finally:
                 stop(server)
             lines.append(row(label, good, bad, args.seconds))
+            record(
+                "abuse." + label.replace(", ", "_").replace(" ", "_"),
+                good_rps=good.statuses.get(200, 0) / args.seconds,
+                p99=p(good.latencies, 0.99),
+                good_429=good.statuses.get(429, 0),
+            )
     finally:
         await drop(server_url, url)
     print(

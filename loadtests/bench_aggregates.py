@@ -31,6 +31,7 @@ import asyncpg
 from sqlalchemy import TextClause
 from sqlalchemy.dialects import postgresql
 
+from figures import record
 from kith.aggregates import queries
 from kith.aggregates.listings import COMPANIES, MENTIONS
 from kith.contacts.service import birthday_segments, local_today
@@ -112,8 +113,10 @@ async def timed_sql(conn: asyncpg.Connection, sql: str, args: list, runs: int) -
     return await timed(lambda: statement.fetch(*args), runs)
 
 
-def row(label: str, figures: tuple[float, float], note: str = "") -> None:
+def row(label: str, figures: tuple[float, float], note: str = "", key: str | None = None) -> None:
     median, p99 = figures
+    if key:
+        record(key, median=median, p99=p99)
     print(f"  {label:<44} {median:>10.3f} ms {p99:>10.3f} ms  {note}")
 
 
@@ -130,10 +133,15 @@ async def dashboard(conn: asyncpg.Connection, tenant_id: int, time_zone: str, ru
     for (label, sql), (statement, _) in zip(SIX_QUERIES, six, strict=True):
         args = [tenant_id, first0, last0] if "$2" in sql else [tenant_id]
         row(f"   old: {label}", await timed(lambda s=statement, a=args: s.fetch(*a), slow_runs))
-    row("old: six queries, one after the other", await timed(run_six, slow_runs), f"({slow_runs} runs)")
+    row(
+        "old: six queries, one after the other",
+        await timed(run_six, slow_runs),
+        f"({slow_runs} runs)",
+        key="dashboard.old_six_queries",
+    )
     params = {"tenant_id": tenant_id, "first0": first0, "last0": last0, "first1": first1, "last1": last1}
     sql, args = compiled(queries.DASHBOARD, params)
-    row("Kith: one statement", await timed_sql(conn, sql, args, runs), f"({runs} runs)")
+    row("Kith: one statement", await timed_sql(conn, sql, args, runs), f"({runs} runs)", key="dashboard.kith")
 
 
 async def mention_analytics(conn: asyncpg.Connection, tenant_id: int, time_zone: str, runs: int, slow_runs: int):
@@ -161,40 +169,51 @@ async def mention_analytics(conn: asyncpg.Connection, tenant_id: int, time_zone:
                     counts[day] += 1
         return [counts[first + dt.timedelta(days=i)] for i in range(90)]
 
-    row("old: load the tenant's mentions, filter in Python", await timed(in_python, slow_runs), f"({slow_runs} runs)")
+    row(
+        "old: load the tenant's mentions, filter in Python",
+        await timed(in_python, slow_runs),
+        f"({slow_runs} runs)",
+        key="mentions.old_python",
+    )
     prepared = MENTIONS.prepare(ListingRequest(tenant_id, PAGE, filters={"company": company}))
     sql, args = compiled(prepared.statement, prepared.params)
-    row("Kith: GIN listing, page 1 (GET /mentions?company=)", await timed_sql(conn, sql, args, runs))
+    row(
+        "Kith: GIN listing, page 1 (GET /mentions?company=)",
+        await timed_sql(conn, sql, args, runs),
+        key="mentions.kith",
+    )
     params = {"tenant_id": tenant_id, "company": company, "first": first, "last": last}
     sql, args = compiled(queries.DAILY_MENTIONS, params)
-    row("Kith: daily view, 90 days dense", await timed_sql(conn, sql, args, runs))
+    row("Kith: daily view, 90 days dense", await timed_sql(conn, sql, args, runs), key="mentions.kith_daily")
 
 
-async def wide_tenant(conn: asyncpg.Connection) -> int:
-    tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", WIDE_TENANT)
+async def wide_tenant(conn: asyncpg.Connection, companies: int) -> tuple[int, str]:
+    name = WIDE_TENANT if companies == WIDE_COMPANIES else f"{WIDE_TENANT}-{companies}"
+    tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1", name)
     if tenant_id is not None:
-        return tenant_id
-    print(f"(creating tenant {WIDE_TENANT!r} with {WIDE_COMPANIES:,} companies, then refreshing company_stats…)")
-    tenant_id = await conn.fetchval("INSERT INTO tenants (name) VALUES ($1) RETURNING id", WIDE_TENANT)
+        return tenant_id, name
+    print(f"(creating tenant {name!r} with {companies:,} companies, then refreshing company_stats…)")
+    tenant_id = await conn.fetchval("INSERT INTO tenants (name) VALUES ($1) RETURNING id", name)
     await conn.execute(
         """INSERT INTO contacts (tenant_id, full_name, company, score)
            SELECT $1, 'Person ' || i, 'Company ' || lpad((i % $2)::text, 6, '0'), (hashint4(i) & 1023) / 10.24
            FROM generate_series(0, $2 * 2 - 1) i""",
         tenant_id,
-        WIDE_COMPANIES,
+        companies,
     )
     await conn.execute("REFRESH MATERIALIZED VIEW CONCURRENTLY company_stats")
     await conn.execute("ANALYZE company_stats")
-    return tenant_id
+    return tenant_id, name
 
 
-async def company_pages(conn: asyncpg.Connection, runs: int) -> None:
-    tenant_id = await wide_tenant(conn)
-    print(f"\n3. Companies, {WIDE_COMPANIES:,} of them (tenant {WIDE_TENANT!r})")
+async def company_pages(conn: asyncpg.Connection, runs: int, companies: int) -> None:
+    tenant_id, name = await wide_tenant(conn, companies)
+    deep = min(1000, companies // PAGE)
+    print(f"\n3. Companies, {companies:,} of them (tenant {name!r})")
     for sort_name in ("contacts", "recent_activity", "name"):
         sort = COMPANIES.sorts[sort_name]
         figures = {}
-        for page in (1, 1000):
+        for page in (1, deep):
             start = None
             if page > 1:  # setup only: the key of the last row of the previous page (what next_cursor carries)
                 key = await conn.fetchrow(
@@ -207,8 +226,8 @@ async def company_pages(conn: asyncpg.Connection, runs: int) -> None:
             prepared = COMPANIES.prepare(ListingRequest(tenant_id, PAGE, sort=sort_name, start=start))
             sql, args = compiled(prepared.statement, prepared.params)
             figures[page] = await timed_sql(conn, sql, args, runs)
-            row(f"sort={sort_name}, page {page:,}", figures[page])
-        print(f"  {'':<44} page 1,000 / page 1: {figures[1000][0] / figures[1][0]:.2f}x")
+            row(f"sort={sort_name}, page {page:,}", figures[page], key=f"companies.{sort_name}.page_{page}")
+        print(f"  {'':<44} page {deep:,} / page 1: {figures[deep][0] / figures[1][0]:.2f}x")
 
 
 def synthetic_names(count: int, rng: random.Random) -> list[str]:
@@ -221,9 +240,9 @@ def synthetic_names(count: int, rng: random.Random) -> list[str]:
     return sorted(names)
 
 
-def feed_matching() -> None:
+def feed_matching(most_names: int) -> None:
     rng = random.Random(7)
-    pool = synthetic_names(100_000, rng)
+    pool = synthetic_names(most_names, rng)
     filler = [
         "the",
         "a",
@@ -245,11 +264,11 @@ def feed_matching() -> None:
     for _ in range(10_000):
         words = rng.choices(filler, k=30)
         for _ in range(2):
-            words.insert(rng.randrange(len(words)), rng.choice(pool[:1000]))  # names every matcher knows
+            words.insert(rng.randrange(len(words)), rng.choice(pool[: most_names // 100]))  # names every matcher knows
         items.append((" ".join(words[:12]), " ".join(words[12:])))
     print("\n4. Feed company detection (Aho–Corasick, built once per import)")
     print(f"  {'company names':>14} {'build':>10} {'1,000 items':>12} {'10,000 items':>13} {'per item':>10}")
-    for companies in (1_000, 10_000, 100_000):
+    for companies in (most_names // 100, most_names // 10, most_names):
         started = time.perf_counter()
         matcher = CompanyMatcher(pool[:companies])
         build = time.perf_counter() - started
@@ -263,7 +282,7 @@ def feed_matching() -> None:
             f"  {companies:>14,} {build * 1000:>7.0f} ms {times[1_000] * 1000:>9.0f} ms {times[10_000] * 1000:>10.0f} ms"
             f" {times[10_000] / 10_000 * 1e6:>7.1f} µs"
         )
-    for companies in (1_000, 10_000):
+    for companies in (most_names // 100, most_names // 10):
         names = [n.lower() for n in pool[:companies]]
         started = time.perf_counter()
         for title, summary in items[:1000]:
@@ -279,6 +298,8 @@ async def main() -> None:
     parser.add_argument("--tenant", default="large")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--slow-runs", type=int, default=5, help="runs of the old, slow approaches")
+    parser.add_argument("--wide-companies", type=int, default=WIDE_COMPANIES, help="companies of the wide tenant")
+    parser.add_argument("--feed-names", type=int, default=100_000, help="most company names the feed matcher knows")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: dashboard,mentions,companies,feeds")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -306,11 +327,11 @@ async def main() -> None:
         if "mentions" not in skip:
             await mention_analytics(conn, tenant["id"], tenant["time_zone"], args.runs, args.slow_runs)
         if "companies" not in skip:
-            await company_pages(conn, args.runs)
+            await company_pages(conn, args.runs, args.wide_companies)
     finally:
         await conn.close()
     if "feeds" not in skip:
-        feed_matching()
+        feed_matching(args.feed_names)
 
 
 if __name__ == "__main__":

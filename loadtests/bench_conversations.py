@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
+from figures import record
 from kith.conversations import listings
 from kith.db.engine import database_url
 from kith.db.reads import READER_SERVER_SETTINGS
@@ -111,7 +112,9 @@ async def statement_runner(conn: asyncpg.Connection, sql: str, args: list) -> Ca
     return run
 
 
-def row(label: str, median: float, p99: float, rows: int, note: str = "") -> None:
+def row(label: str, median: float, p99: float, rows: int, note: str = "", key: str | None = None) -> None:
+    if key:
+        record(key, median=median, p99=p99, rows=rows)
     print(f"  {label:<44} {median:>10.3f} ms {p99:>10.3f} ms {rows:>6} rows  {note}", flush=True)
 
 
@@ -137,9 +140,11 @@ async def main() -> None:
         if tenant is None:
             raise SystemExit(f"no tenant {args.tenant!r}: run `kith seed --tenant {args.tenant} --size large` first")
         tenant_id, user_id = tenant["id"], tenant["user_id"]
+        # The seeded group thread (medium and large tenants), else the tenant's longest thread.
         group = await conn.fetchrow(
-            "SELECT id, (SELECT count(*) FROM messages m WHERE m.tenant_id = $1 AND m.conversation_id = c.id) AS n "
-            "FROM conversations c WHERE tenant_id = $1 AND subject = $2",
+            "SELECT c.id, count(m.id) AS n FROM conversations c"
+            " LEFT JOIN messages m ON m.tenant_id = c.tenant_id AND m.conversation_id = c.id"
+            " WHERE c.tenant_id = $1 GROUP BY c.id ORDER BY c.subject = $2 DESC, count(m.id) DESC LIMIT 1",
             tenant_id,
             GROUP_THREAD_SUBJECT,
         )
@@ -153,15 +158,16 @@ async def main() -> None:
         print(f"  {'':<44} {'median':>13} {'p99':>13}")
 
         print("1. GET /conversations")
-        for page in (1, 1000):
+        for page in sorted({1, max(1, min(1000, summaries // PAGE))}):  # page 1,000, or the last full page
             offset = (page - 1) * PAGE
-            for label, sql in (
-                ("old window functions + DISTINCT", OLD_WINDOW_LISTING),
-                ("old GROUP BY + OFFSET", OLD_GROUP_BY_LISTING),
+            for name, label, sql in (
+                ("old_window", "old window functions + DISTINCT", OLD_WINDOW_LISTING),
+                ("old_group_by", "old GROUP BY + OFFSET", OLD_GROUP_BY_LISTING),
             ):
                 if args.old_runs:  # (the old code then sliced the preview in Python: not even counted here)
                     old = await statement_runner(conn, sql, [tenant_id, user_id, offset])
-                    row(f"page {page:,}: {label}", *await measure(old, args.old_runs, False))
+                    figures = await measure(old, args.old_runs, False)
+                    row(f"page {page:,}: {label}", *figures, key=f"conversations.{name}.page_{page}")
             start = None
             if offset:  # setup only: the key of the last row of the previous page (what next_cursor carries)
                 prev = await conn.fetchrow(
@@ -172,10 +178,14 @@ async def main() -> None:
                 )
                 start = Position("next", (prev["last_activity_at"], prev["id"]))
             kith = await listing_runner(conn, tenant_id, start)
-            row(f"page {page:,}: Kith (one statement, keyset)", *await measure(kith, args.runs))
+            row(
+                f"page {page:,}: Kith (one statement, keyset)",
+                *await measure(kith, args.runs),
+                key=f"conversations.kith.page_{page}",
+            )
 
         print(f"2. GET /conversations/{group['id']}/messages (the {group['n']:,}-message thread)")
-        for page in (1, 10_000):
+        for page in sorted({1, max(1, min(10_000, group["n"] // PAGE))}):
             offset = (page - 1) * PAGE
             ownership = await conn.prepare(OLD_OWNERSHIP)
             load = await conn.prepare(OLD_MESSAGES)
@@ -188,6 +198,7 @@ async def main() -> None:
             row(
                 f"page {page:,}: old ownership + OFFSET (2 trips)",
                 *await measure(two_round_trips, args.old_runs * 10 or 10),
+                key=f"messages.old.page_{page}",
             )
             start = None
             if offset:
@@ -203,7 +214,11 @@ async def main() -> None:
                 tenant_id=tenant_id, limit=PAGE, scope={"conversation_id": group["id"]}, start=start
             )
             kith = await statement_runner(conn, *compile_listing(listings.MESSAGES, request))
-            row(f"page {page:,}: Kith (one statement, guard + keyset)", *await measure(kith, args.runs))
+            row(
+                f"page {page:,}: Kith (one statement, guard + keyset)",
+                *await measure(kith, args.runs),
+                key=f"messages.kith.page_{page}",
+            )
 
         print("3. GET /conversations page 1, with conversations changed since the last refresh (read live)")
         baseline = None
@@ -230,7 +245,8 @@ async def main() -> None:
                 await conn.execute("UPDATE conversations SET changed_at = NULL WHERE id = ANY($1::bigint[])", ids)
             baseline = baseline or median
             label = "the group thread changed" if the_group else f"{changed:,} changed"
-            row(label, median, p99, rows, f"{median / baseline:.2f}x of none")
+            key = "conversations.changed_group" if the_group else f"conversations.changed_{changed}"
+            row(label, median, p99, rows, f"{median / baseline:.2f}x of none", key=key)
         # The marks left dead index entries on (tenant_id, changed_at): clear them for the next run.
         await conn.execute("VACUUM (ANALYZE) conversations")
     finally:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from figures import record
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -178,6 +180,8 @@ async def main() -> None:
     print(f"Kith cursor walk (pages 1–20): {kith_rps:8.0f} req/s  ({kith_errors} errors)")
     print(f"floor (same JSON from memory): {floor_rps:8.0f} req/s  ({floor_errors} errors)")
     print(f"Kith / floor: {kith_rps / floor_rps:.0%} (target ≥ 50%)")
+    record("http.kith_walk", rps=kith_rps, errors=str(kith_errors))
+    record("http.floor", rps=floor_rps, errors=str(floor_errors))
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from statistics import median
 import asyncpg
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from figures import record
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url, with_database
 from kith.scoring.service import rescore_tenant, score_sync_run
@@ -168,10 +169,9 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
         start = time.perf_counter()
         for row in rows:  # autocommit: a transaction per row, as the old importer did
             await conn.execute(INSERT, *row)
-        line(
-            f"per-row INSERT (a commit per row; first {len(rows):,} rows)",
-            f"{len(rows) / (time.perf_counter() - start):>10,.0f} msg/s",
-        )
+        rate = len(rows) / (time.perf_counter() - start)
+        record("ingest.per_row", rate=rate)
+        line(f"per-row INSERT (a commit per row; first {len(rows):,} rows)", f"{rate:>10,.0f} msg/s")
 
         await clean(conn)
         rows = (await prepared_tenant(conn, records, "executemany"))[2]
@@ -179,10 +179,9 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
         for i in range(0, len(rows), batch_size):
             async with conn.transaction():
                 await conn.executemany(INSERT + " ON CONFLICT DO NOTHING", rows[i : i + batch_size])
-        line(
-            f"executemany (a transaction per {batch_size:,})",
-            f"{len(rows) / (time.perf_counter() - start):>10,.0f} msg/s",
-        )
+        rate = len(rows) / (time.perf_counter() - start)
+        record("ingest.executemany", rate=rate)
+        line(f"executemany (a transaction per {batch_size:,})", f"{rate:>10,.0f} msg/s")
 
         # Kith's path and the bare COPY take turns, so a slow moment of the machine hits both alike.
         kith, copy, scoring = [], [], []
@@ -201,6 +200,9 @@ async def bench_methods(url: str, count: int, per_row: int, batch_size: int, rep
         line(f"  then scoring the run's {changed:,} contacts (one statement)", f"{median(scoring):>10.2f} s")
         line("bare COPY (one COPY of all rows)", f"{median(copy):>10,.0f} msg/s  {spread(copy)}")
         ratios = [k / c for k, c in zip(kith, copy, strict=False)]
+        record("ingest.kith", rate=median(kith), runs=len(kith))
+        record("ingest.copy", rate=median(copy), runs=len(copy))
+        record("ingest.run_scoring", seconds=median(scoring), contacts=changed)
         line(
             "Kith / COPY (target ≥ 0.50)",
             f"{median(kith) / median(copy):>10.2f}  (each turn: {', '.join(f'{r:.2f}' for r in ratios)})",
@@ -235,10 +237,10 @@ async def bench_contacts(url: str, count: int, batch_size: int) -> None:
     try:
         await clean(conn)
         tenant_id, user_id = await new_tenant(conn, "cards")
-        for label, data in (
-            ("new contacts", vcards(count, title="Engineer")),
-            ("re-import, every card matched and unchanged", vcards(count, title="Engineer")),
-            ("re-import, every card matched and changed", vcards(count, title="Manager")),
+        for key, label, data in (
+            ("new", "new contacts", vcards(count, title="Engineer")),
+            ("unchanged", "re-import, every card matched and unchanged", vcards(count, title="Engineer")),
+            ("changed", "re-import, every card matched and changed", vcards(count, title="Manager")),
         ):
             run_id = await conn.fetchval(
                 "INSERT INTO sync_runs (tenant_id, user_id, source) VALUES ($1, $2, 'vcard') RETURNING id",
@@ -254,6 +256,7 @@ async def bench_contacts(url: str, count: int, batch_size: int) -> None:
                         sa_conn, target, read_vcards(io.BytesIO(data), batch_size=batch_size), Totals()
                     )
                     seconds = time.perf_counter() - start
+            record(f"ingest.cards.{key}", rate=count / seconds, inserted=totals.inserted, updated=totals.updated)
             line(
                 f"{label} ({totals.inserted:,} inserted, {totals.updated:,} updated)",
                 f"{count / seconds:>10,.0f} cards/s",
@@ -278,7 +281,14 @@ main()
 
 
 def import_in_subprocess(url: str, path: Path, tenant: str) -> tuple[float, float]:
-    """Peak RSS (MiB) and seconds of `kith import` of an mbox file, in its own process."""
+    """Peak RSS (MiB) and seconds of `kith import` of an mbox file, in its own process (into a new tenant:
+    imports never create one)."""
+    env = {**os.environ, "DATABASE_URL": url}
+    created = subprocess.run(
+        [sys.executable, "-m", "kith", "tenant", "create", tenant], env=env, capture_output=True, text=True
+    )
+    if created.returncode != 0:
+        raise RuntimeError(f"kith tenant create failed: {created.stderr[-2000:]}")
     start = time.perf_counter()
     done = subprocess.run(
         [
@@ -294,7 +304,7 @@ def import_in_subprocess(url: str, path: Path, tenant: str) -> tuple[float, floa
             "--me",
             OWN_ADDRESS,
         ],
-        env={**os.environ, "DATABASE_URL": url},
+        env=env,
         capture_output=True,
         text=True,
     )
@@ -317,6 +327,7 @@ def bench_memory(url: str, small: int) -> None:
                 write_mbox(out, count, seed=7)
             peak, seconds = import_in_subprocess(url, path, f"rss-{count}")
             peaks.append(peak)
+            record(f"ingest.rss.{'small' if count == small else 'large'}", mib=peak, messages=count, seconds=seconds)
             line(
                 f"{count:,} messages ({path.stat().st_size / 2**20:,.0f} MiB mbox)",
                 f"{peak:>7,.0f} MiB peak RSS  ({seconds:,.1f} s, {count / seconds:,.0f} msg/s end to end)",
@@ -356,9 +367,9 @@ async def bench_scoring(url: str, size: str) -> None:
     try:
         start = time.perf_counter()
         changed = await rescore_tenant(engine, tenant_id)
-        line(
-            f"rescore_tenant: one statement, {changed:,} contacts rewritten", f"{time.perf_counter() - start:>10.2f} s"
-        )
+        seconds = time.perf_counter() - start
+        record("scoring.tenant", seconds=seconds, contacts=changed, messages=counts["messages"])
+        line(f"rescore_tenant: one statement, {changed:,} contacts rewritten", f"{seconds:>10.2f} s")
     finally:
         await engine.dispose()
 
@@ -371,7 +382,7 @@ async def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="turns of Kith's path and the bare COPY")
     parser.add_argument("--cards", type=int, default=50_000, help="contacts of the vCard import")
     parser.add_argument("--rss-messages", type=int, default=20_000, help="the smaller import; the larger is 10×")
-    parser.add_argument("--score-size", choices=["small", "medium", "large"], default="large")
+    parser.add_argument("--score-size", choices=["tiny", "small", "medium", "large"], default="large")
     args = parser.parse_args()
 
     server = os.environ.get("DATABASE_URL") or sys.exit("set DATABASE_URL (its server hosts a scratch database)")

@@ -22,6 +22,7 @@ import time
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
+from figures import record
 from kith.contacts.listings import CONTACTS
 from kith.db.engine import database_url
 from kith.db.reads import READER_SERVER_SETTINGS
@@ -98,6 +99,8 @@ async def main() -> None:
             offset_sql = f"SELECT * FROM contact_cards WHERE tenant_id = $1 ORDER BY {order} OFFSET $2 LIMIT {PAGE + 1}"
             offset_median, offset_p99, _ = await timed(conn, offset_sql, [tenant_id, skip], max(10, args.runs // 10))
             results[page] = (cursor_median, cursor_p99)
+            record(f"pagination.cursor.page_{page}", median=cursor_median, p99=cursor_p99)
+            record(f"pagination.offset.page_{page}", median=offset_median, p99=offset_p99)
             print(
                 f"{page:>7,} | {cursor_median:>10.3f} ms {cursor_p99:>5.3f} ms | {offset_median:>10.3f} ms "
                 f"{offset_p99:>5.2f} ms | {offset_median / cursor_median:>12.1f}x   ({min(got, PAGE)} rows)"
@@ -116,6 +119,8 @@ async def main() -> None:
         estimate_median, estimate_p99, _ = await timed(conn, plan_sql, [tenant_id], args.runs)
         plan = json.loads(await conn.fetchval(plan_sql, tenant_id))
         estimate = plan[0]["Plan"]["Plan Rows"]
+        record("pagination.count", median=count_median, p99=count_p99, rows=rows_in_view)
+        record("pagination.estimate", median=estimate_median, p99=estimate_p99, rows=estimate)
         print(f"\nCOUNT(*)           {count_median:>9.3f} ms median {count_p99:>9.3f} ms p99  → {rows_in_view:,}")
         print(
             f"planner estimate   {estimate_median:>9.3f} ms median {estimate_p99:>9.3f} ms p99  → {estimate:,} "

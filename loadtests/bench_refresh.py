@@ -26,6 +26,7 @@ import time
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
+from figures import record
 from kith.contacts.listings import CONTACTS
 from kith.db.engine import database_url
 from kith.db.urls import asyncpg_dsn
@@ -179,6 +180,7 @@ async def main() -> None:
         samples, seconds = await read_latency(dsn, statements, args.readers, lambda: asyncio.sleep(args.idle_seconds))
         print(line("idle", samples, seconds))
         idle_p99 = pct(samples, 0.99)
+        record("refresh.listing.idle", median=statistics.median(samples), p99=idle_p99)
 
         def refresh(concurrently: bool):
             async def run():
@@ -190,6 +192,8 @@ async def main() -> None:
         samples, seconds = await read_latency(dsn, statements, args.readers, refresh(True))
         print(line("during REFRESH ... CONCURRENTLY", samples, seconds))
         conc_p99 = pct(samples, 0.99) if samples else float("nan")
+        if samples:
+            record("refresh.listing.during_concurrent", median=statistics.median(samples), p99=conc_p99)
         await churn(conn, tenant_id, args.churn, 99)
         samples, seconds = await read_latency(dsn, statements, args.readers, refresh(False))
         print(line("during plain REFRESH", samples, seconds))

@@ -28,12 +28,22 @@ def _run(coro):
     return asyncio.run(coro)
 
 
-def _database_url() -> str:
-    """The database URL; says so on stderr when this is the first start of an embedded server (it takes a while)."""
+def _database_url(*, existing: bool = False) -> str:
+    """The database URL; says so on stderr when this is the first start of an embedded server (it takes a while).
+
+    `existing`: the command works on data that must be there already (a tenant, a token), so with no
+    DATABASE_URL and no embedded database in the data folder it says where it looked instead of creating one.
+    """
     from kith.db.engine import database_url
 
     settings = get_settings()
     if not settings.database.url and not (settings.data_dir / "pg").exists():
+        if existing:
+            raise click.ClickException(
+                f"no Kith database: DATABASE_URL is not set and {settings.data_dir} holds none (looked for a .kith "
+                f"folder from {Path.cwd()} up, then KITH_DATA_DIR's default); run this where you ran `kith demo` or "
+                "`kith tenant create`, or set DATABASE_URL or KITH_DATA_DIR"
+            )
         _echo_err(f"kith: no DATABASE_URL: creating an embedded PostgreSQL in {settings.data_dir} (first run only)")
     return database_url()
 
@@ -43,7 +53,7 @@ async def _owner_of(tenant_name: str):
     from kith.auth.accounts import UnknownTenantError, find_tenant_owner
     from kith.db.session import raw_connection
 
-    async with raw_connection(_database_url()) as conn:
+    async with raw_connection(_database_url(existing=True)) as conn:
         try:
             return await find_tenant_owner(conn, tenant_name)
         except UnknownTenantError as exc:
@@ -55,6 +65,7 @@ def _echo_err(message: str) -> None:
 
 
 @click.group()
+@click.version_option(package_name="kith", prog_name="kith", message="%(prog)s %(version)s")
 def cli() -> None:
     """Kith: the backend of a relationship app."""
 
@@ -137,9 +148,27 @@ def tenant() -> None:
     """Tenants."""
 
 
+def _time_zone(ctx: click.Context | None, param: click.Parameter | None, value: str) -> str:
+    """A time zone of the IANA database; an unknown one is refused with the closest valid names."""
+    import difflib
+    import zoneinfo
+
+    zones = zoneinfo.available_timezones()
+    if value in zones:
+        return value
+    by_folded = {zone.casefold(): zone for zone in zones}
+    if value.casefold() in by_folded:
+        return by_folded[value.casefold()]
+    close = [by_folded[z] for z in difflib.get_close_matches(value.casefold(), by_folded, n=3, cutoff=0.6)]
+    # "Paris" → Europe/Paris: the place alone matches the last part of a name.
+    close += [z for z in sorted(zones) if z.rsplit("/", 1)[-1].casefold() == value.casefold() and z not in close]
+    hint = f"; did you mean {', '.join(close)}?" if close else " (names look like Europe/Paris or America/New_York)"
+    raise click.BadParameter(f"{value!r} is not a time zone{hint}", ctx=ctx, param=param)
+
+
 @tenant.command("create")
 @click.argument("name")
-@click.option("--time-zone", default="UTC", show_default=True)
+@click.option("--time-zone", default="UTC", show_default=True, callback=_time_zone)
 def tenant_create(name: str, time_zone: str) -> None:
     """Create a tenant (and its owner user); print its id. Idempotent: an existing tenant's id is printed."""
     from kith.auth.accounts import TenantConflictError, ensure_tenant
@@ -158,6 +187,37 @@ def tenant_create(name: str, time_zone: str) -> None:
     click.echo(owner.tenant_id)
 
 
+@tenant.command("list")
+def tenant_list() -> None:
+    """Print every tenant, one JSON object a line (id, name, time_zone, plan, skip_bulk_mail, created_at)."""
+    import msgspec
+
+    from kith.auth.accounts import list_tenants
+
+    for row in _run(_on_connection(list_tenants)):
+        click.echo(msgspec.json.encode(row).decode())
+
+
+@tenant.command("delete")
+@click.argument("name")
+@click.confirmation_option(prompt="Delete the tenant and all its contacts, messages and tokens?")
+def tenant_delete(name: str) -> None:
+    """Delete a tenant and everything it holds; print its id."""
+    from kith.auth.accounts import delete_tenant
+
+    click.echo(_run(_on_connection(lambda conn: delete_tenant(conn, name))))
+
+
+@tenant.command("set-time-zone")
+@click.argument("name")
+@click.argument("time_zone", callback=_time_zone)
+def tenant_set_time_zone(name: str, time_zone: str) -> None:
+    """Set the tenant's time zone ("today" for birthdays and follow-ups); print its id."""
+    from kith.auth.accounts import set_time_zone
+
+    click.echo(_run(_on_connection(lambda conn: set_time_zone(conn, name, time_zone))))
+
+
 @tenant.command("set-bulk-mail")
 @click.argument("name")
 @click.argument("policy", type=click.Choice(["skip", "import"]))
@@ -169,15 +229,101 @@ def tenant_set_bulk_mail(name: str, policy: str) -> None:
 
 
 async def _on_connection(work):
-    """Run `work(conn)` on one plain connection (no ORM); a missing tenant is a one-line error."""
-    from kith.auth.accounts import UnknownTenantError
+    """Run `work(conn)` on one plain connection (no ORM) to existing data; a missing tenant or token is a
+    one-line error."""
+    from kith.auth.accounts import UnknownTenantError, UnknownTokenError
     from kith.db.session import raw_connection
 
-    async with raw_connection(_database_url()) as conn:
+    async with raw_connection(_database_url(existing=True)) as conn:
         try:
             return await work(conn)
-        except UnknownTenantError as exc:
+        except (UnknownTenantError, UnknownTokenError) as exc:
             raise click.ClickException(str(exc)) from None
+
+
+@tenant.command("set-plan")
+@click.argument("name")
+@click.argument("plan")
+def tenant_set_plan(name: str, plan: str) -> None:
+    """Put a tenant on a plan (every API process hears of it at once); print the plan's id."""
+    from kith.plans.admin import set_tenant_plan
+
+    click.echo(_run(_plan_admin(lambda conn: set_tenant_plan(conn, name, plan))))
+
+
+@cli.group()
+def plan() -> None:
+    """Plans: per-tenant limits (requests per minute, contacts, uploads, sources)."""
+
+
+def _plan_limit_options(command):
+    """The limits a plan sets, as options (shared by `plan create` and `plan set`)."""
+    options = [
+        click.option("--requests-per-minute", type=click.IntRange(min=1), help="Per-token rate limit."),
+        click.option("--max-contacts", type=click.IntRange(min=1), help="Live contacts allowed."),
+        click.option("--max-upload-bytes", type=click.IntRange(min=1), help="Largest import upload."),
+        click.option("--max-uploads-in-flight", type=click.IntRange(min=1), help="Uploads streaming in at once."),
+        click.option("--max-queued-runs", type=click.IntRange(min=1), help="Runs queued or running at once."),
+        click.option(
+            "--connector", "connectors", multiple=True, help="A source the tenant may import (repeatable: all of them)."
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _limits(**values):
+    from kith.plans.admin import PlanLimits
+
+    connectors = values.pop("connectors")
+    return PlanLimits(**values, connectors=tuple(connectors) if connectors else None)
+
+
+async def _plan_admin(work):
+    """Run `work(conn)` on one plain connection; a PlanError is a one-line error."""
+    from kith.db.session import raw_connection
+    from kith.plans.admin import PlanError
+
+    async with raw_connection(_database_url(existing=True)) as conn:
+        try:
+            return await work(conn)
+        except PlanError as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@plan.command("list")
+def plan_list() -> None:
+    """Print every plan, one JSON object a line (the default plan first, with its number of tenants)."""
+    import json
+
+    from kith.plans.admin import list_plans
+
+    for row in _run(_plan_admin(list_plans)):
+        click.echo(json.dumps(row))
+
+
+@plan.command("create")
+@click.argument("name")
+@_plan_limit_options
+def plan_create(name: str, **limits) -> None:
+    """Create a plan (limits not given are the default plan's); print its id."""
+    from kith.plans.admin import create_plan
+
+    click.echo(_run(_plan_admin(lambda conn: create_plan(conn, name, _limits(**limits)))))
+
+
+@plan.command("set")
+@click.argument("name")
+@_plan_limit_options
+@click.option("--no-contact-limit", is_flag=True, help="Lift the contact limit.")
+def plan_set(name: str, no_contact_limit: bool, **limits) -> None:
+    """Change a plan's limits (every API process hears of it at once); print its id."""
+    from kith.plans.admin import set_plan
+
+    click.echo(
+        _run(_plan_admin(lambda conn: set_plan(conn, name, _limits(**limits), no_contact_limit=no_contact_limit)))
+    )
 
 
 @cli.group()
@@ -217,23 +363,10 @@ async def _create_token(
     from kith.auth.accounts import UnknownTenantError, create_owner_token
     from kith.db.session import raw_connection
 
-    async with raw_connection(_database_url()) as conn:
+    async with raw_connection(_database_url(existing=True)) as conn:
         try:
             return await create_owner_token(conn, tenant_name, token_name, scopes, expires_in_days)
         except UnknownTenantError as exc:
-            raise click.ClickException(str(exc)) from None
-
-
-async def _in_session(work):
-    """Run `work(session)` in one transaction; a missing tenant or token is a one-line error."""
-    from kith.auth.accounts import UnknownTenantError
-    from kith.auth.service import UnknownTokenError
-    from kith.db.session import standalone_session
-
-    async with standalone_session(_database_url()) as session:
-        try:
-            return await work(session)
-        except (UnknownTenantError, UnknownTokenError) as exc:
             raise click.ClickException(str(exc)) from None
 
 
@@ -243,9 +376,9 @@ def token_list(tenant_name: str) -> None:
     """Print the tenant's tokens, one JSON object a line (id, name, scopes, times; never the token)."""
     import msgspec
 
-    from kith.auth.service import list_tokens
+    from kith.auth.accounts import list_tokens
 
-    for row in _run(_in_session(lambda session: list_tokens(session, tenant_name))):
+    for row in _run(_on_connection(lambda conn: list_tokens(conn, tenant_name))):
         click.echo(msgspec.json.encode(row).decode())
 
 
@@ -253,9 +386,9 @@ def token_list(tenant_name: str) -> None:
 @click.argument("token_id", type=click.IntRange(min=1))
 def token_revoke(token_id: int) -> None:
     """Revoke a token (its next request is a 401); print its id."""
-    from kith.auth.service import revoke_token
+    from kith.auth.accounts import revoke_token
 
-    _run(_in_session(lambda session: revoke_token(session, token_id)))
+    _run(_on_connection(lambda conn: revoke_token(conn, token_id)))
     click.echo(token_id)
 
 
@@ -264,9 +397,9 @@ def token_revoke(token_id: int) -> None:
 @_EXPIRES_IN
 def token_rotate(token_id: int, expires_in: float | None) -> None:
     """Revoke a token and print its replacement (same tenant, name and scopes)."""
-    from kith.auth.service import rotate_token
+    from kith.auth.accounts import rotate_token
 
-    click.echo(_run(_in_session(lambda session: rotate_token(session, token_id, expires_in))))
+    click.echo(_run(_on_connection(lambda conn: rotate_token(conn, token_id, expires_in))))
 
 
 @cli.command()
@@ -323,65 +456,106 @@ async def _after_seed(tenant_id: int) -> None:
     _echo_err(f"refreshed the read models in {time.perf_counter() - started:.1f} s")
 
 
+class _Since(click.ParamType):
+    """A date (midnight UTC) or an RFC 3339 time (UTC when it has no offset), as the API's `since` takes."""
+
+    name = "DATE|RFC3339"
+
+    def convert(self, value, param, ctx):
+        import datetime as dt
+
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            self.fail(f"{value!r} is neither a date (2024-01-31) nor an RFC 3339 time (2024-01-31T08:00:00Z)")
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+# Record errors `kith import` prints (all are on the run: GET /api/v1/sync/runs/{id}).
+_ERRORS_SHOWN = 5
+
+
 @cli.command("import")
 @click.option("--tenant", "tenant_name", required=True)
 @click.option("--source", type=click.Choice(["vcard", "mbox", "linkedin", "rss"]), required=True)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--since",
-    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-    default=None,
-    help="Import only what is dated from then on (UTC).",
+    "--since", type=_Since(), default=None, help="Import only what is dated from then on (a date or RFC 3339)."
 )
+@click.option("--days-back", type=click.IntRange(1, 36500), default=None, help="Or: only the last N days.")
 @click.option(
     "--me", "own_addresses", multiple=True, help="Your own address (mbox; repeatable): mail from it is outgoing."
 )
 def import_(
-    tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: tuple[str, ...]
+    tenant_name: str,
+    source: str,
+    file: Path,
+    since: dt.datetime | None,
+    days_back: int | None,
+    own_addresses: tuple[str, ...],
 ) -> None:
     """Import a file into an existing tenant through the sync pipeline (then score and refresh); print the run id."""
+    import datetime as dt
+
+    if since is not None and days_back is not None:
+        raise click.UsageError("give either --since or --days-back, not both")
+    if days_back is not None:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_back)
     click.echo(_run(_import(tenant_name, source, file, since, list(own_addresses))))
 
 
 async def _import(
     tenant_name: str, source: str, file: Path, since: dt.datetime | None, own_addresses: list[str]
 ) -> int:
-    owner = await _owner_of(tenant_name)  # before the sync machinery is even imported
+    from kith.sync.cli_import import check_file
+    from kith.sync.sources import SourceFormatError
+
+    json = file.suffix.lower() == ".json"
+    with open(file, "rb") as stream:
+        try:
+            await check_file(source, stream, json=json)  # before the database is even started
+        except SourceFormatError as exc:
+            raise click.ClickException(f"{file} is not a valid {source} file: {exc}") from None
+    owner = await _owner_of(tenant_name)
     tenant_id, user_id = owner.tenant_id, owner.user_id
 
     from kith.db.session import standalone_engine
     from kith.sync.cli_import import import_file
-    from kith.sync.sources import SourceFormatError
     from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the import sends (score, refresh)
 
     size = max(file.stat().st_size, 1)
-    try:
-        with open(file, "rb") as stream:
+    with open(file, "rb") as stream:
 
-            def progress(totals) -> None:
-                # The parser reads on a thread; the descriptor's offset is how far it got.
-                done = os.lseek(stream.fileno(), 0, os.SEEK_CUR) / size
-                bar = "#" * int(done * 30)
-                click.echo(f"\r{file.name} [{bar:<30}] {done:4.0%} {totals.seen} records", err=True, nl=False)
+        def progress(totals) -> None:
+            # The parser reads on a thread; the descriptor's offset is how far it got.
+            done = os.lseek(stream.fileno(), 0, os.SEEK_CUR) / size
+            bar = "#" * int(done * 30)
+            click.echo(f"\r{file.name} [{bar:<30}] {done:4.0%} {totals.seen} records", err=True, nl=False)
 
-            async with standalone_engine() as engine:
-                run = await import_file(
-                    engine,
-                    tenant_id,
-                    user_id,
-                    source,
-                    stream,
-                    since=since and since.replace(tzinfo=dt.UTC),
-                    own_addresses=own_addresses,
-                    json=file.suffix.lower() == ".json",
-                    progress=progress,
-                )
-    except SourceFormatError as exc:
-        raise click.ClickException(f"{file} is not a valid {source} file: {exc}") from None
+        async with standalone_engine() as engine:
+            run = await import_file(
+                engine,
+                tenant_id,
+                user_id,
+                source,
+                stream,
+                since=since,
+                own_addresses=own_addresses,
+                json=json,
+                progress=progress,
+            )
     _echo_err(
         f"\n{file.name}: {run.status}: {run.rows_seen} seen, {run.rows_inserted} inserted, {run.rows_updated} updated, "
         f"{run.rows_skipped} skipped, {run.rows_failed} failed"
     )
+    for error in run.errors[:_ERRORS_SHOWN]:
+        _echo_err(f"  record {error.index}: {error.reason}: {error.excerpt[:80]!r}")
+    if run.rows_failed > _ERRORS_SHOWN:
+        _echo_err(
+            f"  … and {run.rows_failed - _ERRORS_SHOWN} more record errors (all of them: GET /api/v1/sync/runs/{run.id})"
+        )
     if skipped := run.stages.get("sync", {}).get("skipped"):
         _echo_err("skipped: " + ", ".join(f"{count} {reason}" for reason, count in sorted(skipped.items())))
     if dropped := run.stages.get("sync", {}).get("dropped"):
@@ -392,17 +566,19 @@ async def _import(
 
 
 @cli.command()
-@click.argument("view", required=False)
-def refresh(view: str | None) -> None:
-    """Refresh one read model (or all) now; print each view refreshed."""
+@click.argument("read_model", required=False)
+def refresh(read_model: str | None) -> None:
+    """Refresh every slice of one read model (or of all) now; print each slice refreshed."""
     from kith.readmodels.coalesced_refresh import refresh_all
-    from kith.readmodels.views import VIEWS
+    from kith.readmodels.models import READ_MODELS, UnknownReadModelError, read_model_named
 
-    if view is not None and view not in VIEWS:
-        raise click.ClickException(f"no view named {view!r}; views: {', '.join(VIEWS)}")
-    _database_url()
-    for outcome in _run(refresh_all(views=(view,) if view else VIEWS)):
-        click.echo(outcome.view_name)
+    try:
+        models = (read_model_named(read_model),) if read_model else READ_MODELS
+    except UnknownReadModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    _database_url(existing=True)
+    for outcome in _run(refresh_all(models=models)):
+        click.echo(outcome.slice.relation)
 
 
 @cli.command()

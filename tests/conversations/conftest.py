@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url
 from kith.readmodels.coalesced_refresh import request_refresh
-from kith.readmodels.views import VIEWS
+from kith.readmodels.models import READ_MODELS
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 CHANNELS = ["email", "sms", "chat", "linkedin"]
@@ -34,8 +34,9 @@ async def connect(url: str) -> asyncpg.Connection:
 async def refresh(url: str) -> None:
     engine = create_async_engine(sqlalchemy_url(url))
     try:
-        for view in VIEWS:
-            await request_refresh(engine, view)
+        for model in READ_MODELS:
+            for target in model.slices():
+                await request_refresh(engine, target)
     finally:
         await engine.dispose()
 

@@ -11,8 +11,8 @@ import sys
 import httpx
 from tests.limits.conftest import eventually
 
-from kith.auth.service import revoke_token
-from kith.db.session import standalone_session
+from kith.auth.accounts import revoke_token
+from kith.db.session import raw_connection
 
 CONTACTS = "/api/v1/contacts"
 
@@ -75,8 +75,8 @@ async def test_a_revoked_token_is_refused_at_once_by_every_process(db, conn, mak
                     return token_hits(await client.get(base + "/metrics")) > 0
 
                 await eventually(served_from_memory)
-            async with standalone_session(db) as session:
-                await revoke_token(session, token_id)
+            async with raw_connection(db) as conn:
+                await revoke_token(conn, token_id)
             statuses = [(await client.get(base + CONTACTS, headers=tenant.headers)).status_code for _, base in servers]
     finally:
         for server, _ in servers:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from kith.config import get_settings
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn
-from kith.readmodels.views import view_sql
+from kith.readmodels.models import CONTACT_CARDS
 
 GATE_SQL = """
 CREATE TABLE kith_test_gate (id int PRIMARY KEY, mode text NOT NULL);
@@ -124,7 +124,7 @@ async def jobs_db(create_database: Callable) -> str:
 
 @pytest.fixture
 async def gate(jobs_db: str) -> Gate:
-    view = re.search(r"CREATE VIEW contact_card_rows AS.*?;\n", view_sql("contact_cards"), re.S).group(0)
+    view = re.search(r"CREATE VIEW contact_card_rows AS.*?;\n", CONTACT_CARDS.sql, re.S).group(0)
     assert view.rstrip().endswith("WHERE c.deleted_at IS NULL;"), "the gate hooks on the view's WHERE clause"
     gated = view.replace("CREATE VIEW", "CREATE OR REPLACE VIEW", 1).replace(
         "WHERE c.deleted_at IS NULL;", "WHERE c.deleted_at IS NULL AND (SELECT kith_test_gate());"

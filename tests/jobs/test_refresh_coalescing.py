@@ -11,13 +11,16 @@ from tests.jobs.conftest import add_contacts, refresh_record, view_names, wait_u
 
 from kith.db import locks
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url
-from kith.readmodels.coalesced_refresh import RefreshFailed, UnknownViewError, request_refresh, vacuum_view
+from kith.readmodels.coalesced_refresh import RefreshFailed, request_refresh, vacuum_slice
+from kith.readmodels.models import CONTACT_CARDS, UnknownReadModelError, slice_named
+
+CARDS = CONTACT_CARDS.slice_of(0)  # the slice of the tenant add_contacts makes (one slice holds all)
 
 
 async def test_requests_during_a_slow_refresh_cause_exactly_one_more(jobs_db, gate, engine):
     await add_contacts(jobs_db, ["Ada Lovelace"])
     await gate.close()
-    first = asyncio.create_task(request_refresh(engine, "contact_cards"))
+    first = asyncio.create_task(request_refresh(engine, CARDS))
     await gate.wait_entered(1)
 
     # Written while the first pass runs: only a second pass can hold it.
@@ -26,7 +29,7 @@ async def test_requests_during_a_slow_refresh_cause_exactly_one_more(jobs_db, ga
     others = [create_async_engine(sqlalchemy_url(jobs_db)) for _ in range(4)]
     try:
         outcomes = await asyncio.wait_for(
-            asyncio.gather(*(request_refresh(others[i % 4], "contact_cards") for i in range(20))), timeout=10
+            asyncio.gather(*(request_refresh(others[i % 4], CARDS) for i in range(20))), timeout=10
         )
     finally:
         for other in others:
@@ -46,17 +49,17 @@ async def test_requests_during_a_slow_refresh_cause_exactly_one_more(jobs_db, ga
 
 
 async def test_a_request_with_nothing_new_after_the_last_pass_is_one_pass(jobs_db, gate, engine):
-    assert (await request_refresh(engine, "contact_cards")).refreshes == 1
-    assert (await request_refresh(engine, "contact_cards")).refreshes == 1
+    assert (await request_refresh(engine, CARDS)).refreshes == 1
+    assert (await request_refresh(engine, CARDS)).refreshes == 1
     assert await gate.entered() == 2
 
 
 async def test_readers_never_wait_for_a_refresh(jobs_db, gate, engine):
     await add_contacts(jobs_db, ["Ada Lovelace"])
-    await request_refresh(engine, "contact_cards")
+    await request_refresh(engine, CARDS)
     await add_contacts(jobs_db, ["Grace Hopper"])
     await gate.close()
-    running = asyncio.create_task(request_refresh(engine, "contact_cards"))
+    running = asyncio.create_task(request_refresh(engine, CARDS))
     await gate.wait_entered(2)
     try:
         reader = await asyncpg.connect(asyncpg_dsn(jobs_db))
@@ -76,13 +79,13 @@ async def test_readers_never_wait_for_a_refresh(jobs_db, gate, engine):
 
 async def test_a_failed_refresh_keeps_the_old_contents_and_records_the_failure(jobs_db, gate, engine):
     await add_contacts(jobs_db, ["Ada Lovelace"])
-    await request_refresh(engine, "contact_cards")
+    await request_refresh(engine, CARDS)
     before = await refresh_record(jobs_db)
 
     await add_contacts(jobs_db, ["Grace Hopper"])
     await gate.fail()
     with pytest.raises(RefreshFailed, match="refresh failed on purpose"):
-        await request_refresh(engine, "contact_cards")
+        await request_refresh(engine, CARDS)
     failed = await refresh_record(jobs_db)
     assert failed["status"] == "failed"
     assert "refresh failed on purpose" in failed["error"]
@@ -92,7 +95,7 @@ async def test_a_failed_refresh_keeps_the_old_contents_and_records_the_failure(j
 
     # The next request (or the schedule) retries it.
     await gate.open()
-    assert (await request_refresh(engine, "contact_cards")).refreshes == 1
+    assert (await request_refresh(engine, CARDS)).refreshes == 1
     after = await refresh_record(jobs_db)
     assert after["status"] == "succeeded" and after["error"] is None and after["as_of"] > before["as_of"]
     assert await view_names(jobs_db) == {"Ada Lovelace", "Grace Hopper"}
@@ -108,7 +111,7 @@ async def test_a_refresh_that_cannot_get_its_table_lock_fails_within_the_lock_ti
         await tx.start()
         await holder.execute("ANALYZE contact_cards")  # holds what VACUUM takes until the transaction ends
         with pytest.raises(RefreshFailed, match="lock timeout"):
-            await asyncio.wait_for(request_refresh(engine, "contact_cards"), timeout=10)
+            await asyncio.wait_for(request_refresh(engine, CARDS), timeout=10)
         await tx.rollback()
     finally:
         await holder.close()
@@ -117,23 +120,23 @@ async def test_a_refresh_that_cannot_get_its_table_lock_fails_within_the_lock_ti
 
 async def test_vacuum_skips_a_view_being_refreshed_and_serves_requests_it_held_up(jobs_db, gate, engine):
     await gate.close()
-    running = asyncio.create_task(request_refresh(engine, "contact_cards"))
+    running = asyncio.create_task(request_refresh(engine, CARDS))
     await gate.wait_entered(1)
-    assert await vacuum_view(engine, "contact_cards") is False
+    assert await vacuum_slice(engine, CARDS) is False
     await gate.open()
     await running
 
     # VACUUM holds the view's refresh key: a request meanwhile returns at once, and is served after it.
     holder = await asyncpg.connect(asyncpg_dsn(jobs_db))
     try:
-        assert await holder.fetchval(locks.TRY_LOCK.text.replace(":key", "$1"), locks.refresh_key("contact_cards"))
+        assert await holder.fetchval(locks.TRY_LOCK.text.replace(":key", "$1"), locks.refresh_key(CARDS.relation))
         await add_contacts(jobs_db, ["Grace Hopper"])
-        assert (await request_refresh(engine, "contact_cards")).refreshes == 0
+        assert (await request_refresh(engine, CARDS)).refreshes == 0
         assert "Grace Hopper" not in await view_names(jobs_db)
-        await holder.fetchval(locks.UNLOCK.text.replace(":key", "$1"), locks.refresh_key("contact_cards"))
+        await holder.fetchval(locks.UNLOCK.text.replace(":key", "$1"), locks.refresh_key(CARDS.relation))
     finally:
         await holder.close()
-    assert await vacuum_view(engine, "contact_cards") is True
+    assert await vacuum_slice(engine, CARDS) is True
     assert "Grace Hopper" in await view_names(jobs_db)
     conn = await asyncpg.connect(asyncpg_dsn(jobs_db))
     try:
@@ -159,14 +162,14 @@ async def test_a_killed_refresher_releases_the_view_and_the_request_is_served_ne
     await add_contacts(jobs_db, ["Ada Lovelace"])
     await gate.close()
     doomed = create_async_engine(sqlalchemy_url(jobs_db))
-    running = asyncio.create_task(request_refresh(doomed, "contact_cards"))
+    running = asyncio.create_task(request_refresh(doomed, CARDS))
     await gate.wait_entered(1)
     running.cancel()  # as a worker dying: its connection goes, the server rolls the refresh back
     await asyncio.gather(running, return_exceptions=True)
     await doomed.dispose()
     await wait_until(lambda: _none_running(gate), 10, "the abandoned refresh to end")
     await gate.open()
-    assert (await request_refresh(engine, "contact_cards")).refreshes == 1
+    assert (await request_refresh(engine, CARDS)).refreshes == 1
     assert "Ada Lovelace" in await view_names(jobs_db)
 
 
@@ -174,6 +177,6 @@ async def _none_running(gate) -> bool:
     return await gate.running_refreshes() == 0
 
 
-async def test_unknown_views_are_refused(engine):
-    with pytest.raises(UnknownViewError):
-        await request_refresh(engine, "contact_cards; DROP TABLE contacts")
+def test_unknown_slices_are_refused():
+    with pytest.raises(UnknownReadModelError):
+        slice_named("contact_cards; DROP TABLE contacts")

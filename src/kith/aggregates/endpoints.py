@@ -36,8 +36,8 @@ class DashboardController(Controller):
     async def get_dashboard(
         self, request: Request, db_reader: NamedDependency[AsyncEngine], principal: NamedDependency[Principal]
     ) -> Response[Dashboard]:
-        board = await service.dashboard(db_reader, principal.tenant_id, principal.time_zone)
-        return etag_response(request, board, board.as_of)
+        board, freshness = await service.dashboard(db_reader, principal.tenant_id, principal.time_zone)
+        return etag_response(request, board, freshness.as_of)
 
     @get(
         "/messages/daily",
@@ -51,8 +51,8 @@ class DashboardController(Controller):
         principal: NamedDependency[Principal],
         days: Annotated[int, Parameter(ge=1, le=366)] = 30,
     ) -> Response[MessageSeries]:
-        series = await service.daily_messages(db_reader, principal.tenant_id, principal.time_zone, days)
-        return etag_response(request, series, series.as_of)
+        series, freshness = await service.daily_messages(db_reader, principal.tenant_id, principal.time_zone, days)
+        return etag_response(request, series, freshness.as_of)
 
 
 class CompanyController(Controller):
@@ -81,8 +81,8 @@ class CompanyController(Controller):
         principal: NamedDependency[Principal],
         name: CompanyName,
     ) -> Response[Company]:
-        company, as_of = await service.company(db_reader, principal.tenant_id, name)
-        return etag_response(request, company, as_of)
+        company, freshness = await service.company(db_reader, principal.tenant_id, name)
+        return etag_response(request, company, freshness.as_of)
 
     @get(
         "/{name:str}/contacts",
@@ -119,8 +119,10 @@ class CompanyController(Controller):
         name: CompanyName,
         days: Annotated[int, Parameter(ge=1, le=366)] = 90,
     ) -> Response[MentionSeries]:
-        series = await service.daily_mentions(db_reader, principal.tenant_id, principal.time_zone, name, days)
-        return etag_response(request, series, series.as_of)
+        series, freshness = await service.daily_mentions(
+            db_reader, principal.tenant_id, principal.time_zone, name, days
+        )
+        return etag_response(request, series, freshness.as_of)
 
 
 class TagController(Controller):

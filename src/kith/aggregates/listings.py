@@ -10,9 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 from kith.aggregates.schemas import Company, Mention, Tag
-from kith.contacts.listings import CONTACT_CARDS, CONTACT_COLUMNS, CONTACTS
+from kith.contacts.listings import CONTACT_COLUMNS, CONTACTS
 from kith.contacts.schemas import Contact
 from kith.pagination.listing import Filter, Listing, Sort
+from kith.readmodels.models import COMPANY_STATS, CONTACT_CARDS, TAG_STATS
 
 # Case-insensitive name prefix, as an index range in C collation.
 NAME_PREFIX = Filter('(r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")')
@@ -20,8 +21,7 @@ NAME_PREFIX = Filter('(r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (low
 COMPANIES = Listing(
     name="companies",
     item=Company,
-    source="company_stats",
-    view="company_stats",
+    read_model=COMPANY_STATS,
     sorts={
         "contacts": Sort(("contacts", "name"), (int, str), descending=True),
         "score": Sort(("avg_score", "name"), (float, str), descending=True),
@@ -33,24 +33,24 @@ COMPANIES = Listing(
 )
 
 # The contact listing (same sorts, filters and cursor rules) scoped to one company, each sort on its
-# (tenant_id, company_key, key…) index of contact_cards. A company is known if company_stats has it or a
-# contact an API write changed since contact_cards' refresh works there (what the live branch shows);
-# one of neither tenant is a 404. (Both are unique or narrow index probes, whatever the company.)
+# (tenant_id, company_key, key…) index of contact_cards. A company is known if the tenant's company_stats has
+# it or a contact an API write changed since contact_cards' refresh (f.as_of) works there (what the live
+# branch shows); one of neither tenant is a 404. (Both are unique or narrow index probes, whatever the company.)
 COMPANY_CONTACTS = Listing(
     name="companies.contacts",
     item=Contact,
-    **CONTACT_CARDS,
+    read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
     sorts=CONTACTS.sorts,
     default_sort="score",
     filters={name: spec for name, spec in CONTACTS.filters.items() if name != "company"},
     # company_key leads the per-company indexes; the company itself is as written (company_stats.name).
     scope="r.company_key = lower(:company) AND r.company = :company",
-    guard=(
-        "(EXISTS (SELECT 1 FROM company_stats s WHERE s.tenant_id = :tenant_id AND s.name = :company)"
+    guard=lambda tenant_id: (
+        f"(EXISTS (SELECT 1 FROM {COMPANY_STATS.slice_of(tenant_id).relation} s"
+        " WHERE s.tenant_id = :tenant_id AND s.name = :company)"
         " OR EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = :tenant_id"
-        " AND c.changed_at >= (SELECT as_of FROM view_refreshes WHERE view_name = 'contact_cards')"
-        " AND c.company = :company AND c.deleted_at IS NULL))"
+        " AND c.changed_at >= f.as_of AND c.company = :company AND c.deleted_at IS NULL))"
     ),
     missing="No such company",
 )
@@ -58,8 +58,7 @@ COMPANY_CONTACTS = Listing(
 TAGS = Listing(
     name="tags",
     item=Tag,
-    source="tag_stats",
-    view="tag_stats",
+    read_model=TAG_STATS,
     sorts={
         "contacts": Sort(("contacts", "name"), (int, str), descending=True),
         "score": Sort(("avg_score", "name"), (float, str), descending=True),

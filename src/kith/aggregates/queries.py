@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+from functools import cache
+
+from sqlalchemy import TextClause, text
+
+from kith.readmodels.models import (
+    COMPANY_MENTIONS_DAILY,
+    COMPANY_STATS,
+    CONTACT_CARDS,
+    TENANT_DASHBOARD,
+    TENANT_MESSAGES_DAILY,
+    Slice,
+    freshness_sql,
+)
 
 COMPANY_COLUMNS = "name, contacts, avg_score, last_interaction_at, messages_30d, mentions_30d, recent_activity"
 
@@ -14,17 +26,27 @@ COMPANY_COLUMNS = "name, contacts, avg_score, last_interaction_at, messages_30d,
 #   next days in the tenant's time zone (the second range is empty unless the window wraps the year).
 #   (Counting contact_cards' birthday index instead read 15,000 entries, 3.6 ms, on the large tenant.)
 # Top companies seek company_stats' recent-activity index; the last sync run sync_runs' created index.
-# as_of is the oldest refresh among the read models the row is made of.
-DASHBOARD = text(
-    f"""
+# as_of is the oldest refresh among the tenant's slices the row is made of, generation the greatest.
+# Each statement is built per slice (the relations holding the tenant's rows), once.
+
+
+def dashboard(tenant_id: int) -> TextClause:
+    return _dashboard(
+        TENANT_DASHBOARD.slice_of(tenant_id), COMPANY_STATS.slice_of(tenant_id), CONTACT_CARDS.slice_of(tenant_id)
+    )
+
+
+@cache
+def _dashboard(board: Slice, companies: Slice, cards: Slice) -> TextClause:
+    return text(
+        f"""
     SELECT
-        (SELECT min(as_of) FROM view_refreshes
-         WHERE view_name IN ('tenant_dashboard', 'company_stats', 'contact_cards')) AS as_of,
+        f.as_of, f.generation,
         coalesce(d.contacts, 0) AS contacts,
         coalesce((SELECT sum(due.contacts) FROM unnest(d.follow_up_due_days, d.follow_up_due_counts)
                       AS due(day, contacts)
                   WHERE due.day < (now() AT TIME ZONE 'UTC')::date), 0)
-        + (SELECT count(*) FROM contact_cards cc
+        + (SELECT count(*) FROM {cards.relation} cc
            WHERE cc.tenant_id = :tenant_id
              AND cc.follow_up_due_key >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
              AND cc.follow_up_due_key < now()) AS overdue_contacts,
@@ -35,63 +57,91 @@ DASHBOARD = text(
         coalesce(d.messages_30d, 0) AS messages_30d,
         coalesce(d.conversations_awaiting_reply, 0) AS conversations_awaiting_reply,
         (SELECT coalesce(json_agg(top ORDER BY top.recent_activity DESC, top.name DESC), '[]')::text FROM (
-            SELECT {COMPANY_COLUMNS} FROM company_stats
+            SELECT {COMPANY_COLUMNS} FROM {companies.relation}
             WHERE tenant_id = :tenant_id ORDER BY recent_activity DESC, name DESC LIMIT 5
         ) top) AS top_companies,
         (SELECT row_to_json(run)::text FROM (
             SELECT id, source, status, rows_seen, rows_inserted, rows_updated, rows_failed, created_at, finished_at
             FROM sync_runs WHERE tenant_id = :tenant_id ORDER BY created_at DESC, id DESC LIMIT 1
         ) run) AS last_sync_run
-    FROM (SELECT 1) one
-    LEFT JOIN tenant_dashboard d ON d.tenant_id = :tenant_id
+    FROM ({freshness_sql(board, companies, cards)}) f
+    LEFT JOIN {board.relation} d ON d.tenant_id = :tenant_id
     """
-)
+    )
+
 
 # A company's mentions per day, dense: every day of [:first, :last] (tenant-local dates), 0 where the
 # view has no row; read as one range of the view's unique index. No rows but the first when the
 # company is unknown to the tenant (no contact works there and no mention names it): a 404.
-DAILY_MENTIONS = text(
-    """
+
+
+def daily_mentions(tenant_id: int) -> TextClause:
+    return _daily_mentions(COMPANY_MENTIONS_DAILY.slice_of(tenant_id), COMPANY_STATS.slice_of(tenant_id))
+
+
+@cache
+def _daily_mentions(daily: Slice, companies: Slice) -> TextClause:
+    return text(
+        f"""
     WITH meta AS MATERIALIZED (
-        SELECT (SELECT as_of FROM view_refreshes WHERE view_name = 'company_mentions_daily') AS as_of,
-               EXISTS (SELECT 1 FROM company_stats WHERE tenant_id = :tenant_id AND name = :company)
-               OR EXISTS (SELECT 1 FROM company_mentions_daily WHERE tenant_id = :tenant_id AND company = :company)
+        SELECT f.as_of, f.generation,
+               EXISTS (SELECT 1 FROM {companies.relation} WHERE tenant_id = :tenant_id AND name = :company)
+               OR EXISTS (SELECT 1 FROM {daily.relation} WHERE tenant_id = :tenant_id AND company = :company)
                AS found
+        FROM ({freshness_sql(daily)}) f
     )
-    SELECT meta.as_of, meta.found, days.day, coalesce(counted.mentions, 0) AS mentions
+    SELECT meta.as_of, meta.generation, meta.found, days.day, coalesce(counted.mentions, 0) AS mentions
     FROM meta
     LEFT JOIN LATERAL (
         SELECT g.day::date AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g(day)
         WHERE meta.found
     ) days ON true
     LEFT JOIN (
-        SELECT day, mentions FROM company_mentions_daily
+        SELECT day, mentions FROM {daily.relation}
         WHERE tenant_id = :tenant_id AND company = :company AND day BETWEEN :first AND :last
     ) counted ON counted.day = days.day
     ORDER BY days.day
     """
-)
+    )
 
-# One company, with the view's as_of (a row even when the company is missing: as_of, then NULLs).
-COMPANY = text(
-    f"""
-    SELECT (SELECT as_of FROM view_refreshes WHERE view_name = 'company_stats') AS as_of, s.*
-    FROM (SELECT 1) one
-    LEFT JOIN (SELECT {COMPANY_COLUMNS} FROM company_stats WHERE tenant_id = :tenant_id AND name = :name) s ON true
-    """
-)
 
-# The tenant's messages per local day, dense from :first to :last (days without a message are 0).
-DAILY_MESSAGES = text(
+# One company, with its slice's as_of and generation (a row even when the company is missing: then NULLs).
+def company(tenant_id: int) -> TextClause:
+    return _company(COMPANY_STATS.slice_of(tenant_id))
+
+
+@cache
+def _company(companies: Slice) -> TextClause:
+    return text(
+        f"""
+    SELECT f.as_of, f.generation, s.*
+    FROM ({freshness_sql(companies)}) f
+    LEFT JOIN (SELECT {COMPANY_COLUMNS} FROM {companies.relation} WHERE tenant_id = :tenant_id AND name = :name) s
+        ON true
     """
-    SELECT (SELECT as_of FROM view_refreshes WHERE view_name = 'tenant_messages_daily') AS as_of,
-           days.day, coalesce(counted.messages, 0) AS messages, coalesce(counted.sent, 0) AS sent,
-           coalesce(counted.received, 0) AS received
-    FROM (SELECT g.day::date AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g(day)) days
+    )
+
+
+# The tenant's messages per local day, dense: every day of [:first, :last], 0 where the view has no row;
+# one range of the view's unique index.
+def daily_messages(tenant_id: int) -> TextClause:
+    return _daily_messages(TENANT_MESSAGES_DAILY.slice_of(tenant_id))
+
+
+@cache
+def _daily_messages(daily: Slice) -> TextClause:
+    return text(
+        f"""
+    SELECT f.as_of, f.generation, days.day, coalesce(counted.messages, 0) AS messages,
+           coalesce(counted.sent, 0) AS sent, coalesce(counted.received, 0) AS received
+    FROM ({freshness_sql(daily)}) f
+    CROSS JOIN (
+        SELECT g.day::date AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g(day)
+    ) days
     LEFT JOIN (
-        SELECT day, messages, sent, received FROM tenant_messages_daily
+        SELECT day, messages, sent, received FROM {daily.relation}
         WHERE tenant_id = :tenant_id AND day BETWEEN :first AND :last
     ) counted ON counted.day = days.day
     ORDER BY days.day
     """
-)
+    )

@@ -19,6 +19,7 @@ from kith.aggregates.schemas import (
 )
 from kith.contacts.service import birthday_segments, local_today
 from kith.db.reads import fetch_all, fetch_first
+from kith.pagination.page import Freshness
 from kith.problems import not_found
 
 # The dashboard's birthday window, as GET /contacts/birthdays?within_days=7 counts it.
@@ -26,12 +27,12 @@ BIRTHDAY_DAYS = 7
 EMPTY_RANGE = (1, 0)
 
 
-async def dashboard(reader: AsyncEngine, tenant_id: int, time_zone: str) -> Dashboard:
+async def dashboard(reader: AsyncEngine, tenant_id: int, time_zone: str) -> tuple[Dashboard, Freshness]:
     ranges = [(first, last) for _, first, last in birthday_segments(local_today(time_zone), BIRTHDAY_DAYS)]
     (first0, last0), (first1, last1) = [*ranges, EMPTY_RANGE][:2]
     params = {"tenant_id": tenant_id, "first0": first0, "last0": last0, "first1": first1, "last1": last1}
-    row = (await fetch_first(reader, queries.DASHBOARD, params))._mapping
-    return Dashboard(
+    row = (await fetch_first(reader, queries.dashboard(tenant_id), params))._mapping
+    board = Dashboard(
         contacts=row["contacts"],
         overdue_contacts=row["overdue_contacts"],
         upcoming_birthdays=row["upcoming_birthdays"],
@@ -42,31 +43,41 @@ async def dashboard(reader: AsyncEngine, tenant_id: int, time_zone: str) -> Dash
         last_sync_run=msgspec.json.decode(row["last_sync_run"], type=LastSyncRun) if row["last_sync_run"] else None,
         as_of=row["as_of"],
     )
+    return board, Freshness(row["as_of"], row["generation"])
 
 
-async def daily_mentions(reader: AsyncEngine, tenant_id: int, time_zone: str, company: str, days: int) -> MentionSeries:
+async def daily_mentions(
+    reader: AsyncEngine, tenant_id: int, time_zone: str, company: str, days: int
+) -> tuple[MentionSeries, Freshness]:
     last = local_today(time_zone)
     first = last - dt.timedelta(days=days - 1)
     rows = await fetch_all(
-        reader, queries.DAILY_MENTIONS, {"tenant_id": tenant_id, "company": company, "first": first, "last": last}
+        reader,
+        queries.daily_mentions(tenant_id),
+        {"tenant_id": tenant_id, "company": company, "first": first, "last": last},
     )
     if not rows[0].found:  # another tenant's company looks exactly like a missing one
         raise not_found(f"No company {company!r}")
     series = [DailyMentions(day=r.day, mentions=r.mentions) for r in rows]
-    return MentionSeries(company=company, days=days, series=series, as_of=rows[0].as_of)
+    series_of = MentionSeries(company=company, days=days, series=series, as_of=rows[0].as_of)
+    return series_of, Freshness(rows[0].as_of, rows[0].generation)
 
 
-async def daily_messages(reader: AsyncEngine, tenant_id: int, time_zone: str, days: int) -> MessageSeries:
+async def daily_messages(
+    reader: AsyncEngine, tenant_id: int, time_zone: str, days: int
+) -> tuple[MessageSeries, Freshness]:
     last = local_today(time_zone)
     first = last - dt.timedelta(days=days - 1)
-    rows = await fetch_all(reader, queries.DAILY_MESSAGES, {"tenant_id": tenant_id, "first": first, "last": last})
+    rows = await fetch_all(
+        reader, queries.daily_messages(tenant_id), {"tenant_id": tenant_id, "first": first, "last": last}
+    )
     series = [DailyMessages(day=r.day, messages=r.messages, sent=r.sent, received=r.received) for r in rows]
-    return MessageSeries(days=days, series=series, as_of=rows[0].as_of)
+    return MessageSeries(days=days, series=series, as_of=rows[0].as_of), Freshness(rows[0].as_of, rows[0].generation)
 
 
-async def company(reader: AsyncEngine, tenant_id: int, name: str) -> tuple[Company, dt.datetime | None]:
-    """One company and the as_of of its figures; a 404 when no live contact of the tenant works there."""
-    row = await fetch_first(reader, queries.COMPANY, {"tenant_id": tenant_id, "name": name})
+async def company(reader: AsyncEngine, tenant_id: int, name: str) -> tuple[Company, Freshness]:
+    """One company and the freshness of its figures; a 404 when no live contact of the tenant works there."""
+    row = await fetch_first(reader, queries.company(tenant_id), {"tenant_id": tenant_id, "name": name})
     if row.name is None:
         raise not_found(f"No company {name!r}")
-    return msgspec.convert(row, Company, from_attributes=True), row.as_of
+    return msgspec.convert(row, Company, from_attributes=True), Freshness(row.as_of, row.generation)

@@ -6,8 +6,10 @@ fraction of a second because they import neither SQLAlchemy nor the models.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 
@@ -20,6 +22,10 @@ class UnknownTenantError(LookupError):
 
 
 class TenantConflictError(ValueError):
+    pass
+
+
+class UnknownTokenError(LookupError):
     pass
 
 
@@ -134,3 +140,83 @@ async def token_is_live(conn: asyncpg.Connection, tenant_name: str, token: str) 
             tenant_name,
         )
     )
+
+
+async def list_tenants(conn: asyncpg.Connection) -> list[dict[str, Any]]:
+    """Every tenant, by name: id, name, time zone, plan, bulk-mail setting, created_at."""
+    rows = await conn.fetch(
+        """
+        SELECT t.id, t.name, t.time_zone, p.name AS plan, t.skip_bulk_mail, t.created_at
+        FROM tenants t LEFT JOIN plans p ON p.id = t.plan_id
+        ORDER BY t.name
+        """
+    )
+    return [dict(row) for row in rows]
+
+
+async def delete_tenant(conn: asyncpg.Connection, name: str) -> int:
+    """Delete the tenant and everything it holds (its rows cascade); its id (UnknownTenantError if none)."""
+    tenant_id = await conn.fetchval("DELETE FROM tenants WHERE name = $1 RETURNING id", name)
+    if tenant_id is None:
+        raise UnknownTenantError(name)
+    return tenant_id
+
+
+async def set_time_zone(conn: asyncpg.Connection, name: str, time_zone: str) -> int:
+    """The tenant's time zone ("today" for birthdays and follow-ups); its id (UnknownTenantError if none)."""
+    tenant_id = await conn.fetchval("UPDATE tenants SET time_zone = $2 WHERE name = $1 RETURNING id", name, time_zone)
+    if tenant_id is None:
+        raise UnknownTenantError(name)
+    return tenant_id
+
+
+async def list_tokens(conn: asyncpg.Connection, tenant_name: str) -> list[dict[str, Any]]:
+    """The tenant's tokens (never the tokens themselves), oldest first."""
+    async with conn.transaction():
+        await find_tenant_owner(conn, tenant_name)
+        rows = await conn.fetch(
+            """
+            SELECT t.id, t.name, t.scopes, t.created_at, t.expires_at, t.last_used_at, t.revoked_at
+            FROM api_tokens t JOIN tenants n ON n.id = t.tenant_id
+            WHERE n.name = $1 ORDER BY t.id
+            """,
+            tenant_name,
+        )
+    return [dict(row) for row in rows]
+
+
+async def revoke_token(conn: asyncpg.Connection, token_id: int) -> None:
+    """Revoke a token: its next request is a 401. Revoking it again changes nothing."""
+    found = await conn.fetchval(
+        "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, now()) WHERE id = $1 RETURNING id", token_id
+    )
+    if found is None:
+        raise UnknownTokenError(f"no token with id {token_id}")
+
+
+async def rotate_token(conn: asyncpg.Connection, token_id: int, expires_in_days: float | None = None) -> str:
+    """Revoke a live token and return its replacement: same tenant, user, name and scopes; the same
+    lifetime unless `expires_in_days` gives another."""
+    async with conn.transaction():
+        old = await conn.fetchrow(
+            "SELECT tenant_id, user_id, name, scopes, created_at, expires_at, revoked_at"
+            " FROM api_tokens WHERE id = $1 FOR UPDATE",
+            token_id,
+        )
+        if old is None or old["revoked_at"] is not None:
+            raise UnknownTokenError(f"no live token with id {token_id}")
+        if expires_in_days is None and old["expires_at"] is not None:
+            expires_in_days = (old["expires_at"] - old["created_at"]) / dt.timedelta(days=1)
+        await conn.execute("UPDATE api_tokens SET revoked_at = now() WHERE id = $1", token_id)
+        token = generate_token()
+        await conn.execute(
+            "INSERT INTO api_tokens (tenant_id, user_id, token_hash, name, scopes, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::float8 * 86400))",
+            old["tenant_id"],
+            old["user_id"],
+            hash_token(token),
+            old["name"],
+            old["scopes"],
+            expires_in_days,
+        )
+    return token

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.accounts import UnknownTenantError
 from kith.auth.tokens import generate_token, hash_token
 from kith.models import ALL_SCOPES, ApiToken, Tenant, User
-
-
-class UnknownTokenError(LookupError):
-    pass
 
 
 async def get_or_create_tenant(session: AsyncSession, name: str, time_zone: str = "UTC") -> Tenant:
@@ -67,60 +62,6 @@ async def create_token(
             token_hash=hash_token(token),
             name=token_name,
             scopes=list(dict.fromkeys(scopes)),
-            expires_at=_expiry(expires_in_days),
-        )
-    )
-    await session.flush()
-    return token
-
-
-async def list_tokens(session: AsyncSession, tenant_name: str) -> list[dict[str, Any]]:
-    """The tenant's tokens (never the tokens themselves), oldest first."""
-    tenant = await _tenant(session, tenant_name)
-    rows = await session.scalars(select(ApiToken).where(ApiToken.tenant_id == tenant.id).order_by(ApiToken.id))
-    return [
-        {
-            "id": t.id,
-            "name": t.name,
-            "scopes": t.scopes,
-            "created_at": t.created_at,
-            "expires_at": t.expires_at,
-            "last_used_at": t.last_used_at,
-            "revoked_at": t.revoked_at,
-        }
-        for t in rows
-    ]
-
-
-async def revoke_token(session: AsyncSession, token_id: int) -> None:
-    """Revoke a token: its next request is a 401. Revoking it again changes nothing."""
-    found = await session.scalar(
-        update(ApiToken)
-        .where(ApiToken.id == token_id)
-        .values(revoked_at=func.coalesce(ApiToken.revoked_at, func.now()))
-        .returning(ApiToken.id)
-    )
-    if found is None:
-        raise UnknownTokenError(f"no token with id {token_id}")
-
-
-async def rotate_token(session: AsyncSession, token_id: int, expires_in_days: float | None = None) -> str:
-    """Revoke a live token and return its replacement: same tenant, user, name and scopes; the same
-    lifetime unless `expires_in_days` gives another."""
-    old = await session.scalar(select(ApiToken).where(ApiToken.id == token_id).with_for_update())
-    if old is None or old.revoked_at is not None:
-        raise UnknownTokenError(f"no live token with id {token_id}")
-    if expires_in_days is None and old.expires_at is not None:
-        expires_in_days = (old.expires_at - old.created_at) / dt.timedelta(days=1)
-    old.revoked_at = dt.datetime.now(dt.UTC)
-    token = generate_token()
-    session.add(
-        ApiToken(
-            tenant_id=old.tenant_id,
-            user_id=old.user_id,
-            token_hash=hash_token(token),
-            name=old.name,
-            scopes=old.scopes,
             expires_at=_expiry(expires_in_days),
         )
     )

@@ -1,4 +1,5 @@
-"""The contact listings, declared: each reads `contact_cards` and, live, `contact_card_rows` (see db/views)."""
+"""The contact listings, declared: each reads the contact_cards read model (and, live, the contacts an API
+write changed since its refresh; see kith.readmodels.models and db/views/contact_cards.sql)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import datetime as dt
 
 from kith.contacts.schemas import Contact, UpcomingBirthday
 from kith.pagination.listing import Filter, Listing, Sort
+from kith.readmodels.models import CONTACT_CARDS
 
 # Everything a contact card shows is a column of the view, but whether a follow-up is overdue and by how many
 # whole days (relative to now).
@@ -14,8 +16,6 @@ CONTACT_COLUMNS = {
     "overdue_days": "CASE WHEN r.follow_up_due_key < now()"
     " THEN floor(extract(epoch FROM now() - r.follow_up_due_key) / 86400)::integer END",
 }
-# Reads the view for rows unchanged since its refresh, contact_card_rows for those an API write changed since.
-CONTACT_CARDS = {"source": "contact_cards", "view": "contact_cards", "live": "contact_card_rows", "changed": "contacts"}
 
 # Rows of the sort's index a search reads before it turns to its trigram index: a term on more than
 # about 1 row in 100 fills a page within them; a rarer one has few enough matches to sort them all
@@ -25,7 +25,7 @@ SEARCH_PROBE = 5000
 CONTACTS = Listing(
     name="contacts",
     item=Contact,
-    **CONTACT_CARDS,
+    read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
     sorts={
         "score": Sort(("score", "id"), (float, int), descending=True),
@@ -48,7 +48,7 @@ CONTACTS = Listing(
 OVERDUE = Listing(
     name="contacts.overdue",
     item=Contact,
-    **CONTACT_CARDS,
+    read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
     sorts={"overdue": Sort(("follow_up_due_key", "id"), (dt.datetime, int), descending=False)},
     scope="r.follow_up_due_key < now()",
@@ -59,7 +59,7 @@ OVERDUE = Listing(
 BIRTHDAYS = Listing(
     name="contacts.birthdays",
     item=UpcomingBirthday,
-    **CONTACT_CARDS,
+    read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
     sorts={"birthday": Sort(("birthday_mmdd", "id"), (int, int), descending=False)},
     context_types=(int,),

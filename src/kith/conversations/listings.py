@@ -1,7 +1,7 @@
 """The conversation listings, declared.
 
-Conversations read `conversation_summaries` and, live, `conversation_summary_live`
-(the conversations an API write changed since the refresh, seeking on their sort key; see db/views).
+Conversations read the conversation_summaries read model and, live, the conversations an API write
+changed since its refresh, seeking on their sort key (kith.readmodels.models, db/views).
 Messages are read from the base table (fresh after a send), on
 ix_messages_tenant_conversation_sent / ix_messages_tenant_contact_sent_id, with
 the parent's existence checked by the guard in the same statement.
@@ -13,14 +13,8 @@ import datetime as dt
 
 from kith.conversations.schemas import ConversationSummary, Message
 from kith.pagination.listing import Filter, Listing, Sort
+from kith.readmodels.models import CONVERSATION_SUMMARIES
 
-SUMMARIES = {
-    "source": "conversation_summaries",
-    "view": "conversation_summaries",
-    "live": "conversation_summary_live",
-    "changed": "conversations",
-    "live_only_changed": True,
-}
 # Most recent activity first; `last_activity_at` is never NULL (see db/views/conversation_summaries.sql).
 RECENT = {"recent": Sort(("last_activity_at", "id"), (dt.datetime, int), descending=True)}
 # Newest first, ties broken by id: the order a thread is shown in.
@@ -29,7 +23,7 @@ NEWEST = {"newest": Sort(("sent_at", "id"), (dt.datetime, int), descending=True)
 CONVERSATIONS = Listing(
     name="conversations",
     item=ConversationSummary,
-    **SUMMARIES,
+    read_model=CONVERSATION_SUMMARIES,
     sorts=RECENT,
     filters={
         "contact_id": Filter("r.contact_id = :contact_id"),
@@ -45,7 +39,7 @@ CONVERSATIONS = Listing(
 CONVERSATION = Listing(
     name="conversation",
     item=ConversationSummary,
-    **SUMMARIES,
+    read_model=CONVERSATION_SUMMARIES,
     sorts=RECENT,
     scope="r.id = :conversation_id",
 )

@@ -1,23 +1,24 @@
 """One way to declare a listing: a `Listing` spec, and the machinery that turns spec + request into a page.
 
-A spec names its read model, its sorts, its filters, its item Struct and its
+A spec names its read model (kith.readmodels.models: the slice holding the
+tenant's rows, its live definition and change marks) or a base table, its sorts, its filters, its item Struct and its
 name (the endpoint a cursor is bound to). `Listing.page` decodes the cursor,
 builds the ONE statement, runs it and returns a `Page` with both cursors:
 
-    WITH meta AS (as_of of the view, the guard),
-         changed AS (ids an API write changed since as_of)        -- with `live`
+    WITH meta AS (as_of and generation of the tenant's slice, the guard),
+         changed AS (ids an API write changed since as_of)        -- with a live definition
     SELECT meta.*, the page FROM meta LEFT JOIN LATERAL (
         (view rows not changed, seek, ORDER BY, LIMIT)
-        UNION ALL (live rows changed, seek, ORDER BY, LIMIT)      -- with `live`
+        UNION ALL (live rows changed, seek, ORDER BY, LIMIT)      -- with a live definition
         … per segment …
         ORDER BY segment, sort LIMIT n
     ) ON meta.found
 
-With `live_only_changed` there is no `changed` list: the live view holds only
+With a live view holding only the changed rows there is no `changed` list: the live view holds only
 the changed rows, and each view row is checked against its base row's mark.
 Each branch seeks on the sort's index; the merge re-sorts at most
 `branches × (limit + 1)` rows. The `meta` row is always there, so an empty
-page still reports `as_of`, and a false guard (a parent that does not exist
+page still reports `as_of` and `generation`, and a false guard (a parent that does not exist
 or is another tenant's) is a 404 without a second round trip. Items are
 built by column name (`msgspec.convert`), never by position.
 """
@@ -35,8 +36,9 @@ from sqlalchemy import TextClause, text
 from kith.db.reads import Source, fetch_all
 from kith.pagination.cursor import Binding, Direction, Position
 from kith.pagination.keyset import Sort
-from kith.pagination.page import Page, build_page, codec
+from kith.pagination.page import Freshness, Listed, Page, build_page, codec
 from kith.problems import not_found
+from kith.readmodels.models import ReadModel, Slice, freshness_sql
 
 __all__ = ["Filter", "Listing", "ListingRequest", "Position", "Segment", "Sort"]
 
@@ -118,19 +120,17 @@ class PreparedPage:
 class Listing:
     name: str  # the endpoint a cursor is bound to
     item: type[msgspec.Struct]  # each field is read from the column of the same name
-    source: str  # the relation rows are read from: a materialized view or a base table
     sorts: Mapping[str, Sort]
+    # Rows are read from the tenant's slice of a read model (with its as_of, generation and live rows), or
+    # from a base table (`source`: fresh by nature, as_of and generation are null).
+    read_model: ReadModel | None = None
+    source: str | None = None
     default_sort: str | None = None  # None: the first sort
     filters: Mapping[str, Filter] = field(default_factory=dict)
-    view: str | None = None  # view_refreshes.view_name giving `as_of` (None: as_of is null)
-    live: str | None = None  # a plain view with the source's columns, read for rows changed since as_of
-    changed: str | None = None  # with `live`: the base table whose `changed_at` marks API writes (same ids)
-    # With `live`: the live view itself holds only the rows changed since as_of, seeking an index in the
-    # sort's order, so no list of changed ids is gathered: the view's rows are checked against `changed`
-    # one by one (a primary-key probe per row read), and the live branch stops after the page's rows.
-    live_only_changed: bool = False
     scope: str | None = None  # a condition always applied; its parameters come from request.scope
-    guard: str | None = None  # evaluated once in the same statement: false is a 404
+    # Evaluated once in the same statement (false is a 404), beside `f.as_of` (the slice's); given the
+    # tenant when it names a read model's relation.
+    guard: str | Callable[[int], str] | None = None
     missing: str = "Not found"  # the 404's detail when the guard is false
     columns: Mapping[str, str] = field(default_factory=dict)  # per-field SQL over `r.`, where not `r.<field>`
     # The walk's context carried in the cursor ahead of the segment and the sort key (e.g. the day a
@@ -138,8 +138,8 @@ class Listing:
     context_types: tuple[type, ...] = ()
 
     def __post_init__(self) -> None:
-        if (self.live is None) != (self.changed is None):
-            raise ValueError(f"{self.name}: `live` and `changed` go together")
+        if (self.read_model is None) == (self.source is None):
+            raise ValueError(f"{self.name}: give a read model or a source, not both")
 
     @property
     def segmented(self) -> bool:
@@ -178,6 +178,10 @@ class Listing:
 
     async def page(self, source: Source, request: ListingRequest, segments: SegmentPlan | None = None) -> Page:
         """The page `request` asks for: one statement, items built by column name, both cursors."""
+        return (await self.read(source, request, segments)).page
+
+    async def read(self, source: Source, request: ListingRequest, segments: SegmentPlan | None = None) -> Listed:
+        """The page and the freshness of what it was read from (as_of, generation), from the same statement."""
         prepared = self.prepare(request, segments)
         rows = await fetch_all(source, prepared.statement, prepared.params)
         meta = rows[0]
@@ -190,7 +194,7 @@ class Listing:
             segment = (row.segment,) if segmented else ()
             return (*context, *segment, *(getattr(row, name) for name in key_names))
 
-        return build_page(
+        page = build_page(
             [row for row in rows if row.segment is not None],
             limit=request.limit,
             position=prepared.position,
@@ -199,6 +203,7 @@ class Listing:
             item_of=lambda row: msgspec.convert(row, item, from_attributes=True),
             as_of=meta.as_of,
         )
+        return Listed(page, Freshness(meta.as_of, meta.generation))
 
     def _statement(
         self,
@@ -235,11 +240,13 @@ class Listing:
             segments=tuple((n, plan[n].condition, tuple(plan[n].columns.items())) for n in numbers),
             computed=tuple(plan[0].columns),
         )
-        return _build_statement(self, shape), params
+        read_from = self.read_model.slice_of(request.tenant_id) if self.read_model else None
+        guard = self.guard(request.tenant_id) if callable(self.guard) else self.guard
+        return _build_statement(self, shape, read_from, guard), params
 
 
 @cache
-def _build_statement(listing: Listing, shape: _Shape) -> TextClause:
+def _build_statement(listing: Listing, shape: _Shape, read_from: Slice | None, guard: str | None) -> TextClause:
     sort = listing.sorts[shape.sort]
     key_params = [f"{KEY_PREFIX}{i}" for i in range(len(sort.columns))]
     way = "DESC" if sort.reading_descending(shape.direction) else "ASC"
@@ -249,25 +256,30 @@ def _build_statement(listing: Listing, shape: _Shape) -> TextClause:
     conditions = ["r.tenant_id = :tenant_id", *(listing.filters[name].sql for name in shape.filters)]
     if listing.scope:
         conditions.append(listing.scope)
+    model = read_from.model if read_from else None
+    source = read_from.relation if read_from else listing.source
     # With a live definition: the view's rows not changed since as_of, and the changed ones computed live.
-    if listing.live and listing.live_only_changed:
+    # With a live view holding only the changed rows (seeking an index in the sort's order), no list of
+    # changed ids is gathered: the view's rows are checked against `changed` one by one (a primary-key
+    # probe per row read), and the live branch stops after the page's rows.
+    if model and model.live and model.live_only_changed:
         memberships = [
             (
-                listing.source,
+                source,
                 # `IS TRUE`: the probe is by primary key; a plain comparison would imply the predicate of a
                 # partial index on changed rows and invite a scan of it per row.
-                f"NOT EXISTS (SELECT 1 FROM {listing.changed} c WHERE c.tenant_id = r.tenant_id AND c.id = r.id"
+                f"NOT EXISTS (SELECT 1 FROM {model.changed} c WHERE c.tenant_id = r.tenant_id AND c.id = r.id"
                 " AND (c.changed_at >= (SELECT as_of FROM meta)) IS TRUE)",
             ),
-            (listing.live, "true"),
+            (model.live, "true"),
         ]
-    elif listing.live:
+    elif model and model.live:
         memberships = [
-            (listing.source, "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
-            (listing.live, "r.id = ANY (CAST((SELECT ids FROM changed) AS bigint[]))"),
+            (source, "r.id <> ALL (CAST((SELECT ids FROM changed) AS bigint[]))"),
+            (model.live, "r.id = ANY (CAST((SELECT ids FROM changed) AS bigint[]))"),
         ]
     else:
-        memberships = [(listing.source, "true")]
+        memberships = [(source, "true")]
     probing = next((name for name in shape.filters if listing.filters[name].probe), None)
     order = sort.order_by(shape.direction, "r.")
     branches = []
@@ -276,7 +288,7 @@ def _build_statement(listing: Listing, shape: _Shape) -> TextClause:
         seek = [sort.seek(shape.direction, "r.", key_params)] if shape.seek_segment == number else []
         for relation, membership in memberships:
             where = [*conditions, membership, f"({condition})", *seek]
-            if probing and relation == listing.source:
+            if probing and relation == source:
                 branches.append(_probing_branch(listing, probing, number, computed, relation, where, order))
                 continue
             branches.append(
@@ -285,23 +297,19 @@ def _build_statement(listing: Listing, shape: _Shape) -> TextClause:
             )
     if not branches:  # the cursor is past every segment: an empty page (meta still reports as_of)
         nulls = "".join(f", NULL AS {name}" for name in shape.computed)
-        branches.append(f"(SELECT CAST(NULL AS integer) AS segment{nulls}, r.* FROM {listing.source} r WHERE false)")
-    as_of = (
-        f"(SELECT as_of FROM view_refreshes WHERE view_name = '{listing.view}')"
-        if listing.view
-        else "CAST(NULL AS timestamptz)"
-    )
-    ctes = [f"meta AS MATERIALIZED (SELECT {as_of} AS as_of, {listing.guard or 'true'} AS found)"]
-    if listing.live and not listing.live_only_changed:
+        branches.append(f"(SELECT CAST(NULL AS integer) AS segment{nulls}, r.* FROM {source} r WHERE false)")
+    freshness = freshness_sql(read_from) if read_from else freshness_sql()
+    ctes = [f"meta AS MATERIALIZED (SELECT f.as_of, f.generation, {guard or 'true'} AS found FROM ({freshness}) f)"]
+    if model and model.live and not model.live_only_changed:
         ctes.append(
             "changed AS MATERIALIZED (SELECT coalesce(array_agg(c.id), '{}') AS ids"
-            f" FROM {listing.changed} c WHERE c.tenant_id = :tenant_id AND c.changed_at >= (SELECT as_of FROM meta))"
+            f" FROM {model.changed} c WHERE c.tenant_id = :tenant_id AND c.changed_at >= (SELECT as_of FROM meta))"
         )
     fields = [f"{listing.columns.get(name, f'r.{name}')} AS {name}" for name in listing.item.__struct_fields__]
     keys = [f"r.{column} AS {name}" for column, name in zip(sort.columns, key_params, strict=True)]
     return text(
         f"WITH {', '.join(ctes)}"
-        f" SELECT meta.as_of, meta.found, r.segment, {', '.join([*keys, *fields])}"
+        f" SELECT meta.as_of, meta.generation, meta.found, r.segment, {', '.join([*keys, *fields])}"
         " FROM meta LEFT JOIN LATERAL ("
         f"SELECT * FROM ({' UNION ALL '.join(branches)}) merged ORDER BY {merged_order} LIMIT :fetch"
         ") r ON meta.found"

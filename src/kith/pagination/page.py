@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable, Sequence
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
 from urllib.parse import quote, urlencode
 
 import msgspec
@@ -29,6 +30,20 @@ class Page(msgspec.Struct, Generic[T]):
     next_cursor: str | None
     prev_cursor: str | None
     as_of: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """What a read was made from: the read model's `as_of` and `generation` for the tenant (the greatest of
+    several read models'; both None for a base table). Read in the same statement as the rows."""
+
+    as_of: dt.datetime | None
+    generation: int | None
+
+
+class Listed(NamedTuple):
+    page: Page
+    freshness: Freshness
 
 
 _codec: CursorCodec | None = None

@@ -1,10 +1,11 @@
-"""Refreshing the read models: coalesced, never blocking readers, failures leave the old contents.
+"""Refreshing the read models' slices: coalesced, never blocking readers, failures leave the old contents.
 
-The protocol, per view (all state in PostgreSQL, so it holds across any number
+The protocol, per slice (one materialized view of a read model, see
+kith.readmodels.models; all state in PostgreSQL, so it holds across any number
 of worker processes and machines):
 
 * A request records itself (`view_refreshes.requested_at`, committed), then
-  tries the view's advisory lock.
+  tries the slice's advisory lock.
 * Who gets the lock checks, under it, whether a request is newer than the last
   pass's start; if so it runs one pass (`REFRESH ... CONCURRENTLY`, readers
   never wait), records it and commits, which releases the lock.
@@ -15,7 +16,7 @@ of worker processes and machines):
   during a pass, they cause exactly one more pass.
 
 A failed pass (error, lock or statement timeout) rolls back to a savepoint, so
-the view keeps its previous contents and `as_of`, and records `failed` with the
+the slice keeps its previous contents, `as_of` and `generation`, and records `failed` with the
 error while still holding the lock; the error propagates (the job retries it if
 it is transient) and any request not yet covered is served by the next request
 or scheduled refresh. A worker killed mid-pass loses its connection; the server
@@ -35,7 +36,7 @@ from kith.db import locks
 from kith.db.session import standalone_engine
 from kith.observability.metrics import REFRESH_SECONDS
 from kith.readmodels import queries
-from kith.readmodels.views import CLEARED_MARKS, VIEWS
+from kith.readmodels.models import READ_MODELS, ReadModel, Slice
 
 logger = logging.getLogger(__name__)
 
@@ -47,50 +48,40 @@ CLIENT_CHECK_INTERVAL = 2
 VACUUM_TIMEOUT = 1800
 
 
-class UnknownViewError(LookupError):
-    pass
-
-
 class RefreshFailed(RuntimeError):
     """A pass failed; the previous contents are still served and the failure is recorded."""
 
 
 @dataclass(frozen=True, slots=True)
 class RefreshOutcome:
-    view_name: str
+    slice: Slice
     refreshes: int  # passes this call ran (0: another process holds the lock and will do it)
 
 
-def check_view(view_name: str) -> None:
-    if view_name not in VIEWS:
-        raise UnknownViewError(f"no view named {view_name!r}; views: {', '.join(VIEWS)}")
-
-
-async def request_refresh(engine: AsyncEngine, view_name: str) -> RefreshOutcome:
+async def request_refresh(engine: AsyncEngine, target: Slice) -> RefreshOutcome:
     """Record a request, then refresh until no request is left uncovered (or someone else is on it)."""
-    check_view(view_name)
     async with engine.begin() as conn:
-        await conn.execute(queries.MARK_REQUESTED, {"view_name": view_name})
-    return await drain_requests(engine, view_name)
+        await conn.execute(queries.MARK_REQUESTED, {"view_name": target.relation})
+    return await drain_requests(engine, target)
 
 
-async def drain_requests(engine: AsyncEngine, view_name: str) -> RefreshOutcome:
-    """Serve the requests already recorded for the view (no new one). Used after holding its lock."""
-    check_view(view_name)
+async def drain_requests(engine: AsyncEngine, target: Slice) -> RefreshOutcome:
+    """Serve the requests already recorded for the slice (no new one). Used after holding its lock."""
     passes = 0
     while True:
-        locked, ran = await _refresh_once(engine, view_name)
+        locked, ran = await _refresh_once(engine, target)
         if not locked:
             break  # the holder re-checks after releasing and will see our request
         passes += ran
         async with engine.connect() as conn:
-            if not await conn.scalar(queries.PENDING, {"view_name": view_name}):
+            if not await conn.scalar(queries.PENDING, {"view_name": target.relation}):
                 break
-    return RefreshOutcome(view_name, passes)
+    return RefreshOutcome(target, passes)
 
 
-async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool]:
+async def _refresh_once(engine: AsyncEngine, target: Slice) -> tuple[bool, bool]:
     """One pass if the lock is free and a request is uncovered. Returns (got the lock, refreshed)."""
+    view_name = target.relation
     params = {"view_name": view_name}
     failure: Exception | None = None
     started_at: dt.datetime | None = None
@@ -121,8 +112,8 @@ async def _refresh_once(engine: AsyncEngine, view_name: str) -> tuple[bool, bool
                 finished_at = await conn.scalar(
                     queries.RECORD_SUCCESS, {**params, "started_at": started_at, "as_of": as_of}
                 )
-                if view_name in CLEARED_MARKS:  # readers see the new as_of and the cleared marks together
-                    await conn.execute(queries.clear_marks(CLEARED_MARKS[view_name]), {"as_of": as_of})
+                if target.model.live_only_changed:  # readers see the new as_of and the cleared marks together
+                    await conn.execute(queries.clear_marks(target), {"as_of": as_of})
     except Exception as exc:
         # The transaction itself failed (e.g. the connection was lost): record it if we still can.
         if started_at is not None:
@@ -181,14 +172,14 @@ def _describe(exc: BaseException) -> str:
     return message.splitlines()[0][:2000]
 
 
-async def vacuum_view(engine: AsyncEngine, view_name: str) -> bool:
-    """`VACUUM (ANALYZE)` the view (concurrent refreshes leave dead tuples). False if a refresh holds it.
+async def vacuum_slice(engine: AsyncEngine, target: Slice) -> bool:
+    """`VACUUM (ANALYZE)` the slice (concurrent refreshes leave dead tuples). False if a refresh holds it.
 
     VACUUM and REFRESH take conflicting table locks, so VACUUM holds the view's refresh
     key meanwhile: a refresh request arriving then finds the key taken and returns, and
     the requests it left are served here afterwards.
     """
-    check_view(view_name)
+    view_name = target.relation
     key = locks.refresh_key(view_name)
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -202,11 +193,13 @@ async def vacuum_view(engine: AsyncEngine, view_name: str) -> bool:
         finally:
             await locks.release_session_lock(conn, key, reset=True)
     logger.info("vacuumed %s", view_name)
-    await drain_requests(engine, view_name)
+    await drain_requests(engine, target)
     return True
 
 
-async def refresh_all(database_url: str | None = None, views: tuple[str, ...] = VIEWS) -> list[RefreshOutcome]:
-    """Refresh these views (all by default) now: CLI, after a seed."""
+async def refresh_all(
+    database_url: str | None = None, models: tuple[ReadModel, ...] = READ_MODELS
+) -> list[RefreshOutcome]:
+    """Refresh every slice of these read models (all by default) now: CLI, after a seed."""
     async with standalone_engine(database_url) as engine:
-        return [await request_refresh(engine, name) for name in views]
+        return [await request_refresh(engine, target) for model in models for target in model.slices()]

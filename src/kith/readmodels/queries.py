@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import TextClause, text
 
+from kith.readmodels.models import Slice
+
 # An upsert, so a view whose row a migration forgot still gets one (status 'never').
 MARK_REQUESTED = text(
     """
@@ -36,12 +38,13 @@ SNAPSHOT_AS_OF = text(
     """
 )
 
+# A new generation from the one sequence (see kith.readmodels.models): it only ever grows.
 RECORD_SUCCESS = text(
     """
     UPDATE view_refreshes
     SET status = 'succeeded', started_at = :started_at, finished_at = clock_timestamp(),
         duration_ms = (extract(epoch FROM clock_timestamp() - :started_at) * 1000)::int,
-        as_of = :as_of, error = NULL
+        as_of = :as_of, generation = nextval('read_model_generations'), error = NULL
     WHERE view_name = :view_name
     RETURNING finished_at
     """
@@ -94,7 +97,7 @@ MARK_RUNS_REFRESHED = text(
 
 
 def refresh_statement(view_name: str, concurrently: bool = True):
-    # view_name comes from kith.readmodels.views.VIEWS, never from a request.
+    # view_name is a slice's relation (kith.readmodels.models), never a request's text.
     return text(f"REFRESH MATERIALIZED VIEW {'CONCURRENTLY ' if concurrently else ''}{view_name}")
 
 
@@ -102,6 +105,10 @@ def vacuum_statement(view_name: str):
     return text(f"VACUUM (ANALYZE) {view_name}")
 
 
-def clear_marks(table: str) -> TextClause:
-    """Clear the change marks a refresh has taken in (in its transaction, with its as_of)."""
-    return text(f"UPDATE {table} SET changed_at = NULL WHERE changed_at IS NOT NULL AND changed_at < :as_of")
+def clear_marks(target: Slice) -> TextClause:
+    """Clear the change marks a refresh of the slice has taken in (in its transaction, with its as_of):
+    its tenants' only, so another slice's tenants keep the marks their live reads still need."""
+    return text(
+        f"UPDATE {target.model.changed} SET changed_at = NULL"
+        f" WHERE changed_at IS NOT NULL AND changed_at < :as_of AND ({target.tenants})"
+    )

@@ -19,6 +19,13 @@ from kith.sync.service import get_run
 from kith.sync.sources import SOURCES
 
 
+async def check_file(source: SourceName, stream: BinaryIO, *, json: bool = False) -> None:
+    """Raise SourceFormatError unless the file reads as the source's format (on its head, as an upload is)."""
+    options = RunOptions(format="json" if json else "file")
+    await check_format(SOURCES[source], stream.read() if json else stream.read(HEAD_BYTES), None, options)
+    stream.seek(0)
+
+
 async def import_file(
     engine: AsyncEngine,
     tenant_id: int,
@@ -31,11 +38,9 @@ async def import_file(
     json: bool = False,
     progress: Callable[[Totals], None] | None = None,
 ) -> SyncRunDetail:
-    """The CLI's import: the same checks, run and chain as an upload, reading a local file (no stored chunks)."""
-    spec = SOURCES[source]
+    """The CLI's import: the same run and chain as an upload, reading a local file (no stored chunks).
+    The caller has checked the file (check_file), before the database was even started."""
     options = RunOptions(own_addresses=own_addresses or [], format="json" if json else "file")
-    await check_format(spec, stream.read() if json else stream.read(HEAD_BYTES), since, options)
-    stream.seek(0)
     async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
         run = await create_run(session, tenant_id, user_id, source, since, options)
     # The file is local to this process, so the import runs here; scoring and the refreshes that

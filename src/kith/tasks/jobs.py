@@ -1,7 +1,7 @@
 """The jobs. Thin: each calls the service the API and the CLI call, and sends the next job.
 
 The chain of an import: `sync` (queue sync) → `score` (queue compute) →
-`refresh` of each view (queue compute). Every step may be delivered twice (a
+`refresh` of the run's tenant's slice of each read model (queue compute). Every step may be delivered twice (a
 retry, a worker that died before acknowledging): each is idempotent, and a step
 already done is skipped while the chain still moves on.
 
@@ -29,7 +29,7 @@ from kith.jobqueue import names
 from kith.jobqueue.broker import MAX_HOLD, jobs, stream
 from kith.jobqueue.engine import Engine
 from kith.readmodels import coalesced_refresh as readmodels
-from kith.readmodels.views import VIEWS
+from kith.readmodels.models import READ_MODELS, Slice, slice_named
 from kith.scoring.service import rescore_all, score_sync_run
 from kith.sync.running import execute_sync_run
 from kith.tasks import queries
@@ -84,18 +84,29 @@ async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     if state.score_status != "succeeded":
         changed = await score_sync_run(engine, sync_run_id)
     if state.refresh_status != "succeeded":
+        slices = [model.slice_of(state.tenant_id) for model in READ_MODELS]  # the run's tenant's, no other
         async with engine.begin() as conn:
-            await conn.execute(queries.AWAIT_REFRESH, {"id": sync_run_id, "views": list(VIEWS)})
-        for view_name in VIEWS:
-            await refresh.kiq(view_name)
+            await conn.execute(queries.AWAIT_REFRESH, {"id": sync_run_id, "views": [s.relation for s in slices]})
+        await _request_refreshes(slices)
     return {"sync_run_id": sync_run_id, "contacts_changed": changed}
 
 
 @jobs.task(task_name=names.REFRESH, queue="compute", timeout=REFRESH_TIMEOUT)
-async def refresh(view_name: str, engine: Engine) -> dict[str, Any]:
-    """Request a refresh of the view: coalesced with any other (see kith.readmodels.coalesced_refresh)."""
-    outcome = await readmodels.request_refresh(engine, view_name)
-    return {"view": outcome.view_name, "refreshes": outcome.refreshes}
+async def refresh(relation: str, engine: Engine) -> dict[str, Any]:
+    """Request a refresh of a read model's slice (named by its relation in the message): coalesced with any
+    other (see kith.readmodels.coalesced_refresh)."""
+    outcome = await readmodels.request_refresh(engine, slice_named(relation))
+    return {"view": outcome.slice.relation, "refreshes": outcome.refreshes}
+
+
+def _every_slice() -> list[Slice]:
+    return [target for model in READ_MODELS for target in model.slices()]
+
+
+async def _request_refreshes(slices: list[Slice]) -> list[str]:
+    for target in slices:
+        await refresh.kiq(target.relation)
+    return [target.relation for target in slices]
 
 
 # ---------------------------------------------------------------- scheduled
@@ -108,10 +119,9 @@ async def refresh(view_name: str, engine: Engine) -> dict[str, Any]:
     schedule=[{"cron": _settings.jobs.refresh_cron, "schedule_id": "refresh_views"}],
 )
 async def refresh_views() -> list[str]:
-    """Request a refresh of every view (time-relative figures move; batch results land)."""
-    for view_name in VIEWS:
-        await refresh.kiq(view_name)
-    return list(VIEWS)
+    """Request a refresh of every slice of every read model, in turn (time-relative figures move; batch
+    results land)."""
+    return await _request_refreshes(_every_slice())
 
 
 @jobs.task(
@@ -121,8 +131,8 @@ async def refresh_views() -> list[str]:
     schedule=[{"cron": _settings.jobs.vacuum_cron, "schedule_id": "vacuum_views"}],
 )
 async def vacuum_views(engine: Engine) -> dict[str, bool]:
-    """`VACUUM (ANALYZE)` each view: concurrent refreshes leave dead rows behind."""
-    return {view_name: await readmodels.vacuum_view(engine, view_name) for view_name in VIEWS}
+    """`VACUUM (ANALYZE)` each slice: concurrent refreshes leave dead rows behind."""
+    return {target.relation: await readmodels.vacuum_slice(engine, target) for target in _every_slice()}
 
 
 @jobs.task(
@@ -138,8 +148,7 @@ async def rescore(engine: Engine) -> dict[str, Any]:
             logger.info("rescore skipped: another one is running")
             return {"skipped": True}
         changed = await rescore_all(engine)
-    for view_name in VIEWS:
-        await refresh.kiq(view_name)
+    await _request_refreshes(_every_slice())
     return {"contacts_changed": changed}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 RUN_STATE = text(
-    "SELECT status, stages #>> '{score,status}' AS score_status, stages #>> '{refresh,status}' AS refresh_status "
+    "SELECT tenant_id, status, stages #>> '{score,status}' AS score_status, stages #>> '{refresh,status}' AS refresh_status "
     "FROM sync_runs WHERE id = :id"
 )
 

@@ -2,8 +2,8 @@
 
 A frozen copy of db/views/tenant_messages_daily.sql as of this revision.
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0014
+Revises: 0013
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0013"
-down_revision = "0012"
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
@@ -42,8 +42,9 @@ def upgrade() -> None:
     run_sql_script(TENANT_MESSAGES_DAILY_SQL)
     # Created WITH DATA just now: that is its first refresh.
     op.execute(
-        "INSERT INTO view_refreshes (view_name, status, started_at, finished_at, as_of) "
-        "VALUES ('tenant_messages_daily', 'succeeded', now(), now(), now()) ON CONFLICT (view_name) DO NOTHING"
+        "INSERT INTO view_refreshes (view_name, status, started_at, finished_at, as_of, generation) "
+        "VALUES ('tenant_messages_daily', 'succeeded', now(), now(), now(), nextval('read_model_generations')) "
+        "ON CONFLICT (view_name) DO NOTHING"
     )
 
 

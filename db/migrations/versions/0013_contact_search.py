@@ -7,8 +7,8 @@ due since '-infinity'), in contact_cards and in tenant_dashboard's due days alik
 
 Frozen copies of db/views/contact_cards.sql and db/views/tenant_dashboard.sql as of this revision.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
@@ -50,7 +50,7 @@ CONTACT_CARDS_SQL = """\
 --
 -- `search_key` is what `q` matches a substring of: the name, the nickname, the
 -- company, the emails and each phone's digits, one per line (so no match spans two of them),
--- unaccented and lower-cased by kith_search_text (migration 0012: unaccent is
+-- unaccented and lower-cased by kith_search_text (migration 0013: unaccent is
 -- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
 -- it answers `LIKE '%…%'` for any part of it.
 
@@ -214,7 +214,8 @@ def _rebuild(contact_cards_sql: str, tenant_dashboard_sql: str) -> None:
     run_sql_script(tenant_dashboard_sql)
     # Created WITH DATA just now: that is a refresh.
     op.execute(
-        "UPDATE view_refreshes SET status = 'succeeded', started_at = now(), finished_at = now(), as_of = now() "
+        "UPDATE view_refreshes SET status = 'succeeded', started_at = now(), finished_at = now(), as_of = now(), "
+        "generation = nextval('read_model_generations') "
         "WHERE view_name IN ('contact_cards', 'tenant_dashboard')"
     )
 
