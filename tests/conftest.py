@@ -226,3 +226,21 @@ def per_app_limits():
     else:
         os.environ["KITH_LIMITS_STORE"] = previous
     get_settings.cache_clear()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_page_cache():
+    """Tests write with SQL of their own and read at once: a kept page would be dropped only when the
+    notification arrives (kith.pagination.cache), as in another process. The tests of the page cache
+    (tests/pages) turn it on themselves."""
+    from kith.config import get_settings
+
+    previous = os.environ.get("KITH_PAGE_CACHE_BYTES")
+    os.environ["KITH_PAGE_CACHE_BYTES"] = "0"
+    get_settings.cache_clear()
+    yield
+    if previous is None:
+        os.environ.pop("KITH_PAGE_CACHE_BYTES", None)
+    else:
+        os.environ["KITH_PAGE_CACHE_BYTES"] = previous
+    get_settings.cache_clear()

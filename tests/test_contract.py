@@ -43,6 +43,9 @@ async def served(create_database: Callable, tmp_path_factory: pytest.TempPathFac
         "KITH_RATE_LIMIT_PER_ADDRESS": "1000000",
         "KITH_AUTH_FAILURES_PER_ADDRESS": "1000000",
         "KITH_LOG_FORMAT": "text",
+        # Connecting Google only builds a URL to Google's consent page (no request is made); unset, it is a 503.
+        "KITH_GOOGLE_CLIENT_ID": "contract-client",
+        "KITH_GOOGLE_CLIENT_SECRET": "contract-secret",
     }
     env.pop("REDIS_URL", None)  # imports run in the server process: nothing else to start
     subprocess.run([*KITH, "seed", "--tenant", "contract", "--size", "small"], env=env, check=True, capture_output=True)

@@ -107,6 +107,7 @@ def _serve(host: str, port: int, workers: int) -> None:
 
     # Resolve (and, if embedded, start) the database once here; worker processes inherit the URL.
     os.environ["DATABASE_URL"] = _database_url()
+    os.environ["KITH_DB_PROCESSES"] = str(workers)  # they share KITH_DB_CONNECTIONS (kith.db.budget)
     get_settings.cache_clear()  # read again, with the URL resolved
     metrics_dir = None
     if workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -454,6 +455,49 @@ async def _after_seed(tenant_id: int) -> None:
     started = time.perf_counter()
     await refresh_all()
     _echo_err(f"refreshed the read models in {time.perf_counter() - started:.1f} s")
+
+
+@cli.command()
+@click.argument("provider", type=click.Choice(["google"]))
+@click.option("--tenant", "tenant_name", required=True)
+@click.option("--refresh-token", default=None, help="Connect with this refresh token, without a browser.")
+@click.option("--days-back", type=click.IntRange(1, 36500), default=None, help="Sync only the last N days of mail.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=0, help="Local port for the browser's callback (0: any)."
+)
+def connect(provider: str, tenant_name: str, refresh_token: str | None, days_back: int | None, port: int) -> None:
+    """Connect an account (Gmail and Google Contacts) and queue its first sync; print the connection id.
+
+    Prints the URL to open in a browser (on stderr) and takes the callback on a local port, or,
+    with --refresh-token, needs no browser.
+    """
+    click.echo(_run(_connect(provider, tenant_name, refresh_token, days_back, port)))
+
+
+async def _connect(provider: str, tenant_name: str, refresh_token: str | None, days_back: int | None, port: int) -> int:
+    owner = await _owner_of(tenant_name)
+
+    from kith.connectors.cli_connect import connect_in_browser
+    from kith.connectors.service import ConnectError, connect_with_refresh_token
+    from kith.db.session import standalone_engine
+    from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the connection sends (its first sync)
+
+    def show(url: str) -> None:
+        _echo_err(f"Open this URL in a browser to connect {provider}:\n{url}")
+
+    try:
+        async with standalone_engine() as engine:
+            if refresh_token:
+                return await connect_with_refresh_token(
+                    engine, owner.tenant_id, owner.user_id, refresh_token, days_back
+                )
+            return await connect_in_browser(engine, owner.tenant_id, owner.user_id, provider, days_back, port, show)
+    except ConnectError as exc:
+        raise click.ClickException(str(exc)) from None
+    except Exception as exc:
+        if detail := getattr(exc, "detail", None):  # a problem the API would answer with
+            raise click.ClickException(str(detail)) from None
+        raise
 
 
 class _Since(click.ParamType):

@@ -24,6 +24,12 @@ QUEUES = ("sync", "compute")
 class DatabaseSettings:
     url: str | None  # DATABASE_URL; None: the embedded server in data_dir
     sql_echo: bool
+    # KITH_DB_CONNECTIONS: connections one `kith serve` or `kith worker` opens at most, all its processes and
+    # pools together (kith.db.budget divides them); KITH_DB_PROCESSES is how many processes share them (set
+    # by those commands for their children).
+    connections: int
+    processes: int
+    pool_timeout: float  # KITH_DB_POOL_TIMEOUT: seconds a request waits for a connection before its 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +43,7 @@ class HttpSettings:
     cors_origins: tuple[str, ...]
     compression_min_bytes: int
     json_logs: bool
+    page_cache_bytes: int  # KITH_PAGE_CACHE_BYTES: pages kept per process (kith.pagination.cache); 0: none
     # KITH_TRUSTED_PROXIES: addresses or networks whose X-Forwarded-For / X-Forwarded-Proto are believed
     # (the client's address for limits and logs). None by default: a client cannot choose its address.
     trusted_proxies: tuple[str, ...]
@@ -83,6 +90,27 @@ class SyncSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectorSettings:
+    """Live connectors (Gmail, Google Contacts). The URLs are settings so a fake or a proxy can stand in for Google."""
+
+    google_client_id: str | None
+    google_client_secret: str | None
+    google_auth_url: str
+    google_token_url: str
+    gmail_api_url: str
+    people_api_url: str
+    # Fernet keys (url-safe base64 of 32 bytes), newest first: tokens are encrypted with the first and
+    # decrypted with any (rotation). None: one key derived from the secret key.
+    token_keys: tuple[str, ...] | None
+    sync_interval: int  # seconds between two syncs of a connection
+    stale_after: int  # seconds a run may go without progress before the scheduler hands it out again
+    fetch_concurrency: int  # batch requests one run keeps in flight (a tenant's runs take turns: per tenant too)
+    max_retries: int  # attempts of one request against rate limits and 5xx before the run fails
+    retry_delay: float  # seconds, doubled per attempt (with jitter) when the API says no Retry-After
+    retry_max_delay: float
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     data_dir: Path
     secret_key: str
@@ -91,6 +119,7 @@ class Settings:
     limits: LimitSettings
     jobs: JobSettings
     sync: SyncSettings
+    connectors: ConnectorSettings
 
 
 def _secret_key(env: Mapping[str, str], data_dir: Path) -> str:
@@ -189,7 +218,13 @@ def read_settings(env: Mapping[str, str]) -> Settings:
     return Settings(
         data_dir=data_dir,
         secret_key=_secret_key(env, data_dir),
-        database=DatabaseSettings(url=env.get("DATABASE_URL") or None, sql_echo=env.get("KITH_SQL_ECHO") == "1"),
+        database=DatabaseSettings(
+            url=env.get("DATABASE_URL") or None,
+            sql_echo=env.get("KITH_SQL_ECHO") == "1",
+            connections=_int(env, "KITH_DB_CONNECTIONS", 20),
+            processes=_int(env, "KITH_DB_PROCESSES", 1),
+            pool_timeout=_float(env, "KITH_DB_POOL_TIMEOUT", 5),
+        ),
         http=HttpSettings(
             host=env.get("KITH_HOST") or "127.0.0.1",
             port=_int(env, "KITH_PORT", 8000),
@@ -198,6 +233,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             cors_origins=tuple(o.strip() for o in (env.get("KITH_CORS_ORIGINS") or "").split(",") if o.strip()),
             compression_min_bytes=_int(env, "KITH_COMPRESSION_MIN_BYTES", 1024),
             json_logs=(env.get("KITH_LOG_FORMAT") or "json") == "json",
+            page_cache_bytes=_int(env, "KITH_PAGE_CACHE_BYTES", 64 * 1024 * 1024),
             trusted_proxies=_trusted_proxies(env.get("KITH_TRUSTED_PROXIES")),
         ),
         limits=LimitSettings(
@@ -228,6 +264,23 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             cleanup_cron=env.get("KITH_CLEANUP_CRON") or "30 3 * * *",
         ),
         sync=SyncSettings(run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90)),
+        connectors=ConnectorSettings(
+            google_client_id=env.get("KITH_GOOGLE_CLIENT_ID") or None,
+            google_client_secret=env.get("KITH_GOOGLE_CLIENT_SECRET") or None,
+            google_auth_url=env.get("KITH_GOOGLE_AUTH_URL") or "https://accounts.google.com/o/oauth2/v2/auth",
+            google_token_url=env.get("KITH_GOOGLE_TOKEN_URL") or "https://oauth2.googleapis.com/token",
+            gmail_api_url=(env.get("KITH_GMAIL_API_URL") or "https://gmail.googleapis.com").rstrip("/"),
+            people_api_url=(env.get("KITH_PEOPLE_API_URL") or "https://people.googleapis.com").rstrip("/"),
+            token_keys=tuple(k.strip() for k in keys.split(",") if k.strip())
+            if (keys := env.get("KITH_TOKEN_KEYS"))
+            else None,
+            sync_interval=_int(env, "KITH_CONNECTOR_SYNC_INTERVAL", 900),
+            stale_after=_int(env, "KITH_CONNECTOR_STALE_AFTER", 3600),
+            fetch_concurrency=_int(env, "KITH_CONNECTOR_CONCURRENCY", 4),
+            max_retries=_int(env, "KITH_CONNECTOR_MAX_RETRIES", 8),
+            retry_delay=_float(env, "KITH_CONNECTOR_RETRY_DELAY", 1),
+            retry_max_delay=_float(env, "KITH_CONNECTOR_RETRY_MAX_DELAY", 120),
+        ),
     )
 
 

@@ -38,8 +38,8 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 SCHEMAS = "#/components/schemas/"
 
 # Every authenticated route can answer these: a bad parameter, no/bad token, a scope or plan
-# that does not allow it, too many requests.
-API_STATUSES = (400, 401, 403, 429)
+# that does not allow it, too many requests, every database connection busy (kith.db.budget).
+API_STATUSES = (400, 401, 403, 429, 503)
 
 
 class ProblemDetails(msgspec.Struct, kw_only=True):
@@ -103,9 +103,13 @@ def _route_docs(
     return {"responses": responses, "opt": {OPT_KEY: opt}}
 
 
-def listing_responses(*statuses: int) -> dict[str, Any]:
-    """A cursor-paginated listing: 304 and the page headers, besides the API's statuses."""
-    return _route_docs((*API_STATUSES, HTTP_304_NOT_MODIFIED, *statuses), headers=LISTING_HEADERS)
+def listing_responses(*statuses: int, page_cache: Any = None) -> dict[str, Any]:
+    """A cursor-paginated listing: 304 and the page headers, besides the API's statuses; `page_cache`
+    (kith.pagination.cache.PageCaching) lets its pages be kept."""
+    docs = _route_docs((*API_STATUSES, HTTP_304_NOT_MODIFIED, *statuses), headers=LISTING_HEADERS)
+    if page_cache is not None:
+        docs["opt"]["page_cache"] = page_cache
+    return docs
 
 
 def resource_responses(
@@ -187,7 +191,7 @@ def _fix_responses(operation: dict[str, Any], api: bool, success_headers: dict[s
             headers["WWW-Authenticate"] = _header('`Bearer realm="kith"`', {"type": "string"})
         if api:
             headers.update(RATE_LIMIT_HEADERS)
-        if status == 429:
+        if status in (429, 503):
             headers.update(RETRY_AFTER_HEADER)
         headers.update(REQUEST_ID_HEADER)
 

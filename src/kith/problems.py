@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from http import HTTPStatus
+from time import monotonic
 from typing import Any
 
 from advanced_alchemy.exceptions import DuplicateKeyError, ForeignKeyError, NotFoundError, RepositoryError
@@ -16,7 +17,9 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
 )
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 logger = logging.getLogger("kith")
 
@@ -78,13 +81,49 @@ def _repository_problem(exc: RepositoryError) -> ProblemDetailsException:
         return not_found()
     if isinstance(exc, (DuplicateKeyError, ForeignKeyError)):
         return problem(HTTP_409_CONFLICT, "Conflict", str(exc.detail or exc))
+    if _database_busy(exc):
+        return _busy()
     logger.exception("repository error", exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error")
 
 
 def _unexpected(request: Request, exc: Exception) -> Response:
+    if _database_busy(exc):
+        return _busy().to_response(request)
     logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(HTTP_500_INTERNAL_SERVER_ERROR, "Internal Server Error").to_response(request)
+
+
+# Seconds a client is asked to wait when the database is at its connection budget.
+BUSY_RETRY_AFTER = 1
+_BUSY_SQLSTATES = {"53300", "57P03"}  # too_many_connections, cannot_connect_now
+_busy_logged_at = 0.0
+
+
+def _database_busy(exc: BaseException) -> bool:
+    """Every connection of the budget was busy past the pool's timeout (kith.db.budget), or the server
+    refused one more: the request is fine, the moment is not."""
+    current: BaseException | None = exc
+    for _ in range(8):
+        if current is None:
+            return False
+        if isinstance(current, PoolTimeoutError) or getattr(current, "sqlstate", None) in _BUSY_SQLSTATES:
+            return True
+        current = getattr(current, "orig", None) or current.__cause__ or current.__context__
+    return False
+
+
+def _busy() -> ProblemDetailsException:
+    global _busy_logged_at
+    if (now := monotonic()) - _busy_logged_at > 10:  # a burst says it once, not once per request
+        _busy_logged_at = now
+        logger.warning("database connections busy: answering 503 (KITH_DB_CONNECTIONS, KITH_DB_POOL_TIMEOUT)")
+    return problem(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        "Every database connection is busy: retry shortly",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER)},
+    )
 
 
 def problem_details_plugin() -> ProblemDetailsPlugin:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
-from kith.contacts.listings import BIRTHDAYS, CONTACTS, OVERDUE
+from kith.contacts.listings import BIRTHDAYS, CONTACT_PAGES, CONTACTS, OVERDUE
 from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
 from kith.contacts.search import SearchQuery, like_body
 from kith.idempotency import Idempotency
@@ -38,7 +38,7 @@ class ContactController(Controller):
     path = "/contacts"
     tags = ["contacts"]
 
-    @get("/", summary="List contacts (cursor-paginated)", **listing_responses())
+    @get("/", summary="List contacts (cursor-paginated)", **listing_responses(page_cache=CONTACT_PAGES))
     async def list_contacts(
         self,
         request: Request,

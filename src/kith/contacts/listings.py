@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from kith.contacts.schemas import Contact, UpcomingBirthday
+from kith.pagination.cache import PageCaching
 from kith.pagination.listing import Filter, Listing, Sort
+from kith.pagination.page import Page
 from kith.readmodels.models import CONTACT_CARDS
 
 # Everything a contact card shows is a column of the view, but whether a follow-up is overdue and by how many
@@ -64,3 +66,19 @@ BIRTHDAYS = Listing(
     sorts={"birthday": Sort(("birthday_mmdd", "id"), (int, int), descending=False)},
     context_types=(int,),
 )
+
+
+def overdue_turns(page: Page[Contact]) -> float | None:
+    """When an item's `overdue` flag or its `overdue_days` next changes (both are computed against now): an
+    item not yet overdue turns so at follow_up_due_at, an overdue one counts one more day a day later."""
+    now = dt.datetime.now(dt.UTC)
+    turns = [
+        due if due > now else due + dt.timedelta(days=(c.overdue_days or 0) + 1)
+        for c in page.items
+        if (due := c.follow_up_due_at) is not None
+    ]
+    return min(turns).timestamp() if turns else None
+
+
+# Pages of contact cards may be kept (kith.pagination.cache) until a write, a refresh or an overdue turn.
+CONTACT_PAGES = PageCaching(views=("contact_cards",), expires=overdue_turns)

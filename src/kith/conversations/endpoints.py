@@ -28,6 +28,7 @@ from kith.conversations.schemas import (
 from kith.idempotency import Idempotency
 from kith.links import created
 from kith.openapi import CREATED_HEADERS, listing_responses, resource_responses
+from kith.pagination.cache import PageCaching
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId, time_parameter
@@ -35,12 +36,19 @@ from kith.pagination.params import Cursor, Limit, ResourceId, time_parameter
 Before = Annotated[str | None, time_parameter("Open at the newest messages older than this time.")]
 After = Annotated[str | None, time_parameter("Open at the oldest messages newer than this time (still newest first).")]
 
+# Messages are read from their table (no read model): kept until a write to the tenant's rows.
+MESSAGE_PAGES = PageCaching(views=())
+
 
 class ConversationController(Controller):
     path = "/conversations"
     tags = ["conversations"]
 
-    @get("/", summary="Conversations, most recent activity first (cursor-paginated)", **listing_responses())
+    @get(
+        "/",
+        summary="Conversations, most recent activity first (cursor-paginated)",
+        **listing_responses(page_cache=PageCaching(views=("conversation_summaries",))),
+    )
     async def list_conversations(
         self,
         request: Request,
@@ -73,7 +81,7 @@ class ConversationController(Controller):
     @get(
         "/{conversation_id:int}/messages",
         summary="A conversation's messages, newest first (cursor-paginated)",
-        **listing_responses(HTTP_404_NOT_FOUND),
+        **listing_responses(HTTP_404_NOT_FOUND, page_cache=MESSAGE_PAGES),
     )
     async def list_messages(
         self,
@@ -172,7 +180,7 @@ class TimelineController(Controller):
     @get(
         "/",
         summary="A contact's messages across conversations, newest first (cursor-paginated)",
-        **listing_responses(HTTP_404_NOT_FOUND),
+        **listing_responses(HTTP_404_NOT_FOUND, page_cache=MESSAGE_PAGES),
     )
     async def list_timeline(
         self,

@@ -8,6 +8,7 @@ from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import get_settings
+from kith.db.budget import api_pools, pool_timeout
 from kith.db.reads import READER_STATE_KEY, create_reader
 from kith.db.urls import sqlalchemy_url
 
@@ -16,7 +17,12 @@ def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:
     return SQLAlchemyAsyncConfig(
         connection_string=sqlalchemy_url(database_url),
         session_config=AsyncSessionConfig(expire_on_commit=False),
-        engine_config=EngineConfig(echo=get_settings().database.sql_echo, pool_size=10, max_overflow=10),
+        engine_config=EngineConfig(
+            echo=get_settings().database.sql_echo,
+            pool_size=api_pools().writer,
+            max_overflow=0,  # the budget is a bound (kith.db.budget)
+            pool_timeout=pool_timeout(),
+        ),
         before_send_handler="autocommit",
         # Repository errors become problem documents (kith.problems), not advanced-alchemy's JSON.
         set_default_exception_handler=False,
@@ -26,7 +32,7 @@ def get_sqlalchemy_config(database_url: str) -> SQLAlchemyAsyncConfig:
 
 def reader_lifecycle(database_url: str):
     async def open_reader(app: Litestar) -> None:
-        app.state[READER_STATE_KEY] = create_reader(database_url)
+        app.state[READER_STATE_KEY] = create_reader(database_url, api_pools().reader, pool_timeout())
 
     async def close_reader(app: Litestar) -> None:
         await app.state[READER_STATE_KEY].dispose()

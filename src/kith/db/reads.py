@@ -31,12 +31,14 @@ READER_SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan", "jit": "off"}
 Source = AsyncEngine | AsyncSession
 
 
-def create_reader(database_url: str, pool_size: int = 20) -> AsyncEngine:
+def create_reader(database_url: str, pool_size: int, pool_timeout: float) -> AsyncEngine:
+    """The reader, sized by kith.db.budget: never more than `pool_size` connections."""
     return create_async_engine(
         sqlalchemy_url(database_url),
         isolation_level="AUTOCOMMIT",
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
+        pool_timeout=pool_timeout,
         connect_args={"server_settings": READER_SERVER_SETTINGS},
     )
 

@@ -18,7 +18,7 @@ from typing import Annotated
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from taskiq import AsyncBroker, TaskiqDepends, TaskiqEvents, TaskiqState
 
-from kith.config import get_settings
+from kith.db.budget import JOB_POOL_TIMEOUT, worker_pool
 from kith.db.engine import database_url
 from kith.db.urls import sqlalchemy_url
 
@@ -38,10 +38,15 @@ def bind_engine(engine: AsyncEngine | None) -> Iterator[None]:
 
 
 def _open_engine() -> AsyncEngine:
-    settings = get_settings().jobs
-    size = max(settings.sync_concurrency, settings.compute_concurrency) + 2
     # pre_ping: a worker lives long; a connection the server dropped is replaced, not handed to a task.
-    return create_async_engine(sqlalchemy_url(database_url()), pool_pre_ping=True, pool_size=size, max_overflow=size)
+    # Sized by the budget (kith.db.budget): jobs beyond it wait for a connection, then are retried.
+    return create_async_engine(
+        sqlalchemy_url(database_url()),
+        pool_pre_ping=True,
+        pool_size=worker_pool(),
+        max_overflow=0,
+        pool_timeout=JOB_POOL_TIMEOUT,
+    )
 
 
 def register_engine_lifecycle(broker: AsyncBroker) -> None:

@@ -1,6 +1,7 @@
 """Every table of Kith. Importing this module registers them all on `Base.metadata`."""
 
 from kith.models.base import Base
+from kith.models.connection import Connection
 from kith.models.contact import Contact, ContactKey
 from kith.models.conversation import Conversation, Message
 from kith.models.job_request import JobRequest
@@ -14,6 +15,7 @@ __all__ = [
     "ALL_SCOPES",
     "ApiToken",
     "Base",
+    "Connection",
     "Contact",
     "ContactKey",
     "Conversation",

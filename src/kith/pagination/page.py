@@ -15,6 +15,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from kith.config import get_settings
 from kith.links import link_to
+from kith.pagination.cache import keep_page, not_modified
 from kith.pagination.cursor import Binding, CursorCodec, Direction, Position
 
 T = TypeVar("T")
@@ -84,13 +85,6 @@ def build_page(
     return Page(items=[item_of(r) for r in rows], next_cursor=next_cursor, prev_cursor=prev_cursor, as_of=as_of)
 
 
-def none_match(header: str, etag: str) -> bool:
-    """Whether If-None-Match `header` names `etag`: weak comparison (RFC 9110 13.1.2), so `W/"x"` (as a
-    compressing proxy may rewrite it) matches `"x"`; `*` matches any."""
-    opaque = etag.removeprefix("W/")
-    return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in (t.strip() for t in header.split(",")))
-
-
 def etag_response(
     request: Request, value: Any, as_of: dt.datetime | None, headers: dict[str, str] | None = None
 ) -> Response:
@@ -101,7 +95,8 @@ def etag_response(
     if as_of is not None:
         # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
         headers["X-Data-As-Of"] = msgspec.json.encode(as_of.astimezone(dt.UTC)).decode().strip('"')
-    if none_match(request.headers.get("if-none-match", ""), etag):
+    keep_page(request, value, body, headers, etag)
+    if not_modified(request, etag):
         return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)
 

@@ -37,20 +37,30 @@ from kith.observability.endpoints import MetricsController
 from kith.observability.logs import logging_config
 from kith.observability.requests import RequestContextMiddleware
 from kith.openapi import finalize_openapi
+from kith.pagination.cache import PAGE_CACHE_STATE_KEY, PageCache, serve_cached_page
 from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
 from kith.server.head import answer_head_as_get
 from kith.server.options import point_options_at_their_routes
-from kith.server.routes import API_CONTROLLERS
+from kith.server.pages import WriterForgetsItsPagesMiddleware
+from kith.server.routes import API_CONTROLLERS, PUBLIC_API_CONTROLLERS
 from kith.system.endpoints import SystemController
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
 from kith.webclient import webclient_routes
 
 API_PREFIX = "/api/v1"
 # The docs, the web client and its files carry no data: the client signs in with a token the user pastes.
-PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", "^/metrics$", "^/$", "^/app/"]
+PUBLIC_PATHS = [
+    "^/health$",
+    "^/ready$",
+    "^/schema",
+    "^/metrics$",
+    "^/$",
+    "^/app/",
+    "^/api/v1/connections/[^/]+/callback$",
+]
 UNSENT_JOBS_STATE_KEY = "kith_unsent_jobs"
 # Probes are never limited; everything else is, per address, before its token is looked at.
 UNLIMITED_PATHS = ["^/health$", "^/ready$", "^/metrics$"]
@@ -82,6 +92,10 @@ def channel_lifecycle(database_url: str):
         app.state[LISTENER_STATE_KEY] = listener
         app.state[PLAN_CACHE_STATE_KEY] = plans
         app.state[KNOWN_TOKENS_STATE_KEY] = tokens
+        pages = PageCache(listening=lambda: listener.connected, max_bytes=get_settings().http.page_cache_bytes)
+        listener.subscribe("rows", pages)
+        listener.subscribe("readmodel", pages)
+        app.state[PAGE_CACHE_STATE_KEY] = pages
         app.state[TOKEN_USE_STATE_KEY] = use = TokenUse(app_reader(app))
         use.start()
         await listener.start()
@@ -113,10 +127,15 @@ class KithPlugin(InitPluginProtocol):
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         api = Router(
-            path=API_PREFIX, route_handlers=API_CONTROLLERS, security=[{"BearerToken": []}], guards=[scope_guard]
+            path=API_PREFIX,
+            route_handlers=API_CONTROLLERS,
+            security=[{"BearerToken": []}],
+            guards=[scope_guard],
+            before_request=serve_cached_page,
         )
+        public_api = Router(path=API_PREFIX, route_handlers=PUBLIC_API_CONTROLLERS)
         app_config.route_handlers.extend(
-            [SystemController, MetricsController, api, docs_assets_router(), *webclient_routes()]
+            [SystemController, MetricsController, api, public_api, docs_assets_router(), *webclient_routes()]
         )
         sqlalchemy_config = get_sqlalchemy_config(self.database_url)
         app_config.plugins.extend([SQLAlchemyPlugin(config=sqlalchemy_config), problem_details_plugin()])
@@ -155,6 +174,7 @@ class KithPlugin(InitPluginProtocol):
                 address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
                 DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
                 token_rate_limit(exclude=PUBLIC_PATHS),
+                WriterForgetsItsPagesMiddleware(),
             ]
         )
         app_config.dependencies["principal"] = Provide(provide_principal, sync_to_thread=False)

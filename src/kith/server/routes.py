@@ -1,6 +1,7 @@
 """Every controller under /api/v1, in one list."""
 
 from kith.aggregates.endpoints import CompanyController, DashboardController, MentionController, TagController
+from kith.connectors.endpoints import ConnectionCallbackController, ConnectionController
 from kith.contacts.endpoints import ContactController
 from kith.conversations.endpoints import ConversationController, TimelineController
 from kith.sync.endpoints import SyncController
@@ -14,4 +15,7 @@ API_CONTROLLERS = [
     CompanyController,
     TagController,
     MentionController,
+    ConnectionController,
 ]
+# Under /api/v1 without a token: the browser comes back from the provider with a sealed state.
+PUBLIC_API_CONTROLLERS = [ConnectionCallbackController]

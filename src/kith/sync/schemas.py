@@ -58,3 +58,5 @@ class RunOptions(msgspec.Struct, omit_defaults=True):
     format: Literal["file", "json"] = "file"
     # Mail from lists and no-reply senders is skipped (the tenant's skip_bulk_mail, as the run starts).
     skip_bulk_mail: bool = True
+    # The connection a connector's run syncs (kith.connectors); None for a file.
+    connection_id: int | None = None

@@ -24,6 +24,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.config import QUEUES, get_settings
+from kith.connectors.running import execute_connection_run
+from kith.connectors.service import queue_due_syncs
 from kith.db.locks import held_exclusively, job_key
 from kith.jobqueue import names
 from kith.jobqueue.broker import MAX_HOLD, jobs, stream
@@ -68,6 +70,16 @@ async def _run_state(engine: AsyncEngine, sync_run_id: int) -> Any:
 async def sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
     """Import a queued run (a run already finished is left as it is), then score it."""
     await execute_sync_run(engine, sync_run_id)
+    state = await _run_state(engine, sync_run_id)
+    if state.status == "succeeded" and state.score_status != "succeeded":
+        await score.kiq(sync_run_id)
+    return {"sync_run_id": sync_run_id, "status": state.status}
+
+
+@jobs.task(task_name=names.CONNECTION_SYNC, queue="sync", timeout=SYNC_TIMEOUT)
+async def connection_sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
+    """Sync a connection (kith.connectors): a run like an import's, resumed from its checkpoint; then score it."""
+    await execute_connection_run(engine, sync_run_id)
     state = await _run_state(engine, sync_run_id)
     if state.status == "succeeded" and state.score_status != "succeeded":
         await score.kiq(sync_run_id)
@@ -122,6 +134,17 @@ async def refresh_views() -> list[str]:
     """Request a refresh of every slice of every read model, in turn (time-relative figures move; batch
     results land)."""
     return await _request_refreshes(_every_slice())
+
+
+@jobs.task(
+    task_name=names.SYNC_CONNECTIONS,
+    queue="compute",
+    timeout=60,
+    schedule=[{"cron": "* * * * *", "schedule_id": "sync_connections"}],
+)
+async def sync_connections(engine: Engine) -> dict[str, int]:
+    """Every minute: a sync for each connection due (KITH_CONNECTOR_SYNC_INTERVAL after its last)."""
+    return {"queued": await queue_due_syncs(engine)}
 
 
 @jobs.task(

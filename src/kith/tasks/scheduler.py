@@ -48,7 +48,9 @@ async def run_scheduler(*, check_interval: float = CHECK_INTERVAL, standby_poll:
     source = LabelScheduleSource(jobs)
     scheduler = TaskiqScheduler(current_broker(), sources=[source])
     engine = create_async_engine(sqlalchemy_url(database_url()), poolclass=NullPool)
-    jobs_engine = create_async_engine(sqlalchemy_url(database_url()), pool_pre_ping=True)
+    # Two connections in all: the leadership lock's and the sweeper's (the jobs run in workers, or in-process
+    # on their own engine).
+    jobs_engine = create_async_engine(sqlalchemy_url(database_url()), pool_pre_ping=True, pool_size=1, max_overflow=0)
     try:
         while True:
             async with engine.connect() as conn:

@@ -41,6 +41,7 @@ def run_worker(queue: str, processes: int, concurrency: int | None) -> int:
     # Resolved once here (the embedded server is started if need be); the worker processes inherit it.
     os.environ["DATABASE_URL"] = database_url()
     os.environ["KITH_WORKER_QUEUE"] = queue
+    os.environ["KITH_DB_PROCESSES"] = str(processes)  # they share KITH_DB_CONNECTIONS (kith.db.budget)
     get_settings.cache_clear()  # the worker processes (forked) read the settings again, with these
     args = WorkerArgs.from_cli(
         [

@@ -509,6 +509,67 @@ function renderRun(run) {
   $("#import-progress").replaceChildren(...parts.filter(Boolean));
 }
 
+// ---- connections: connect (OAuth in this window), sync now, last run, last error ----
+
+async function loadConnections() {
+  const list = $("#connections");
+  try {
+    const page = (await api(`${API}/connections?limit=200`)).body;
+    if (!page.items.length) {
+      list.replaceChildren(el("li", { class: "muted" }, "No connection yet."));
+      return;
+    }
+    list.replaceChildren(...page.items.map(connectionRow));
+  } catch (error) {
+    showError(list, error);
+  }
+}
+
+function connectionRow(c) {
+  const running = c.current_run_id !== null;
+  return el(
+    "li",
+    { class: "connection-row", dataset: { id: c.id, status: c.status } },
+    el("span", { class: "name" }, `${c.provider}: ${c.account}`),
+    el("span", { class: `status ${c.status}` }, c.status === "needs_reauth" ? "access revoked: connect again" : c.status),
+    el("span", { class: "muted" }, `last sync ${when(c.last_sync_at)}`),
+    el("span", { class: `status ${c.last_run_status || ""}` }, running ? "syncing…" : c.last_run_status || "never run"),
+    c.last_error ? el("span", { class: "error" }, c.last_error) : null,
+    el("button", { disabled: running || c.status !== "active" ? "" : null, onclick: () => syncNow(c.id) }, "Sync now"),
+    el("button", { onclick: () => disconnect(c.id) }, "Disconnect"),
+  );
+}
+
+async function syncNow(id) {
+  try {
+    const run = (await api(`${API}/connections/${id}/sync`, { method: "POST" })).body;
+    await loadConnections();
+    for (let status = run.status; !FINISHED.has(status); ) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      status = (await api(`${API}/sync/runs/${run.id}`)).body.status;
+    }
+  } catch (error) {
+    $("#connect-error").textContent = error.message;
+  }
+  loadConnections();
+}
+
+async function disconnect(id) {
+  await api(`${API}/connections/${id}`, { method: "DELETE" });
+  loadConnections();
+}
+
+async function connectGoogle(event) {
+  event.preventDefault();
+  const days = event.target.days_back.value;
+  try {
+    const link = (await api(`${API}/connections/google/authorize${days ? `?days_back=${days}` : ""}`)).body;
+    location.assign(link.authorization_url); // Google sends the browser back to /#connections
+  } catch (error) {
+    $("#connect-error").textContent = error.message;
+  }
+}
+
 // ---- tabs, sign-in, start ----
 
 const loaders = {
@@ -521,6 +582,7 @@ const loaders = {
   mentions: loadMentions,
   dashboard: loadDashboard,
   import: () => {},
+  connections: loadConnections,
 };
 
 function showTab(name) {
@@ -531,13 +593,15 @@ function showTab(name) {
 
 // A tab whose endpoint this server does not have (404) stays hidden.
 async function probeOptionalTabs() {
-  for (const [tab, path] of [
+  const optional = [
     ["conversations", `${API}/conversations?limit=1`],
     ["companies", `${API}/companies?limit=1`],
     ["tags", `${API}/tags?limit=1`],
     ["mentions", `${API}/mentions?limit=1`],
     ["dashboard", `${API}/dashboard`],
-  ]) {
+    ["connections", `${API}/connections?limit=1`],
+  ];
+  for (const [tab, path] of optional) {
     try {
       await api(path);
       document.querySelector(`#tabs button[data-tab="${tab}"]`).hidden = false;
@@ -560,8 +624,10 @@ async function signIn(token) {
   $("#app").hidden = false;
   $("#tabs").hidden = false;
   $("#sign-out").hidden = false;
-  probeOptionalTabs();
-  showTab("contacts");
+  await probeOptionalTabs();
+  // Back from connecting an account: the callback sends the browser to /#connections.
+  const wanted = location.hash.slice(1);
+  showTab(wanted in loaders && !document.querySelector(`#tabs button[data-tab="${wanted}"]`).hidden ? wanted : "contacts");
 }
 
 function showSignIn(message = "") {
@@ -593,6 +659,7 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#within-days").addEventListener("change", loadBirthdays);
   $("#import-form").addEventListener("submit", submitImport);
+  $("#connect-form").addEventListener("submit", connectGoogle);
   $("#contact-panel .close").addEventListener("click", () => ($("#contact-panel").hidden = true));
   $("#group-panel .close").addEventListener("click", () => ($("#group-panel").hidden = true));
   endObserver.observe($("#contacts-end"));

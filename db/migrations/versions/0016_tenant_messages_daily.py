@@ -2,8 +2,8 @@
 
 A frozen copy of db/views/tenant_messages_daily.sql as of this revision.
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0016
+Revises: 0015
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0014"
-down_revision = "0013"
+revision = "0016"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,209 @@
+"""Running a connection's sync run: its sources' steps through the import pipeline, checkpointed per step.
+
+Like a file import (kith.sync.running): the run is claimed under the tenant's import lock, each batch
+lands through kith.sync.batch_writer, and the run is finished with the same counts and stages, then
+scored and refreshed by the job chain. Unlike one, each step's checkpoint (page token, history id,
+sync token) commits in the transaction of its batch, so a run killed half-way resumes after the last
+step that landed, and what landed is never written twice (messages are keyed by Gmail's id, people
+by resource name and email). A revoked grant (`invalid_grant`) marks the connection needs_reauth,
+which stops its schedule; every other outcome is recorded on the run and the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from contextlib import aclosing
+from typing import Any
+
+import asyncpg
+import httpx
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kith.config import ConnectorSettings, get_settings
+from kith.connectors import queries
+from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant
+from kith.connectors.crypto import open_token, seal_token
+from kith.connectors.gmail import GmailSource
+from kith.connectors.oauth import CONTACTS_SCOPE, GMAIL_SCOPE, REFRESH_MARGIN, refresh_access
+from kith.connectors.people import KEY_KIND, PeopleSource
+from kith.observability.metrics import record_sync
+from kith.sync import queries as sync_queries
+from kith.sync.batch_writer import RunTarget, Totals, run_session, write_batch
+from kith.sync.sources import MessageRecord, Record
+from kith.transient import is_transient
+
+logger = logging.getLogger(__name__)
+
+RUNNABLE = ("queued", "running")
+
+
+class ConnectionGone(Exception):
+    """The connection was deleted while its run went on."""
+
+
+def _json(value: Any) -> Any:
+    """A jsonb value read on the raw driver connection (text, unless a codec decoded it)."""
+    return msgspec.json.decode(value) if isinstance(value, (str, bytes)) else value
+
+
+def _when(record: Record) -> dt.datetime | None:
+    return record.sent_at if isinstance(record, MessageRecord) else None
+
+
+class ConnectionTokens:
+    """The connection's access token, refreshed (and stored sealed) when it is about to expire or refused."""
+
+    def __init__(self, driver: asyncpg.Connection, http: httpx.AsyncClient, settings: ConnectorSettings, row: Any):
+        self.driver, self.http, self.settings = driver, http, settings
+        self.connection_id = row["id"]
+        self.refresh_token = row["refresh_token"]
+        self.access = open_token(row["access_token"]) if row["access_token"] else None
+        self.expires_at = row["access_expires_at"]
+        self.lock = asyncio.Lock()
+
+    def _fresh(self) -> bool:
+        return self.access is not None and self.expires_at - REFRESH_MARGIN > dt.datetime.now(dt.UTC)
+
+    async def __call__(self, force: bool) -> str:
+        async with self.lock:
+            if force or not self._fresh():
+                tokens = await refresh_access(self.http, self.settings, open_token(self.refresh_token))
+                self.access, self.expires_at = tokens.access_token, tokens.expires_at
+                await self.driver.execute(
+                    queries.SAVE_ACCESS_TOKEN, self.connection_id, seal_token(tokens.access_token), tokens.expires_at
+                )
+            assert self.access is not None
+            return self.access
+
+
+async def execute_connection_run(engine: AsyncEngine, sync_run_id: int) -> None:
+    """Run a queued (or interrupted) connector run; a finished one is left alone, so a redelivery is harmless.
+
+    Transient database failures are raised for the job queue to retry: the run stays 'running' and its
+    next delivery resumes from the checkpoint.
+    """
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        run = (await conn.exec_driver_sql(sync_queries.RUN_FOR_WORK, (sync_run_id,))).first()
+        if run is None or run.status not in RUNNABLE:
+            return
+        async with run_session(conn, run.tenant_id):
+            if (await conn.exec_driver_sql(sync_queries.CLAIM_RUN, (sync_run_id,))).first() is None:
+                return
+            await _execute(conn, run)
+
+
+async def _execute(conn: AsyncConnection, run: Any) -> None:
+    settings = get_settings().connectors
+    driver = (await conn.get_raw_connection()).driver_connection
+    connection_id = (run.options or {}).get("connection_id")
+    row = await driver.fetchrow(queries.CONNECTION_FOR_RUN, run.tenant_id, connection_id)
+    target = RunTarget(run.tenant_id, run.id, run.source, KEY_KIND, _when, run.max_contacts)
+    totals = Totals()
+    stats: dict[str, Any] = {"connection_id": connection_id, "notes": [], "messages_deleted": 0, "contacts_deleted": 0}
+    status, error, reauth = "succeeded", None, False
+    api = None
+    try:
+        if row is None:
+            raise ConnectionGone("the connection was deleted")
+        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+            api = ApiClient(http, settings, ConnectionTokens(driver, http, settings, row))
+            for source in _sources(api, settings, row, run.skip_bulk_mail):
+                await _run_source(
+                    driver, conn, target, source, _json(row["checkpoint"]).get(source.key, {}), totals, stats
+                )
+    except InvalidGrant as exc:
+        status, error, reauth = "failed", f"invalid_grant: {exc}: connect again", True
+    except (ApiError, httpx.HTTPError, ConnectionGone) as exc:
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+    except Exception as exc:
+        if is_transient(exc):
+            raise  # left 'running': delivered again, it resumes from the checkpoint
+        status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
+        logger.exception("sync_run=%s failed", run.id)
+    extra = {
+        "batches": totals.batches,
+        "contacts_created": totals.contacts_created,
+        "dropped": totals.dropped,
+        "skipped": totals.skipped_as,
+        "deleted": {"messages": stats["messages_deleted"], "contacts": stats["contacts_deleted"]},
+        "notes": stats["notes"],
+        "requests": api.requests if api else 0,
+        "retries": api.retries if api else 0,
+        "retry_wait_seconds": round(api.waited, 3) if api else 0,
+    }
+    done = (
+        await conn.exec_driver_sql(
+            sync_queries.FINISH_RUN,
+            (run.id, run.tenant_id, status, error, msgspec.json.encode(extra).decode(), totals.newest),
+        )
+    ).one()
+    if row is not None:
+        await driver.execute(queries.FINISH_CONNECTION_RUN, row["id"], run.id, error, reauth, settings.sync_interval)
+    record_sync(run.source, max(done.duration_ms or 0, 1) / 1000, done)
+    logger.info(
+        "sync_run id=%s tenant=%s source=%s connection=%s status=%s seen=%s inserted=%s updated=%s requests=%s "
+        "retries=%s error=%s",
+        run.id,
+        run.tenant_id,
+        run.source,
+        connection_id,
+        status,
+        done.rows_seen,
+        done.rows_inserted,
+        done.rows_updated,
+        extra["requests"],
+        extra["retries"],
+        error,
+    )
+
+
+def _sources(api: ApiClient, settings: ConnectorSettings, row: Any, skip_bulk_mail: bool) -> list[Any]:
+    """The address book first (mail then finds its people), then the mail; each only if its scope was granted."""
+    scopes = set(row["scopes"]) or {CONTACTS_SCOPE, GMAIL_SCOPE}
+    sources: list[Any] = []
+    if CONTACTS_SCOPE in scopes:
+        sources.append(PeopleSource(api, settings.people_api_url))
+    if GMAIL_SCOPE in scopes:
+        days_back = _json(row["options"]).get("days_back")
+        concurrency = settings.fetch_concurrency
+        sources.append(GmailSource(api, settings.gmail_api_url, row["account"], days_back, concurrency, skip_bulk_mail))
+    return sources
+
+
+async def _run_source(
+    driver: asyncpg.Connection,
+    conn: AsyncConnection,
+    target: RunTarget,
+    source: Any,
+    checkpoint: dict[str, Any],
+    totals: Totals,
+    stats: dict[str, Any],
+) -> None:
+    async with aclosing(source.steps(checkpoint)) as steps:
+        async for step in steps:
+            if step.note:
+                stats["notes"].append(step.note)
+            async with driver.transaction():
+                if step.batch is not None and step.batch.seen:
+                    await write_batch(conn, target, step.batch, totals)
+                if step.deleted:
+                    if source.key == "gmail":
+                        stats["messages_deleted"] += await driver.fetchval(
+                            queries.DELETE_MESSAGES, target.tenant_id, target.source, step.deleted, target.sync_run_id
+                        )
+                    else:
+                        stats["contacts_deleted"] += await driver.fetchval(
+                            queries.SOFT_DELETE_CONTACTS, target.tenant_id, KEY_KIND, step.deleted
+                        )
+                saved = await driver.fetchval(
+                    queries.SAVE_CHECKPOINT,
+                    stats["connection_id"],
+                    source.key,
+                    msgspec.json.encode(step.checkpoint).decode(),
+                )
+                if saved is None:
+                    raise ConnectionGone("the connection was deleted")

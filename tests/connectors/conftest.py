@@ -1,0 +1,42 @@
+"""A fake Google (tests/fakes/google.py) on a local port, and Kith's settings pointed at it."""
+
+from __future__ import annotations
+
+import pytest
+from tests.fakes.google import FakeGoogle
+from tests.fakes.server import serving
+
+from kith.config import get_settings
+from kith.connectors.service import connect_with_refresh_token
+
+
+@pytest.fixture
+def google(monkeypatch):
+    fake = FakeGoogle()
+    with serving(fake.app()) as url:
+        for name, value in {
+            "KITH_GOOGLE_CLIENT_ID": fake.client_id,
+            "KITH_GOOGLE_CLIENT_SECRET": fake.client_secret,
+            "KITH_GOOGLE_AUTH_URL": f"{url}/o/oauth2/v2/auth",
+            "KITH_GOOGLE_TOKEN_URL": f"{url}/token",
+            "KITH_GMAIL_API_URL": url,
+            "KITH_PEOPLE_API_URL": url,
+            "KITH_CONNECTOR_RETRY_DELAY": "0.01",
+            "KITH_CONNECTOR_MAX_RETRIES": "4",
+        }.items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        fake.url = url
+        yield fake
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def connect(engine, google):
+    """`await connect(tenant)`: a Google connection made with a refresh token; its first sync has run (in-process)."""
+
+    async def make(tenant, refresh_token: str | None = None, days_back: int | None = None) -> int:
+        token = refresh_token or google.grant()
+        return await connect_with_refresh_token(engine, tenant.id, tenant.user_id, token, days_back)
+
+    return make

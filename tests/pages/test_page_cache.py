@@ -1,0 +1,134 @@
+"""The exact page cache (kith.pagination.cache): a kept page runs no statement and answers If-None-Match
+without running; a write is in the writer's next read at once and in another process's once the
+notification arrives; a tenant's writes keep other tenants' pages; a refresh drops its view's pages."""
+
+from __future__ import annotations
+
+import time
+
+from litestar.testing import AsyncTestClient
+from tests.conftest import read_plan_once
+from tests.limits.conftest import eventually
+
+from kith.app import create_app
+from kith.caching import KeptUntilNotified
+from kith.pagination.cache import page_cache
+
+CONTACTS = "/api/v1/contacts"
+
+
+async def names(client, tenant) -> list[str]:
+    response = await client.get(CONTACTS, params={"sort": "name"}, headers=tenant.headers)
+    assert response.status_code == 200
+    return [item["full_name"] for item in response.json()["items"]]
+
+
+async def add(client, tenant, name: str) -> None:
+    response = await client.post(CONTACTS, json={"full_name": name}, headers=tenant.headers)
+    assert response.status_code == 201, response.text
+
+
+async def listening(app) -> None:
+    listener = app.state["kith_notify_listener"]
+    await eventually(lambda: listener.connected)
+
+
+async def test_a_kept_page_runs_no_statement_and_answers_a_304_without_running(app, client, make_tenant, statements):
+    tenant = await make_tenant()
+    await listening(app)
+    await add(client, tenant, "Ada")
+    await read_plan_once(client, tenant.headers)
+    statements.reset()
+    first = await client.get(CONTACTS, headers=tenant.headers)
+    assert statements.count == 1, statements.statements  # the page
+    statements.reset()
+    again = await client.get(CONTACTS, headers=tenant.headers)
+    assert statements.count == 0, statements.statements
+    assert again.content == first.content
+    assert again.headers["etag"] == first.headers["etag"]
+    assert again.headers["x-data-as-of"] == first.headers["x-data-as-of"]
+    revalidated = await client.get(CONTACTS, headers={**tenant.headers, "If-None-Match": first.headers["etag"]})
+    assert revalidated.status_code == 304 and revalidated.headers["etag"] == first.headers["etag"]
+    assert statements.count == 0
+    metrics = (await client.get("/metrics")).text
+    assert 'kith_cache_requests_total{cache="pages",result="hit"}' in metrics
+
+
+async def test_the_writer_reads_its_write_at_once_and_another_process_after_the_notification(
+    db, make_tenant, page_cache_on
+):
+    tenant = await make_tenant()
+    a_app, b_app = create_app(db), create_app(db)
+    async with AsyncTestClient(app=a_app) as a, AsyncTestClient(app=b_app) as b:
+        await listening(a_app)
+        await listening(b_app)
+        await add(a, tenant, "Ada")
+        for client in (a, b):
+            assert await names(client, tenant) == ["Ada"]
+        assert len(page_cache(a_app)) == len(page_cache(b_app)) == 1
+
+        await add(a, tenant, "Bea")
+        assert await names(a, tenant) == ["Ada", "Bea"]  # the writer: its very next read
+        started = time.monotonic()
+
+        async def b_sees_it() -> bool:
+            return await names(b, tenant) == ["Ada", "Bea"]
+
+        await eventually(b_sees_it)
+        assert time.monotonic() - started < 1  # the channel's delay (milliseconds; bounded loosely here)
+
+
+async def test_a_write_drops_its_tenants_pages_only(app, client, conn, make_tenant, statements):
+    tenant, other = await make_tenant(), await make_tenant()
+    await listening(app)
+    for handle in (tenant, other):
+        await add(client, handle, "Ada")
+        assert await names(client, handle) == ["Ada"]
+    # A write that is not the API's (an import, a job, psql): announced by the trigger at commit.
+    await conn.execute(
+        "UPDATE contacts SET full_name = 'Ada Lovelace', changed_at = now() WHERE tenant_id = $1", tenant.id
+    )
+
+    async def renamed() -> bool:
+        return await names(client, tenant) == ["Ada Lovelace"]
+
+    await eventually(renamed)
+    statements.reset()
+    assert await names(client, other) == ["Ada"]
+    assert statements.count == 0  # still kept
+
+
+async def test_a_refresh_drops_the_pages_of_its_view(app, client, conn, make_tenant, statements):
+    tenant = await make_tenant()
+    await listening(app)
+    await add(client, tenant, "Ada")
+    await names(client, tenant)
+    cache = page_cache(app)
+    assert len(cache) == 1
+    await conn.execute("UPDATE view_refreshes SET as_of = now() WHERE view_name = 'conversation_summaries'")
+    await conn.execute("UPDATE view_refreshes SET as_of = now() WHERE view_name = 'contact_cards'")
+    await eventually(lambda: len(cache) == 0)
+
+
+def test_the_cache_is_bounded_in_bytes_least_recently_used_first():
+    cache: KeptUntilNotified[str, bytes] = KeptUntilNotified("test", lambda: True, max_size=1000)
+    for key in "abc":
+        cache.keep(key, b"x" * 400, cache.stamp(key), size=400)
+    assert cache.get("a") is None and cache.size == 800
+    assert cache.get("b") is not None  # now the most recently used
+    cache.keep("d", b"x" * 400, cache.stamp("d"), size=400)
+    assert cache.get("c") is None and cache.get("b") is not None and cache.size == 800
+    cache.keep("huge", b"x" * 2000, cache.stamp("huge"), size=2000)
+    assert cache.get("huge") is None  # larger than the whole bound: never kept
+
+
+def test_a_read_that_overlapped_a_notification_is_not_kept():
+    cache: KeptUntilNotified[tuple[int, str], str] = KeptUntilNotified(
+        "test", lambda: True, max_size=10, partition_of=lambda key: key[0]
+    )
+    stamp = cache.stamp((1, "/contacts"))
+    other = cache.stamp((2, "/contacts"))
+    cache.forget_partition(1)  # tenant 1 was written while its page was read
+    cache.keep((1, "/contacts"), "old", stamp)
+    cache.keep((2, "/contacts"), "fine", other)
+    assert cache.get((1, "/contacts")) is None and cache.get((2, "/contacts")) == "fine"
