@@ -523,7 +523,7 @@ _ERRORS_SHOWN = 5
 
 @cli.command("import")
 @click.option("--tenant", "tenant_name", required=True)
-@click.option("--source", type=click.Choice(["vcard", "mbox", "linkedin", "rss"]), required=True)
+@click.option("--source", type=click.Choice(["vcard", "mbox", "linkedin", "contacts_csv", "rss"]), required=True)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--since", type=_Since(), default=None, help="Import only what is dated from then on (a date or RFC 3339)."

@@ -87,6 +87,30 @@ class JobSettings:
 @dataclass(frozen=True, slots=True)
 class SyncSettings:
     run_retention_days: int
+    # Which source's value a contact field keeps when sources disagree, best first, per field ("*": the
+    # others). KITH_FIELD_PRECEDENCE="full_name=vcard,linkedin;title=linkedin,vcard": named fields replace
+    # their default. The user (through the API) outranks every source; unnamed sources follow, by name.
+    field_precedence: Mapping[str, tuple[str, ...]]
+    # Region of phone numbers written without a country code (ISO 3166 code; KITH_PHONE_REGION).
+    phone_region: str
+    # How long a merge of contacts can be undone (KITH_MERGE_UNDO_DAYS): its snapshot is kept that long.
+    merge_undo_days: int
+
+
+# An address book is who the user says people are; LinkedIn is where they say what they do now.
+DEFAULT_FIELD_PRECEDENCE: Mapping[str, tuple[str, ...]] = {
+    "*": ("vcard", "linkedin", "mbox"),
+    "company": ("linkedin", "vcard", "mbox"),
+    "title": ("linkedin", "vcard", "mbox"),
+}
+
+
+def _field_precedence(value: str | None) -> Mapping[str, tuple[str, ...]]:
+    precedence = dict(DEFAULT_FIELD_PRECEDENCE)
+    for entry in filter(None, (e.strip() for e in (value or "").split(";"))):
+        field, _, sources = entry.partition("=")
+        precedence[field.strip()] = tuple(s.strip() for s in sources.split(",") if s.strip())
+    return precedence
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,7 +287,12 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             rescore_cron=env.get("KITH_RESCORE_CRON") or "0 3 * * *",
             cleanup_cron=env.get("KITH_CLEANUP_CRON") or "30 3 * * *",
         ),
-        sync=SyncSettings(run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90)),
+        sync=SyncSettings(
+            run_retention_days=_int(env, "KITH_SYNC_RUN_RETENTION_DAYS", 90),
+            field_precedence=_field_precedence(env.get("KITH_FIELD_PRECEDENCE")),
+            phone_region=(env.get("KITH_PHONE_REGION") or "US").upper(),
+            merge_undo_days=_int(env, "KITH_MERGE_UNDO_DAYS", 30),
+        ),
         connectors=ConnectorSettings(
             google_client_id=env.get("KITH_GOOGLE_CLIENT_ID") or None,
             google_client_secret=env.get("KITH_GOOGLE_CLIENT_SECRET") or None,

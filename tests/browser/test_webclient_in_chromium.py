@@ -273,6 +273,46 @@ async def test_optional_tabs_show_only_when_the_server_has_them(browser, server:
             wait_for(lambda c=content: browser.find_elements("css selector", c), f"the {tab} content")
 
 
+async def test_a_duplicate_is_previewed_merged_and_undone(browser, server: Server) -> None:
+    """Two contacts sharing an email: the Duplicates tab previews their merge (dry run), merges, undoes."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from kith.db.urls import sqlalchemy_url
+    from kith.people.service import find_duplicates
+
+    conn = await asyncpg.connect(asyncpg_dsn(server.database_url))
+    try:
+        for name in ("Grace Hopper", "Grace B. Hopper"):
+            await conn.execute(
+                """INSERT INTO contacts (tenant_id, full_name, emails, identities)
+                   VALUES ($1, $2, ARRAY['grace@navy.example'], ARRAY['email:grace@navy.example'])""",
+                server.tenant_id,
+                name,
+            )
+    finally:
+        await conn.close()
+    engine = create_async_engine(sqlalchemy_url(server.database_url))
+    async with engine.begin() as sa_conn:
+        await find_duplicates(sa_conn, server.tenant_id)
+    await engine.dispose()
+    sign_in(browser, server)
+    open_tab(browser, "duplicates")
+
+    group = wait_for(lambda: browser.find_element("css selector", "#duplicates .duplicate-group"), "a duplicate group")
+    assert "same email grace@navy.example" in group.text
+    live = len(await expected_ids(server, "id"))
+    group.find_element("css selector", "button.preview").click()
+    wait_for(lambda: group.find_elements("css selector", ".merged-card tr"), "the merged card (dry run)")
+    assert "Grace Hopper" in group.find_element("css selector", ".merged-card").text
+    assert len(await expected_ids(server, "id")) == live  # a dry run merges nothing
+    group.find_element("css selector", "button.merge").click()
+    wait_for(lambda: group.find_elements("css selector", "button.undo"), "the merge")
+    assert len(await expected_ids(server, "id")) == live - 1
+    group.find_element("css selector", "button.undo").click()
+    wait_for(lambda: "Undone" in group.text, "the undo")
+    assert len(await expected_ids(server, "id")) == live
+
+
 async def test_import_form_uploads_and_follows_the_run(browser, server: Server) -> None:
     """Last in the module: it adds six contacts to the tenant."""
     sign_in(browser, server)

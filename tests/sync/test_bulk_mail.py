@@ -102,3 +102,41 @@ async def test_a_run_makes_no_contact_of_bulk_mail_unless_the_tenant_says_so(eng
     assert (run.rows_inserted, run.rows_skipped) == (5, 0)
     assert run.stages["sync"]["skipped"] == {}
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", other.id) == 5
+
+
+def mail(n: int, sender: str, to: str, subject: str, date: str, extra: str = "") -> str:
+    return (
+        f"From x@xxx Mon Mar 04 08:00:00 +0000 2024\nDate: {date}\nMessage-ID: <t{n}@example.com>\n"
+        f"Subject: {subject}\nFrom: {sender}\nTo: {to}\n{extra}Content-Type: text/plain\n\nText {n}\n\n"
+    )
+
+
+async def test_a_reply_without_references_joins_its_thread_by_subject_and_people() -> None:
+    mailbox = (
+        mail(0, "Alice <alice@example.com>", "me@gmail.com", "Dinner plans", "Mon, 04 Mar 2024 09:00:00 +0000")
+        + mail(1, "me@gmail.com", "alice@example.com", "Re: Dinner plans", "Mon, 04 Mar 2024 10:00:00 +0000")
+        + mail(2, "alice@example.com", "me@gmail.com", "RE: Re: dinner  plans", "Tue, 05 Mar 2024 08:00:00 +0000")
+        # Same subject, someone else: another conversation.
+        + mail(3, "bob@example.com", "me@gmail.com", "Re: Dinner plans", "Tue, 05 Mar 2024 09:00:00 +0000")
+        # Months later: a new conversation, even with the same people.
+        + mail(4, "alice@example.com", "me@gmail.com", "Re: Dinner plans", "Mon, 01 Jul 2024 09:00:00 +0000")
+        # References win over the subject.
+        + mail(
+            5,
+            "alice@example.com",
+            "me@gmail.com",
+            "Re: Dinner plans",
+            "Tue, 05 Mar 2024 10:00:00 +0000",
+            "In-Reply-To: <elsewhere@example.com>\n",
+        )
+    ).encode()
+    [batch] = [b async for b in read_mbox(io.BytesIO(mailbox), own_addresses=["me@gmail.com"])]
+    threads = [r.thread_key for r in batch.records]
+    assert threads == [
+        "t0@example.com",
+        "t0@example.com",
+        "t0@example.com",
+        "t3@example.com",
+        "t4@example.com",
+        "elsewhere@example.com",
+    ]

@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kith.identities import content_key, e164
 from kith.jobqueue import names
 from kith.jobqueue.outbox import send_job
 from kith.sync import queries, receiving, running, service
@@ -150,8 +151,9 @@ async def test_vcard_rows_land_exactly(engine, conn, make_tenant):
     assert sorted((k["kind"], k["value"]) for k in keys) == sorted(
         [("email", e) for r in expected.records for e in r.emails]
         + [("vcard_uid", r.external_id) for r in expected.records if r.external_id]
-        + [("linkedin", "https://www.linkedin.com/in/juergenmueller")]
-    )  # Jürgen's X-SOCIALPROFILE
+        + [("linkedin", "https://www.linkedin.com/in/juergenmueller")]  # Jürgen's X-SOCIALPROFILE
+        + [("phone", number) for r in expected.records for p in r.phones if (number := e164(p, "US"))]
+    )
     # Every new contact was scored by the run (and none is marked as an API change).
     assert await conn.fetchval("SELECT count(*) FROM sync_run_contacts WHERE sync_run_id = $1", run.id) == len(rows)
     assert set(run.stages) == {"sync", "score", "refresh"}
@@ -388,7 +390,12 @@ async def test_records_the_database_would_reject_fail_alone(engine, conn, make_t
     ]
     assert {
         tuple(r) for r in await conn.fetch("SELECT kind, value FROM contact_keys WHERE tenant_id = $1", tenant.id)
-    } == {("email", "fine@x.org"), ("email", "nul@x.org"), ("vcard_uid", "uid1")}
+    } == {  # Leap has no strong key: its name is its key within the source ("+1 555" is not a phone number)
+        ("email", "fine@x.org"),
+        ("email", "nul@x.org"),
+        ("vcard_uid", "uid1"),
+        ("content", content_key("vcard", "Leap", None)),
+    }
 
 
 async def test_message_batches_the_copy_would_reject_land_the_rest(engine, conn, make_tenant):

@@ -810,7 +810,7 @@ async def test_empty_feed_is_not_a_feed() -> None:
 
 
 def test_sources_registry() -> None:
-    assert set(SOURCES) == {"vcard", "mbox", "linkedin", "rss"}
+    assert set(SOURCES) == {"vcard", "mbox", "linkedin", "contacts_csv", "rss"}
     assert SOURCES["vcard"].reader is read_vcards
     assert SOURCES["mbox"].reader is read_mbox
     assert SOURCES["linkedin"].reader is read_linkedin_csv

@@ -44,6 +44,6 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if row is None:
             await budget.record_failure(address)
             raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
-        principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes))
+        principal = Principal(row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), row.id)
         known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)
         return AuthenticationResult(user=principal, auth=token)

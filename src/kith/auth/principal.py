@@ -11,3 +11,4 @@ class Principal:
     user_id: int
     time_zone: str
     scopes: frozenset[str] = frozenset({"read", "write", "import"})
+    token_id: int | None = None  # the API token (what the audit names)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from kith.auth.principal import Principal
 from kith.contacts import service
 from kith.contacts.listings import BIRTHDAYS, CONTACT_PAGES, CONTACTS, OVERDUE
-from kith.contacts.schemas import BirthdayPage, Contact, ContactCreate, ContactPage, ContactPatch
+from kith.contacts.schemas import BirthdayPage, ContactCreate, ContactDetail, ContactPage, ContactPatch
 from kith.contacts.search import SearchQuery, like_body
 from kith.idempotency import Idempotency
 from kith.links import created
@@ -94,8 +94,13 @@ class ContactController(Controller):
         db_reader: NamedDependency[AsyncEngine],
         principal: NamedDependency[Principal],
         contact_id: ResourceId,
-    ) -> Response[Contact]:
-        return etag_response(request, await service.get_contact(db_reader, principal.tenant_id, contact_id), None)
+        include: Annotated[
+            Literal["provenance"] | None, Parameter(description="`provenance`: where each field's value came from")
+        ] = None,
+    ) -> Response[ContactDetail]:
+        provenance = include == "provenance"
+        contact = await service.get_contact(db_reader, principal.tenant_id, contact_id, provenance=provenance)
+        return etag_response(request, contact, None)
 
     @post(
         "/",
@@ -111,7 +116,7 @@ class ContactController(Controller):
         idempotency: NamedDependency[Idempotency],
         plan: NamedDependency[PlanLimits],
         data: JSONBody[ContactCreate],
-    ) -> Response[Contact]:
+    ) -> Response[ContactDetail]:
         return await idempotency.respond(
             lambda: created(
                 request, service.create_contact(db_session, principal.tenant_id, plan, data), "contact", contact_id="id"
@@ -130,7 +135,7 @@ class ContactController(Controller):
         principal: NamedDependency[Principal],
         contact_id: ResourceId,
         data: JSONBody[ContactPatch],
-    ) -> Contact:
+    ) -> ContactDetail:
         return await service.update_contact(db_session, principal.tenant_id, contact_id, data)
 
     @delete("/{contact_id:int}", summary="Delete a contact (soft)", **resource_responses(HTTP_404_NOT_FOUND))

@@ -13,6 +13,14 @@ CONTACT_CARD = text(
     + " FROM contact_card_rows r WHERE r.tenant_id = :tenant_id AND r.id = :id"
 )
 
+# The same, with where each field's value came from.
+CONTACT_CARD_WITH_PROVENANCE = text(
+    "SELECT r.*, "
+    + ", ".join(f"{sql} AS {name}" for name, sql in CONTACT_COLUMNS.items())
+    + ", c.provenance FROM contact_card_rows r JOIN contacts c ON c.tenant_id = r.tenant_id AND c.id = r.id"
+    " WHERE r.tenant_id = :tenant_id AND r.id = :id"
+)
+
 # Keep a contact's email keys equal to its emails, in one statement; returns the
 # emails that already belong to another contact of the tenant (a conflict).
 SYNC_EMAIL_KEYS = text(

@@ -27,6 +27,31 @@ Birthday = Annotated[str, msgspec.Meta(pattern=BIRTHDAY_PATTERN)]
 Cadence = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 
 
+class FieldSource(msgspec.Struct, omit_defaults=True):
+    """Where a value came from: `user` (set through the API) or an import source and its record, and when."""
+
+    source: str
+    at: dt.datetime
+    record: str | None = None
+    # A set's value the user took out: imports do not put it back.
+    removed: bool = False
+
+
+class ContactProvenance(msgspec.Struct, omit_defaults=True):
+    """Each field's source; a set field's per value. A field without one has no value yet, or has
+    had it since before provenance was kept (then the next import offering a value credits itself)."""
+
+    full_name: FieldSource | None = None
+    company: FieldSource | None = None
+    title: FieldSource | None = None
+    birthday: FieldSource | None = None
+    notes: FieldSource | None = None
+    emails: dict[str, FieldSource] = {}
+    phones: dict[str, FieldSource] = {}
+    tags: dict[str, FieldSource] = {}
+    links: dict[str, FieldSource] = {}
+
+
 class Contact(msgspec.Struct):
     id: int
     full_name: str
@@ -49,6 +74,13 @@ class Contact(msgspec.Struct):
     overdue_days: int | None  # whole days past follow_up_due_at, when overdue
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class ContactDetail(Contact, kw_only=True):
+    """One contact (GET /contacts/{id}, and the answer to a write)."""
+
+    # Only with `?include=provenance`.
+    provenance: ContactProvenance | msgspec.UnsetType = msgspec.UNSET
 
 
 class UpcomingBirthday(Contact):

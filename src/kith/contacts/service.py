@@ -15,9 +15,11 @@ from litestar.status_codes import HTTP_409_CONFLICT
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kith.config import get_settings
 from kith.contacts import queries
-from kith.contacts.schemas import Contact, ContactCreate, ContactPatch
+from kith.contacts.schemas import ContactCreate, ContactDetail, ContactPatch
 from kith.db.reads import Source, fetch_first
+from kith.identities import SCALAR_FIELDS, SET_FIELDS, USER, identities
 from kith.models import Contact as ContactRow
 from kith.pagination.listing import Segment, SegmentPlan
 from kith.plans import PlanLimits
@@ -95,11 +97,12 @@ def birthday_plan(time_zone: str, within_days: int) -> SegmentPlan:
     return plan
 
 
-async def get_contact(source: Source, tenant_id: int, contact_id: int) -> Contact:
-    row = await fetch_first(source, queries.CONTACT_CARD, {"tenant_id": tenant_id, "id": contact_id})
+async def get_contact(source: Source, tenant_id: int, contact_id: int, *, provenance: bool = False) -> ContactDetail:
+    statement = queries.CONTACT_CARD_WITH_PROVENANCE if provenance else queries.CONTACT_CARD
+    row = await fetch_first(source, statement, {"tenant_id": tenant_id, "id": contact_id})
     if row is None:
         raise not_found(f"No contact {contact_id}")
-    return msgspec.convert(row, Contact, from_attributes=True)
+    return msgspec.convert(row, ContactDetail, from_attributes=True)
 
 
 # ---------------------------------------------------------------- writes
@@ -135,6 +138,26 @@ def _column_values(fields: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _credit_user(row: ContactRow, fields: dict[str, Any]) -> None:
+    """Credit the values a request sets to the user, before they are set: imports never replace them. A set
+    field credits each value it keeps, and marks each it drops as removed (an import does not restore it)."""
+    provenance = dict(row.provenance or {})
+    credit = {"source": USER, "at": utc_now().isoformat()}
+    for name, value in fields.items():
+        if name in SET_FIELDS:
+            entries = dict(provenance.get(name) or {})
+            entries.update({v: {**credit, "removed": True} for v in getattr(row, name) or [] if v not in value})
+            entries.update(dict.fromkeys(value, credit))
+            provenance[name] = entries
+        elif name in SCALAR_FIELDS:
+            provenance[name] = credit
+    row.provenance = provenance
+
+
+def _identify(row: ContactRow) -> None:
+    row.identities = identities(row.emails, row.phones, row.links, get_settings().sync.phone_region)
+
+
 async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: int, emails: list[str]) -> None:
     conflicts = (
         (
@@ -151,13 +174,16 @@ async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: in
         )
 
 
-async def create_contact(session: AsyncSession, tenant_id: int, plan: PlanLimits, data: ContactCreate) -> Contact:
+async def create_contact(session: AsyncSession, tenant_id: int, plan: PlanLimits, data: ContactCreate) -> ContactDetail:
     await check_contact_room(session, tenant_id, plan)
     service = ContactService(session=session)
-    row = await service.create(
-        ContactRow(tenant_id=tenant_id, changed_at=func.now(), **_column_values(msgspec.structs.asdict(data))),
-        auto_refresh=False,
-    )
+    fields = msgspec.structs.asdict(data)
+    row = ContactRow(tenant_id=tenant_id, changed_at=func.now(), emails=[], phones=[], tags=[], links=[])
+    _credit_user(row, {name: value for name, value in fields.items() if value not in (None, [])})
+    for name, value in _column_values(fields).items():
+        setattr(row, name, value)
+    _identify(row)
+    row = await service.create(row, auto_refresh=False)
     await _sync_email_keys(session, tenant_id, row.id, data.emails)
     return await get_contact(session, tenant_id, row.id)
 
@@ -169,12 +195,14 @@ async def _owned(service: ContactService, tenant_id: int, contact_id: int) -> Co
     return row
 
 
-async def update_contact(session: AsyncSession, tenant_id: int, contact_id: int, patch: ContactPatch) -> Contact:
+async def update_contact(session: AsyncSession, tenant_id: int, contact_id: int, patch: ContactPatch) -> ContactDetail:
     service = ContactService(session=session)
     row = await _owned(service, tenant_id, contact_id)
     changes = {k: v for k, v in msgspec.structs.asdict(patch).items() if v is not msgspec.UNSET}
+    _credit_user(row, changes)
     for name, value in _column_values(changes).items():
         setattr(row, name, value)
+    _identify(row)
     row.changed_at = func.now()
     await service.update(row, auto_refresh=False)
     if "emails" in changes:

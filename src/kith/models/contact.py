@@ -55,6 +55,10 @@ class Contact(Timestamps, Base):
     related: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"), default=list)
     external_ids: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     custom: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
+    # `email:…`, `phone:+E164`, `url:…` (kith.identities): what duplicate candidates are found on.
+    identities: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}", default=list)
+    # Where each field's value came from (kith.identities): what imports may replace and what they may not.
+    provenance: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     score: Mapped[float] = mapped_column(Float, server_default="0", default=0.0)
     last_interaction_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))

@@ -30,7 +30,9 @@ import asyncpg
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from kith.config import get_settings
 from kith.db.locks import release_session_lock, tenant_sync_key
+from kith.identities import content_key, e164, field_ranks, value_identities
 from kith.sync import queries
 from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
@@ -249,15 +251,23 @@ class _ContactRow(msgspec.Struct):
     # The record's keys (contact_keys kind and value): what it is matched on.
     key_kinds: list[str]
     key_values: list[str]
+    # Each email's, phone's and link's identity or null (contacts.identities: what duplicates are found on).
+    email_ids: list[str | None]
+    phone_ids: list[str | None]
+    link_ids: list[str | None]
+    # The record's identity within its source (its UID, else its first key): what its values are credited to.
+    record: str
     source_index: int
 
 
 def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[list[Any], list[dict[str, Any]]]:
-    """The records, with their keys, as a JSON array; a record sharing a key with an earlier one is a duplicate."""
+    """The records, with their keys, as a JSON array, then the source and the precedence its values are
+    weighed by (kith.identities); a record sharing a key with an earlier one is a duplicate."""
     rows: list[_ContactRow] = []
     taken: set[tuple[str, str]] = set()
     errors = []
     key_kind = target.key_kind
+    settings = get_settings().sync
     for r in records:
         full_name = (pg_text(r.full_name) or "").strip()
         if not full_name:
@@ -282,6 +292,11 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
         keys += [
             ("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)
         ]
+        phones = pg_texts(r.phones)
+        keys += [("phone", number) for number in (e164(p, settings.phone_region) for p in phones) if number]
+        company = pg_text(r.company)
+        if not keys:  # nothing names this person but the card itself (a company's card)
+            keys.append(("content", content_key(target.source, full_name, company)))
         keys = list(dict.fromkeys(keys))
         if taken.intersection(keys):
             continue  # counted as skipped by the statement
@@ -291,8 +306,8 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 ord=len(rows),
                 full_name=full_name,
                 emails=emails,
-                phones=pg_texts(r.phones),
-                company=pg_text(r.company),
+                phones=phones,
+                company=company,
                 title=pg_text(r.title),
                 tags=pg_texts(r.tags),
                 links=links,
@@ -307,10 +322,15 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
                 external_ids={key_kind: external_id} if external_id and key_kind else {},
                 key_kinds=[kind for kind, _ in keys],
                 key_values=[value for _, value in keys],
+                email_ids=value_identities("emails", emails, settings.phone_region),
+                phone_ids=value_identities("phones", phones, settings.phone_region),
+                link_ids=value_identities("links", links, settings.phone_region),
+                record=external_id if external_id and key_kind else keys[0][1],
                 source_index=r.source_index,
             )
         )
-    return [msgspec.json.encode(rows).decode()], errors
+    ranks = msgspec.json.encode(field_ranks(settings.field_precedence)).decode()
+    return [msgspec.json.encode(rows).decode(), target.source, ranks], errors
 
 
 class _MentionRow(msgspec.Struct):
@@ -380,7 +400,7 @@ async def _land_contacts(
     async with driver.transaction() if target.max_contacts is not None else contextlib.nullcontext():
         room = await _contact_room(driver, target)
         row = await _fetch_planned(
-            driver, queries.CONTACTS_BATCH, *common, *params, room, reason, errors_room, EXCERPT_CHARS
+            driver, queries.CONTACTS_BATCH, *common, params[0], room, reason, errors_room, EXCERPT_CHARS, *params[1:]
         )
     totals.failed += row["over_limit"]
     totals.errors_kept += min(row["over_limit"], errors_room)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zipfile
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -17,12 +18,18 @@ from kith.sync.running import execute_sync_run
 from kith.sync.schemas import RunOptions, SourceName, SyncRunDetail
 from kith.sync.service import get_run
 from kith.sync.sources import SOURCES
+from kith.sync.sources.archive import is_zip, members
 
 
 async def check_file(source: SourceName, stream: BinaryIO, *, json: bool = False) -> None:
     """Raise SourceFormatError unless the file reads as the source's format (on its head, as an upload is)."""
     options = RunOptions(format="json" if json else "file")
-    await check_format(SOURCES[source], stream.read() if json else stream.read(HEAD_BYTES), None, options)
+    spec = SOURCES[source]
+    if is_zip(stream):  # a local archive is checked whole: the files the source reads must be in it
+        with zipfile.ZipFile(stream) as archive:
+            members(archive, spec.suffixes)
+    else:
+        await check_format(spec, stream.read() if json else stream.read(HEAD_BYTES), None, options)
     stream.seek(0)
 
 

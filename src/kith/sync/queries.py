@@ -21,6 +21,7 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from kith.db.locks import lock_id
+from kith.identities import SCALAR_FIELDS, SET_FIELDS, UNRANKED, USER
 from kith.plans.queries import contacts_up_to_sql, lock_tenant_contacts_sql
 
 # ---------------------------------------------------------------- runs
@@ -95,6 +96,11 @@ INSERT_CHUNK = text(
 )
 
 READ_CHUNK = "SELECT data FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id = $2 AND seq = $3"
+
+# The upload's size (a zip archive is read from its end); octet_length reads a stored value's header only.
+UPLOAD_SIZE = (
+    "SELECT coalesce(sum(octet_length(data)), 0)::bigint FROM sync_uploads WHERE tenant_id = $1 AND sync_run_id = $2"
+)
 
 # ---------------------------------------------------------------- batches
 #
@@ -175,8 +181,11 @@ contact_ids AS MATERIALIZED (
     FROM (SELECT f.*, row_number() OVER (PARTITION BY f.contact_id IS NULL ORDER BY f.ord) AS nth_new FROM found f) n
 ),
 inserted_contacts AS (
-    INSERT INTO contacts (id, tenant_id, full_name, emails)
-    SELECT contact_id, $1, coalesce(display_name, address), ARRAY[address] FROM contact_ids
+    INSERT INTO contacts (id, tenant_id, full_name, emails, identities, provenance)
+    SELECT contact_id, $1, coalesce(display_name, address), ARRAY[address], ARRAY['email:' || address],
+           jsonb_build_object('full_name', credit, 'emails', jsonb_build_object(address, credit))
+    FROM contact_ids
+    CROSS JOIN LATERAL (SELECT jsonb_build_object('source', $6::text, 'record', address, 'at', now()) AS credit) c
     WHERE is_new AND contact_id IS NOT NULL
 ),
 inserted_keys AS (
@@ -223,17 +232,124 @@ MESSAGE_COLUMNS = (
 )
 
 # Contacts (vCard, LinkedIn). $6 the records (a JSON array; `ord` numbers them
-# within the batch), each with its keys (key_kinds, key_values). A record
-# matches the oldest contact holding any of its keys; a contact matched by
-# several records takes the first. Matched contacts get the record's values
-# merged in (scalars replaced when given, lists extended) and are written only
-# if that changes something; a contact the user deleted is left deleted.
+# within the batch), each with its keys (key_kinds, key_values) and `record`, its
+# identity within the source. A record matches the oldest contact holding any of
+# its keys; a contact matched by several records takes the first. A matched
+# contact takes the record's values by field provenance (contacts.provenance):
+# a field the user set through the API never changes; an empty field is filled;
+# otherwise the record replaces a value only when its (rank, source, record) is
+# as good as or better than the value's, by $12 (each field's ranks of sources,
+# kith.identities.field_ranks) for its source $11 — so any order of imports ends
+# on the same values. Set fields (emails, phones, tags, links) add the values
+# they lack, except those the user removed. A contact is written only if that
+# changes something (a value, or which record a value is credited to); a contact
+# the user deleted is left deleted.
 # Unmatched records become contacts, the first $7 of them when the plan limits
 # contacts ($7 the room left, NULL: no limit); the others are record errors
 # (reason $8; the first $9 kept, their excerpt $10 characters of the name).
 # Every key lands on its contact unless another contact holds it. Each record's look-ups are index probes of its own
 # (its keys, then its contact), never a join between batch-sized sets, whose
 # row counts the planner cannot know.
+# ---- field provenance in the contacts batch: t is the record, c the contact it matched.
+
+_CREDIT = "jsonb_build_object('source', $11::text, 'record', t.record, 'at', now())"
+
+
+def _takes(field: str, entry: str) -> str:
+    """SQL: the record may set a value of `field` whose provenance entry is `entry` (NULL: none yet)."""
+
+    def rank(source: str) -> str:
+        return f"coalesce(($12::text::jsonb -> '{field}' ->> {source})::int, {UNRANKED})"
+
+    return f"""({entry} IS NULL OR ({entry} ->> 'source' <> '{USER}'
+        AND ({rank("$11::text")}, $11::text, t.record)
+            <= ({rank(f"({entry} ->> 'source')")}, {entry} ->> 'source', coalesce({entry} ->> 'record', ''))))"""
+
+
+def _recredits(entry: str) -> str:
+    return f"({entry} ->> 'source', {entry} ->> 'record') IS DISTINCT FROM ($11::text, t.record)"
+
+
+_SCALAR_VALUES = {
+    "full_name": ("t.full_name",),
+    "company": ("t.company",),
+    "title": ("t.title",),
+    "birthday": ("t.birthday_month", "t.birthday_day", "t.birthday_year"),
+    "notes": ("t.notes",),
+}
+
+
+def _renews(field: str) -> str:
+    """SQL: the record replaces the value of a scalar field (a new value, or credit to another record)."""
+    entry = f"(c.provenance -> '{field}')"
+    given = _SCALAR_VALUES[field]
+    current = ", ".join(v.replace("t.", "c.") for v in given)
+    return f"""{given[0]} IS NOT NULL AND {_takes(field, entry)}
+            AND (({", ".join(given)}) IS DISTINCT FROM ({current}) OR {_recredits(entry)}) AS {field}"""
+
+
+def _set_values(field: str) -> str:
+    return f"""c.{field} || array(SELECT x FROM unnest(t.{field}) x WHERE x <> ALL (c.{field})
+                       AND (c.provenance -> '{field}' -> x ->> 'source') IS DISTINCT FROM '{USER}') AS {field}"""
+
+
+def _set_credits(field: str) -> str:
+    entry = f"(c.provenance -> '{field}' -> x)"
+    return f"""'{field}', (SELECT coalesce(c.provenance -> '{field}', '{{}}') || jsonb_object_agg(x, {_CREDIT})
+                    FROM unnest(t.{field}) x WHERE {_takes(field, entry)} AND {_recredits(entry)}
+                    HAVING count(*) > 0)"""
+
+
+def _scalar_value(field: str, column: str) -> str:
+    return f"CASE WHEN r.{field} THEN t.{column} ELSE c.{column} END AS {column}"
+
+
+# The identities of the record's values the contact keeps (not those of values the user removed).
+_KEPT_IDENTITIES = "\n               UNION ".join(
+    f"""SELECT i FROM unnest(t.{field}, t.{kind}_ids) v(value, i)
+               WHERE i IS NOT NULL AND (value = ANY (c.{field})
+                     OR (c.provenance -> '{field}' -> value ->> 'source') IS DISTINCT FROM '{USER}')"""
+    for field, kind in (("emails", "email"), ("phones", "phone"), ("links", "link"))
+)
+_MERGED_IDENTITIES = f"""c.identities || array(
+               SELECT i FROM ({_KEPT_IDENTITIES}) kept WHERE i <> ALL (c.identities) ORDER BY i) AS identities"""
+_SET_VALUES = ",\n           ".join(_set_values(f) for f in SET_FIELDS)
+_SCALAR_CREDITS = ", ".join(f"'{f}', CASE WHEN r.{f} THEN {_CREDIT} END" for f in SCALAR_FIELDS)
+_SET_CREDITS = ",\n               ".join(_set_credits(f) for f in SET_FIELDS)
+_RENEWS = ",\n                               ".join(_renews(f) for f in SCALAR_FIELDS)
+_MERGED = f"""    SELECT c.id, t.key_kinds, t.key_values,
+           coalesce(t.nickname, c.nickname) AS nickname,
+           coalesce(t.department, c.department) AS department,
+           c.addresses || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.addresses) x
+                                    WHERE NOT c.addresses @> jsonb_build_array(x)), '[]') AS addresses,
+           c.related || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.related) x
+                                  WHERE NOT c.related @> jsonb_build_array(x)), '[]') AS related,
+           {_scalar_value("full_name", "full_name")},
+           {_scalar_value("company", "company")},
+           {_scalar_value("title", "title")},
+           {_scalar_value("birthday", "birthday_month")},
+           {_scalar_value("birthday", "birthday_day")},
+           {_scalar_value("birthday", "birthday_year")},
+           {_scalar_value("notes", "notes")},
+           {_SET_VALUES},
+           c.external_ids || t.external_ids AS external_ids,
+           {_MERGED_IDENTITIES},
+           c.provenance || jsonb_strip_nulls(jsonb_build_object(
+               {_SCALAR_CREDITS},
+               {_SET_CREDITS})) AS provenance
+    FROM targets t
+    CROSS JOIN LATERAL (SELECT * FROM contacts
+                        WHERE tenant_id = $1 AND id = t.match_id AND deleted_at IS NULL LIMIT 1) c
+    CROSS JOIN LATERAL (SELECT {_RENEWS}) r"""
+
+# A new contact's provenance: every value it has, credited to its record.
+_NEW_SCALARS = ", ".join(
+    f"'{f}', CASE WHEN {_SCALAR_VALUES[f][0]} IS NOT NULL THEN {_CREDIT} END" for f in SCALAR_FIELDS
+)
+_NEW_SETS = ", ".join(f"'{f}', (SELECT jsonb_object_agg(x, {_CREDIT}) FROM unnest(t.{f}) x)" for f in SET_FIELDS)
+_NEW_PROVENANCE = f"jsonb_strip_nulls(jsonb_build_object({_NEW_SCALARS}, {_NEW_SETS}))"
+
+
 _OVER_LIMIT_ERRORS = """(
     SELECT coalesce(jsonb_agg(jsonb_build_object(
                'index', o.source_index, 'reason', $8::text, 'excerpt', left(o.full_name, $10::int)) ORDER BY o.nth),
@@ -247,7 +363,8 @@ WITH batch AS MATERIALIZED (
         ord int, full_name text, emails text[], phones text[], company text, title text, tags text[],
         links text[], birthday_month smallint, birthday_day smallint, birthday_year smallint, notes text,
         nickname text, department text, addresses jsonb, related jsonb,
-        external_ids jsonb, key_kinds text[], key_values text[], source_index int)
+        external_ids jsonb, key_kinds text[], key_values text[], email_ids text[], phone_ids text[], link_ids text[],
+        record text, source_index int)
     CROSS JOIN LATERAL (
         SELECT min(ck.contact_id) AS match_id
         FROM unnest(b.key_kinds, b.key_values) AS k(kind, value)
@@ -257,45 +374,26 @@ WITH batch AS MATERIALIZED (
 ),
 targets AS (SELECT DISTINCT ON (match_id) * FROM batch WHERE match_id IS NOT NULL ORDER BY match_id, ord),
 merged AS (
-    SELECT c.id, t.key_kinds, t.key_values,
-           coalesce(t.full_name, c.full_name) AS full_name,
-           c.emails || array(SELECT x FROM unnest(t.emails) x WHERE x <> ALL (c.emails)) AS emails,
-           c.phones || array(SELECT x FROM unnest(t.phones) x WHERE x <> ALL (c.phones)) AS phones,
-           coalesce(t.company, c.company) AS company,
-           coalesce(t.title, c.title) AS title,
-           c.tags || array(SELECT x FROM unnest(t.tags) x WHERE x <> ALL (c.tags)) AS tags,
-           c.links || array(SELECT x FROM unnest(t.links) x WHERE x <> ALL (c.links)) AS links,
-           CASE WHEN t.birthday_month IS NULL THEN c.birthday_month ELSE t.birthday_month END AS birthday_month,
-           CASE WHEN t.birthday_month IS NULL THEN c.birthday_day ELSE t.birthday_day END AS birthday_day,
-           CASE WHEN t.birthday_month IS NULL THEN c.birthday_year ELSE t.birthday_year END AS birthday_year,
-           coalesce(t.notes, c.notes) AS notes,
-           coalesce(t.nickname, c.nickname) AS nickname,
-           coalesce(t.department, c.department) AS department,
-           c.addresses || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.addresses) x
-                                    WHERE NOT c.addresses @> jsonb_build_array(x)), '[]') AS addresses,
-           c.related || coalesce((SELECT jsonb_agg(x) FROM jsonb_array_elements(t.related) x
-                                  WHERE NOT c.related @> jsonb_build_array(x)), '[]') AS related,
-           c.external_ids || t.external_ids AS external_ids
-    FROM targets t
-    CROSS JOIN LATERAL (SELECT * FROM contacts
-                        WHERE tenant_id = $1 AND id = t.match_id AND deleted_at IS NULL LIMIT 1) c
+{_MERGED}
 ),
 updated AS (
     UPDATE contacts c
     SET full_name = m.full_name, emails = m.emails, phones = m.phones, company = m.company, title = m.title,
         tags = m.tags, links = m.links, birthday_month = m.birthday_month, birthday_day = m.birthday_day,
         birthday_year = m.birthday_year, notes = m.notes, nickname = m.nickname, department = m.department,
-        addresses = m.addresses, related = m.related, external_ids = m.external_ids, updated_at = now()
+        addresses = m.addresses, related = m.related, external_ids = m.external_ids,
+        identities = m.identities, provenance = m.provenance, updated_at = now()
     FROM merged m
     -- The ids are the tenant's (merged probed them). By id alone the one way in is the primary key:
     -- with the tenant's id too, statistics from before its rows existed make scanning all of them look cheap.
     WHERE c.id = ANY (ARRAY(SELECT id FROM merged)) AND c.id = m.id
       AND (c.full_name, c.emails, c.phones, c.company, c.title, c.tags, c.links, c.birthday_month,
-           c.birthday_day, c.birthday_year, c.notes, c.nickname, c.department, c.addresses, c.related, c.external_ids)
+           c.birthday_day, c.birthday_year, c.notes, c.nickname, c.department, c.addresses, c.related, c.external_ids,
+           c.identities, c.provenance)
           IS DISTINCT FROM
           (m.full_name, m.emails, m.phones, m.company, m.title, m.tags, m.links, m.birthday_month,
            m.birthday_day, m.birthday_year, m.notes, m.nickname, m.department, m.addresses, m.related,
-           m.external_ids)
+           m.external_ids, m.identities, m.provenance)
     RETURNING c.id
 ),
 unmatched AS MATERIALIZED (
@@ -309,11 +407,13 @@ over_limit AS MATERIALIZED (SELECT * FROM unmatched WHERE nth > $7::int),
 inserted AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, phones, company, title, tags, links,
                           birthday_month, birthday_day, birthday_year, notes, nickname, department, addresses,
-                          related, external_ids)
-    SELECT contact_id, $1, full_name, emails, phones, company, title, tags, links,
-           birthday_month, birthday_day, birthday_year, notes, nickname, department, addresses,
-           related, external_ids
-    FROM new_contacts
+                          related, external_ids, identities, provenance)
+    SELECT t.contact_id, $1, t.full_name, t.emails, t.phones, t.company, t.title, t.tags, t.links,
+           t.birthday_month, t.birthday_day, t.birthday_year, t.notes, t.nickname, t.department, t.addresses,
+           t.related, t.external_ids,
+           ARRAY(SELECT DISTINCT x FROM unnest(t.email_ids || t.phone_ids || t.link_ids) x WHERE x IS NOT NULL),
+           {_NEW_PROVENANCE}
+    FROM new_contacts t
 ),
 inserted_keys AS (
     INSERT INTO contact_keys (tenant_id, contact_id, kind, value)

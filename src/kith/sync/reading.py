@@ -13,6 +13,7 @@ import msgspec
 from kith.sync.schemas import RunOptions
 from kith.sync.sources import RecordError, SourceBatch, SourceFormatError, SourceSpec
 from kith.sync.sources._common import record_error
+from kith.sync.sources.archive import ZIP_MAGIC, is_zip, read_archive
 from kith.text import repair_lone_surrogates
 
 # Enough of a file to tell its format (the sources decide on their first record).
@@ -31,6 +32,8 @@ def open_source(
         kwargs["own_addresses"] = options.own_addresses
     if "skip_bulk_mail" in spec.options:
         kwargs["skip_bulk_mail"] = options.skip_bulk_mail
+    if is_zip(stream):  # a Google Takeout export: the files inside it
+        return read_archive(stream, spec.suffixes, lambda member: spec.reader(member, **kwargs))
     return spec.reader(stream, **kwargs)
 
 
@@ -78,11 +81,16 @@ def _decode_item(raw: msgspec.Raw, index: int) -> Any:
 
 
 async def check_format(spec: SourceSpec, head: bytes, since: dt.datetime | None, options: RunOptions) -> None:
-    """Raise SourceFormatError unless the head of the input reads as the source's format (up to its first record)."""
+    """Raise SourceFormatError unless the head of the input reads as the source's format (up to its first record).
+
+    A zip archive larger than the head is taken on trust here (its directory is at its end); a smaller one,
+    or the whole archive given as `head` (kith import), is checked for the files the source reads."""
     try:
         if options.format == "json":
             _json_array(head)
             return
+        if head.startswith(ZIP_MAGIC) and len(head) >= HEAD_BYTES:
+            return  # an archive's directory is at its end: its files are checked as the run reads them
         async with aclosing(open_source(spec, io.BytesIO(head), since, options, batch_size=1)) as batches:
             await anext(batches, None)
     except msgspec.DecodeError as exc:

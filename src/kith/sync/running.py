@@ -23,7 +23,7 @@ from kith.sync.batch_writer import RunTarget, Totals, run_session, write_batches
 from kith.sync.reading import open_source
 from kith.sync.schemas import RunOptions
 from kith.sync.sources import DEFAULT_BATCH_SIZE, SOURCES, SourceBatch, SourceSpec
-from kith.sync.uploads import ChunkStream, chunk_fetcher, iterate_on_thread
+from kith.sync.uploads import ChunkStream, chunk_fetcher, iterate_on_thread, upload_sizer
 from kith.transient import is_transient
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ async def _upload_batches(
     async with engine.connect() as reader:
         reader = await reader.execution_options(isolation_level="AUTOCOMMIT")
         fetch = chunk_fetcher(reader, run.tenant_id, run.id)
-        stream = io.BufferedReader(ChunkStream(fetch, asyncio.get_running_loop()))
+        size = upload_sizer(reader, run.tenant_id, run.id)
+        stream = io.BufferedReader(ChunkStream(fetch, asyncio.get_running_loop(), size))
         async with aclosing(
             iterate_on_thread(lambda: open_source(spec, stream, run.since, options, batch_size))
         ) as batches:

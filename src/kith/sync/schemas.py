@@ -7,7 +7,7 @@ import msgspec
 
 from kith.pagination.page import Page
 
-SourceName = Literal["vcard", "mbox", "linkedin", "rss"]
+SourceName = Literal["vcard", "mbox", "linkedin", "contacts_csv", "rss"]
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 
 

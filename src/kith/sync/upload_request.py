@@ -106,7 +106,10 @@ _FILE = {"schema": {"type": "string", "format": "binary"}}
 # a connection becomes that record's error in the run, so any array is accepted.
 UPLOAD_BODY = {
     "required": True,
-    "description": "The file (vCard, mbox, LinkedIn Connections.csv, RSS or Atom), or a JSON array (linkedin).",
+    "description": (
+        "The file (vCard, mbox, LinkedIn Connections.csv, Google Contacts or Outlook CSV, RSS or Atom), "
+        "or a JSON array (linkedin)."
+    ),
     "content": {
         "multipart/form-data": {
             "schema": {

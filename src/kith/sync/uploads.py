@@ -77,33 +77,76 @@ def chunk_fetcher(conn: AsyncConnection, tenant_id: int, sync_run_id: int) -> Ca
     return fetch
 
 
+def upload_sizer(conn: AsyncConnection, tenant_id: int, sync_run_id: int) -> Callable[[], Awaitable[int]]:
+    async def size() -> int:
+        return (await conn.exec_driver_sql(queries.UPLOAD_SIZE, (tenant_id, sync_run_id))).scalar_one()
+
+    return size
+
+
 class ChunkStream(io.RawIOBase):
     """A blocking, read-only stream over a run's chunks, for a parser on a worker thread.
 
-    Each chunk is fetched on `loop` (the worker's event loop) when the previous one is used up.
+    Each chunk is fetched on `loop` (the worker's event loop) when the previous one is used up. It seeks
+    (every chunk but the last holds CHUNK_BYTES), so a zip archive's directory, at its end, can be read.
     """
 
-    def __init__(self, fetch: Callable[[int], Awaitable[bytes | None]], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[int], Awaitable[bytes | None]],
+        loop: asyncio.AbstractEventLoop,
+        size: Callable[[], Awaitable[int]] | None = None,
+    ) -> None:
         self._fetch = fetch
+        self._size = size
         self._loop = loop
         self._chunk = memoryview(b"")
         self._seq = 0
+        self._pos = 0
         self._eof = False
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return self._size is not None
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if self._size is None:
+            raise io.UnsupportedOperation("seek")
+        if whence == io.SEEK_END:
+            offset += self._run(self._size())
+        elif whence == io.SEEK_CUR:
+            offset += self._pos
+        self._pos = max(offset, 0)
+        self._seq, skip = divmod(self._pos, CHUNK_BYTES)
+        self._chunk, self._eof = memoryview(b""), False
+        if skip:
+            self._next_chunk()
+            self._chunk = self._chunk[skip:]
+        return self._pos
+
+    def _run(self, coroutine: Awaitable[Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()  # type: ignore[arg-type]
+
+    def _next_chunk(self) -> None:
+        data = self._run(self._fetch(self._seq))
+        self._seq += 1
+        if data is None:
+            self._eof = True
+        else:
+            self._chunk = memoryview(data)
+
     def readinto(self, buffer: Any) -> int:
         while not self._chunk and not self._eof:
-            data = asyncio.run_coroutine_threadsafe(self._fetch(self._seq), self._loop).result()
-            self._seq += 1
-            if data is None:
-                self._eof = True
-            else:
-                self._chunk = memoryview(data)
+            self._next_chunk()
         n = min(len(buffer), len(self._chunk))
         buffer[:n] = self._chunk[:n]
         self._chunk = self._chunk[n:]
+        self._pos += n
         return n
 
 

@@ -30,6 +30,7 @@ from kith.db.locks import held_exclusively, job_key
 from kith.jobqueue import names
 from kith.jobqueue.broker import MAX_HOLD, jobs, stream
 from kith.jobqueue.engine import Engine
+from kith.people.service import find_duplicates_after_run
 from kith.readmodels import coalesced_refresh as readmodels
 from kith.readmodels.models import READ_MODELS, Slice, slice_named
 from kith.scoring.service import rescore_all, score_sync_run
@@ -88,13 +89,15 @@ async def connection_sync(sync_run_id: int, engine: Engine) -> dict[str, Any]:
 
 @jobs.task(task_name=names.SCORE, queue="compute", timeout=SCORE_TIMEOUT)
 async def score(sync_run_id: int, engine: Engine) -> dict[str, Any]:
-    """Score the contacts the run touched (one set-based statement), then request the refreshes."""
+    """Score the contacts the run touched (one set-based statement), find the tenant's duplicate candidates
+    (another), then request the refreshes."""
     state = await _run_state(engine, sync_run_id)
     if state.status != "succeeded":  # a failed import is not scored (its landed batches are, nightly)
         return {"sync_run_id": sync_run_id, "skipped": state.status}
     changed = None
     if state.score_status != "succeeded":
         changed = await score_sync_run(engine, sync_run_id)
+        await find_duplicates_after_run(engine, sync_run_id)
     if state.refresh_status != "succeeded":
         slices = [model.slice_of(state.tenant_id) for model in READ_MODELS]  # the run's tenant's, no other
         async with engine.begin() as conn:

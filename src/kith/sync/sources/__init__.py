@@ -19,6 +19,7 @@ from typing import Any
 
 from kith.sync.sources._common import DEFAULT_BATCH_SIZE
 from kith.sync.sources.bulk_mail import bulk_mail_reason
+from kith.sync.sources.contacts_csv import read_contacts_csv
 from kith.sync.sources.feeds import parse_feed_date, read_feed
 from kith.sync.sources.linkedin import (
     LinkedInConnection,
@@ -62,6 +63,7 @@ __all__ = [
     "parse_connected_on",
     "parse_feed_date",
     "parse_linkedin_json",
+    "read_contacts_csv",
     "read_feed",
     "read_linkedin_csv",
     "read_mbox",
@@ -104,6 +106,8 @@ class SourceSpec:
     key_kind: str | None = None
     # A JSON-push parser: (items, since=, start_index=) → SourceBatch, or None.
     json_parser: Callable[..., SourceBatch] | None = None
+    # The files of a zip archive (a Google Takeout export) the source reads, by name suffix.
+    suffixes: tuple[str, ...] = ()
 
 
 SOURCES: dict[str, SourceSpec] = {
@@ -115,6 +119,7 @@ SOURCES: dict[str, SourceSpec] = {
         options=(),
         dated=undated,
         key_kind="vcard_uid",
+        suffixes=(".vcf", ".vcard"),
     ),
     "mbox": SourceSpec(
         name="mbox",
@@ -123,6 +128,7 @@ SOURCES: dict[str, SourceSpec] = {
         record_type=MessageRecord,
         options=("own_addresses", "since", "skip_bulk_mail"),
         dated=_sent,
+        suffixes=(".mbox",),
     ),
     "linkedin": SourceSpec(
         name="linkedin",
@@ -133,6 +139,16 @@ SOURCES: dict[str, SourceSpec] = {
         dated=_connected,
         key_kind="linkedin",
         json_parser=parse_linkedin_json,
+        suffixes=("connections.csv",),
+    ),
+    "contacts_csv": SourceSpec(
+        name="contacts_csv",
+        title="contacts CSV export (Google Contacts, either layout; Outlook)",
+        reader=read_contacts_csv,
+        record_type=ContactRecord,
+        options=(),
+        dated=undated,
+        suffixes=(".csv",),
     ),
     "rss": SourceSpec(
         name="rss",
@@ -141,5 +157,6 @@ SOURCES: dict[str, SourceSpec] = {
         record_type=MentionRecord,
         options=("since",),
         dated=_published,
+        suffixes=(".xml", ".rss", ".atom"),
     ),
 }

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import re
 from collections import OrderedDict
 from html.parser import HTMLParser
-from typing import Any, Generic
+from typing import Any, BinaryIO, Generic, TextIO
 
 from kith.sync.sources.records import EXCERPT_CHARS, R, RecordError, SourceBatch
 
@@ -20,6 +21,16 @@ RECENT_KEYS = 100_000
 _WS = re.compile(r"[ \t\r\f\v\u00a0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ANY_WS = re.compile(r"\s+")
+
+
+def text_stream(stream: TextIO | BinaryIO) -> TextIO:
+    """A CSV reader's text stream: a binary stream is read as UTF-8 (a BOM skipped, undecodable bytes as U+FFFD)."""
+    if isinstance(stream, io.TextIOBase):
+        return stream  # type: ignore[return-value]
+    probe = stream.read(0)
+    if isinstance(probe, bytes):
+        return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")  # type: ignore[arg-type]
+    return stream  # type: ignore[return-value]
 
 
 def check_batch_size(batch_size: int) -> int:

@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
-import io
 import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, BinaryIO, TextIO
-from urllib.parse import quote, unquote, urlsplit
 
 import msgspec
 
+from kith.identities import normalize_linkedin_url
 from kith.sync.sources._common import (
     DEFAULT_BATCH_SIZE,
     Batcher,
@@ -29,6 +28,7 @@ from kith.sync.sources._common import (
     normalize_email,
     one_line,
     record_error,
+    text_stream,
 )
 from kith.sync.sources.records import ContactRecord, RecordError, SourceBatch, SourceFormatError
 
@@ -86,33 +86,6 @@ def parse_connected_on(value: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text)
 
 
-def normalize_linkedin_url(value: str | None) -> str | None:
-    """`https://www.linkedin.com/in/<slug>` for a profile URL (any host spelling, query, slash or case).
-
-    Other URLs come back with a lowercased host, https, and no query,
-    fragment or trailing slash; an empty value gives None.
-    """
-    text = (value or "").strip()
-    if not text:
-        return None
-    if "://" not in text:
-        text = "https://" + text.lstrip("/")
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
-    path = parts.path.rstrip("/")
-    if host == "linkedin.com" or host.endswith(".linkedin.com"):
-        segments = [s for s in path.split("/") if s]
-        if len(segments) >= 2 and segments[0].lower() in ("in", "pub"):
-            kind = segments[0].lower()
-            slug = "/".join(segments[1:]) if kind == "pub" else segments[1]
-            slug = quote(unquote(slug).lower(), safe="-_.~/")
-            return f"https://www.linkedin.com/{kind}/{slug}"
-        host = "www.linkedin.com"
-    if not host:
-        return None
-    return f"https://{host}{path}"
-
-
 def _record(item: LinkedInConnection, index: int) -> ContactRecord | str:
     try:
         connected_on = parse_connected_on(item.connected_on)
@@ -150,15 +123,6 @@ def _is_header(row: list[str]) -> bool:
     return {"first name", "last name"} <= names and ("url" in names or "profile url" in names)
 
 
-def _text_stream(stream: TextIO | BinaryIO) -> TextIO:
-    if isinstance(stream, io.TextIOBase):
-        return stream  # type: ignore[return-value]
-    probe = stream.read(0)
-    if isinstance(probe, bytes):
-        return io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")  # type: ignore[arg-type]
-    return stream  # type: ignore[return-value]
-
-
 async def read_linkedin_csv(
     stream: TextIO | BinaryIO,
     *,
@@ -177,7 +141,7 @@ async def read_linkedin_csv(
     again is counted in `duplicates`.
     """
     check_batch_size(batch_size)
-    text = _text_stream(stream)
+    text = text_stream(stream)
     try:
         async for batch in _read_csv(text, since=since, batch_size=batch_size):
             yield batch

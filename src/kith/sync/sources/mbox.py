@@ -25,6 +25,7 @@ import email.utils
 import hashlib
 import os
 import re
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Iterator
 from email.message import Message
 from email.parser import BytesParser
@@ -33,6 +34,7 @@ from typing import BinaryIO, NamedTuple
 
 from kith.sync.sources._common import (
     DEFAULT_BATCH_SIZE,
+    RECENT_KEYS,
     Batcher,
     RecentKeys,
     as_utc,
@@ -52,6 +54,8 @@ _READ_LIMIT = 1 << 16
 MAX_MESSAGE_BYTES = 64 << 20
 # A batch is handed over early once its bodies add up to this many characters.
 _MAX_BATCH_TEXT = 32 << 20
+# A reply without References joins the thread of the same subject and people within this time of its last message.
+REPLY_WINDOW = dt.timedelta(days=30)
 # Gmail labels (X-Gmail-Labels) of messages that are no interaction with anyone.
 DEFAULT_SKIP_LABELS = frozenset({"spam", "draft", "drafts"})
 
@@ -242,6 +246,28 @@ def _labels(headers: dict[str, str]) -> set[str]:
     return {label.strip().strip('"').lower() for label in decode_header(raw).split(",") if label.strip()}
 
 
+class _RecentThreads:
+    """The threads of recent messages by normalized subject and participants (the user's addresses left
+    out), so a reply without References finds its thread: bounded like RecentKeys, so memory stays flat."""
+
+    def __init__(self, capacity: int = RECENT_KEYS) -> None:
+        self._capacity = capacity
+        self._threads: OrderedDict[tuple[str, frozenset[str]], tuple[str, dt.datetime]] = OrderedDict()
+
+    def find(self, subject: str, participants: frozenset[str], sent_at: dt.datetime) -> str | None:
+        found = self._threads.get((subject, participants))
+        if found is None or abs(sent_at - found[1]) > REPLY_WINDOW:
+            return None
+        return found[0]
+
+    def note(self, subject: str, participants: frozenset[str], thread_key: str, sent_at: dt.datetime) -> None:
+        key = (subject, participants)
+        self._threads[key] = (thread_key, sent_at)
+        self._threads.move_to_end(key)
+        if len(self._threads) > self._capacity:
+            self._threads.popitem(last=False)
+
+
 class _Skip(NamedTuple):
     reason: str
 
@@ -260,6 +286,7 @@ def _to_record(
     skip_labels: frozenset[str],
     skip_bulk_mail: bool,
     envelope_date: dt.datetime | None,
+    threads: _RecentThreads,
 ) -> MessageRecord | _Skip | str:
     msg = _PARSER.parsebytes(raw)
     headers = _headers(msg)
@@ -299,12 +326,14 @@ def _to_record(
         external_id = message_id
     references = _MSG_ID.findall(headers.get("references") or "")
     normalized_subject = normalize_subject(subject)
-    thread_key = (
-        (references[0] if references else None)
-        or _message_id(headers.get("in-reply-to"))
-        or message_id
-        or (f"subject:{normalized_subject}" if normalized_subject else external_id)
-    )
+    parent = (references[0] if references else None) or _message_id(headers.get("in-reply-to"))
+    participants = frozenset(a for name in ("from", "to", "cc") for a, _ in _addresses(headers, name) if a not in own)
+    if parent is None and subject and normalized_subject and _SUBJECT_PREFIX.match(subject):
+        # A reply whose mailer kept no References: the thread of the same subject and people, if recent.
+        parent = threads.find(normalized_subject, participants, sent_at)
+    thread_key = parent or message_id or (f"subject:{normalized_subject}" if normalized_subject else external_id)
+    if normalized_subject:
+        threads.note(normalized_subject, participants, thread_key, sent_at)
     return MessageRecord(
         external_id=external_id,
         thread_key=thread_key,
@@ -339,7 +368,8 @@ async def read_mbox(
     counted in `skipped`, by reason in `skipped_as`. A message without a Date
     header is dated by its "From " line; one with neither date, or without a
     parseable From, is a RecordError; a repeated Message-ID is
-    counted in `duplicates`. Raises SourceFormatError before yielding anything
+    counted in `duplicates`. A reply without References or In-Reply-To joins the thread of a
+    recent message with the same normalized subject and participants (REPLY_WINDOW). Raises SourceFormatError before yielding anything
     when the input does not begin with a "From " line; an empty file yields nothing.
     """
     check_batch_size(batch_size)
@@ -361,10 +391,11 @@ async def read_mbox(
     labels = frozenset(label.strip().lower() for label in skip_labels)
     batcher: Batcher[MessageRecord] = Batcher(batch_size)
     recent = RecentKeys()
+    threads = _RecentThreads()
     text_chars = 0
     for index, (from_line, raw, _truncated) in enumerate(_split_messages(source)):
         try:
-            result = _to_record(raw, index, own, since_utc, labels, skip_bulk_mail, envelope_date(from_line))
+            result = _to_record(raw, index, own, since_utc, labels, skip_bulk_mail, envelope_date(from_line), threads)
         except Exception as exc:
             result = f"unparseable message: {exc}"
         if isinstance(result, str):

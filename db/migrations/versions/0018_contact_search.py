@@ -7,8 +7,8 @@ due since '-infinity'), in contact_cards and in tenant_dashboard's due days alik
 
 Frozen copies of db/views/contact_cards.sql and db/views/tenant_dashboard.sql as of this revision.
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0018
+Revises: 0017
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0015"
-down_revision = "0014"
+revision = "0018"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
@@ -50,7 +50,7 @@ CONTACT_CARDS_SQL = """\
 --
 -- `search_key` is what `q` matches a substring of: the name, the nickname, the
 -- company, the emails and each phone's digits, one per line (so no match spans two of them),
--- unaccented and lower-cased by kith_search_text (migration 0015: unaccent is
+-- unaccented and lower-cased by kith_search_text (migration 0018: unaccent is
 -- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
 -- it answers `LIKE '%…%'` for any part of it.
 
