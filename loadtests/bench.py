@@ -54,8 +54,8 @@ PARTS = [
     ),
     Part(
         "bench_http.py",
-        ("--tenant", "{tenant}", "--seconds", "10"),
-        ("--tenant", "{tenant}", "--seconds", "1", "--concurrency", "2"),
+        ("--tenant", "{tenant}", "--seconds", "5", "--rounds", "3"),
+        ("--tenant", "{tenant}", "--seconds", "1", "--rounds", "1", "--concurrency", "2"),
         ("http.",),
     ),
     Part(
@@ -94,6 +94,18 @@ PARTS = [
         ("--tenant", "{tenant}"),
         ("--tenant", "{tenant}", "--runs", "1", "--readers", "1", "--idle-seconds", "1"),
         ("refresh.",),
+    ),
+    Part(
+        "bench_connectors.py",
+        (),
+        ("--messages", "200", "--latency", "0"),
+        ("connectors.",),
+    ),
+    Part(
+        "bench_people.py",
+        ("--large-db", "{database}", "--tenant", "{tenant}"),
+        ("--large-db", "{database}", "--tenant", "{tenant}", "--messages", "100", "--cards", "200"),
+        ("people.",),
     ),
     Part(
         "bench_abuse.py",
@@ -141,7 +153,7 @@ RATIOS = [
     Ratio(
         "HTTP: Kith cursor walk vs hand-tuned handler (req/s)",
         key("http.kith_walk", "rps"),
-        key("http.handtuned", "rps"),
+        key("http.peer_walk", "rps"),
         "≥ 1.0×",
         "faster",
     ),
@@ -201,6 +213,19 @@ RATIOS = [
         "ingest: peak RSS, 10× the input vs 1×", key("ingest.rss.large", "mib"), key("ingest.rss.small", "mib"), "≈ 1×"
     ),
     Ratio(
+        "connectors: peak RSS of a first Gmail sync, 10× the mailbox vs 1×",
+        key("connectors.first_sync.large", "mib"),
+        key("connectors.first_sync.small", "mib"),
+        "≈ 1×",
+    ),
+    Ratio(
+        "connectors: API requests, incremental sync of 100 changes vs a first sync of the 10× mailbox",
+        key("connectors.incremental", "requests"),
+        key("connectors.first_sync.large", "requests"),
+        "≪ 1×",
+        "faster",
+    ),
+    Ratio(
         "listing p99 during a refresh vs idle",
         key("refresh.listing.during_concurrent", "p99"),
         key("refresh.listing.idle", "p99"),
@@ -214,6 +239,10 @@ ABSOLUTES = [
     ("scoring a whole tenant (s)", key("scoring.tenant", "seconds"), "seconds"),
     ("small tenant's import → listed (s)", key("refresh.small_import_listed", "seconds"), "≤ 2 s"),
     ("re-import of unchanged cards (cards/s)", key("ingest.cards.unchanged", "rate"), ""),
+    ("duplicate candidates of the whole tenant (s)", key("people.candidates.first", "seconds"), "seconds"),
+    ("merge of two contacts with 10,000 messages each (s)", key("people.merge", "seconds"), ""),
+    ("re-import of an unchanged 50,000-card vCard: rows written", key("people.cards.unchanged", "written"), "0"),
+    ("Gmail first sync from the fake (messages/s)", key("connectors.first_sync.large", "rate"), ""),
 ]
 
 
@@ -237,6 +266,8 @@ def _show(value: float | None, field: str) -> str:
     if value is None:
         return "—"
     unit = {"median": " ms", "p99": " ms", "rps": " req/s", "rate": "/s", "mib": " MiB", "seconds": " s"}.get(field, "")
+    if not unit:  # a count
+        return f"{value:,.0f}"
     return f"{value:,.3f}{unit}" if value < 10 else f"{value:,.0f}{unit}"
 
 
@@ -277,7 +308,8 @@ def run_parts(parts: list[Part], tenant: str, quick: bool, out_dir: Path, env: d
     env = {**env, "KITH_BENCH_FIGURES": str(figures_file), "PYTHONUNBUFFERED": "1"}
     failed = []
     for part in parts:
-        args = [a.format(tenant=tenant) for a in (part.quick if quick else part.full)]
+        database = env["DATABASE_URL"].rsplit("/", 1)[-1].split("?")[0]
+        args = [a.format(tenant=tenant, database=database) for a in (part.quick if quick else part.full)]
         print(f"── {part.script} {shlex.join(args)}", flush=True)
         started = time.monotonic()
         with open(out_dir / f"{Path(part.script).stem}.txt", "w") as log:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import asyncpg
 
+from figures import record
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn, with_database
 
@@ -124,6 +125,7 @@ async def main() -> None:
         "KITH_GOOGLE_TOKEN_URL": f"{base}/token",
         "KITH_GMAIL_API_URL": base,
         "KITH_PEOPLE_API_URL": base,
+        "KITH_CALENDAR_API_URL": base,
         "KITH_LOG_FORMAT": "text",
     }
     try:
@@ -143,7 +145,7 @@ async def main() -> None:
         print("\nfirst sync (kith connect google --refresh-token …)")
         _row("mailbox", "listed", "landed", "sync s", "messages/s", "requests", "peak RSS MiB")
         mailbox = 0
-        for size in (args.messages // 10, args.messages):
+        for label, size in (("small", args.messages // 10), ("large", args.messages)):
             _call(base, "/_fake/mailbox", {"fill": size - mailbox})
             mailbox = size
             tenant = f"mailbox{size}"
@@ -153,12 +155,14 @@ async def main() -> None:
             run = await _last_run(conn, tenant)
             stages = json.loads(run["stages"])["sync"]
             sync_seconds = run["duration_ms"] / 1000
+            rate = run["rows_seen"] / sync_seconds
+            record(f"connectors.first_sync.{label}", rate=rate, requests=stages["requests"], mib=peak, messages=size)
             _row(
                 f"{size:,} messages",
                 f"{run['rows_seen']:,}",
                 f"{run['rows_inserted']:,}",
                 f"{sync_seconds:.1f}",
-                f"{run['rows_seen'] / sync_seconds:,.0f}",
+                f"{rate:,.0f}",
                 f"{stages['requests']:,}",
                 f"{peak:.0f}",
             )
@@ -175,6 +179,7 @@ async def main() -> None:
         seconds, peak, _ = _child(env, _TICK)
         run = await _last_run(conn, f"mailbox{args.messages}")
         stages = json.loads(run["stages"])["sync"]
+        record("connectors.incremental", requests=stages["requests"], seconds=run["duration_ms"] / 1000, mib=peak)
         _row("", "inserted", "deleted", "sync s", "child wall s", "requests", "peak RSS MiB")
         _row(
             "100 changes",

@@ -6,6 +6,8 @@
 Servers (all on 127.0.0.1, each with `--workers N`, stopped at the end):
 - floor: a Litestar handler returning Kith's first page from memory (loadtests/floor_app.py);
 - peer: hand-tuned Litestar + asyncpg + msgspec, one keyset statement, no auth (loadtests/peers/);
+- FastAPI + SQLAlchemy ORM + pydantic paging with OFFSET and `COUNT(*)` (loadtests/peers/fastapi_offset.py),
+  the stack a user would otherwise pick, walking the same positions by page number;
 - Kith with the memory limits store, and with the Redis one when REDIS_URL is set.
 
 Scenarios (wrk, one thread, `--concurrency` connections, `--seconds` each; the order rotates every round):
@@ -67,7 +69,11 @@ class Server:
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()
-            self.process.wait(20)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
 @dataclass
@@ -81,7 +87,7 @@ class Scenario:
     errors: int = 0
 
 
-async def wait_until_up(url: str, timeout: float = 60.0) -> None:
+async def wait_until_up(url: str, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     async with httpx.AsyncClient() as client:
         while time.monotonic() < deadline:
@@ -241,12 +247,19 @@ async def main() -> None:
         [*uvicorn, "--port", "8740", "--app-dir", str(HERE / "peers"), "keyset_app:app"],
         {**env, "PEER_DATABASE_URL": asyncpg_dsn(os.environ["DATABASE_URL"]), "PEER_TENANT_ID": str(tenant_id)},
     )
+    fastapi = Server(
+        "FastAPI + ORM, OFFSET",
+        8742,
+        [*uvicorn, "--port", "8742", "--app-dir", str(HERE / "peers"), "fastapi_offset:app"],
+        {**env, "PEER_TENANT_ID": str(tenant_id)},
+    )
     await conn.execute("UPDATE plans SET requests_per_minute = $1 WHERE id = $2", LIFTED, plan["id"])
     try:
         for server in kiths:
             server.start()
         peer.start()
-        for server in (*kiths, peer):
+        fastapi.start()
+        for server in (*kiths, peer, fastapi):
             await wait_until_up(f"{server.base}/api/v1/contacts?limit=1")
         async with httpx.AsyncClient() as client:
             first = await client.get(f"{kiths[0].base}/api/v1/contacts", params={"limit": 50}, headers=headers)
@@ -262,6 +275,12 @@ async def main() -> None:
                 "peer_walk",
                 peer,
                 [(f"/api/v1/contacts?limit=50&cursor={peer_cursor(*p)}", {}) for p in positions],
+            ),
+            Scenario(
+                "FastAPI + ORM walk (OFFSET and COUNT(*), no auth)",
+                "fastapi_offset",
+                fastapi,
+                [(f"/api/v1/contacts?page={i * step // 50 + 1}", {}) for i in range(len(positions))],
             ),
         ]
         for server, store in zip(kiths, kith_stores, strict=True):
@@ -287,7 +306,7 @@ async def main() -> None:
             "UPDATE plans SET requests_per_minute = $1 WHERE id = $2", plan["requests_per_minute"], plan["id"]
         )
         await conn.close()
-        for server in (*kiths, peer, floor):
+        for server in (*kiths, peer, fastapi, floor):
             server.stop()
         body_file.unlink(missing_ok=True)
 

@@ -25,6 +25,7 @@ import asyncpg
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
+from figures import record
 from kith.auth.principal import Principal
 from kith.db.migrations import upgrade_async
 from kith.db.urls import asyncpg_dsn, sqlalchemy_url, with_database
@@ -64,6 +65,12 @@ async def bench_candidates(server: str, database: str, tenant: str) -> None:
             async with engine.begin() as sa_conn:
                 counts = await find_duplicates(sa_conn, tenant_id)
             seconds = time.perf_counter() - start
+            record(
+                f"people.candidates.{'first' if 'first' in label else 'again'}",
+                seconds=seconds,
+                statements=statements.count,
+                groups=counts["groups"],
+            )
             line(
                 f"{label}: {counts['groups']:,} groups, {counts['stored']:,} stored, {counts['gone']:,} gone",
                 f"{seconds:>8.2f} s, {statements.count} statement(s)",
@@ -114,6 +121,7 @@ async def bench_merge(url: str, per_contact: int) -> None:
             async with AsyncSession(engine) as session, session.begin():
                 result = await merges.merge(session, principal, MergeRequest(ids[0], [ids[1]], dry_run))
             seconds = time.perf_counter() - start
+            record(f"people.{'dry_run' if dry_run else 'merge'}", seconds=seconds, statements=statements.count)
             line(
                 f"{label}: {result.messages_moved:,} messages",
                 f"{seconds * 1000:>8.0f} ms, {statements.count} statements",
@@ -123,6 +131,7 @@ async def bench_merge(url: str, per_contact: int) -> None:
         async with AsyncSession(engine) as session, session.begin():
             undone = await merges.undo(session, principal, uuid.UUID(result.merge_id))
         seconds = time.perf_counter() - start
+        record("people.undo", seconds=seconds, statements=statements.count)
         line(
             f"undo: contacts {undone.restored_ids} restored",
             f"{seconds * 1000:>8.0f} ms, {statements.count} statements",
@@ -177,6 +186,7 @@ async def bench_reimport(url: str, count: int, batch_size: int) -> None:
                     seconds = time.perf_counter() - start
             after = await written_rows(conn, tenant_id)
             written = sum(1 for key, xmin in after.items() if before.get(key) != xmin)
+            record(f"people.cards.{'new' if before == {} else 'unchanged'}", rate=count / seconds, written=written)
             line(
                 f"{label}: {totals.inserted:,} inserted, {totals.updated:,} updated, rows written {written:,}",
                 f"{count / seconds:>10,.0f} cards/s",

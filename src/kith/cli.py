@@ -466,7 +466,7 @@ async def _after_seed(tenant_id: int) -> None:
     "--port", type=click.IntRange(0, 65535), default=0, help="Local port for the browser's callback (0: any)."
 )
 def connect(provider: str, tenant_name: str, refresh_token: str | None, days_back: int | None, port: int) -> None:
-    """Connect an account (Gmail and Google Contacts) and queue its first sync; print the connection id.
+    """Connect an account (Gmail, Google Contacts and Calendar) and queue its first sync; print the connection id.
 
     Prints the URL to open in a browser (on stderr) and takes the callback on a local port, or,
     with --refresh-token, needs no browser.

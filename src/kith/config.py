@@ -98,10 +98,11 @@ class SyncSettings:
 
 
 # An address book is who the user says people are; LinkedIn is where they say what they do now.
+# Google (a connection: Google Contacts, with Gmail's and Calendar's people) is an address book too.
 DEFAULT_FIELD_PRECEDENCE: Mapping[str, tuple[str, ...]] = {
-    "*": ("vcard", "linkedin", "mbox"),
-    "company": ("linkedin", "vcard", "mbox"),
-    "title": ("linkedin", "vcard", "mbox"),
+    "*": ("vcard", "google", "linkedin", "mbox"),
+    "company": ("linkedin", "vcard", "google", "mbox"),
+    "title": ("linkedin", "vcard", "google", "mbox"),
 }
 
 
@@ -123,6 +124,7 @@ class ConnectorSettings:
     google_token_url: str
     gmail_api_url: str
     people_api_url: str
+    calendar_api_url: str
     # Fernet keys (url-safe base64 of 32 bytes), newest first: tokens are encrypted with the first and
     # decrypted with any (rotation). None: one key derived from the secret key.
     token_keys: tuple[str, ...] | None
@@ -300,6 +302,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             google_token_url=env.get("KITH_GOOGLE_TOKEN_URL") or "https://oauth2.googleapis.com/token",
             gmail_api_url=(env.get("KITH_GMAIL_API_URL") or "https://gmail.googleapis.com").rstrip("/"),
             people_api_url=(env.get("KITH_PEOPLE_API_URL") or "https://people.googleapis.com").rstrip("/"),
+            calendar_api_url=(env.get("KITH_CALENDAR_API_URL") or "https://www.googleapis.com").rstrip("/"),
             token_keys=tuple(k.strip() for k in keys.split(",") if k.strip())
             if (keys := env.get("KITH_TOKEN_KEYS"))
             else None,

@@ -21,6 +21,7 @@ def google(monkeypatch):
             "KITH_GOOGLE_TOKEN_URL": f"{url}/token",
             "KITH_GMAIL_API_URL": url,
             "KITH_PEOPLE_API_URL": url,
+            "KITH_CALENDAR_API_URL": url,
             "KITH_CONNECTOR_RETRY_DELAY": "0.01",
             "KITH_CONNECTOR_MAX_RETRIES": "4",
         }.items():

@@ -75,7 +75,7 @@ async def test_full_then_incremental_sync_fetches_only_the_changes(client, conn,
     assert response.status_code == 202, response.text
     run = (await client.get(response.headers["location"], headers=tenant.headers)).json()
     assert run["status"] == "succeeded"
-    assert run["stages"]["sync"]["deleted"] == {"messages": 1, "contacts": 1}
+    assert run["stages"]["sync"]["deleted"] == {"messages": 1, "contacts": 1, "meetings": 0}
     assert google.count("/messages", "") == 1 and google.count(f"/messages/{new_id}") == 1  # the one new message
     assert google.count("/history") == 1 and google.count("/profile") == 0
     assert google.count("/v1/people/me/connections", "syncToken=sync-") == 1

@@ -13,6 +13,9 @@ A Litestar app over an in-memory account (`FakeGoogle`), served on a real local 
 - `GET /v1/people/me/connections` (`personFields`, `pageSize`, `pageToken`, `requestSyncToken`,
   `syncToken`; changes only with a sync token, deleted people with `metadata.deleted`; an expired
   token is 400 FAILED_PRECONDITION with reason EXPIRED_SYNC_TOKEN).
+- `GET /calendar/v3/calendars/primary/events` (`maxResults`, `pageToken`, `timeMin`, `singleEvents`,
+  `syncToken`; changes only with a sync token, cancelled events as `status: cancelled`; a token
+  older than `expire_calendar_tokens()` is 410 GONE).
 - Every API call needs `Authorization: Bearer <access token>` (401 otherwise). Errors are Google's
   JSON error bodies. `fail(...)` queues failures (429 with Retry-After, 403 rateLimitExceeded,
   5xx) for the next matching requests; `latency` delays every API response; `hold(...)` blocks a
@@ -94,6 +97,9 @@ class FakeGoogle:
     failures: list[Failure] = field(default_factory=list)
     holds: list[Hold] = field(default_factory=list)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (path, query string)
+    events: dict[str, dict] = field(default_factory=dict)  # id → {"event", "seq"} (status cancelled when deleted)
+    calendar_seq: int = 0
+    oldest_calendar_seq: int = 0  # calendar sync tokens issued before this are gone (410)
     synthetic: int = 0  # messages made on demand (fill_mailbox)
     removed: set[str] = field(default_factory=set)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -213,6 +219,28 @@ class FakeGoogle:
     def delete_person(self, resource_name: str) -> None:
         self.people_seq += 1
         self.people[resource_name].update(seq=self.people_seq, deleted=True)
+
+    def put_event(self, event_id: str, summary: str, start: dt.datetime, attendees: list[dict]) -> None:
+        """An event on the primary calendar; `attendees` as Google lists them (email, self, resource, …)."""
+        self.calendar_seq += 1
+        event = {
+            "kind": "calendar#event",
+            "id": event_id,
+            "status": "confirmed",
+            "summary": summary,
+            "start": {"dateTime": start.isoformat()},
+            "end": {"dateTime": (start + dt.timedelta(hours=1)).isoformat()},
+            "organizer": {"email": self.account, "self": True},
+            "attendees": attendees,
+        }
+        self.events[event_id] = {"event": event, "seq": self.calendar_seq}
+
+    def cancel_event(self, event_id: str) -> None:
+        self.calendar_seq += 1
+        self.events[event_id] = {"event": {"id": event_id, "status": "cancelled"}, "seq": self.calendar_seq}
+
+    def expire_calendar_tokens(self) -> None:
+        self.oldest_calendar_seq = self.calendar_seq + 1
 
     def expire_sync_tokens(self) -> None:
         self.oldest_sync_seq = self.people_seq + 1
@@ -438,6 +466,30 @@ class FakeGoogle:
                 body["nextSyncToken"] = f"sync-{fake.people_seq}"
             return Response(body)
 
+        @get("/calendar/v3/calendars/primary/events")
+        async def events(request: Request) -> Response:
+            q = request.query_params
+            sync_token = q.get("syncToken")
+            if sync_token:
+                seq = int(sync_token.removeprefix("cal-"))
+                if seq < fake.oldest_calendar_seq:
+                    body = google_error(410, "Sync token is no longer valid, a full sync is required.", "GONE")
+                    body["error"]["errors"] = [{"domain": "global", "reason": "fullSyncRequired"}]
+                    return Response(body, status_code=410)
+                entries = [e["event"] for e in fake.events.values() if e["seq"] > seq]
+            else:
+                entries = [e["event"] for e in fake.events.values() if e["event"]["status"] != "cancelled"]
+                if time_min := q.get("timeMin"):
+                    since = dt.datetime.fromisoformat(time_min.replace("Z", "+00:00"))
+                    entries = [e for e in entries if dt.datetime.fromisoformat(e["start"]["dateTime"]) >= since]
+            chunk, next_token = page(sorted(entries, key=lambda e: e["id"]), request, "maxResults")
+            body: dict[str, Any] = {"kind": "calendar#events", "summary": fake.account, "items": chunk}
+            if next_token:
+                body["nextPageToken"] = next_token
+            else:
+                body["nextSyncToken"] = f"cal-{fake.calendar_seq}"
+            return Response(body)
+
         @post("/_fake/grant")
         async def control_grant() -> dict:
             return {"refresh_token": fake.grant()}
@@ -471,6 +523,7 @@ class FakeGoogle:
                 batch,
                 history,
                 connections,
+                events,
                 control_grant,
                 control_mailbox,
                 control_latency,

@@ -17,14 +17,15 @@ async def test_vcard_details_land_on_the_contact(engine, conn, make_tenant):
 
     run = await run_import(engine, tenant, "vcard", data)
 
-    assert (run.status, run.rows_inserted, run.rows_failed) == ("succeeded", 2, 1)
+    assert (run.status, run.rows_inserted, run.rows_failed) == ("succeeded", 3, 0)
     assert run.stages["sync"]["dropped"] == {"X-ABLABEL": 3, "X-ABDATE": 1, "IMPP": 1, "RELATED": 1}
     rows = await conn.fetch(
         "SELECT full_name, nickname, department, addresses::text, related::text, links, phones, birthday_year"
         " FROM contacts WHERE tenant_id = $1 ORDER BY id",
         tenant.id,
     )
-    johnny, ana = rows
+    johnny, phone_only, ana = rows
+    assert (phone_only["full_name"], phone_only["phones"]) == ("+44 7700 900123", ["+44 7700 900123"])
     assert (johnny["nickname"], johnny["department"]) == ("Johnny Boy", "Hardware Engineering / Displays")
     assert json.loads(johnny["addresses"])[0] == {
         "label": "home",

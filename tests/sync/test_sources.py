@@ -824,7 +824,7 @@ async def test_vcard_keeps_what_apple_contacts_exports() -> None:
     """ADR, NICKNAME, related names, ORG units and their labels are kept; what Kith has no place for is counted."""
     with (DATA / "apple_contacts.vcf").open("rb") as stream:
         [batch] = await collect(read_vcards(stream))
-    johnny, ana = batch.records
+    johnny, phone_only, ana = batch.records
     assert johnny == ContactRecord(
         full_name="Dr. Johnny Q. Appleseed Jr.",
         nickname="Johnny Boy",
@@ -871,6 +871,8 @@ async def test_vcard_keeps_what_apple_contacts_exports() -> None:
             country="Brasil",
         )
     ]
-    assert reasons(batch) == [(1, "card has no name (FN or N) and no email")]  # a phone alone: not yet a key
+    # A card with nothing but a phone number (in international form: a key) is a contact.
+    assert (phone_only.full_name, phone_only.phones, phone_only.emails) == ("+44 7700 900123", ["+44 7700 900123"], [])
+    assert batch.errors == []
     # Labels of emails and links, an anniversary, an IM handle, a RELATED that points at another card: counted.
     assert batch.dropped == {"X-ABLABEL": 3, "X-ABDATE": 1, "IMPP": 1, "RELATED": 1}

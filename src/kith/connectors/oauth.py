@@ -23,14 +23,14 @@ from kith.config import ConnectorSettings
 from kith.connectors.api_client import ApiError, InvalidGrant, decode_json
 
 # What a Google connection reads: mail metadata and headers (the `q` search needs gmail.readonly, not
-# gmail.metadata), the address book, and the account's address.
+# gmail.metadata), the address book, the calendar's events, and the account's address.
 GOOGLE_SCOPES = (
     "https://www.googleapis.com/auth/gmail.readonly",
     "https://www.googleapis.com/auth/contacts.readonly",
+    "https://www.googleapis.com/auth/calendar.readonly",
     "email",
 )
-GMAIL_SCOPE = GOOGLE_SCOPES[0]
-CONTACTS_SCOPE = GOOGLE_SCOPES[1]
+GMAIL_SCOPE, CONTACTS_SCOPE, CALENDAR_SCOPE = GOOGLE_SCOPES[:3]
 STATE_MAX_AGE = 600
 # An access token is refreshed when it has less than this left (a run's requests must not outlive it).
 REFRESH_MARGIN = dt.timedelta(minutes=5)

@@ -100,6 +100,23 @@ DELETE_MESSAGES = """
     SELECT count(*) FROM gone
 """
 
+# Events changed or cancelled at the provider ($3: conversations.external_id of each): their interactions
+# go (a changed event's current ones land next, in the same transaction).
+DELETE_EVENT_MESSAGES = """
+    WITH gone AS (
+        DELETE FROM messages m USING conversations c
+        WHERE c.tenant_id = $1 AND c.source = $2 AND c.external_id = ANY($3::text[])
+          AND m.tenant_id = $1 AND m.conversation_id = c.id
+        RETURNING m.contact_id
+    ),
+    touched AS (
+        INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id)
+        SELECT DISTINCT $1::bigint, $4::bigint, contact_id FROM gone WHERE contact_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+    )
+    SELECT count(*) FROM gone
+"""
+
 # People deleted at the provider: their contacts are soft-deleted (like a delete through the API).
 SOFT_DELETE_CONTACTS = """
     WITH gone AS (

@@ -25,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kith.config import ConnectorSettings, get_settings
 from kith.connectors import queries
 from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant
+from kith.connectors.calendar import THREAD_PREFIX, CalendarSource
 from kith.connectors.crypto import open_token, seal_token
 from kith.connectors.gmail import GmailSource
-from kith.connectors.oauth import CONTACTS_SCOPE, GMAIL_SCOPE, REFRESH_MARGIN, refresh_access
+from kith.connectors.oauth import CALENDAR_SCOPE, CONTACTS_SCOPE, GMAIL_SCOPE, REFRESH_MARGIN, refresh_access
 from kith.connectors.people import KEY_KIND, PeopleSource
 from kith.observability.metrics import record_sync
 from kith.sync import queries as sync_queries
@@ -103,7 +104,11 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
     row = await driver.fetchrow(queries.CONNECTION_FOR_RUN, run.tenant_id, connection_id)
     target = RunTarget(run.tenant_id, run.id, run.source, KEY_KIND, _when, run.max_contacts)
     totals = Totals()
-    stats: dict[str, Any] = {"connection_id": connection_id, "notes": [], "messages_deleted": 0, "contacts_deleted": 0}
+    stats: dict[str, Any] = {
+        "connection_id": connection_id,
+        "notes": [],
+        "deleted": {"messages": 0, "contacts": 0, "meetings": 0},
+    }
     status, error, reauth = "succeeded", None, False
     api = None
     try:
@@ -129,7 +134,7 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
         "contacts_created": totals.contacts_created,
         "dropped": totals.dropped,
         "skipped": totals.skipped_as,
-        "deleted": {"messages": stats["messages_deleted"], "contacts": stats["contacts_deleted"]},
+        "deleted": stats["deleted"],
         "notes": stats["notes"],
         "requests": api.requests if api else 0,
         "retries": api.retries if api else 0,
@@ -162,16 +167,32 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
 
 
 def _sources(api: ApiClient, settings: ConnectorSettings, row: Any, skip_bulk_mail: bool) -> list[Any]:
-    """The address book first (mail then finds its people), then the mail; each only if its scope was granted."""
-    scopes = set(row["scopes"]) or {CONTACTS_SCOPE, GMAIL_SCOPE}
+    """The address book first (mail and meetings then find its people), then the mail, then the calendar;
+    each only if its scope was granted."""
+    scopes = set(row["scopes"]) or {CONTACTS_SCOPE, GMAIL_SCOPE, CALENDAR_SCOPE}
+    days_back = _json(row["options"]).get("days_back")
     sources: list[Any] = []
     if CONTACTS_SCOPE in scopes:
         sources.append(PeopleSource(api, settings.people_api_url))
     if GMAIL_SCOPE in scopes:
-        days_back = _json(row["options"]).get("days_back")
         concurrency = settings.fetch_concurrency
         sources.append(GmailSource(api, settings.gmail_api_url, row["account"], days_back, concurrency, skip_bulk_mail))
+    if CALENDAR_SCOPE in scopes:
+        sources.append(CalendarSource(api, settings.calendar_api_url, days_back))
     return sources
+
+
+async def _delete(driver: asyncpg.Connection, target: RunTarget, source_key: str, ids: list[str]) -> tuple[str, int]:
+    """Apply what the provider deleted: (what it was, how many rows went)."""
+    tenant_id, run_id = target.tenant_id, target.sync_run_id
+    if source_key == "gmail":
+        return "messages", await driver.fetchval(queries.DELETE_MESSAGES, tenant_id, target.source, ids, run_id)
+    if source_key == "calendar":
+        threads = [THREAD_PREFIX + i for i in ids]
+        return "meetings", await driver.fetchval(
+            queries.DELETE_EVENT_MESSAGES, tenant_id, target.source, threads, run_id
+        )
+    return "contacts", await driver.fetchval(queries.SOFT_DELETE_CONTACTS, tenant_id, KEY_KIND, ids)
 
 
 async def _run_source(
@@ -188,17 +209,12 @@ async def _run_source(
             if step.note:
                 stats["notes"].append(step.note)
             async with driver.transaction():
+                # Deletions first: a changed event's interactions are replaced by the batch's.
+                if step.deleted:
+                    kind, deleted = await _delete(driver, target, source.key, step.deleted)
+                    stats["deleted"][kind] += deleted
                 if step.batch is not None and step.batch.seen:
                     await write_batch(conn, target, step.batch, totals)
-                if step.deleted:
-                    if source.key == "gmail":
-                        stats["messages_deleted"] += await driver.fetchval(
-                            queries.DELETE_MESSAGES, target.tenant_id, target.source, step.deleted, target.sync_run_id
-                        )
-                    else:
-                        stats["contacts_deleted"] += await driver.fetchval(
-                            queries.SOFT_DELETE_CONTACTS, target.tenant_id, KEY_KIND, step.deleted
-                        )
                 saved = await driver.fetchval(
                     queries.SAVE_CHECKPOINT,
                     stats["connection_id"],

@@ -7,7 +7,7 @@ memory otherwise; while Redis is unreachable, in memory too (kith.limits.fallbac
 
 from kith.limits.auth_failures import AUTH_FAILURES_STATE_KEY, AuthFailureBudget, auth_failure_budget
 from kith.limits.fallback import window_counts_for
-from kith.limits.rate import address_rate_limit, token_rate_limit
+from kith.limits.rate import address_rate_limit, hold_to_plan
 from kith.limits.windows import WINDOW_COUNTS_STATE_KEY, window_counts
 
 __all__ = [
@@ -16,7 +16,7 @@ __all__ = [
     "AuthFailureBudget",
     "address_rate_limit",
     "auth_failure_budget",
-    "token_rate_limit",
+    "hold_to_plan",
     "window_counts",
     "window_counts_for",
 ]

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
+from litestar import Litestar
 from litestar.connection import ASGIConnection, Request
 from litestar.exceptions import TooManyRequestsException
 from litestar.middleware.base import DefineMiddleware
@@ -11,72 +11,57 @@ from litestar.types import Receive, Scope, Send
 
 from kith.db.config import app_reader
 from kith.limits.windows import Window, window_counts
+from kith.observability.requests import response_headers
 from kith.plans.cache import plan_cache
+
+MINUTE = DURATION_VALUES["minute"]
+
+
+def rate_limit_headers(window: Window, limit: int, seconds: int) -> dict[str, str]:
+    return {
+        "RateLimit-Policy": f"{limit};w={seconds}",
+        "RateLimit-Limit": str(limit),
+        "RateLimit-Remaining": str(max(0, limit - window.count)),
+        "RateLimit-Reset": str(window.reset_in),
+    }
+
+
+async def count_against(app: Litestar, key: str, limit: int, seconds: int, unit: str) -> dict[str, str]:
+    """Count a request of `key` (kith.limits.reserved); its RateLimit headers, or a 429 beyond `limit`."""
+    window = await window_counts(app).take(key, seconds, limit)
+    headers = rate_limit_headers(window, limit, seconds)
+    if window.count > limit:
+        headers["Retry-After"] = str(window.reset_in)
+        raise TooManyRequestsException(
+            f"More than {limit} requests per {unit}: retry in {window.reset_in} s", headers=headers
+        )
+    return headers
+
+
+async def hold_to_plan(app: Litestar, token_hash: bytes, tenant_id: int) -> dict[str, str]:
+    """Per token, at the rate of the tenant's plan: counted in the authentication's own pass.
+
+    The key is (a part of) the token's hash, so the store never holds a usable token."""
+    plan = await plan_cache(app).get(app_reader(app), tenant_id)
+    return await count_against(app, "token:" + token_hash.hex()[:32], plan.requests_per_minute, MINUTE, "minute")
 
 
 class KithRateLimitMiddleware(RateLimitMiddleware):
-    """Litestar's rate limiting (its config, keys and exclusions), counted in an atomic fixed window
-    (kith.limits.windows) shared by every API process with Redis, with the limit chosen per request
-    and `Retry-After` on a 429."""
-
-    async def limit_for(self, request: Request) -> int | None:
-        """Requests allowed per window for this request's key; None: not limited here."""
-        return self.max_requests
+    """Litestar's rate limiting (its config, keys and exclusions), counted in a fixed window shared by
+    every API process with Redis (kith.limits.windows, kith.limits.reserved), `Retry-After` on a 429."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         app = scope["litestar_app"]
         request: Request[Any, Any, Any] = app.request_class(scope)
-        limit = await self.limit_for(request)
-        if limit is None:
-            await self.app(scope, receive, send)
-            return
-        window = await window_counts(app).take(self.cache_key_from_request(request), DURATION_VALUES[self.unit], limit)
-        headers = self.rate_limit_headers(window, limit)
-        if window.count > limit:
-            headers["Retry-After"] = str(window.reset_in)
-            raise TooManyRequestsException(
-                f"More than {limit} requests per {self.unit}: retry in {window.reset_in} s", headers=headers
-            )
-        await self.app(scope, receive, self._with_headers(send, headers))
-
-    def rate_limit_headers(self, window: Window, limit: int) -> dict[str, str]:
-        return {
-            "RateLimit-Policy": f"{limit};w={DURATION_VALUES[self.unit]}",
-            "RateLimit-Limit": str(limit),
-            "RateLimit-Remaining": str(max(0, limit - window.count)),
-            "RateLimit-Reset": str(window.reset_in),
-        }
-
-    def _with_headers(self, send: Send, headers: dict[str, str]) -> Send:
-        async def send_wrapper(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                existing = {name.lower() for name, _ in message["headers"]}
-                for name, value in headers.items():
-                    if name.lower().encode() not in existing:
-                        message["headers"].append((name.lower().encode(), value.encode()))
-            await send(message)
-
-        return send_wrapper
-
-
-class PlanRateLimitMiddleware(KithRateLimitMiddleware):
-    """Per token, at the rate of the tenant's plan (runs after authentication)."""
-
-    async def limit_for(self, request: Request) -> int | None:
-        if request.scope.get("user") is None:  # OPTIONS (CORS preflight) is not authenticated
-            return None
-        plan = await plan_cache(request.app).get(app_reader(request.app), request.user.tenant_id)
-        return plan.requests_per_minute
+        key = self.cache_key_from_request(request)
+        response_headers(scope).update(
+            await count_against(app, key, self.max_requests, DURATION_VALUES[self.unit], self.unit)
+        )
+        await self.app(scope, receive, send)
 
 
 def address_key(connection: ASGIConnection) -> str:
     return "address:" + get_remote_address(connection)  # type: ignore[arg-type]
-
-
-def token_key(request: Request) -> str:
-    # The token's hash, so the store never holds a usable token.
-    return "token:" + hashlib.sha256(str(request.auth).encode()).hexdigest()[:32]
 
 
 def address_rate_limit(per_minute: int, exclude: list[str]) -> DefineMiddleware:
@@ -85,14 +70,4 @@ def address_rate_limit(per_minute: int, exclude: list[str]) -> DefineMiddleware:
         identifier_for_request=address_key,
         exclude=exclude,
         middleware_class=KithRateLimitMiddleware,
-    ).middleware
-
-
-def token_rate_limit(exclude: list[str]) -> DefineMiddleware:
-    # The configured rate is a placeholder: each request is held to its tenant's plan.
-    return RateLimitConfig(
-        rate_limit=("minute", 1),
-        identifier_for_request=token_key,
-        exclude=exclude,
-        middleware_class=PlanRateLimitMiddleware,
     ).middleware

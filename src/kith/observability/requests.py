@@ -1,5 +1,6 @@
 """Per request: an id (the client's X-Request-ID, or a new one) echoed back and put on every log
-line; the SQL statement count; security headers."""
+line; the SQL statement count; security headers; and the headers later passes ask for
+(`response_headers(scope)`: the rate limits'), so the response's start is wrapped once, here."""
 
 from __future__ import annotations
 
@@ -26,6 +27,12 @@ SECURITY_HEADERS = [
 ]
 # The API serves data only; the docs pages under /schema run their own scripts and keep their defaults.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_RESPONSE_HEADERS = "kith_response_headers"
+
+
+def response_headers(scope: Scope) -> dict[str, str]:
+    """Headers to add to this request's response unless it has them (a later set of a name wins)."""
+    return scope[_RESPONSE_HEADERS]  # type: ignore[typeddict-item]
 
 
 class RequestContextMiddleware(ASGIMiddleware):
@@ -42,10 +49,18 @@ class RequestContextMiddleware(ASGIMiddleware):
         headers = [(b"x-request-id", rid.encode()), *SECURITY_HEADERS]
         if scope["path"].startswith(self.api_prefix):
             headers.append(API_CSP)
+        asked: dict[str, str] = {}
+        scope[_RESPONSE_HEADERS] = asked  # type: ignore[typeddict-unknown-key]
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *headers]
+                own = list(message.get("headers", []))
+                if asked:
+                    present = {name.lower() for name, _ in own}
+                    own += [
+                        (n.lower().encode(), v.encode()) for n, v in asked.items() if n.lower().encode() not in present
+                    ]
+                message["headers"] = [*own, *headers]
             await send(message)
 
         try:

@@ -19,7 +19,6 @@ from litestar.plugins.prometheus import PrometheusConfig
 from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, TOKEN_USE_STATE_KEY, KnownTokens, TokenUse
 from kith.auth.middleware import BearerTokenMiddleware
-from kith.auth.scopes import scope_guard
 from kith.config import get_settings
 from kith.db.config import app_reader, get_sqlalchemy_config, provide_reader, reader_lifecycle
 from kith.idempotency import provide_idempotency
@@ -29,7 +28,6 @@ from kith.limits import (
     WINDOW_COUNTS_STATE_KEY,
     AuthFailureBudget,
     address_rate_limit,
-    token_rate_limit,
     window_counts_for,
 )
 from kith.notify import NotificationListener
@@ -130,7 +128,6 @@ class KithPlugin(InitPluginProtocol):
             path=API_PREFIX,
             route_handlers=API_CONTROLLERS,
             security=[{"BearerToken": []}],
-            guards=[scope_guard],
             before_request=serve_cached_page,
         )
         public_api = Router(path=API_PREFIX, route_handlers=PUBLIC_API_CONTROLLERS)
@@ -173,7 +170,6 @@ class KithPlugin(InitPluginProtocol):
                 TextGuardMiddleware,
                 address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
                 DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
-                token_rate_limit(exclude=PUBLIC_PATHS),
                 WriterForgetsItsPagesMiddleware(),
             ]
         )

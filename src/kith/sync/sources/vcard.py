@@ -33,6 +33,8 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from typing import BinaryIO
 
+import phonenumbers
+
 from kith.sync.sources._common import (
     DEFAULT_BATCH_SIZE,
     Batcher,
@@ -60,6 +62,8 @@ _BDAY = re.compile(r"^(?:(\d{4})-?|--)(\d{2})-?(\d{2})(?:[T ].*)?$")
 _BARE_ENCODINGS = {"QUOTED-PRINTABLE", "BASE64", "B", "8BIT", "7BIT"}
 # Apple's placeholder year of a birthday without one (also without X-APPLE-OMIT-YEAR, in iCloud exports).
 _APPLE_NO_YEAR = 1604
+# phonenumbers' "unknown region": only a number written with its country code (+44 …) parses.
+_ANY_REGION = "ZZ"
 _APPLE_LABEL = re.compile(r"^_\$!<(.*)>!\$_$")
 # TYPE values that say how a value is used, not what the user calls it.
 _TYPES_NOT_LABELS = {"pref", "internet", "x400", "dom", "intl", "postal", "parcel", "voice", "text"}
@@ -343,6 +347,14 @@ def _address(value: str, label: str | None) -> PostalAddress | None:
     )
 
 
+def _international_number(phone: str) -> bool:
+    """A valid number written with its country code: the same in any region, so a key (E.164) to match on."""
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(phone, _ANY_REGION))
+    except phonenumbers.NumberParseException:
+        return False
+
+
 def _card_to_record(card: _RawCard, index: int, dropped: list[str]) -> ContactRecord | str:
     """The record, or the reason it cannot be one; what the card holds that Kith keeps nowhere is added to
     `dropped` (by property name)."""
@@ -433,6 +445,10 @@ def _card_to_record(card: _RawCard, index: int, dropped: list[str]) -> ContactRe
     emails = unique(emails)
     phones = unique(phones)
     full_name = fn or n_name or (emails[0] if emails else None)
+    # A card without a name or an email (a company's card, a phone number alone) is kept when a re-import can
+    # find it again: by its UID, or by a phone number in international form (a key, as E.164).
+    if not full_name and (uid or any(map(_international_number, phones))):
+        full_name = company or (phones[0] if phones else None)
     if not full_name:
         return "card has no name (FN or N) and no email"
     return ContactRecord(

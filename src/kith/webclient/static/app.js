@@ -520,6 +520,11 @@ async function loadConnections() {
       return;
     }
     list.replaceChildren(...page.items.map(connectionRow));
+    // A sync is queued or running (the first one starts as the provider sends the browser back): look again.
+    if (page.items.some((c) => c.current_run_id !== null) && !$("#tab-connections").hidden) {
+      clearTimeout(loadConnections.timer);
+      loadConnections.timer = setTimeout(loadConnections, 1500);
+    }
   } catch (error) {
     showError(list, error);
   }
