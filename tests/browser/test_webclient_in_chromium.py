@@ -64,6 +64,9 @@ async def server(create_database: Callable, tmp_path_factory: pytest.TempPathFac
     env.pop("REDIS_URL", None)  # imports run in the server process
     tenant_id = int(_kith(env, "seed", "--tenant", TENANT, "--size", "tiny"))
     token = _kith(env, "token", "create", "--tenant", TENANT)
+    # The module reads the API much as a person scrolling would, and more: not the default plan's 600 a minute.
+    _kith(env, "plan", "create", "browser", "--requests-per-minute", "100000")
+    _kith(env, "tenant", "set-plan", TENANT, "browser")
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "kith", "serve", "--port", str(port)],

@@ -87,16 +87,18 @@ class PagedList {
     const generation = this.generation;
     const path = this.next;
     this.end.textContent = "loading…";
+    let failed = false;
     try {
       const page = await api(path);
       if (generation === this.generation) this.show(path, page); // else: opened elsewhere meanwhile
     } catch (error) {
-      if (generation === this.generation) this.end.textContent = error.message;
+      failed = generation === this.generation;
+      if (failed) this.end.textContent = error.message; // tried again when the end comes into view again
     } finally {
       this.loading = false;
     }
     // Go on while the end is in view: this list's next page, or the first one of what was opened meanwhile.
-    if (this.next && isInView(this.end)) this.load();
+    if (!failed && this.next && isInView(this.end)) this.load();
   }
 
   show(path, page) {
@@ -324,7 +326,7 @@ const loadCompanies = () => companies.open(`${API}/companies?limit=50`);
 const loadTags = () => tags.open(`${API}/tags?limit=50`);
 const loadMentions = () => mentions.open(`${API}/mentions?limit=50`);
 
-function groupRow(kind, group) {
+function aggregateRow(kind, group) {
   const path =
     kind === "company"
       ? `${API}/companies/${encodeURIComponent(group.name)}/contacts?limit=50`
@@ -674,8 +676,8 @@ document.addEventListener("DOMContentLoaded", () => {
   timeline = paged("timeline", { row: messageRow, empty: "No messages yet." });
   conversations = paged("conversations", { row: conversationRow, empty: "No conversations yet." });
   thread = paged("thread", { row: messageRow, empty: "No messages in this conversation yet.", prepend: true });
-  companies = paged("companies", { row: (g) => groupRow("company", g), empty: "No companies yet." });
-  tags = paged("tags", { row: (g) => groupRow("tag", g), empty: "No tags yet." });
+  companies = paged("companies", { row: (g) => aggregateRow("company", g), empty: "No companies yet." });
+  tags = paged("tags", { row: (g) => aggregateRow("tag", g), empty: "No tags yet." });
   groupContacts = paged("group-contacts", { row: (c) => contactRow(c), empty: "Nobody." });
   mentions = paged("mentions", { row: mentionRow, empty: "No news mentions yet." });
   window.kith = { api, contacts, etagCache }; // for the browser test and the curious
