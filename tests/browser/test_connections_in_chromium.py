@@ -91,6 +91,9 @@ async def test_connect_sync_and_disconnect_from_the_connections_page(browser, se
     browser.find_element("css selector", "#connect-form button[type=submit]").click()
     # Google approves and sends the browser back to the callback, which sends it on to /#connections.
     wait_for(lambda: browser.current_url.endswith("/#connections"), "the way back from Google")
+    # The page was left for Google, and the token lives only in the page's memory: sign in again.
+    sign_in(browser, server)
+    open_tab(browser, "connections")
     [row] = wait_for(lambda: [r for r in connection_rows(browser) if "succeeded" in r["text"]], "the first sync")
     assert "google: me@example.com" in row["text"] and row["status"] == "active"
 
