@@ -172,5 +172,12 @@ def test_the_schedules():
     schedules = {
         t.task_name: t.labels.get("schedule") for t in jobs.get_all_tasks().values() if t.labels.get("schedule")
     }
-    assert set(schedules) == {"kith.refresh_views", "kith.vacuum_views", "kith.rescore", "kith.cleanup"}
+    assert set(schedules) == {
+        "kith.refresh_views",
+        "kith.vacuum_views",
+        "kith.rescore",
+        "kith.cleanup",
+        "kith.sync_connections",  # the connections due, every minute
+    }
+    assert schedules["kith.sync_connections"][0]["cron"] == "* * * * *"
     assert schedules["kith.rescore"][0]["cron"] == "0 3 * * *"  # nightly

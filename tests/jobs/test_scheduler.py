@@ -75,7 +75,13 @@ async def test_two_schedulers_send_each_job_once(jobs_db, redis_url, queue_prefi
         await asyncio.sleep(61 - dt.datetime.now().second + 3)
         sent = await _sent(redis_url, queue_prefix)
         assert sent == Counter(
-            {"kith.refresh_views": 1, "kith.vacuum_views": 1, "kith.rescore": 1, "kith.cleanup": 1}
+            {
+                "kith.refresh_views": 1,
+                "kith.vacuum_views": 1,
+                "kith.rescore": 1,
+                "kith.cleanup": 1,
+                "kith.sync_connections": 1,
+            }
         ), (sent, [log.read_text() for _, log in procs])
 
         # The leader dies: the other one takes over.
