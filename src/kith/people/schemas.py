@@ -37,7 +37,7 @@ DuplicateGroupPage = Page[DuplicateGroup]
 
 class AuditEvent(msgspec.Struct):
     id: int
-    action: Literal["merge", "undo_merge", "dismiss_duplicates"] | str
+    action: Literal["merge", "undo_merge", "dismiss_duplicates"]
     subject: dict[str, Any]
     token_id: int | None
     user_id: int | None
