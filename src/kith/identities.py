@@ -38,15 +38,19 @@ def normalize_linkedin_url(value: str | None) -> str | None:
     """`https://www.linkedin.com/in/<slug>` for a profile URL (any host spelling, query, slash or case).
 
     Other URLs come back with a lowercased host, https, and no query,
-    fragment or trailing slash; an empty value gives None.
+    fragment or trailing slash; an empty value, or one no URL parser accepts
+    (an unbalanced `[` of an IPv6 host), gives None: it names nobody.
     """
     text = (value or "").strip()
     if not text:
         return None
     if "://" not in text:
         text = "https://" + text.lstrip("/")
-    parts = urlsplit(text)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urlsplit(text)
+        host = (parts.hostname or "").lower()
+    except ValueError:
+        return None
     path = parts.path.rstrip("/")
     if host == "linkedin.com" or host.endswith(".linkedin.com"):
         segments = [s for s in path.split("/") if s]

@@ -147,3 +147,16 @@ async def test_another_tenants_contact_is_404_for_every_verb(client, tenant, mak
     assert (await client.patch(path, json={"full_name": "Mine"}, headers=tenant.headers)).status_code == 404
     assert (await client.delete(path, headers=tenant.headers)).status_code == 404
     assert (await client.get(path, headers=other.headers)).json()["full_name"] == "Theirs"
+
+
+async def test_a_link_no_url_parser_accepts_is_kept_and_names_nobody(client, tenant):
+    """schemathesis found it: `x[y` made urlsplit raise ("Invalid IPv6 URL") and the write a 500."""
+    created = await client.post(
+        "/api/v1/contacts", json={"full_name": "Bracket", "links": ["x[y"]}, headers=tenant.headers
+    )
+    assert created.status_code == 201, created.text
+    patched = await client.patch(
+        f"/api/v1/contacts/{created.json()['id']}", json={"links": ["https://[::1", "x[y"]}, headers=tenant.headers
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["links"] == ["https://[::1", "x[y"]

@@ -628,6 +628,8 @@ def test_linkedin_json_validates_items() -> None:
         ("https://Example.com/Profile/?q=1", "https://example.com/Profile"),
         ("  ", None),
         (None, None),
+        ("x[y", None),  # urlsplit: "Invalid IPv6 URL"
+        ("https://[::1", None),
     ],
 )
 def test_normalize_linkedin_url(url: str | None, expected: str | None) -> None:
