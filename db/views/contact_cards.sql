@@ -7,8 +7,14 @@
 -- per-contact LATERAL makes the live read an index look-up per changed contact.
 --
 -- Sort keys are never NULL, so keyset predicates stay plain row comparisons on
--- an index: never-contacted sorts as '-infinity' (last in "recent first"),
--- a cadence never met is due since '-infinity' (most overdue first).
+-- an index: never-contacted sorts as '-infinity' (last in "recent first").
+-- A follow-up is due a cadence after the last interaction (or the creation).
+--
+-- `search_key` is what `q` matches a substring of: the name, the nickname, the
+-- company, the emails and each phone's digits, one per line (so no match spans two of them),
+-- unaccented and lower-cased by kith_search_text (migration 0019: unaccent is
+-- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
+-- it answers `LIKE '%…%'` for any part of it.
 
 CREATE VIEW contact_card_rows AS
 SELECT
@@ -33,17 +39,29 @@ SELECT
     c.cadence_days,
     c.links,
     c.notes,
+    -- What address books keep beside (imports: vCard NICKNAME, ORG units, ADR, related names).
+    c.nickname,
+    c.department,
+    c.addresses,
+    c.related,
     c.score,
     m.last_interaction_at,
     coalesce(m.last_interaction_at, '-infinity'::timestamptz) AS last_interaction_key,
     coalesce(m.messages_30d, 0)::integer AS messages_30d,
     coalesce(m.messages_90d, 0)::integer AS messages_90d,
-    m.last_interaction_at + make_interval(days => c.cadence_days) AS follow_up_due_at,
-    CASE WHEN c.cadence_days IS NOT NULL THEN
-        coalesce(m.last_interaction_at + make_interval(days => c.cadence_days), '-infinity'::timestamptz)
-    END AS follow_up_due_key,
+    -- A cadence counts from the last interaction, or from the contact's creation when there is none
+    -- yet: a new contact is not overdue before its first cadence has passed.
+    coalesce(m.last_interaction_at, c.created_at) + make_interval(days => c.cadence_days) AS follow_up_due_at,
+    coalesce(m.last_interaction_at, c.created_at) + make_interval(days => c.cadence_days) AS follow_up_due_key,
     c.created_at,
-    c.updated_at
+    c.updated_at,
+    -- The company and tag filters match case-insensitively, on these.
+    lower(c.company) COLLATE "C" AS company_key,
+    ARRAY(SELECT lower(t) FROM unnest(c.tags) t) AS tag_keys,
+    kith_search_text(concat_ws(E'\n',
+        c.full_name, c.nickname, c.company, array_to_string(c.emails, E'\n'),
+        regexp_replace(array_to_string(c.phones, E'\n'), '[^0-9\n]', '', 'g')
+    )) AS search_key
 FROM contacts c
 LEFT JOIN LATERAL (
     SELECT
@@ -59,16 +77,20 @@ WHERE c.deleted_at IS NULL;
 -- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- REFRESH ... CONCURRENTLY needs a unique index without a WHERE clause.
 CREATE UNIQUE INDEX uq_{slice}_tenant_id ON {slice} (tenant_id, id);
--- One seek index per sort, its order matching the listing's ORDER BY.
-CREATE INDEX ix_{slice}_score ON {slice} (tenant_id, score DESC, id DESC);
-CREATE INDEX ix_{slice}_name ON {slice} (tenant_id, name_key, id);
-CREATE INDEX ix_{slice}_last_interaction ON {slice} (tenant_id, last_interaction_key DESC, id DESC);
-CREATE INDEX ix_{slice}_created ON {slice} (tenant_id, created_at DESC, id DESC);
--- A company's contacts (GET /companies/{name}/contacts): one seek index per sort, after the company.
-CREATE INDEX ix_{slice}_company_score ON {slice} (tenant_id, company, score DESC, id DESC);
-CREATE INDEX ix_{slice}_company_name ON {slice} (tenant_id, company, name_key, id);
-CREATE INDEX ix_{slice}_company_last_interaction ON {slice} (tenant_id, company, last_interaction_key DESC, id DESC);
-CREATE INDEX ix_{slice}_company_created ON {slice} (tenant_id, company, created_at DESC, id DESC);
-CREATE INDEX ix_{slice}_tags ON {slice} USING gin (tenant_id, tags);
+-- One seek index per sort, its order matching the listing's ORDER BY. Each holds the search key too, so
+-- a search's walk along the sort (kith.pagination.listing, probing filters) reads the index alone.
+CREATE INDEX ix_{slice}_score ON {slice} (tenant_id, score DESC, id DESC) INCLUDE (search_key);
+CREATE INDEX ix_{slice}_name ON {slice} (tenant_id, name_key, id) INCLUDE (search_key);
+CREATE INDEX ix_{slice}_last_interaction ON {slice} (tenant_id, last_interaction_key DESC, id DESC) INCLUDE (search_key);
+CREATE INDEX ix_{slice}_created ON {slice} (tenant_id, created_at DESC, id DESC) INCLUDE (search_key);
+-- A company's contacts (GET /companies/{name}/contacts, ?company=): one seek index per sort, after the company.
+CREATE INDEX ix_{slice}_company_score ON {slice} (tenant_id, company_key, score DESC, id DESC);
+CREATE INDEX ix_{slice}_company_name ON {slice} (tenant_id, company_key, name_key, id);
+CREATE INDEX ix_{slice}_company_last_interaction ON {slice} (tenant_id, company_key, last_interaction_key DESC, id DESC);
+CREATE INDEX ix_{slice}_company_created ON {slice} (tenant_id, company_key, created_at DESC, id DESC);
+-- Search (`q`): trigrams of the search key. Not after the tenant: a slice of its own holds one tenant, a
+-- shared one small tenants, so a search reads the matches alone (kith.pagination.listing, probing filters).
+CREATE INDEX ix_{slice}_search ON {slice} USING gin (search_key gin_trgm_ops);
+CREATE INDEX ix_{slice}_tags ON {slice} USING gin (tenant_id, tag_keys);
 CREATE INDEX ix_{slice}_birthday ON {slice} (tenant_id, birthday_mmdd, id) WHERE birthday_mmdd IS NOT NULL;
 CREATE INDEX ix_{slice}_follow_up ON {slice} (tenant_id, follow_up_due_key, id) WHERE follow_up_due_key IS NOT NULL;

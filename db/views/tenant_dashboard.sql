@@ -5,7 +5,7 @@
 -- - `birthday_days` / `birthday_counts`: how many live contacts have their birthday on each month-day
 --   (`mmdd`, as contact_cards.birthday_mmdd), summed over the coming days in the tenant's time zone;
 -- - `follow_up_due_days` / `follow_up_due_counts`: how many contacts fall due on each UTC day
---   ('-infinity' for a cadence never met; the key of contact_cards.follow_up_due_key), summed below
+--   (a cadence after the last message or the creation: contact_cards.follow_up_due_key), summed below
 --   today, plus the few falling due earlier today, read on contact_cards' follow-up index.
 -- Message counts are as of the refresh. A conversation awaits a reply when its latest message came in.
 
@@ -34,8 +34,8 @@ awaiting AS (
 ),
 due AS (
     SELECT c.tenant_id,
-           coalesce((max(msg.sent_at) + make_interval(days => c.cadence_days)) AT TIME ZONE 'UTC',
-                    '-infinity'::timestamp)::date AS day
+           ((coalesce(max(msg.sent_at), c.created_at) + make_interval(days => c.cadence_days))
+            AT TIME ZONE 'UTC')::date AS day
     FROM contacts c
     LEFT JOIN messages msg ON msg.tenant_id = c.tenant_id AND msg.contact_id = c.id
     WHERE c.deleted_at IS NULL AND c.cadence_days IS NOT NULL

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.config import get_settings
-from kith.problems import problem
+from kith.problems import in_words, problem
 
 IDEMPOTENCY_TTL = dt.timedelta(hours=24)
 # The response headers a replay repeats.
@@ -64,7 +64,7 @@ IdempotencyKeyHeader = Annotated[
         name="Idempotency-Key",
         min_length=1,
         max_length=255,
-        pattern=r"^[\x21-\x7e]+$",
+        pattern=in_words(r"^[\x21-\x7e]+$", "visible ASCII characters, no spaces"),
         description="Any unique string (a UUID): a retry with the same key gets the first response "
         "and creates nothing; the same key with another request is a 422. Kept 24 hours.",
     ),

@@ -77,6 +77,9 @@ LISTING_HEADERS = {
     ),
     "Cache-Control": _header("Always `private, no-cache`: revalidate with If-None-Match.", {"type": "string"}),
 }
+# One resource read with an entity tag (GET /contacts/{id}).
+ENTITY_HEADERS = {name: LISTING_HEADERS[name] for name in ("ETag", "Cache-Control")}
+CREATED_HEADERS = {"Location": _header("The URL of what was created.", {"type": "string"})}
 
 # Read replicas (kith.db.replicas): a write's position, which the client sends back with its next reads.
 CONSISTENCY_TOKEN = "X-Consistency-Token"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from time import monotonic
 from typing import Any
@@ -21,6 +22,24 @@ from litestar.status_codes import (
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 logger = logging.getLogger("kith")
+
+# The patterns a client can fail, said in words: an error message should not ask them to read a regex.
+PATTERN_WORDS: dict[str, str] = {}
+# msgspec's message for a pattern, backslashes doubled.
+_REGEX_MESSAGE = re.compile(r"`str` matching regex '(?P<pattern>.*)'", re.DOTALL)
+
+
+def in_words(pattern: str, words: str) -> str:
+    """`pattern`, registered so that a validation error says `words` instead."""
+    PATTERN_WORDS[pattern] = words
+    return pattern
+
+
+def _in_words(message: str) -> str:
+    if (match := _REGEX_MESSAGE.search(message)) is None:
+        return message
+    words = PATTERN_WORDS.get(match["pattern"].replace("\\\\", "\\"), "text of the documented form")
+    return message[: match.start()] + words + message[match.end() :]
 
 
 def problem(
@@ -43,7 +62,11 @@ def _http_problem(exc: HTTPException) -> ProblemDetailsException:
         logger.error("server error: %s", exc.detail, exc_info=exc)
     extra = exc.extra
     if isinstance(extra, list):  # validation errors: a list of {key, message, source}
-        extra = {"errors": extra}
+        extra = {
+            "errors": [
+                {**error, "message": _in_words(error["message"])} if "message" in error else error for error in extra
+            ]
+        }
     return ProblemDetailsException(
         status_code=exc.status_code,
         title=HTTPStatus(exc.status_code).phrase,

@@ -51,11 +51,16 @@ TAG_ORDER = {
 
 
 async def fetch(db: str, sql: str, *args) -> list[dict]:
+    """The rows, each average as the API shows it: rounded to two decimals (the order is the exact one's)."""
     conn = await asyncpg.connect(asyncpg_dsn(db))
     try:
-        return [dict(r) for r in await conn.fetch(sql, *args)]
+        rows = [dict(r) for r in await conn.fetch(sql, *args)]
     finally:
         await conn.close()
+    for row in rows:
+        if "avg_score" in row:
+            row["avg_score"] = round(row["avg_score"], 2)
+    return rows
 
 
 def as_json(rows: list[dict]) -> list[dict]:

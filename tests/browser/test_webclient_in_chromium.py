@@ -64,6 +64,9 @@ async def server(create_database: Callable, tmp_path_factory: pytest.TempPathFac
     env.pop("REDIS_URL", None)  # imports run in the server process
     tenant_id = int(_kith(env, "seed", "--tenant", TENANT, "--size", "tiny"))
     token = _kith(env, "token", "create", "--tenant", TENANT)
+    # The module reads the API much as a person scrolling would, and more: not the default plan's 600 a minute.
+    _kith(env, "plan", "create", "browser", "--requests-per-minute", "100000")
+    _kith(env, "tenant", "set-plan", TENANT, "browser")
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "kith", "serve", "--port", str(port)],
@@ -329,3 +332,111 @@ async def test_import_form_uploads_and_follows_the_run(browser, server: Server) 
     assert "8 seen · 6 inserted · 0 updated · 0 skipped · 2 failed" in text
     assert "refresh: succeeded" in text
     assert "not imported: 1 PHOTO" in text
+
+
+def api_json(server: Server, path: str, body: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"{server.base}{path}",
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {server.token}", "Content-Type": "application/json"},
+        method="GET" if body is None else "POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def api_all(server: Server, path: str) -> list[dict]:
+    """Every item of a listing, following next cursors."""
+    items, cursor = [], None
+    while True:
+        separator = "&" if "?" in path else "?"
+        page = api_json(server, path + (f"{separator}cursor={cursor}" if cursor else ""))
+        items += page["items"]
+        if not (cursor := page["next_cursor"]):
+            return items
+
+
+def scroll_list_to_its_end(driver, list_id: str, upwards: bool = False, key: str = "id") -> list:
+    """Scroll the list's end marker into view until it says the list ended; the rows' ids (or `key`), in order."""
+
+    def ended() -> bool:
+        driver.execute_script(
+            "document.getElementById(arguments[0]).scrollIntoView({block: arguments[1] ? 'start' : 'end'})",
+            f"{list_id}-end",
+            upwards,
+        )
+        return driver.find_element("id", f"{list_id}-end").text == "end of list"
+
+    wait_for(ended, f"the end of #{list_id}")
+    values = driver.execute_script(
+        "return [...document.querySelectorAll(`#${arguments[0]} > li[data-${arguments[1]}]`)]"
+        ".map(li => li.dataset[arguments[1]])",
+        list_id,
+        key,
+    )
+    return [int(v) for v in values] if key == "id" else values
+
+
+async def test_lists_scroll_to_their_end_by_cursor(browser, server: Server) -> None:
+    sign_in(browser, server)
+    open_tab(browser, "birthdays")
+    browser.execute_script("document.getElementById('within-days').value = 366")
+    browser.execute_script("document.getElementById('within-days').dispatchEvent(new Event('change'))")
+    expected = [c["id"] for c in api_all(server, "/api/v1/contacts/birthdays?within_days=366&limit=50")]
+    assert len(expected) > PAGE_SIZE  # more than one page to scroll through
+    wait_for(lambda: scroll_list_to_its_end(browser, "birthdays") == expected, "every birthday, in order")
+
+    open_tab(browser, "companies")
+    expected = [c["name"] for c in api_all(server, "/api/v1/companies?limit=50")]
+    assert len(expected) > PAGE_SIZE
+    wait_for(lambda: scroll_list_to_its_end(browser, "companies", key="name") == expected, "every company")
+
+
+async def test_a_thread_reads_oldest_first_shows_sent_messages_as_sent_and_keeps_line_breaks(
+    browser, server: Server
+) -> None:
+    conversations = api_all(server, "/api/v1/conversations?limit=50")
+    longest = max(conversations, key=lambda c: c["message_count"])
+    assert longest["message_count"] > PAGE_SIZE  # the thread has older pages
+    sent = api_json(server, f"/api/v1/conversations/{longest['id']}/messages", {"body": "first line\nsecond line"})
+    contact = api_json(server, f"/api/v1/contacts/{longest['contact_id']}")
+
+    sign_in(browser, server)
+    open_tab(browser, "conversations")
+    row = wait_for(
+        lambda: browser.find_element("css selector", f"#conversations li[data-id='{longest['id']}']"),
+        "the conversation in the list",
+    )
+    wait_for(lambda: contact["full_name"] in row.text, "whom the conversation is with, in the list")
+    row.click()
+    wait_for(lambda: contact["full_name"] in browser.find_element("id", "thread-with").text, "whom the thread is with")
+    shown = scroll_list_to_its_end(browser, "thread", upwards=True)
+    expected = [m["id"] for m in api_all(server, f"/api/v1/conversations/{longest['id']}/messages?limit=50")]
+    assert shown == expected[::-1]  # every message once, oldest first
+
+    messages = browser.execute_script(
+        "return [...document.querySelectorAll('#thread > li[data-id]')]"
+        ".map(li => ({id: Number(li.dataset.id), direction: li.dataset.direction, cls: li.className,"
+        " body: li.querySelector('.body').innerText}))"
+    )
+    assert {m["direction"] for m in messages} == {"in", "out"}
+    for message in messages:
+        assert ("sent" in message["cls"].split()) == (message["direction"] == "out"), message
+        assert ("received" in message["cls"].split()) == (message["direction"] == "in"), message
+    newest = next(m for m in messages if m["id"] == sent["id"])
+    assert newest["body"] == "first line\nsecond line" and "sent" in newest["cls"]
+
+
+async def test_an_empty_thread_says_so(browser, server: Server) -> None:
+    contact = api_all(server, "/api/v1/contacts?limit=50")[0]
+    empty = api_json(server, "/api/v1/conversations", {"contact_id": contact["id"], "subject": "Nothing yet"})
+    sign_in(browser, server)
+    open_tab(browser, "conversations")
+    row = wait_for(
+        lambda: browser.find_element("css selector", f"#conversations li[data-id='{empty['id']}']"), "the new one"
+    )
+    row.click()
+    wait_for(
+        lambda: "No messages in this conversation yet" in browser.find_element("id", "thread").text,
+        "the empty thread saying so",
+    )

@@ -208,21 +208,24 @@ async def test_overdue_most_overdue_first(client, db, make_tenant):
             tenant.id,
             tenant.user_id,
         )
-        people = [  # name, cadence, days since last message (None: never)
+        people = [  # name, cadence, days since last message (None: never), days since created
             ("weekly, 10 days ago", 7, 10),
             ("monthly, 10 days ago", 30, 10),
             ("weekly, 30 days ago", 7, 30),
-            ("never, with cadence", 90, None),
+            ("never, with cadence, created 100 days ago", 90, None),
+            ("never, with cadence, created 80 days ago", 90, None),
             ("never, no cadence", None, None),
             ("no cadence, 400 days", None, 400),
             ("quarterly, 100 days ago", 90, 100),
         ]
         for i, (name, cadence, days) in enumerate(people):
             contact = await conn.fetchval(
-                "INSERT INTO contacts (tenant_id, full_name, cadence_days) VALUES ($1, $2, $3) RETURNING id",
+                "INSERT INTO contacts (tenant_id, full_name, cadence_days, created_at) VALUES ($1, $2, $3, $4)"
+                " RETURNING id",
                 tenant.id,
                 name,
                 cadence,
+                now - dt.timedelta(days=100 if "created 100" in name else 80 if "created 80" in name else 1000),
             )
             if days is not None:
                 await conn.execute(
@@ -238,17 +241,25 @@ async def test_overdue_most_overdue_first(client, db, make_tenant):
         await conn.close()
     await refresh_all(db)
     body = (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()
-    assert [i["full_name"] for i in body["items"]] == [
-        "never, with cadence",
-        "weekly, 30 days ago",
-        "quarterly, 100 days ago",
-        "weekly, 10 days ago",
+    items = body["items"]
+    assert [i["full_name"] for i in items] == [
+        "weekly, 30 days ago",  # due 23 days ago
+        "never, with cadence, created 100 days ago",  # due 10 days ago (a cadence after its creation)
+        "quarterly, 100 days ago",  # due 10 days ago
+        "weekly, 10 days ago",  # due 3 days ago
     ]
-    assert all(i["overdue"] for i in body["items"])
-    assert body["items"][0]["follow_up_due_at"] is None
-    # A new contact with a cadence, never contacted, is overdue at once (read live).
-    await client.post("/api/v1/contacts", json={"full_name": "new, weekly", "cadence_days": 7}, headers=tenant.headers)
+    assert all(i["overdue"] for i in items)
+    # Since when, and by how many whole days.
+    assert [i["overdue_days"] for i in items] == [23, 10, 10, 3]
+    since = dt.datetime.fromisoformat(items[1]["follow_up_due_at"])
+    assert abs(since - (now - dt.timedelta(days=10))) < dt.timedelta(minutes=1)
+    # A new contact with a cadence is not overdue before its first cadence has passed (read live).
+    created = await client.post(
+        "/api/v1/contacts", json={"full_name": "new, weekly", "cadence_days": 7}, headers=tenant.headers
+    )
+    assert created.json()["overdue"] is False and created.json()["overdue_days"] is None
+    assert dt.datetime.fromisoformat(created.json()["follow_up_due_at"]) > now + dt.timedelta(days=6)
     names = [
         i["full_name"] for i in (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()["items"]
     ]
-    assert set(names[:2]) == {"never, with cadence", "new, weekly"}
+    assert "new, weekly" not in names and len(names) == 4

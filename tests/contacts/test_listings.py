@@ -18,16 +18,31 @@ GOLDEN_ORDER = {
     "last_interaction": f"{LAST_INTERACTION} DESC NULLS LAST, c.id DESC",
     "created": "c.created_at DESC, c.id DESC",
 }
+# Each field on its own, unaccented then case-folded, as a substring (the view joins them into one key).
+UNACCENTED = "lower(unaccent({}))"
 GOLDEN_FILTER = {
-    "tag": "c.tags @> ARRAY[$2::text]",
-    "company": "c.company = $2",
+    "tag": "EXISTS (SELECT 1 FROM unnest(c.tags) t WHERE lower(t) = lower($2))",
+    "company": "lower(c.company) = lower($2)",
     "q": (
-        "(lower(c.full_name) LIKE lower($2) || '%' OR EXISTS (SELECT 1 FROM unnest(c.emails) e "
-        "WHERE lower(e) LIKE lower($2) || '%'))"
+        f"(strpos({UNACCENTED.format('c.full_name')}, {UNACCENTED.format('$2')}) > 0"
+        f" OR strpos({UNACCENTED.format('c.company')}, {UNACCENTED.format('$2')}) > 0"
+        f" OR EXISTS (SELECT 1 FROM unnest(c.emails) e WHERE strpos(lower(e), lower($2)) > 0))"
     ),
     "min_score": "c.score >= $2::float8",
 }
-FILTER_VALUES = [None, ("tag", "work"), ("company", "Acme"), ("q", "ann"), ("q", "ZO"), ("min_score", 25.5)]
+FILTER_VALUES = [
+    None,
+    ("tag", "work"),
+    ("tag", "ÉCOLE"),
+    ("company", "Acme"),
+    ("company", "gLOBEX"),
+    ("q", "ann"),
+    ("q", "ZO"),
+    ("q", "nunez"),
+    ("q", "MITH"),
+    ("q", "émile.1"),
+    ("min_score", 25.5),
+]
 
 
 async def golden_ids(url: str, tenant_id: int, sort: str, flt: tuple | None) -> list[int]:

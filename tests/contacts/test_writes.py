@@ -36,8 +36,10 @@ async def test_create_returns_the_contact_in_the_documented_shape(client, tenant
     assert response.status_code == 201
     created = response.json()
     assert {k: created[k] for k in body} == body
-    assert created["score"] == 0 and created["last_interaction_at"] is None and created["overdue"] is True
-    fetched = await client.get(f"/api/v1/contacts/{created['id']}", headers=tenant.headers)
+    # Not overdue before its first cadence has passed.
+    assert created["score"] == 0 and created["last_interaction_at"] is None and created["overdue"] is False
+    assert response.headers["location"] == f"/api/v1/contacts/{created['id']}"
+    fetched = await client.get(response.headers["location"], headers=tenant.headers)
     assert fetched.json() == created
 
 

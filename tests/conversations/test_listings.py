@@ -187,7 +187,6 @@ async def test_before_and_after_are_validated(client, populated):
     for params in (
         {"before": "yesterday"},
         {"after": "2026-13-01T00:00:00Z"},
-        {"before": "2026-01-01T00:00:00"},  # no offset: not RFC 3339
         {"before": "2026-01-01T00:00:00Z", "after": "2025-01-01T00:00:00Z"},
     ):
         response = await client.get(path, params=params, headers=h)

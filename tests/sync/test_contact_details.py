@@ -49,3 +49,28 @@ async def test_vcard_details_land_on_the_contact(engine, conn, make_tenant):
 
     again = await run_import(engine, tenant, "vcard", data)
     assert (again.rows_inserted, again.rows_updated) == (0, 0)
+
+
+async def test_the_contacts_item_shows_what_the_import_kept(engine, client, make_tenant):
+    tenant = await make_tenant()
+    await run_import(engine, tenant, "vcard", (DATA / "apple_contacts.vcf").read_bytes())
+
+    # Listed from the tenant's slice once the import's refresh has run, and read alone (live).
+    listed = (await client.get("/api/v1/contacts?q=johnny%20boy", headers=tenant.headers)).json()["items"]
+    assert len(listed) == 1
+    one = (await client.get(f"/api/v1/contacts/{listed[0]['id']}", headers=tenant.headers)).json()
+    for johnny in (listed[0], one):
+        assert (johnny["nickname"], johnny["department"]) == ("Johnny Boy", "Hardware Engineering / Displays")
+        assert johnny["addresses"][0] == {
+            "label": "home",
+            "extended": "Apt 4",
+            "street": "1 Infinite Loop",
+            "locality": "Cupertino",
+            "region": "CA",
+            "postal_code": "95014",
+            "country": "United States",
+        }
+        assert johnny["related"] == [
+            {"name": "Jane Appleseed", "relation": "spouse"},
+            {"name": "Bobby", "relation": "godson"},
+        ]

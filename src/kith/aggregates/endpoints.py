@@ -9,17 +9,19 @@ from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from kith.aggregates import service
 from kith.aggregates.listings import COMPANIES, COMPANY_CONTACTS, MENTIONS, TAGS
-from kith.aggregates.schemas import Company, CompanyPage, Dashboard, MentionPage, MentionSeries, TagPage
+from kith.aggregates.schemas import Company, CompanyPage, Dashboard, MentionPage, MentionSeries, MessageSeries, TagPage
 from kith.auth.principal import Principal
 from kith.contacts.schemas import ContactPage
+from kith.contacts.search import SearchQuery, like_body
 from kith.db.reads import Reader
 from kith.openapi import listing_responses
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, etag_response, page_response
 from kith.pagination.params import Cursor, Limit, parse_time, time_parameter
+from kith.problems import in_words
 
 # PostgreSQL text cannot hold NUL: a name with one is a 400, not a driver error.
-NO_NUL = r"^[^\x00]*$"
+NO_NUL = in_words(r"^[^\x00]*$", "text without NUL characters")
 CompanyName = Annotated[
     str, Parameter(min_length=1, max_length=500, pattern=NO_NUL, description="The company, as on its contacts.")
 ]
@@ -36,6 +38,21 @@ class DashboardController(Controller):
     ) -> Response[Dashboard]:
         board, freshness = await service.dashboard(db_reader, principal.tenant_id, principal.time_zone)
         return etag_response(request, board, freshness.as_of)
+
+    @get(
+        "/messages/daily",
+        summary="The tenant's messages per day, sent and received (dense, tenant-local days)",
+        **listing_responses(),
+    )
+    async def daily_messages(
+        self,
+        request: Request,
+        db_reader: NamedDependency[Reader],
+        principal: NamedDependency[Principal],
+        days: Annotated[int, Parameter(ge=1, le=366)] = 30,
+    ) -> Response[MessageSeries]:
+        series, freshness = await service.daily_messages(db_reader, principal.tenant_id, principal.time_zone, days)
+        return etag_response(request, series, freshness.as_of)
 
 
 class CompanyController(Controller):
@@ -80,14 +97,12 @@ class CompanyController(Controller):
         name: CompanyName,
         sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
         tag: Annotated[str | None, Parameter(max_length=100, pattern=NO_NUL)] = None,
-        q: Annotated[
-            str | None, Parameter(min_length=1, max_length=200, pattern=NO_NUL, description="Name or email prefix")
-        ] = None,
+        q: SearchQuery = None,
         min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[ContactPage]:
-        filters = {"tag": tag, "q": q, "min_score": min_score}
+        filters = {"tag": tag, "q": like_body(q), "min_score": min_score}
         listing = ListingRequest(principal.tenant_id, limit, cursor, sort, filters, scope={"company": name})
         return page_response(request, await COMPANY_CONTACTS.page(db_reader, listing))
 
@@ -139,10 +154,10 @@ class MentionController(Controller):
         db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         company: Annotated[str | None, Parameter(min_length=1, max_length=500, pattern=NO_NUL)] = None,
-        since: Annotated[str | None, time_parameter("Published at or after (RFC 3339; no offset: UTC)")] = None,
+        since: Annotated[str | None, time_parameter("Published at or after this time.")] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[MentionPage]:
-        filters = {"company": company, "since": service.as_utc(parse_time("since", since))}
+        filters = {"company": company, "since": parse_time("since", since)}
         listing = ListingRequest(principal.tenant_id, limit, cursor, filters=filters)
         return page_response(request, await MENTIONS.page(db_reader, listing))

@@ -33,7 +33,7 @@ COMPANIES = Listing(
 )
 
 # The contact listing (same sorts, filters and cursor rules) scoped to one company, each sort on its
-# (tenant_id, company, key…) index of contact_cards. A company is known if the tenant's company_stats has
+# (tenant_id, company_key, key…) index of contact_cards. A company is known if the tenant's company_stats has
 # it or a contact an API write changed since the refresh (f.as_of, the older of the two read models') works
 # there (what the live branch shows); one of neither tenant is a 404. (Both are unique or narrow index
 # probes, whatever the company.)
@@ -45,7 +45,8 @@ COMPANY_CONTACTS = Listing(
     sorts=CONTACTS.sorts,
     default_sort="score",
     filters={name: spec for name, spec in CONTACTS.filters.items() if name != "company"},
-    scope="r.company = :company",
+    # company_key leads the per-company indexes; the company itself is as written (company_stats.name).
+    scope="r.company_key = lower(:company) AND r.company = :company",
     guard=lambda tenant_id: (
         f"(EXISTS (SELECT 1 FROM {COMPANY_STATS.slice_of(tenant_id).relation} s"
         " WHERE s.tenant_id = :tenant_id AND s.name = :company)"

@@ -11,6 +11,7 @@ from kith.readmodels.models import (
     COMPANY_STATS,
     CONTACT_CARDS,
     TENANT_DASHBOARD,
+    TENANT_MESSAGES_DAILY,
     Slice,
     freshness_sql,
 )
@@ -117,5 +118,30 @@ def _company(companies: Slice) -> TextClause:
     FROM ({freshness_sql(companies)}) f
     LEFT JOIN (SELECT {COMPANY_COLUMNS} FROM {companies.relation} WHERE tenant_id = :tenant_id AND name = :name) s
         ON true
+    """
+    )
+
+
+# The tenant's messages per local day, dense: every day of [:first, :last], 0 where the view has no row;
+# one range of the view's unique index.
+def daily_messages(tenant_id: int) -> TextClause:
+    return _daily_messages(TENANT_MESSAGES_DAILY.slice_of(tenant_id))
+
+
+@cache
+def _daily_messages(daily: Slice) -> TextClause:
+    return text(
+        f"""
+    SELECT f.as_of, f.generation, days.day, coalesce(counted.messages, 0) AS messages,
+           coalesce(counted.sent, 0) AS sent, coalesce(counted.received, 0) AS received
+    FROM ({freshness_sql(daily)}) f
+    CROSS JOIN (
+        SELECT g.day::date AS day FROM generate_series(CAST(:first AS date), CAST(:last AS date), interval '1 day') g(day)
+    ) days
+    LEFT JOIN (
+        SELECT day, messages, sent, received FROM {daily.relation}
+        WHERE tenant_id = :tenant_id AND day BETWEEN :first AND :last
+    ) counted ON counted.day = days.day
+    ORDER BY days.day
     """
     )

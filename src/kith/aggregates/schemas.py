@@ -6,6 +6,9 @@ import msgspec
 
 from kith.pagination.page import Page
 
+# An average is shown to two decimals (48.3333333333 reads as noise); sorts use the stored value.
+AVERAGE_DECIMALS = 2
+
 
 class Company(msgspec.Struct):
     """A company some live contacts work at (company_stats)."""
@@ -18,6 +21,9 @@ class Company(msgspec.Struct):
     mentions_30d: int
     # messages_30d + mentions_30d: what "recent activity" sorts on.
     recent_activity: int
+
+    def __post_init__(self) -> None:
+        self.avg_score = round(self.avg_score, AVERAGE_DECIMALS)
 
 
 class LastSyncRun(msgspec.Struct):
@@ -57,6 +63,21 @@ class MentionSeries(msgspec.Struct):
     as_of: dt.datetime | None
 
 
+class DailyMessages(msgspec.Struct):
+    day: dt.date
+    messages: int
+    sent: int
+    received: int
+
+
+class MessageSeries(msgspec.Struct):
+    """The tenant's messages per day (its time zone), oldest day first; as of the view's refresh."""
+
+    days: int
+    series: list[DailyMessages]
+    as_of: dt.datetime | None
+
+
 class Tag(msgspec.Struct):
     """A tag on some live contacts (tag_stats)."""
 
@@ -64,6 +85,9 @@ class Tag(msgspec.Struct):
     contacts: int
     avg_score: float
     messages_30d: int
+
+    def __post_init__(self) -> None:
+        self.avg_score = round(self.avg_score, AVERAGE_DECIMALS)
 
 
 class Mention(msgspec.Struct):

@@ -11,7 +11,15 @@ from sqlalchemy import Row, TextClause
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kith.aggregates import queries
-from kith.aggregates.schemas import Company, DailyMentions, Dashboard, LastSyncRun, MentionSeries
+from kith.aggregates.schemas import (
+    Company,
+    DailyMentions,
+    DailyMessages,
+    Dashboard,
+    LastSyncRun,
+    MentionSeries,
+    MessageSeries,
+)
 from kith.contacts.service import birthday_segments, local_today
 from kith.db.reads import fetch_all
 from kith.pagination.page import Freshness
@@ -66,14 +74,21 @@ async def daily_mentions(
     return series_of, Freshness(rows[0].as_of, rows[0].generation)
 
 
+async def daily_messages(
+    reader: AsyncEngine, tenant_id: int, time_zone: str, days: int
+) -> tuple[MessageSeries, Freshness]:
+    last = local_today(time_zone)
+    first = last - dt.timedelta(days=days - 1)
+    rows = await fetch_all(
+        reader, queries.daily_messages(tenant_id), {"tenant_id": tenant_id, "first": first, "last": last}
+    )
+    series = [DailyMessages(day=r.day, messages=r.messages, sent=r.sent, received=r.received) for r in rows]
+    return MessageSeries(days=days, series=series, as_of=rows[0].as_of), Freshness(rows[0].as_of, rows[0].generation)
+
+
 async def company(reader: AsyncEngine, tenant_id: int, name: str) -> tuple[Company, Freshness]:
     """One company and the freshness of its figures; a 404 when no live contact of the tenant works there."""
     row = (await _read(reader, queries.company, {"tenant_id": tenant_id, "name": name}))[0]
     if row.name is None:
         raise not_found(f"No company {name!r}")
     return msgspec.convert(row, Company, from_attributes=True), Freshness(row.as_of, row.generation)
-
-
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A time without an offset is UTC (as the API writes times), whatever the server's zone."""
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value

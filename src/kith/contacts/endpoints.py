@@ -7,6 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, Parameter
 from litestar.status_codes import (
     HTTP_201_CREATED,
+    HTTP_304_NOT_MODIFIED,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_413_REQUEST_ENTITY_TOO_LARGE,
@@ -18,11 +19,13 @@ from kith.auth.principal import Principal
 from kith.contacts import service
 from kith.contacts.listings import BIRTHDAYS, CONTACT_PAGES, CONTACTS, OVERDUE
 from kith.contacts.schemas import BirthdayPage, ContactCreate, ContactDetail, ContactPage, ContactPatch
+from kith.contacts.search import SearchQuery, like_body
 from kith.db.reads import Reader
 from kith.idempotency import Idempotency
-from kith.openapi import listing_responses, resource_responses
+from kith.links import created
+from kith.openapi import CREATED_HEADERS, ENTITY_HEADERS, listing_responses, resource_responses
 from kith.pagination.listing import ListingRequest
-from kith.pagination.page import DEFAULT_LIMIT, page_response
+from kith.pagination.page import DEFAULT_LIMIT, etag_response, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
 from kith.plans import PlanLimits
 
@@ -45,12 +48,12 @@ class ContactController(Controller):
         sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
         tag: Annotated[str | None, Parameter(max_length=100)] = None,
         company: Annotated[str | None, Parameter(max_length=500)] = None,
-        q: Annotated[str | None, Parameter(min_length=1, max_length=200, description="Name or email prefix")] = None,
+        q: SearchQuery = None,
         min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor = None,
     ) -> Response[ContactPage]:
-        filters = {"tag": tag, "company": company, "q": q, "min_score": min_score}
+        filters = {"tag": tag, "company": company, "q": like_body(q), "min_score": min_score}
         listing = ListingRequest(principal.tenant_id, limit, cursor, sort, filters)
         return page_response(request, await CONTACTS.page(db_reader, listing))
 
@@ -80,27 +83,35 @@ class ContactController(Controller):
         page = await OVERDUE.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
         return page_response(request, page)
 
-    @get("/{contact_id:int}", summary="One contact", **resource_responses(HTTP_404_NOT_FOUND))
+    @get(
+        "/{contact_id:int}",
+        name="contact",
+        summary="One contact (ETag; 304 on a matching If-None-Match)",
+        **resource_responses(HTTP_304_NOT_MODIFIED, HTTP_404_NOT_FOUND, headers=ENTITY_HEADERS),
+    )
     async def get_contact(
         self,
+        request: Request,
         db_reader: NamedDependency[Reader],
         principal: NamedDependency[Principal],
         contact_id: ResourceId,
         include: Annotated[
             Literal["provenance"] | None, Parameter(description="`provenance`: where each field's value came from")
         ] = None,
-    ) -> ContactDetail:
+    ) -> Response[ContactDetail]:
         provenance = include == "provenance"
-        return await service.get_contact(db_reader, principal.tenant_id, contact_id, provenance=provenance)
+        contact = await service.get_contact(db_reader, principal.tenant_id, contact_id, provenance=provenance)
+        return etag_response(request, contact, None)
 
     @post(
         "/",
         summary="Create a contact",
         status_code=HTTP_201_CREATED,
-        **resource_responses(*CREATE_ERRORS, body=ContactCreate),
+        **resource_responses(*CREATE_ERRORS, headers=CREATED_HEADERS, body=ContactCreate),
     )
     async def create_contact(
         self,
+        request: Request,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         idempotency: NamedDependency[Idempotency],
@@ -108,7 +119,10 @@ class ContactController(Controller):
         data: JSONBody[ContactCreate],
     ) -> Response[ContactDetail]:
         return await idempotency.respond(
-            lambda: service.create_contact(db_session, principal.tenant_id, plan, data), HTTP_201_CREATED
+            lambda: created(
+                request, service.create_contact(db_session, principal.tenant_id, plan, data), "contact", contact_id="id"
+            ),
+            HTTP_201_CREATED,
         )
 
     @patch(

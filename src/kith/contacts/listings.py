@@ -11,8 +11,18 @@ from kith.pagination.listing import Filter, Listing, Sort
 from kith.pagination.page import Page
 from kith.readmodels.models import CONTACT_CARDS
 
-# Everything a contact card shows is a column of the view, but whether a follow-up is overdue (relative to now).
-CONTACT_COLUMNS = {"overdue": "coalesce(r.follow_up_due_key < now(), false)"}
+# Everything a contact card shows is a column of the view, but whether a follow-up is overdue and by how many
+# whole days (relative to now).
+CONTACT_COLUMNS = {
+    "overdue": "coalesce(r.follow_up_due_key < now(), false)",
+    "overdue_days": "CASE WHEN r.follow_up_due_key < now()"
+    " THEN floor(extract(epoch FROM now() - r.follow_up_due_key) / 86400)::integer END",
+}
+
+# Rows of the sort's index a search reads before it turns to its trigram index: a term on more than
+# about 1 row in 100 fills a page within them; a rarer one has few enough matches to sort them all
+# (loadtests/bench_search.py).
+SEARCH_PROBE = 5000
 
 CONTACTS = Listing(
     name="contacts",
@@ -27,14 +37,12 @@ CONTACTS = Listing(
         "created": Sort(("created_at", "id"), (dt.datetime, int), descending=True),
     },
     filters={
-        "tag": Filter("r.tags @> ARRAY[CAST(:tag AS text)]"),
-        "company": Filter("r.company = :company"),
-        # Case-insensitive prefix of the name or of any email, as index ranges in C collation.
-        "q": Filter(
-            '((r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")'
-            " OR r.id IN (SELECT k.contact_id FROM contact_keys k WHERE k.tenant_id = :tenant_id AND k.kind = 'email'"
-            " AND k.value >= lower(:q) AND k.value < lower(:q) || chr(1114111)))"
-        ),
+        "tag": Filter("r.tag_keys @> ARRAY[lower(CAST(:tag AS text))]"),
+        "company": Filter("r.company_key = lower(:company)"),
+        # Any part of the search key (see db/views/contact_cards.sql), on its trigram index; `q` arrives as a
+        # LIKE pattern body (search.like_body), unaccented and lower-cased here as the key was.
+        # The pattern is a subquery so that it is computed once (an InitPlan), not per row read.
+        "q": Filter("r.search_key LIKE (SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')", probe=SEARCH_PROBE),
         "min_score": Filter("r.score >= :min_score"),
     },
 )
@@ -44,7 +52,6 @@ OVERDUE = Listing(
     item=Contact,
     read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
-    # A cadence never met is due since '-infinity': the most overdue.
     sorts={"overdue": Sort(("follow_up_due_key", "id"), (dt.datetime, int), descending=False)},
     scope="r.follow_up_due_key < now()",
 )
@@ -62,10 +69,15 @@ BIRTHDAYS = Listing(
 
 
 def overdue_turns(page: Page[Contact]) -> float | None:
-    """When the first item not yet overdue becomes so (its `overdue` flag is computed against now)."""
+    """When an item's `overdue` flag or its `overdue_days` next changes (both are computed against now): an
+    item not yet overdue turns so at follow_up_due_at, an overdue one counts one more day a day later."""
     now = dt.datetime.now(dt.UTC)
-    due = [c.follow_up_due_at for c in page.items if c.follow_up_due_at is not None and c.follow_up_due_at > now]
-    return min(due).timestamp() if due else None
+    turns = [
+        due if due > now else due + dt.timedelta(days=(c.overdue_days or 0) + 1)
+        for c in page.items
+        if (due := c.follow_up_due_at) is not None
+    ]
+    return min(turns).timestamp() if turns else None
 
 
 # Pages of contact cards may be kept (kith.pagination.cache) until a write, a refresh or an overdue turn.

@@ -6,19 +6,22 @@ from typing import Annotated
 import msgspec
 
 from kith.pagination.page import Page
+from kith.problems import in_words
 
 ShortText = Annotated[str, msgspec.Meta(max_length=500)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 # No spaces or control characters (spelled out: `\s` means different things to Python and to JSON Schema tools).
-Email = Annotated[str, msgspec.Meta(pattern=r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+$", max_length=320)]
+EMAIL_PATTERN = in_words(r"^[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+$", "an email address (name@domain, no spaces)")
+Email = Annotated[str, msgspec.Meta(pattern=EMAIL_PATTERN, max_length=320)]
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Url = Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 # `YYYY-MM-DD`, or `--MM-DD` when the year is unknown (as vCard writes it); a real date (no 2023-02-30;
 # Feb 29 in leap years and without a year). The pattern is the whole check, so the schema says exactly it.
 _MONTH_DAY = r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
 _LEAP_YEAR = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
-BIRTHDAY_PATTERN = (
-    rf"^(?:(?:[0-9]{{3}}[1-9]|[0-9]{{2}}[1-9]0|[0-9][1-9]00|[1-9]000|-)-{_MONTH_DAY}|(?:{_LEAP_YEAR}|-)-02-29)$"
+BIRTHDAY_PATTERN = in_words(
+    rf"^(?:(?:[0-9]{{3}}[1-9]|[0-9]{{2}}[1-9]0|[0-9][1-9]00|[1-9]000|-)-{_MONTH_DAY}|(?:{_LEAP_YEAR}|-)-02-29)$",
+    "a date that exists, YYYY-MM-DD, or --MM-DD without a year",
 )
 Birthday = Annotated[str, msgspec.Meta(pattern=BIRTHDAY_PATTERN)]
 Cadence = Annotated[int, msgspec.Meta(ge=1, le=3650)]
@@ -49,6 +52,26 @@ class ContactProvenance(msgspec.Struct, omit_defaults=True):
     links: dict[str, FieldSource] = {}
 
 
+class PostalAddress(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """A postal address as address books split it (vCard ADR); empty parts are left out."""
+
+    label: str | None = None  # home, work, or the user's own label
+    po_box: str | None = None
+    extended: str | None = None
+    street: str | None = None
+    locality: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+class RelatedPerson(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Someone the contact is related to, by name (vCard RELATED, Apple's X-ABRELATEDNAMES)."""
+
+    name: str
+    relation: str | None = None  # spouse, child, assistant, ... as the source labels it
+
+
 class Contact(msgspec.Struct):
     id: int
     full_name: str
@@ -61,13 +84,19 @@ class Contact(msgspec.Struct):
     cadence_days: int | None
     links: list[str]
     notes: str | None
+    # Kept by imports (vCard NICKNAME, ORG units joined by " / ", ADR, related names); not written by the API.
+    nickname: str | None
+    department: str | None
+    addresses: list[PostalAddress]
+    related: list[RelatedPerson]
     score: float
     last_interaction_at: dt.datetime | None
     messages_30d: int
     messages_90d: int
-    # When a follow-up is due (last interaction + cadence); null without a cadence or never contacted.
+    # When a follow-up is due: a cadence after the last interaction (or the creation); null without a cadence.
     follow_up_due_at: dt.datetime | None
     overdue: bool
+    overdue_days: int | None  # whole days past follow_up_due_at, when overdue
     created_at: dt.datetime
     updated_at: dt.datetime
 

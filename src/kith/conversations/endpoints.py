@@ -27,16 +27,15 @@ from kith.conversations.schemas import (
 )
 from kith.db.reads import Reader
 from kith.idempotency import Idempotency
-from kith.openapi import listing_responses, resource_responses
+from kith.links import created
+from kith.openapi import CREATED_HEADERS, listing_responses, resource_responses
 from kith.pagination.cache import PageCaching
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId, time_parameter
 
-Before = Annotated[str | None, time_parameter("RFC 3339: open at the newest messages older than this time.")]
-After = Annotated[
-    str | None, time_parameter("RFC 3339: open at the oldest messages newer than this time (still newest first).")
-]
+Before = Annotated[str | None, time_parameter("Open at the newest messages older than this time.")]
+After = Annotated[str | None, time_parameter("Open at the oldest messages newer than this time (still newest first).")]
 
 # Messages are read from their table (no read model): kept until a write to the tenant's rows.
 MESSAGE_PAGES = PageCaching(views=())
@@ -66,7 +65,12 @@ class ConversationController(Controller):
         listing = ListingRequest(tenant_id=principal.tenant_id, limit=limit, cursor=cursor, filters=filters)
         return page_response(request, await service.list_conversations(db_reader, listing))
 
-    @get("/{conversation_id:int}", summary="One conversation's summary", **resource_responses(HTTP_404_NOT_FOUND))
+    @get(
+        "/{conversation_id:int}",
+        name="conversation",
+        summary="One conversation's summary",
+        **resource_responses(HTTP_404_NOT_FOUND),
+    )
     async def get_conversation(
         self,
         db_reader: NamedDependency[Reader],
@@ -100,17 +104,26 @@ class ConversationController(Controller):
     @post(
         "/",
         summary="Start a conversation with a contact",
-        **resource_responses(HTTP_413_REQUEST_ENTITY_TOO_LARGE, HTTP_422_UNPROCESSABLE_ENTITY, body=ConversationCreate),
+        **resource_responses(
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            HTTP_422_UNPROCESSABLE_ENTITY,
+            headers=CREATED_HEADERS,
+            body=ConversationCreate,
+        ),
     )
     async def create_conversation(
         self,
+        request: Request,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         idempotency: NamedDependency[Idempotency],
         data: JSONBody[ConversationCreate],
     ) -> Response[ConversationSummary]:
         return await idempotency.respond(
-            lambda: service.create_conversation(db_session, principal, data), HTTP_201_CREATED
+            lambda: created(
+                request, service.create_conversation(db_session, principal, data), "conversation", conversation_id="id"
+            ),
+            HTTP_201_CREATED,
         )
 
     @post(
@@ -118,11 +131,16 @@ class ConversationController(Controller):
         summary="Send a message (outgoing, now)",
         request_max_body_size=MAX_MESSAGE_REQUEST_BYTES,
         **resource_responses(
-            HTTP_404_NOT_FOUND, HTTP_413_REQUEST_ENTITY_TOO_LARGE, HTTP_422_UNPROCESSABLE_ENTITY, body=MessageCreate
+            HTTP_404_NOT_FOUND,
+            HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            HTTP_422_UNPROCESSABLE_ENTITY,
+            headers=CREATED_HEADERS,
+            body=MessageCreate,
         ),
     )
     async def send_message(
         self,
+        request: Request,
         db_session: NamedDependency[AsyncSession],
         principal: NamedDependency[Principal],
         idempotency: NamedDependency[Idempotency],
@@ -130,8 +148,30 @@ class ConversationController(Controller):
         data: JSONBody[MessageCreate],
     ) -> Response[Message]:
         return await idempotency.respond(
-            lambda: service.send_message(db_session, principal, conversation_id, data), HTTP_201_CREATED
+            lambda: created(
+                request,
+                service.send_message(db_session, principal, conversation_id, data),
+                "message",
+                conversation_id="conversation_id",
+                message_id="id",
+            ),
+            HTTP_201_CREATED,
         )
+
+    @get(
+        "/{conversation_id:int}/messages/{message_id:int}",
+        name="message",
+        summary="One message of a conversation",
+        **resource_responses(HTTP_404_NOT_FOUND),
+    )
+    async def get_message(
+        self,
+        db_reader: NamedDependency[Reader],
+        principal: NamedDependency[Principal],
+        conversation_id: ResourceId,
+        message_id: ResourceId,
+    ) -> Message:
+        return await service.get_message(db_reader, principal.tenant_id, conversation_id, message_id)
 
 
 class TimelineController(Controller):

@@ -30,6 +30,9 @@ CONVERSATIONS = Listing(
         "channel": Filter("r.channel = :channel"),
         "awaiting_reply": Filter("r.awaiting_reply = :awaiting_reply"),
     },
+    # A deleted contact's conversations leave the listing at once (a primary-key probe per row read; the
+    # conversation itself is kept, and still answers by its id).
+    scope="NOT EXISTS (SELECT 1 FROM contacts d WHERE d.id = r.contact_id AND d.deleted_at IS NOT NULL)",
 )
 
 # One conversation: the same read (view, or live once changed), scoped to its id.

@@ -40,3 +40,11 @@ SEND_MESSAGE = text(
     RETURNING id, conversation_id, contact_id, channel, direction, sent_at, subject, body
     """
 )
+
+# One message of a conversation of the tenant (the primary key, then the scope).
+MESSAGE = text(
+    """
+    SELECT id, conversation_id, contact_id, channel, direction, sent_at, subject, body FROM messages
+    WHERE id = :message_id AND tenant_id = :tenant_id AND conversation_id = :conversation_id
+    """
+)

@@ -22,7 +22,7 @@ from kith.conversations.schemas import (
     Message,
     MessageCreate,
 )
-from kith.db.reads import Source
+from kith.db.reads import Source, fetch_first
 from kith.pagination.listing import Listing, ListingRequest, Position
 from kith.pagination.page import Page
 from kith.pagination.params import parse_time
@@ -37,9 +37,6 @@ def opening(before: dt.datetime | None, after: dt.datetime | None) -> Position |
     `after=t` the oldest messages newer than t (still shown newest first); neither, the newest."""
     if before is not None and after is not None:
         raise bad_request("Give before or after, not both")
-    for name, moment in (("before", before), ("after", after)):
-        if moment is not None and moment.utcoffset() is None:
-            raise bad_request(f"{name} must be an RFC 3339 time with a UTC offset (e.g. 2026-01-31T12:00:00Z)")
     if before is not None:
         return Position("next", (before, 0))
     if after is not None:
@@ -57,6 +54,15 @@ async def get_conversation(source: Source, tenant_id: int, conversation_id: int)
     if not page.items:  # another tenant's id looks exactly like a missing one
         raise not_found(f"No conversation {conversation_id}")
     return page.items[0]
+
+
+async def get_message(source: Source, tenant_id: int, conversation_id: int, message_id: int) -> Message:
+    row = await fetch_first(
+        source, queries.MESSAGE, {"tenant_id": tenant_id, "conversation_id": conversation_id, "message_id": message_id}
+    )
+    if row is None:
+        raise not_found(f"No message {message_id} in conversation {conversation_id}")
+    return msgspec.convert(row, Message, from_attributes=True)
 
 
 async def list_messages(

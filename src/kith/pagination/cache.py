@@ -112,7 +112,11 @@ def page_cache(app: Litestar) -> PageCache:
 
 
 def not_modified(request: Request, etag: str) -> bool:
-    return etag in {t.strip() for t in request.headers.get("if-none-match", "").split(",")}
+    """Whether If-None-Match names `etag`: weak comparison (RFC 9110 13.1.2), so `W/"x"` (as a compressing
+    proxy may rewrite it) matches `"x"`; `*` matches any."""
+    opaque = etag.removeprefix("W/")
+    tags = (t.strip() for t in request.headers.get("if-none-match", "").split(","))
+    return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in tags)
 
 
 async def serve_cached_page(request: Request) -> Response | None:

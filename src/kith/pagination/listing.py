@@ -51,9 +51,16 @@ META_COLUMNS = 5  # as_of, generation, routed, found, segment: then the sort key
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """A condition over the row alias `r.`; its bound parameter is named after the filter."""
+    """A condition over the row alias `r.`; its bound parameter is named after the filter.
+
+    With `probe`, the condition has an index of its own (a trigram index, say) that finds few rows fast
+    but not in the sort's order, while walking the sort's index finds frequent matches fast: the view's
+    branch reads the first `probe` rows of the sort's index and keeps the matches; when they fill the
+    page they are the page, else every match is read on the filter's index and sorted (few, by then).
+    """
 
     sql: str
+    probe: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,15 +291,20 @@ def _build_statement(
         ]
     else:
         memberships = [(source, "true")]
+    probing = next((name for name in shape.filters if listing.filters[name].probe), None)
+    order = sort.order_by(shape.direction, "r.")
     branches = []
     for number, condition, columns in shape.segments:
         computed = "".join(f", {sql} AS {name}" for name, sql in columns)
         seek = [sort.seek(shape.direction, "r.", key_params)] if shape.seek_segment == number else []
         for relation, membership in memberships:
-            where = " AND ".join([*conditions, membership, f"({condition})", *seek])
+            where = [*conditions, membership, f"({condition})", *seek]
+            if probing and relation == source:
+                branches.append(_probing_branch(listing, probing, number, computed, relation, where, sort, order))
+                continue
             branches.append(
-                f"(SELECT {number} AS segment{computed}, r.* FROM {relation} r WHERE {where}"
-                f" ORDER BY {sort.order_by(shape.direction, 'r.')} LIMIT :fetch)"
+                f"(SELECT {number} AS segment{computed}, r.* FROM {relation} r WHERE {' AND '.join(where)}"
+                f" ORDER BY {order} LIMIT :fetch)"
             )
     if not branches:  # the cursor is past every segment: an empty page (meta still reports as_of)
         nulls = "".join(f", NULL AS {name}" for name in shape.computed)
@@ -316,4 +328,37 @@ def _build_statement(
         f"SELECT * FROM ({' UNION ALL '.join(branches)}) merged ORDER BY {merged_order} LIMIT :fetch"
         ") r ON meta.found AND meta.routed"
         f" ORDER BY {page_order}"
+    )
+
+
+def _probing_branch(
+    listing: Listing, name: str, number: int, computed: str, relation: str, where: list[str], sort: Sort, order: str
+) -> str:
+    """The branch of `relation` under a probing filter (see `Filter`): one of its two parts picks the page.
+
+    The matches among the first `probe` rows of the sort's index (a walk that stops there); when they
+    are fewer than the page, every match on the filter's own index, sorted. Both parts carry only the
+    rows' ids and sort keys, so the walk is an index-only scan where the sort's index covers the filter's
+    column, and a match costs its heap tuple once; the page's rows are then read by id (the slice's
+    unique index). The matches are a MATERIALIZED CTE without ORDER BY or LIMIT over a fenced subquery
+    (OFFSET 0) holding the filter alone, so even a generic plan reads them on the filter's index only
+    (not ANDed with a bitmap of the tenant's rows, which costs more than the matches), the other
+    conditions applied to the matches. Each part is gated by a one-time filter on the walk's count, so
+    the other is never read.
+    """
+    spec = listing.filters[name]
+    others = " AND ".join(part for part in where if part != spec.sql)
+    keys = ", ".join(f"r.{column}" for column in sort.columns)  # the last one is the id
+    walked, matched, picked = f"probe_{number}", f"matches_{number}", f"picked_{number}"
+    found = f"(SELECT count(*) FROM {walked})"
+    return (
+        f"(WITH {walked} AS MATERIALIZED (SELECT {keys} FROM (SELECT {keys}, ({spec.sql}) AS probe_match"
+        f" FROM {relation} r WHERE {others} ORDER BY {order} LIMIT {int(spec.probe)}) r WHERE r.probe_match"
+        f" ORDER BY {order} LIMIT :fetch),"
+        f" {matched} AS MATERIALIZED (SELECT {keys} FROM (SELECT r.* FROM {relation} r WHERE {spec.sql} OFFSET 0) r"
+        f" WHERE {others}),"
+        f" {picked} AS MATERIALIZED (SELECT r.id FROM {walked} r WHERE {found} >= :fetch"
+        f" UNION ALL (SELECT r.id FROM {matched} r WHERE {found} < :fetch ORDER BY {order} LIMIT :fetch))"
+        f" SELECT {number} AS segment{computed}, r.* FROM {relation} r WHERE r.tenant_id = :tenant_id"
+        f" AND r.id = ANY (ARRAY(SELECT id FROM {picked})) ORDER BY {order} LIMIT :fetch)"
     )

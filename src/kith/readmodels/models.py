@@ -153,6 +153,7 @@ CONVERSATION_SUMMARIES = ReadModel(
 COMPANY_STATS = ReadModel("company_stats", rows="company_stats_rows")
 TAG_STATS = ReadModel("tag_stats", rows="tag_stats_rows")
 COMPANY_MENTIONS_DAILY = ReadModel("company_mentions_daily", rows="company_mentions_daily_rows")
+TENANT_MESSAGES_DAILY = ReadModel("tenant_messages_daily", rows="tenant_messages_daily_rows")
 TENANT_DASHBOARD = ReadModel("tenant_dashboard", rows="tenant_dashboard_rows")
 
 # Refresh order: what an import changes shows in the listings first, the aggregates after.
@@ -162,6 +163,7 @@ READ_MODELS: tuple[ReadModel, ...] = (
     COMPANY_STATS,
     TAG_STATS,
     COMPANY_MENTIONS_DAILY,
+    TENANT_MESSAGES_DAILY,
     TENANT_DASHBOARD,
 )
 

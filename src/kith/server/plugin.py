@@ -41,6 +41,7 @@ from kith.plans import PLAN_CACHE_STATE_KEY, PlanCache
 from kith.problems import exception_handlers, problem_details_plugin
 from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
+from kith.server.head import answer_head_as_get
 from kith.server.options import point_options_at_their_routes
 from kith.server.pages import WriterForgetsItsPagesMiddleware
 from kith.server.routes import API_CONTROLLERS, PUBLIC_API_CONTROLLERS
@@ -156,6 +157,7 @@ class KithPlugin(InitPluginProtocol):
         app_config.on_startup.extend(
             [
                 point_options_at_their_routes,
+                answer_head_as_get,
                 finalize_openapi,
                 open_reader,
                 open_replicas,

@@ -62,6 +62,74 @@ function nextPageUrl(path, page) {
   return url.pathname + url.search;
 }
 
+// ---- a list that scrolls to its end by cursor ----
+
+// The first page, then the next one whenever the list's end marker is in view, until the API has no next
+// page ("end of list"). `prepend` lists (a thread's older messages) grow upwards from a marker on top.
+class PagedList {
+  constructor(list, end, { row, empty, prepend = false }) {
+    Object.assign(this, { list, end, row, empty, prepend, next: null, loading: false, generation: 0, pages: 0 });
+    new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) this.load();
+    }).observe(end);
+  }
+
+  open(path) {
+    this.generation += 1;
+    this.next = path;
+    this.pages = 0;
+    this.list.replaceChildren();
+    this.list.dataset.pages = "0";
+    return this.load();
+  }
+
+  async load() {
+    if (this.loading || !this.next) return;
+    this.loading = true;
+    const generation = this.generation;
+    const path = this.next;
+    this.end.textContent = "loading…";
+    let failed = false;
+    try {
+      const page = await api(path);
+      if (generation === this.generation) this.show(path, page); // else: opened elsewhere meanwhile
+    } catch (error) {
+      failed = generation === this.generation;
+      if (failed) this.end.textContent = error.message; // tried again when the end comes into view again
+    } finally {
+      this.loading = false;
+    }
+    // Go on while the end is in view: this list's next page, or the first one of what was opened meanwhile.
+    if (!failed && this.next && isInView(this.end)) this.load();
+  }
+
+  show(path, page) {
+    const rows = page.body.items.map(this.row);
+    if (this.prepend) this.list.prepend(...rows.reverse());
+    else this.list.append(...rows);
+    this.next = nextPageUrl(path, page);
+    this.pages += 1;
+    this.list.dataset.pages = String(this.pages);
+    if (!this.list.children.length) this.list.append(el("li", { class: "muted empty" }, this.empty));
+    this.end.textContent = this.next || this.list.querySelector(".empty") ? "" : "end of list";
+  }
+}
+
+function isInView(node) {
+  const box = node.getBoundingClientRect();
+  return box.width + box.height > 0 && box.top < window.innerHeight + 200 && box.bottom > -200;
+}
+
+// Contact names by id, for conversations (each asked once; revalidated by ETag afterwards).
+const contactNames = new Map();
+function contactName(id) {
+  if (id == null) return Promise.resolve(null);
+  if (!contactNames.has(id)) {
+    contactNames.set(id, api(`${API}/contacts/${id}`).then((r) => r.body.full_name, () => `contact #${id}`));
+  }
+  return contactNames.get(id);
+}
+
 // ---- small rendering helpers ----
 
 function el(tag, attrs = {}, ...children) {
@@ -158,25 +226,20 @@ function fillViewport() {
 
 // ---- birthdays and overdue ----
 
-async function loadBirthdays() {
+let birthdays, overdue;
+
+function loadBirthdays() {
   const days = Math.min(366, Math.max(1, Number($("#within-days").value) || 30));
-  try {
-    const page = await api(`${API}/contacts/birthdays?within_days=${days}&limit=200`);
-    $("#birthdays").replaceChildren(...page.body.items.map((c) => contactRow(c, `birthday ${day(c.next_birthday)}`)));
-    if (!page.body.items.length) $("#birthdays").append(el("li", { class: "muted" }, "No birthdays in that window."));
-  } catch (error) {
-    showError($("#birthdays"), error);
-  }
+  return birthdays.open(`${API}/contacts/birthdays?within_days=${days}&limit=50`);
 }
 
-async function loadOverdue() {
-  try {
-    const page = await api(`${API}/contacts/overdue?limit=200`);
-    $("#overdue").replaceChildren(...page.body.items.map((c) => contactRow(c, `due ${day(c.follow_up_due_at)}`)));
-    if (!page.body.items.length) $("#overdue").append(el("li", { class: "muted" }, "Nobody is overdue."));
-  } catch (error) {
-    showError($("#overdue"), error);
-  }
+const loadOverdue = () => overdue.open(`${API}/contacts/overdue?limit=50`);
+
+// "due 3 days ago (since 2026-12-04)": by how much, and since when.
+function overdueText(c) {
+  if (!c.overdue) return `due ${day(c.follow_up_due_at)}`;
+  const days = c.overdue_days ?? 0;
+  return `${days === 0 ? "due today" : `${days} day${days === 1 ? "" : "s"} overdue`} (since ${day(c.follow_up_due_at)})`;
 }
 
 // ---- a contact's card and timeline ----
@@ -196,7 +259,7 @@ async function openContact(id) {
       ["Birthday", c.birthday],
       ["Cadence", c.cadence_days ? `every ${c.cadence_days} days` : ""],
       ["Last interaction", when(c.last_interaction_at)],
-      ["Follow-up due", c.follow_up_due_at ? day(c.follow_up_due_at) + (c.overdue ? " (overdue)" : "") : ""],
+      ["Follow-up due", c.follow_up_due_at ? overdueText(c) : ""],
       ["Messages", `${c.messages_30d} in 30 days, ${c.messages_90d} in 90 days`],
       ["Links", c.links.join(" ")],
       ["Notes", c.notes],
@@ -209,62 +272,90 @@ async function openContact(id) {
     $("#contact-card").replaceChildren(el("p", { class: "error" }, error.message));
     return;
   }
-  try {
-    const page = await api(`${API}/contacts/${id}/timeline?limit=50`);
-    $("#timeline-title").hidden = false;
-    $("#timeline").replaceChildren(...page.body.items.map(messageRow));
-    if (!page.body.items.length) $("#timeline").append(el("li", { class: "muted" }, "No messages yet."));
-  } catch (error) {
-    $("#timeline-title").hidden = error.status === 404; // no timeline endpoint on this server
-    if (error.status !== 404) showError($("#timeline"), error);
-  }
+  $("#timeline-title").hidden = false;
+  timeline.open(`${API}/contacts/${id}/timeline?limit=50`);
 }
 
+// The API writes a message's direction as "in" (received) or "out" (sent).
+const SENT = "out";
+
 function messageRow(m) {
+  const sent = m.direction === SENT;
   return el(
     "li",
-    { class: `message ${m.direction || ""}` },
-    el("span", { class: "muted" }, `${m.direction === "outgoing" ? "→" : "←"} ${when(m.sent_at)}`),
+    { class: `message ${sent ? "sent" : "received"}`, dataset: { id: m.id, direction: m.direction } },
+    el("span", { class: "muted" }, `${sent ? "sent →" : "← received"} ${when(m.sent_at)}`),
     m.subject ? el("strong", {}, m.subject) : null,
-    el("span", {}, m.body || m.preview || ""),
+    el("span", { class: "body" }, m.body || m.preview || ""),
   );
 }
 
 // ---- conversations (shown only when the server has the endpoint) ----
 
-const firstKey = (object, test) => Object.keys(object).find(test);
+let conversations, thread, timeline;
 
-async function loadConversations() {
-  try {
-    const page = await api(`${API}/conversations?limit=50`);
-    $("#conversations").replaceChildren(
-      ...page.body.items.map((conv) => {
-        const previewKey = firstKey(conv, (k) => k.includes("preview"));
-        const timeKey = "last_activity_at" in conv ? "last_activity_at" : firstKey(conv, (k) => k.endsWith("_at"));
-        return el(
-          "li",
-          { class: "conversation-row", dataset: { id: conv.id }, onclick: () => openThread(conv.id) },
-          el("span", { class: "name" }, conv.subject || `${conv.channel || "conversation"} #${conv.id}`),
-          conv.awaiting_reply ? el("span", { class: "badge" }, "awaiting reply") : null,
-          el("span", { class: "muted" }, previewKey ? conv[previewKey] : ""),
-          el("span", { class: "muted" }, timeKey ? when(conv[timeKey]) : ""),
-        );
-      }),
-    );
-  } catch (error) {
-    showError($("#conversations"), error);
-  }
+function conversationRow(conv) {
+  const withWhom = el("span", { class: "name" }, conv.contact_id == null ? "no contact" : "…");
+  contactName(conv.contact_id).then((name) => name && (withWhom.textContent = name));
+  return el(
+    "li",
+    { class: "conversation-row", dataset: { id: conv.id, contactId: conv.contact_id ?? "" }, onclick: () => openThread(conv) },
+    withWhom,
+    el("span", {}, conv.subject || `${conv.channel} conversation`),
+    conv.awaiting_reply ? el("span", { class: "badge" }, "awaiting reply") : null,
+    el("span", { class: "muted preview" }, conv.preview || ""),
+    el("span", { class: "muted" }, `${conv.message_count} messages · ${when(conv.last_activity_at)}`),
+  );
 }
 
-async function openThread(id) {
-  $("#thread").replaceChildren(el("p", { class: "muted" }, "loading…"));
-  try {
-    const page = await api(`${API}/conversations/${id}/messages?limit=100`);
-    // Served newest first; read top to bottom, oldest first, like any thread.
-    $("#thread").replaceChildren(el("ul", { class: "rows" }, [...page.body.items].reverse().map(messageRow)));
-  } catch (error) {
-    $("#thread").replaceChildren(el("p", { class: "error" }, error.message));
-  }
+const loadConversations = () => conversations.open(`${API}/conversations?limit=50`);
+
+async function openThread(conv) {
+  $("#thread-panel").hidden = false;
+  const heading = el("h3", { id: "thread-with" }, conv.subject || `${conv.channel} conversation`);
+  $("#thread-header").replaceChildren(heading);
+  contactName(conv.contact_id).then((name) => heading.append(el("span", { class: "muted" }, ` with ${name || "no contact"}`)));
+  // Served newest first and shown oldest first, like any thread: older pages are added on top.
+  await thread.open(`${API}/conversations/${conv.id}/messages?limit=50`);
+  $("#thread").lastElementChild?.scrollIntoView({ block: "end" });
+}
+
+// ---- companies, tags, news mentions ----
+
+let companies, tags, mentions, groupContacts;
+
+const loadCompanies = () => companies.open(`${API}/companies?limit=50`);
+const loadTags = () => tags.open(`${API}/tags?limit=50`);
+const loadMentions = () => mentions.open(`${API}/mentions?limit=50`);
+
+function aggregateRow(kind, group) {
+  const path =
+    kind === "company"
+      ? `${API}/companies/${encodeURIComponent(group.name)}/contacts?limit=50`
+      : `${API}/contacts?${new URLSearchParams({ tag: group.name, limit: "50" })}`;
+  return el(
+    "li",
+    { class: "group-row", dataset: { name: group.name }, onclick: () => openGroup(kind, group.name, path) },
+    el("span", { class: "name" }, group.name),
+    el("span", { class: "muted" }, `${group.contacts} contacts · ${group.messages_30d} messages in 30 days`),
+    el("span", { class: "score", title: "average score" }, Number(group.avg_score).toFixed(2)),
+  );
+}
+
+function openGroup(kind, name, path) {
+  $("#group-title").textContent = `${kind === "company" ? "Works at" : "Tagged"} ${name}`;
+  $("#group-panel").hidden = false;
+  return groupContacts.open(path);
+}
+
+function mentionRow(m) {
+  return el(
+    "li",
+    { class: "mention-row", dataset: { id: m.id } },
+    m.link ? el("a", { href: m.link, target: "_blank", rel: "noopener noreferrer", class: "name" }, m.title) : el("span", { class: "name" }, m.title),
+    el("span", { class: "muted" }, [m.source, (m.companies || []).join(", ")].filter(Boolean).join(" · ")),
+    el("span", { class: "muted" }, day(m.published_at)),
+  );
 }
 
 // ---- dashboard: its numbers, and charts drawn from them (inline SVG) ----
@@ -303,8 +394,9 @@ function barChart(title, pairs) {
 }
 
 const humanize = (key) => key.replace(/_/g, " ");
+const firstKey = (object, test) => Object.keys(object).find(test);
 
-function renderDashboard(data) {
+function renderDashboard(data, daily) {
   const numbers = Object.entries(data).filter(([, v]) => typeof v === "number");
   const tiles = el(
     "div",
@@ -312,8 +404,7 @@ function renderDashboard(data) {
     numbers.map(([k, v]) => el("div", { class: "tile" }, el("b", {}, v.toLocaleString()), el("span", {}, humanize(k)))),
   );
   const charts = [];
-  const activity = numbers.filter(([k]) => /message|conversation|awaiting/.test(k));
-  if (activity.length) charts.push(barChart("Activity", activity.map(([k, v]) => [humanize(k), v])));
+  if (daily) charts.push(dailyChart(daily));
   for (const [key, value] of Object.entries(data)) {
     if (!Array.isArray(value) || !value.length || typeof value[0] !== "object") continue;
     const labelKey = firstKey(value[0], (k) => typeof value[0][k] === "string");
@@ -329,9 +420,47 @@ function renderDashboard(data) {
   $("#dashboard").replaceChildren(...[tiles, el("div", { class: "charts" }, charts), lastRun, asOf].filter(Boolean));
 }
 
+// Activity: messages per day (sent stacked on received), from GET /dashboard/messages/daily.
+function dailyChart(daily) {
+  const width = 620;
+  const height = 160;
+  const bottom = 18;
+  const series = daily.series;
+  const max = Math.max(1, ...series.map((d) => d.messages));
+  const step = width / series.length;
+  const chart = svg("svg", {
+    class: "chart daily",
+    width,
+    height: height + bottom,
+    viewBox: `0 0 ${width} ${height + bottom}`,
+    role: "img",
+    "aria-label": `Messages per day, last ${daily.days} days`,
+  });
+  series.forEach((d, i) => {
+    const x = i * step + 1;
+    const received = (height * d.received) / max;
+    const sent = (height * d.sent) / max;
+    chart.append(
+      svg("rect", { x, y: height - received, width: Math.max(1, step - 2), height: received, class: "received" },
+        svg("title", {}, `${d.day}: ${d.received} received, ${d.sent} sent`)),
+      svg("rect", { x, y: height - received - sent, width: Math.max(1, step - 2), height: sent, class: "sent" },
+        svg("title", {}, `${d.day}: ${d.received} received, ${d.sent} sent`)),
+    );
+  });
+  chart.append(
+    svg("text", { x: 0, y: height + bottom - 4, class: "chart-label" }, series[0].day),
+    svg("text", { x: width, y: height + bottom - 4, class: "chart-label", "text-anchor": "end" }, series[series.length - 1].day),
+    svg("text", { x: 0, y: 12, class: "chart-value" }, `${max} a day`),
+  );
+  const total = series.reduce((sum, d) => sum + d.messages, 0);
+  return el("figure", { class: "daily-figure" }, el("figcaption", {}, `Messages per day (${total.toLocaleString()} in ${daily.days} days; sent dark, received light)`), chart);
+}
+
 async function loadDashboard() {
   try {
-    renderDashboard((await api(`${API}/dashboard`)).body);
+    const board = (await api(`${API}/dashboard`)).body;
+    const daily = await api(`${API}/dashboard/messages/daily?days=30`).then((r) => r.body, () => null);
+    renderDashboard(board, daily);
   } catch (error) {
     $("#dashboard").replaceChildren(el("p", { class: "error" }, error.message));
   }
@@ -457,6 +586,9 @@ const loaders = {
   birthdays: loadBirthdays,
   overdue: loadOverdue,
   conversations: loadConversations,
+  companies: loadCompanies,
+  tags: loadTags,
+  mentions: loadMentions,
   dashboard: loadDashboard,
   import: () => {},
   connections: loadConnections,
@@ -472,6 +604,9 @@ function showTab(name) {
 async function probeOptionalTabs() {
   const optional = [
     ["conversations", `${API}/conversations?limit=1`],
+    ["companies", `${API}/companies?limit=1`],
+    ["tags", `${API}/tags?limit=1`],
+    ["mentions", `${API}/mentions?limit=1`],
     ["dashboard", `${API}/dashboard`],
     ["connections", `${API}/connections?limit=1`],
   ];
@@ -535,7 +670,18 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#import-form").addEventListener("submit", submitImport);
   $("#connect-form").addEventListener("submit", connectGoogle);
   $("#contact-panel .close").addEventListener("click", () => ($("#contact-panel").hidden = true));
+  $("#group-panel .close").addEventListener("click", () => ($("#group-panel").hidden = true));
   endObserver.observe($("#contacts-end"));
+  const paged = (name, options) => new PagedList($(`#${name}`), $(`#${name}-end`), options);
+  birthdays = paged("birthdays", { row: (c) => contactRow(c, `birthday ${day(c.next_birthday)}`), empty: "No birthdays in that window." });
+  overdue = paged("overdue", { row: (c) => contactRow(c, overdueText(c)), empty: "Nobody is overdue." });
+  timeline = paged("timeline", { row: messageRow, empty: "No messages yet." });
+  conversations = paged("conversations", { row: conversationRow, empty: "No conversations yet." });
+  thread = paged("thread", { row: messageRow, empty: "No messages in this conversation yet.", prepend: true });
+  companies = paged("companies", { row: (g) => aggregateRow("company", g), empty: "No companies yet." });
+  tags = paged("tags", { row: (g) => aggregateRow("tag", g), empty: "No tags yet." });
+  groupContacts = paged("group-contacts", { row: (c) => contactRow(c), empty: "Nobody." });
+  mentions = paged("mentions", { row: mentionRow, empty: "No news mentions yet." });
   window.kith = { api, contacts, etagCache }; // for the browser test and the curious
   showSignIn();
 });

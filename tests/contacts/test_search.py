@@ -1,0 +1,88 @@
+"""`q` finds people by any part of a name, an email, a phone's digits or a company, ignoring case and accents;
+tag and company filters ignore case. Read from the view (after a refresh) and live (after an API write) alike."""
+
+from __future__ import annotations
+
+import pytest
+from tests.conftest import connect
+
+from kith.contacts.search import like_body
+from kith.readmodels.coalesced_refresh import refresh_all
+
+PEOPLE = [
+    {
+        "full_name": "Karen Anne Müller",
+        "emails": ["k.mueller@Example.ORG"],
+        "phones": ["+49 (30) 901-820"],
+        "company": "Ørsted Energy",
+        "tags": ["Climbing"],
+    },
+    {"full_name": "Bob Stone", "emails": ["bob@stone.example"], "company": "Acme", "tags": ["work"]},
+    {"full_name": "Li 100%_Real", "emails": [], "company": None, "tags": []},
+]
+
+FINDS_KAREN = [
+    "muller",
+    "Müller",
+    "MÜLLER",
+    "ülle",
+    "anne",
+    "anne m",
+    "KIKI",
+    "mueller@example",
+    "EXAMPLE.org",
+    "90182",
+    "+49 30 901",
+    "orsted",
+    "ØRSTED ENERGY",
+]
+
+
+async def names(client, headers, **params) -> list[str]:
+    response = await client.get("/api/v1/contacts", params={"sort": "name", **params}, headers=headers)
+    assert response.status_code == 200, response.text
+    return [item["full_name"] for item in response.json()["items"]]
+
+
+@pytest.fixture(params=["live", "refreshed"])
+async def people(request, db, client, make_tenant):
+    tenant = await make_tenant("search")
+    for person in PEOPLE:
+        created = await client.post("/api/v1/contacts", json=person, headers=tenant.headers)
+        assert created.status_code == 201, created.text
+    conn = await connect(db)  # the API does not write nicknames (imports do)
+    try:
+        await conn.execute(
+            "UPDATE contacts SET nickname = 'Kiki', changed_at = now() WHERE tenant_id = $1 AND full_name LIKE 'Karen%'",
+            tenant.id,
+        )
+    finally:
+        await conn.close()
+    if request.param == "refreshed":
+        await refresh_all(db)
+    return tenant
+
+
+async def test_q_finds_people_by_any_part_ignoring_case_and_accents(client, people):
+    for q in FINDS_KAREN:
+        assert await names(client, people.headers, q=q) == ["Karen Anne Müller"], q
+    assert await names(client, people.headers, q="müller ørsted") == []  # name and company are separate
+    assert await names(client, people.headers, q="%") == ["Li 100%_Real"]  # LIKE's characters match themselves
+    assert await names(client, people.headers, q="0%_r") == ["Li 100%_Real"]
+    assert await names(client, people.headers, q="b_b") == []
+    for empty in ("", "   "):  # no filter
+        assert len(await names(client, people.headers, q=empty)) == len(PEOPLE)
+
+
+async def test_tag_and_company_filters_ignore_case(client, people):
+    assert await names(client, people.headers, tag="climbing") == ["Karen Anne Müller"]
+    assert await names(client, people.headers, tag="WORK") == ["Bob Stone"]
+    assert await names(client, people.headers, company="acme") == ["Bob Stone"]
+    assert await names(client, people.headers, company="ørsted energy") == ["Karen Anne Müller"]
+
+
+def test_like_body_strips_phone_punctuation_and_escapes_like():
+    assert like_body("+1 (555) 010-1234") == "15550101234"
+    assert like_body("a_b%c\\") == "a\\_b\\%c\\\\"
+    assert like_body("  ") is None
+    assert like_body("Müller") == "Müller"
