@@ -3,10 +3,14 @@ tag and company filters ignore case. Read from the view (after a refresh) and li
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from tests.conftest import connect
 
+from kith.contacts.listings import CONTACTS
 from kith.contacts.search import like_body
+from kith.pagination.listing import ListingRequest
 from kith.readmodels.coalesced_refresh import refresh_all
 
 PEOPLE = [
@@ -70,8 +74,40 @@ async def test_q_finds_people_by_any_part_ignoring_case_and_accents(client, peop
     assert await names(client, people.headers, q="%") == ["Li 100%_Real"]  # LIKE's characters match themselves
     assert await names(client, people.headers, q="0%_r") == ["Li 100%_Real"]
     assert await names(client, people.headers, q="b_b") == []
+    assert await names(client, people.headers, q="bo") == ["Bob Stone"]  # too short for a trigram: a walk
     for empty in ("", "   "):  # no filter
         assert len(await names(client, people.headers, q=empty)) == len(PEOPLE)
+
+
+@pytest.mark.parametrize(
+    ("first", "probe"),
+    [(1000, 1000), (5, 1000), (5, 10)],
+    ids=["every match read first", "the walk fills the page", "every match read after a short walk"],
+)
+async def test_each_way_a_search_reads_gives_the_same_pages(db, engine, make_tenant, first, probe):
+    """Bounds this small make each part of the probing filter (kith.pagination.listing) pick the pages."""
+    tenant = await make_tenant()
+    conn = await connect(db)
+    try:  # 60 people, every third a Lindqvist (at the top of the score order or not), in the tenant's slice
+        await conn.execute(
+            "INSERT INTO contacts (tenant_id, full_name, score) SELECT $1,"
+            " 'Person ' || lpad(i::text, 2, '0') || CASE WHEN i % 3 = 0 THEN ' Lindqvist' ELSE '' END, i"
+            " FROM generate_series(1, 60) i",
+            tenant.id,
+        )
+    finally:
+        await conn.close()
+    await refresh_all(db)
+    spec = replace(CONTACTS.filters["q"], first=first, probe=probe)
+    listing = replace(CONTACTS, filters={**CONTACTS.filters, "q": spec})
+    seen, cursor = [], None
+    while True:
+        request = ListingRequest(tenant.id, 7, cursor=cursor, sort="score", filters={"q": like_body("LINDQ")})
+        page = await listing.page(engine, request)
+        seen += [item.full_name for item in page.items]
+        if (cursor := page.next_cursor) is None:
+            break
+    assert seen == [f"Person {i:02d} Lindqvist" for i in range(60, 0, -3)]
 
 
 async def test_tag_and_company_filters_ignore_case(client, people):

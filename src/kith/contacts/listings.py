@@ -19,10 +19,14 @@ CONTACT_COLUMNS = {
     " THEN floor(extract(epoch FROM now() - r.follow_up_due_key) / 86400)::integer END",
 }
 
-# Rows of the sort's index a search reads before it turns to its trigram index: a term on more than
-# about 1 row in 100 fills a page within them; a rarer one has few enough matches to sort them all
-# (loadtests/bench_search.py).
-SEARCH_PROBE = 5000
+# A search first reads up to SEARCH_FIRST matches on the trigram index: fewer are all of them, sorted there
+# (a rare term, the most common search). A term with more walks SEARCH_PROBE rows of the sort's index (its
+# index alone), where a term on 1 row in 200 fills a page; a term clustered past them is read whole on
+# the trigram index. A pattern without a run of three letters or digits has no trigram to look up (the
+# index would be read whole): it walks. See loadtests/bench_search.py.
+SEARCH_FIRST = 2000
+SEARCH_PROBE = 10_000
+SEARCH_PATTERN = "(SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')"
 
 CONTACTS = Listing(
     name="contacts",
@@ -42,7 +46,12 @@ CONTACTS = Listing(
         # Any part of the search key (see db/views/contact_cards.sql), on its trigram index; `q` arrives as a
         # LIKE pattern body (search.like_body), unaccented and lower-cased here as the key was.
         # The pattern is a subquery so that it is computed once (an InitPlan), not per row read.
-        "q": Filter("r.search_key LIKE (SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')", probe=SEARCH_PROBE),
+        "q": Filter(
+            f"r.search_key LIKE {SEARCH_PATTERN}",
+            probe=SEARCH_PROBE,
+            first=SEARCH_FIRST,
+            usable=f"{SEARCH_PATTERN} ~ '[[:alnum:]]{{3}}'",
+        ),
         "min_score": Filter("r.score >= :min_score"),
     },
 )

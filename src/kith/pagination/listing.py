@@ -54,13 +54,17 @@ class Filter:
     """A condition over the row alias `r.`; its bound parameter is named after the filter.
 
     With `probe`, the condition has an index of its own (a trigram index, say) that finds few rows fast
-    but not in the sort's order, while walking the sort's index finds frequent matches fast: the view's
-    branch reads the first `probe` rows of the sort's index and keeps the matches; when they fill the
-    page they are the page, else every match is read on the filter's index and sorted (few, by then).
+    but not in the sort's order, while walking the sort's index finds frequent matches fast. The view's
+    branch first reads at most `first` matches on the filter's index (when `usable`, SQL over the
+    parameters, says the index can narrow the search): fewer than that are every match, sorted there.
+    Else it walks the first `probe` rows of the sort's index and keeps the matches; when they fill the
+    page they are the page, else every match is read on the filter's index and sorted.
     """
 
     sql: str
     probe: int | None = None
+    first: int = 0
+    usable: str = "true"
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,31 +338,33 @@ def _build_statement(
 def _probing_branch(
     listing: Listing, name: str, number: int, computed: str, relation: str, where: list[str], sort: Sort, order: str
 ) -> str:
-    """The branch of `relation` under a probing filter (see `Filter`): one of its two parts picks the page.
+    """The branch of `relation` under a probing filter (see `Filter`): one of its three parts picks the page.
 
-    The matches among the first `probe` rows of the sort's index (a walk that stops there); when they
-    are fewer than the page, every match on the filter's own index, sorted. Both parts carry only the
-    rows' ids and sort keys, so the walk is an index-only scan where the sort's index covers the filter's
-    column, and a match costs its heap tuple once; the page's rows are then read by id (the slice's
-    unique index). The matches are a MATERIALIZED CTE without ORDER BY or LIMIT over a fenced subquery
-    (OFFSET 0) holding the filter alone, so even a generic plan reads them on the filter's index only
-    (not ANDed with a bitmap of the tenant's rows, which costs more than the matches), the other
-    conditions applied to the matches. Each part is gated by a one-time filter on the walk's count, so
-    the other is never read.
+    The parts carry only the rows' ids and sort keys, so the walk is an index-only scan where the sort's
+    index covers the filter's column, and a match costs its heap tuple once; the page's rows are then read
+    by id (the slice's unique index). A read on the filter's index is a MATERIALIZED CTE over a fenced
+    subquery (OFFSET 0) holding the filter alone, so even a generic plan reads it on that index only (not
+    ANDed with a bitmap of the tenant's rows, which costs more than the matches), the other conditions
+    applied to the matches. Each part is gated by one-time filters (CASE keeps their order), so a part
+    not needed is never read.
     """
     spec = listing.filters[name]
     others = " AND ".join(part for part in where if part != spec.sql)
     keys = ", ".join(f"r.{column}" for column in sort.columns)  # the last one is the id
-    walked, matched, picked = f"probe_{number}", f"matches_{number}", f"picked_{number}"
-    found = f"(SELECT count(*) FROM {walked})"
+    first, walked, matched, picked = (f"{part}_{number}" for part in ("first", "probe", "matches", "picked"))
+    complete = f"(SELECT {spec.usable} AND count(*) < {int(spec.first)} FROM {first})"  # every match is in `first`
+    filled = f"(SELECT count(*) >= :fetch FROM {walked})"  # the walk filled the page
+    matches = f"SELECT {keys} FROM (SELECT r.* FROM {relation} r WHERE {spec.sql} OFFSET 0) r WHERE {others}"
     return (
-        f"(WITH {walked} AS MATERIALIZED (SELECT {keys} FROM (SELECT {keys}, ({spec.sql}) AS probe_match"
+        f"(WITH {first} AS MATERIALIZED ({matches} AND {spec.usable} LIMIT {int(spec.first)}),"
+        f" {walked} AS MATERIALIZED (SELECT {keys} FROM (SELECT {keys}, ({spec.sql}) AS probe_match"
         f" FROM {relation} r WHERE {others} ORDER BY {order} LIMIT {int(spec.probe)}) r WHERE r.probe_match"
         f" ORDER BY {order} LIMIT :fetch),"
-        f" {matched} AS MATERIALIZED (SELECT {keys} FROM (SELECT r.* FROM {relation} r WHERE {spec.sql} OFFSET 0) r"
-        f" WHERE {others}),"
-        f" {picked} AS MATERIALIZED (SELECT r.id FROM {walked} r WHERE {found} >= :fetch"
-        f" UNION ALL (SELECT r.id FROM {matched} r WHERE {found} < :fetch ORDER BY {order} LIMIT :fetch))"
+        f" {matched} AS MATERIALIZED ({matches}),"
+        f" {picked} AS MATERIALIZED ((SELECT r.id FROM {first} r WHERE {complete} ORDER BY {order} LIMIT :fetch)"
+        f" UNION ALL (SELECT r.id FROM {walked} r WHERE CASE WHEN {complete} THEN false ELSE {filled} END)"
+        f" UNION ALL (SELECT r.id FROM {matched} r WHERE CASE WHEN {complete} THEN false ELSE NOT {filled} END"
+        f" ORDER BY {order} LIMIT :fetch))"
         f" SELECT {number} AS segment{computed}, r.* FROM {relation} r WHERE r.tenant_id = :tenant_id"
         f" AND r.id = ANY (ARRAY(SELECT id FROM {picked})) ORDER BY {order} LIMIT :fetch)"
     )
