@@ -9,13 +9,14 @@ page after it (by its cursor), each `--runs` times.
     createdb -h 127.0.0.1 -U postgres -T kith_large_base kith_bench_search
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/kith_bench_search uv run kith migrate
     DATABASE_URL=postgresql://postgres@127.0.0.1:5432/kith_bench_search \\
-        uv run python loadtests/bench_search.py --tenant large [--runs 200] [--sort score]
+        uv run python loadtests/bench_search.py --tenant large [--runs 200] [--sort score] [--server]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 
@@ -41,11 +42,21 @@ def compile_page(tenant_id: int, sort: str, q: str | None, start: Position | Non
     return compiled.string, [params[name] for name in compiled.positiontup]
 
 
-async def timed(conn: asyncpg.Connection, sql: str, args: list, runs: int) -> tuple[float, float, list]:
+async def timed(
+    conn: asyncpg.Connection, sql: str, args: list, runs: int, server: bool = False
+) -> tuple[float, float, list]:
+    """p50 and p99 (ms) of the statement, after 7 warm runs (past PostgreSQL's 5 custom plans: a generic
+    one, as the API's prepared statements run). `server`: the server's execution time alone (EXPLAIN
+    ANALYZE without per-node timing), without the round trip and the client's scheduling."""
     statement = await conn.prepare(sql)
-    rows = await statement.fetch(*args)  # warm: plan cached, pages in memory
+    explained = await conn.prepare(f"EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) {sql}") if server else None
+    for _ in range(7):
+        rows = await statement.fetch(*args)
     samples = []
     for _ in range(runs):
+        if explained is not None:
+            samples.append(json.loads(await explained.fetchval(*args))[0]["Execution Time"])
+            continue
         began = time.perf_counter()
         rows = await statement.fetch(*args)
         samples.append((time.perf_counter() - began) * 1000)
@@ -80,6 +91,7 @@ async def main() -> None:
     parser.add_argument("--tenant", default="large")
     parser.add_argument("--sort", default="score", choices=list(CONTACTS.sorts))
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--server", action="store_true", help="the server's execution time, not the round trip")
     args = parser.parse_args()
 
     # The settings of the API's reader pool, so the figures are the API's.
@@ -96,13 +108,15 @@ async def main() -> None:
         print(f"{'query':<24} {'q':<44} | {'page 1 p50':>10} {'p99':>7} | {'page 2 p50':>10} {'p99':>7} | rows")
         sort = CONTACTS.sorts[args.sort]
         for kind, q in await queries(conn, tenant_id):
-            first_p50, first_p99, rows = await timed(conn, *compile_page(tenant_id, args.sort, q, None), args.runs)
+            first_p50, first_p99, rows = await timed(
+                conn, *compile_page(tenant_id, args.sort, q, None), args.runs, args.server
+            )
             found = [row for row in rows if row["segment"] is not None]
             second = "—".rjust(10) + " " + "—".rjust(7)
             if len(found) > PAGE:  # the next page seeks from the last row of this one
                 key = tuple(found[PAGE - 1][f"key_{i}"] for i in range(len(sort.columns)))
                 p50, p99, _ = await timed(
-                    conn, *compile_page(tenant_id, args.sort, q, Position("next", key)), args.runs
+                    conn, *compile_page(tenant_id, args.sort, q, Position("next", key)), args.runs, args.server
                 )
                 second = f"{p50:>8.2f}ms {p99:>5.2f}ms"
             shown = "" if q is None else q[:44]

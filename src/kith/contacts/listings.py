@@ -20,12 +20,14 @@ CONTACT_COLUMNS = {
 }
 
 # A search first reads up to SEARCH_FIRST matches on the trigram index: fewer are all of them, sorted there
-# (a rare term, the most common search). A term with more walks SEARCH_PROBE rows of the sort's index (its
-# index alone), where a term on 1 row in 200 fills a page; a term clustered past them is read whole on
-# the trigram index. A pattern without a run of three letters or digits has no trigram to look up (the
-# index would be read whole): it walks. See loadtests/bench_search.py.
+# (a rare term: an email, a phone, most names). A term with more walks up to SEARCH_PROBE rows of the sort's
+# index, which holds the search key (an index-only scan, a few times cheaper a row than a match's heap
+# page), where a term on 1 row in 500 fills a page; a term clustered past them is read whole on the trigram
+# index. The bounds balance the two reads for tenants of 100,000 to 1,000,000 contacts. A pattern without a
+# run of three letters or digits has no trigram to look up (the index would be read whole): it walks. See
+# loadtests/bench_search.py and docs/benchmarks.md.
 SEARCH_FIRST = 2000
-SEARCH_PROBE = 10_000
+SEARCH_PROBE = 25_000
 SEARCH_PATTERN = "(SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')"
 
 CONTACTS = Listing(
