@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import logging
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -24,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kith.config import ConnectorSettings, get_settings
 from kith.connectors import queries
-from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant
+from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant, access_token
 from kith.connectors.calendar import THREAD_PREFIX, CalendarSource
 from kith.connectors.crypto import open_token, seal_token
+from kith.connectors.github import GitHubApi, GitHubSource
 from kith.connectors.gmail import GmailSource
 from kith.connectors.oauth import CALENDAR_SCOPE, CONTACTS_SCOPE, GMAIL_SCOPE, REFRESH_MARGIN, refresh_access
 from kith.connectors.people import KEY_KIND, PeopleSource
@@ -115,10 +117,11 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
         if row is None:
             raise ConnectionGone("the connection was deleted")
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-            api = ApiClient(http, settings, ConnectionTokens(driver, http, settings, row))
-            for source in _sources(api, settings, row, run.skip_bulk_mail):
+            api, sources = _sources(driver, http, settings, row, run.skip_bulk_mail)
+            for source in sources:
+                source_target = replace(target, key_kind=getattr(source, "key_kind", KEY_KIND))
                 await _run_source(
-                    driver, conn, target, source, _json(row["checkpoint"]).get(source.key, {}), totals, stats
+                    driver, conn, source_target, source, _json(row["checkpoint"]).get(source.key, {}), totals, stats
                 )
     except InvalidGrant as exc:
         status, error, reauth = "failed", f"invalid_grant: {exc}: connect again", True
@@ -139,6 +142,7 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
         "requests": api.requests if api else 0,
         "retries": api.retries if api else 0,
         "retry_wait_seconds": round(api.waited, 3) if api else 0,
+        **getattr(api, "extra", {}),
     }
     done = (
         await conn.exec_driver_sql(
@@ -166,11 +170,19 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
     )
 
 
-def _sources(api: ApiClient, settings: ConnectorSettings, row: Any, skip_bulk_mail: bool) -> list[Any]:
-    """The address book first (mail and meetings then find its people), then the mail, then the calendar;
-    each only if its scope was granted."""
+def _sources(
+    driver: asyncpg.Connection, http: httpx.AsyncClient, settings: ConnectorSettings, row: Any, skip_bulk_mail: bool
+) -> tuple[Any, list[Any]]:
+    """The connection's API client and sources. Google: the address book first (mail and meetings then find
+    its people), then the mail, then the calendar, each only if its scope was granted."""
+    options = _json(row["options"])
+    days_back = options.get("days_back")
+    if row["provider"] == "github":
+        github = GitHubApi(http, settings, access_token(open_token(row["refresh_token"]), "GitHub"))
+        repositories = options.get("repos") or []
+        return github, [GitHubSource(github, settings.github_api_url, row["account"], repositories, days_back)]
+    api = ApiClient(http, settings, ConnectionTokens(driver, http, settings, row))
     scopes = set(row["scopes"]) or {CONTACTS_SCOPE, GMAIL_SCOPE, CALENDAR_SCOPE}
-    days_back = _json(row["options"]).get("days_back")
     sources: list[Any] = []
     if CONTACTS_SCOPE in scopes:
         sources.append(PeopleSource(api, settings.people_api_url))
@@ -179,7 +191,7 @@ def _sources(api: ApiClient, settings: ConnectorSettings, row: Any, skip_bulk_ma
         sources.append(GmailSource(api, settings.gmail_api_url, row["account"], days_back, concurrency, skip_bulk_mail))
     if CALENDAR_SCOPE in scopes:
         sources.append(CalendarSource(api, settings.calendar_api_url, days_back))
-    return sources
+    return api, sources
 
 
 async def _delete(driver: asyncpg.Connection, target: RunTarget, source_key: str, ids: list[str]) -> tuple[str, int]:
@@ -213,6 +225,8 @@ async def _run_source(
                 if step.deleted:
                     kind, deleted = await _delete(driver, target, source.key, step.deleted)
                     stats["deleted"][kind] += deleted
+                if step.people is not None and step.people.seen:
+                    await write_batch(conn, target, step.people, totals)  # the contacts the batch's messages find
                 if step.batch is not None and step.batch.seen:
                     await write_batch(conn, target, step.batch, totals)
                 saved = await driver.fetchval(
