@@ -485,9 +485,9 @@ async def _after_seed(tenant_id: int) -> None:
 
 
 @cli.command()
-@click.argument("provider", type=click.Choice(["google", "github"]))
+@click.argument("provider", type=click.Choice(["google", "github", "x"]))
 @click.option("--tenant", "tenant_name", required=True)
-@click.option("--refresh-token", default=None, help="Google: connect with this refresh token, without a browser.")
+@click.option("--refresh-token", default=None, help="Google or X: connect with this refresh token, without a browser.")
 @click.option("--token", default=None, help="GitHub: a personal access token (read access to the repositories).")
 @click.option(
     "--repo",
@@ -513,11 +513,13 @@ def connect(
 
     google (Gmail, Google Contacts and Calendar): prints the URL to open in a browser (on stderr) and takes
     the callback on a local port, or, with --refresh-token, needs no browser. github: --token and one or more
-    --repo.
+    --repo. x (direct messages): --refresh-token (refreshed with the X app's KITH_X_CLIENT_ID).
     """
     repos = [r.strip() for value in repositories for r in value.split(",") if r.strip()]
     if provider == "github" and (not token or not repos):
         raise click.UsageError("github needs --token and at least one --repo OWNER/NAME")
+    if provider == "x" and not refresh_token:
+        raise click.UsageError("x needs --refresh-token")
     if provider != "github" and (token or repos):
         raise click.UsageError("--token and --repo are for github")
     click.echo(_run(_connect(provider, tenant_name, refresh_token or token, repos, days_back, port)))
@@ -542,7 +544,9 @@ async def _connect(
                 assert token is not None
                 return await connect_github(engine, owner.tenant_id, owner.user_id, token, repositories, days_back)
             if token:
-                return await connect_with_refresh_token(engine, owner.tenant_id, owner.user_id, token, days_back)
+                return await connect_with_refresh_token(
+                    engine, owner.tenant_id, owner.user_id, token, days_back, provider
+                )
             return await connect_in_browser(engine, owner.tenant_id, owner.user_id, provider, days_back, port, show)
     except ConnectError as exc:
         raise click.ClickException(str(exc)) from None

@@ -28,24 +28,16 @@ and 5xx back off exponentially.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import logging
-import random
-import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
-
-from kith.config import ConnectorSettings
-from kith.connectors.api_client import ApiError, TokenSource, decode_json, retry_after_seconds
+from kith.connectors.api_client import decode_json
+from kith.connectors.rest_client import RestClient
 from kith.connectors.steps import Step
 from kith.sync.sources import ContactRecord, MessageRecord, SourceBatch
 from kith.sync.sources._common import normalize_email
-
-logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 100  # GitHub's most per page
 CHANNEL = "github"
@@ -54,10 +46,6 @@ THREAD_PREFIX = "pr/"  # conversations.external_id of a pull request's conversat
 ACCEPT = "application/vnd.github+json"
 API_VERSION = "2022-11-28"
 PROFILES_KEPT = 10_000  # logins whose profile a run remembers (bounded: the run's memory stays flat)
-
-
-class RateLimitExhausted(ApiError):
-    """The rate limit is used up until a reset further off than the run may wait."""
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -73,125 +61,10 @@ def iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-class GitHubApi:
-    """GETs from GitHub's REST API for one connection, serially, within its rate limits.
+class GitHubApi(RestClient):
+    """GitHub's REST API v3: `X-RateLimit-Remaining` / `X-RateLimit-Reset`."""
 
-    Counts what the run records: requests sent, retries and seconds waited, responses that cost rate
-    limit (every answer but a 304) and 304s.
-    """
-
-    def __init__(self, http: httpx.AsyncClient, settings: ConnectorSettings, token: TokenSource) -> None:
-        self.http = http
-        self.settings = settings
-        self.token = token
-        self.requests = 0
-        self.retries = 0
-        self.waited = 0.0
-        self.rate_limited = 0
-        self.not_modified = 0
-        self.remaining: int | None = None
-        self.reset_at: float | None = None  # epoch seconds
-
-    @property
-    def extra(self) -> dict[str, int]:
-        return {"rate_limited_requests": self.rate_limited, "not_modified": self.not_modified}
-
-    async def _sleep(self, seconds: float) -> None:
-        self.waited += seconds
-        await asyncio.sleep(seconds)
-
-    async def _wait_for_reset(self, url: str) -> None:
-        delay = max(0.0, (self.reset_at or 0) - time.time()) + 1  # GitHub's reset is to the second
-        if delay > self.settings.retry_max_delay:
-            when = dt.datetime.fromtimestamp(self.reset_at or 0, dt.UTC).isoformat()
-            raise RateLimitExhausted(403, {"message": f"rate limit used up until {when}: the next sync resumes"}, url)
-        logger.info("github rate limit used up: waiting %.0f s for its reset", delay)
-        await self._sleep(delay)
-        self.remaining = None
-
-    def _note_limits(self, response: httpx.Response) -> None:
-        try:
-            self.remaining = int(response.headers["x-ratelimit-remaining"])
-            self.reset_at = float(response.headers["x-ratelimit-reset"])
-        except (KeyError, ValueError):
-            pass
-
-    async def get(self, url: str, params: dict[str, Any] | None = None, etag: str | None = None) -> httpx.Response:
-        """A 200 (or a 304 when `etag` still matches); ApiError for a refusal, after retrying what is worth it."""
-        refreshed = False
-        attempt = 0
-        while True:
-            if self.remaining == 0 and self.reset_at is not None and self.reset_at > time.time() - 1:
-                await self._wait_for_reset(url)  # before the limit is hit, not after
-            headers = {"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION}
-            if etag:
-                headers["If-None-Match"] = etag
-            response = None
-            try:
-                headers["Authorization"] = f"Bearer {await self.token(False)}"
-                self.requests += 1
-                response = await self.http.get(url, params=params, headers=headers)
-            except httpx.TransportError as exc:
-                if attempt >= self.settings.max_retries:
-                    raise
-                logger.info("github request failed (%s), retrying", type(exc).__name__)
-            else:
-                self._note_limits(response)
-                if response.status_code == 304:
-                    self.not_modified += 1
-                    return response
-                self.rate_limited += 1
-                if response.is_success:
-                    return response
-                body = decode_json(response)
-                if response.status_code == 401 and not refreshed:
-                    refreshed = True
-                    await self.token(True)
-                    continue
-                if attempt >= self.settings.max_retries or not await self._retry(response, attempt, url):
-                    raise ApiError(response.status_code, body if isinstance(body, dict) else {}, url)
-                attempt += 1
-                continue
-            await self._backoff(attempt)
-            attempt += 1
-
-    async def _retry(self, response: httpx.Response, attempt: int, url: str) -> bool:
-        """Wait as GitHub asks before retrying a refused request; False: not worth retrying."""
-        status = response.status_code
-        if status in (403, 429):
-            hinted = retry_after_seconds(response.headers.get("retry-after"))
-            if hinted is not None:  # a secondary rate limit
-                if hinted > self.settings.retry_max_delay:
-                    raise RateLimitExhausted(status, {"message": f"secondary rate limit: retry after {hinted} s"}, url)
-                self.retries += 1
-                await self._sleep(hinted)
-                return True
-            if self.remaining == 0:  # the primary limit, used up by someone else with the same token
-                self.retries += 1
-                await self._wait_for_reset(url)
-                return True
-            message = str((decode_json(response) or {}).get("message", "")) if response.content else ""
-            if "rate limit" not in message.lower():
-                return False  # a permission refusal
-        elif status not in (500, 502, 503, 504):
-            return False
-        await self._backoff(attempt)
-        return True
-
-    async def _backoff(self, attempt: int) -> None:
-        self.retries += 1
-        cap = min(self.settings.retry_max_delay, self.settings.retry_delay * 2**attempt)
-        await self._sleep(random.uniform(0, cap))
-
-    async def pages(self, url: str, params: dict[str, Any] | None = None) -> AsyncIterator[list[dict[str, Any]]]:
-        """Every page of a listing, following `Link: <…>; rel="next"`."""
-        next_url: str | None = url
-        while next_url:
-            response = await self.get(next_url, params)
-            params = None  # the next link carries the query
-            body = decode_json(response)
-            yield body if isinstance(body, list) else []
-            next_url = response.links.get("next", {}).get("url")
+    headers = {"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION}
 
 
 class GitHubSource:

@@ -76,6 +76,12 @@ CONNECTION_FOR_RUN = """
     FROM connections WHERE tenant_id = $1 AND id = $2
 """
 
+# X replaces the refresh token on every refresh: both are stored, sealed, at once.
+SAVE_TOKENS = """
+    UPDATE connections SET refresh_token = $2, access_token = $3, access_expires_at = $4, updated_at = now()
+    WHERE id = $1
+"""
+
 SAVE_ACCESS_TOKEN = """
     UPDATE connections SET access_token = $2, access_expires_at = $3, updated_at = now() WHERE id = $1
 """

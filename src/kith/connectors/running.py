@@ -32,6 +32,7 @@ from kith.connectors.github import GitHubApi, GitHubSource
 from kith.connectors.gmail import GmailSource
 from kith.connectors.oauth import CALENDAR_SCOPE, CONTACTS_SCOPE, GMAIL_SCOPE, REFRESH_MARGIN, refresh_access
 from kith.connectors.people import KEY_KIND, PeopleSource
+from kith.connectors.x import XApi, XSource, refresh_x_token
 from kith.observability.metrics import record_sync
 from kith.sync import queries as sync_queries
 from kith.sync.batch_writer import RunTarget, Totals, run_session, write_batch
@@ -77,6 +78,27 @@ class ConnectionTokens:
                 self.access, self.expires_at = tokens.access_token, tokens.expires_at
                 await self.driver.execute(
                     queries.SAVE_ACCESS_TOKEN, self.connection_id, seal_token(tokens.access_token), tokens.expires_at
+                )
+            assert self.access is not None
+            return self.access
+
+
+class XTokens(ConnectionTokens):
+    """An X connection's tokens: each refresh replaces the refresh token too, stored before it is used."""
+
+    async def __call__(self, force: bool) -> str:
+        async with self.lock:
+            if force or not self._fresh():
+                tokens = await refresh_x_token(self.http, self.settings, open_token(self.refresh_token))
+                assert tokens.refresh_token is not None
+                self.refresh_token = seal_token(tokens.refresh_token)
+                self.access, self.expires_at = tokens.access_token, tokens.expires_at
+                await self.driver.execute(
+                    queries.SAVE_TOKENS,
+                    self.connection_id,
+                    self.refresh_token,
+                    seal_token(tokens.access_token),
+                    tokens.expires_at,
                 )
             assert self.access is not None
             return self.access
@@ -181,6 +203,9 @@ def _sources(
         github = GitHubApi(http, settings, access_token(open_token(row["refresh_token"]), "GitHub"))
         repositories = options.get("repos") or []
         return github, [GitHubSource(github, settings.github_api_url, row["account"], repositories, days_back)]
+    if row["provider"] == "x":
+        x = XApi(http, settings, XTokens(driver, http, settings, row))
+        return x, [XSource(x, settings.x_api_url, options.get("account_id") or "", days_back)]
     api = ApiClient(http, settings, ConnectionTokens(driver, http, settings, row))
     scopes = set(row["scopes"]) or {CONTACTS_SCOPE, GMAIL_SCOPE, CALENDAR_SCOPE}
     sources: list[Any] = []

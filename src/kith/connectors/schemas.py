@@ -7,9 +7,9 @@ import msgspec
 
 from kith.pagination.page import Page
 
-# Every provider a connection may be with; Google's is made through the OAuth flow of the API, GitHub's from
-# a token (`kith connect github`).
-Provider = Literal["google", "github"]
+# Every provider a connection may be with; Google's is made through the OAuth flow of the API, GitHub's and
+# X's from a token (`kith connect github|x`).
+Provider = Literal["google", "github", "x"]
 OAuthProvider = Literal["google"]
 
 
@@ -18,7 +18,7 @@ class Connection(msgspec.Struct):
 
     id: int
     provider: Provider
-    account: str  # the account: Gmail's emailAddress, the GitHub login
+    account: str  # the account: Gmail's emailAddress, the GitHub login, the X username
     scopes: list[str]
     status: Literal["active", "needs_reauth"]  # needs_reauth: the grant was revoked; connect again
     current_run_id: int | None  # the sync run queued or running now

@@ -30,6 +30,7 @@ from kith.connectors.oauth import (
     refresh_access,
 )
 from kith.connectors.schemas import AuthorizationLink, Connection
+from kith.connectors.x import XApi, refresh_x_token
 from kith.jobqueue import names
 from kith.jobqueue.outbox import request_job, send_requested, take_requested
 from kith.plans import PlanLimits
@@ -106,9 +107,16 @@ async def finish_authorization(session: AsyncSession, provider: str, code: str, 
 
 
 async def connect_with_refresh_token(
-    engine: AsyncEngine, tenant_id: int, user_id: int, refresh_token: str, days_back: int | None
+    engine: AsyncEngine,
+    tenant_id: int,
+    user_id: int,
+    refresh_token: str,
+    days_back: int | None,
+    provider: str = "google",
 ) -> int:
     """A connection from a refresh token got elsewhere (headless servers, tests); its first sync is sent."""
+    if provider == "x":
+        return await connect_x(engine, tenant_id, user_id, refresh_token, days_back)
     settings = get_settings().connectors
     async with httpx.AsyncClient(timeout=TIMEOUT) as http:
         try:
@@ -169,6 +177,45 @@ async def connect_github(
         await _plan_allows(session, tenant_id, "github")
         connection_id = (await session.execute(queries.UPSERT_CONNECTION, params)).scalar_one()
         await queue_run(session, tenant_id, user_id, "github", connection_id)
+        requested = take_requested(session)
+    await send_requested(engine, requested)
+    return connection_id
+
+
+async def connect_x(
+    engine: AsyncEngine, tenant_id: int, user_id: int, refresh_token: str, days_back: int | None
+) -> int:
+    """An X connection from a refresh token (scopes dm.read, users.read, tweet.read, offline.access). The
+    refresh is made at once (it replaces the token: the one given stops working); its first sync is sent."""
+    settings = get_settings().connectors
+    if not settings.x_client_id:
+        raise ConnectError("X is not configured on this server (KITH_X_CLIENT_ID, and KITH_X_CLIENT_SECRET)")
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        try:
+            tokens = await refresh_x_token(http, settings, refresh_token)
+            api = XApi(http, settings, access_token(tokens.access_token, "X"))
+            me = decode_json(await api.get(f"{settings.x_api_url}/2/users/me", {"user.fields": "username"}))
+        except InvalidGrant as exc:
+            raise ConnectError(f"X refused the refresh token: {exc}") from None
+        except (ApiError, httpx.HTTPError) as exc:
+            raise ConnectError(f"X refused: {exc}") from None
+    account = (me.get("data") or {}) if isinstance(me, dict) else {}
+    assert tokens.refresh_token is not None
+    params = {
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "provider": "x",
+        "account": str(account.get("username") or ""),
+        "scopes": list(tokens.scopes),
+        "refresh_token": seal_token(tokens.refresh_token),
+        "access_token": seal_token(tokens.access_token),
+        "access_expires_at": tokens.expires_at,
+        "options": msgspec.json.encode({"days_back": days_back, "account_id": str(account.get("id") or "")}).decode(),
+    }
+    async with AsyncSession(engine) as session, session.begin():
+        await _plan_allows(session, tenant_id, "x")
+        connection_id = (await session.execute(queries.UPSERT_CONNECTION, params)).scalar_one()
+        await queue_run(session, tenant_id, user_id, "x", connection_id)
         requested = take_requested(session)
     await send_requested(engine, requested)
     return connection_id
