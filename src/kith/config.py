@@ -107,6 +107,8 @@ class SyncSettings:
     phone_region: str
     # How long a merge of contacts can be undone (KITH_MERGE_UNDO_DAYS): its snapshot is kept that long.
     merge_undo_days: int
+    # Records per batch of an import (KITH_SYNC_BATCH_SIZE): a transaction each, and what memory holds at once.
+    batch_size: int
 
 
 # An address book is who the user says people are; LinkedIn is where they say what they do now.
@@ -321,6 +323,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             field_precedence=_field_precedence(env.get("KITH_FIELD_PRECEDENCE")),
             phone_region=(env.get("KITH_PHONE_REGION") or "US").upper(),
             merge_undo_days=_int(env, "KITH_MERGE_UNDO_DAYS", 30),
+            batch_size=_int(env, "KITH_SYNC_BATCH_SIZE", 5000),
         ),
         connectors=ConnectorSettings(
             google_client_id=env.get("KITH_GOOGLE_CLIENT_ID") or None,

@@ -1,5 +1,5 @@
 """A contact's links name its GitHub and X accounts (kith.identities.profile_keys): kept as contact_keys by API
-writes, and by migration 0019 for contacts that existed before it, by the same rules."""
+writes, and by migration 0020 for contacts that existed before it, by the same rules."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ async def test_the_migration_finds_the_same_accounts(conn, make_tenant):
     contact_id = await conn.fetchval(
         "INSERT INTO contacts (tenant_id, full_name, links) VALUES ($1, 'Old', $2) RETURNING id", tenant.id, LINKS
     )
-    spec = importlib.util.spec_from_file_location("m0019", MIGRATIONS_DIR / "versions" / "0019_github_and_x.py")
+    spec = importlib.util.spec_from_file_location("m0020", MIGRATIONS_DIR / "versions" / "0020_github_and_x.py")
     migration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(migration)
     await conn.execute(migration._BACKFILL)

@@ -116,18 +116,19 @@ async def execute_connection_run(engine: AsyncEngine, sync_run_id: int) -> None:
         if run is None or run.status not in RUNNABLE:
             return
         async with run_session(conn, run.tenant_id):
-            if (await conn.exec_driver_sql(sync_queries.CLAIM_RUN, (sync_run_id,))).first() is None:
+            claimed = (await conn.exec_driver_sql(sync_queries.CLAIM_RUN, (sync_run_id,))).first()
+            if claimed is None:
                 return
-            await _execute(conn, run)
+            await _execute(conn, run, claimed)
 
 
-async def _execute(conn: AsyncConnection, run: Any) -> None:
+async def _execute(conn: AsyncConnection, run: Any, claimed: Any) -> None:
     settings = get_settings().connectors
     driver = (await conn.get_raw_connection()).driver_connection
     connection_id = (run.options or {}).get("connection_id")
     row = await driver.fetchrow(queries.CONNECTION_FOR_RUN, run.tenant_id, connection_id)
     target = RunTarget(run.tenant_id, run.id, run.source, KEY_KIND, _when, run.max_contacts)
-    totals = Totals()
+    totals = Totals.resumed(claimed)  # the counts of the steps landed before an interruption
     stats: dict[str, Any] = {
         "connection_id": connection_id,
         "notes": [],
@@ -155,10 +156,7 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
     extra = {
-        "batches": totals.batches,
-        "contacts_created": totals.contacts_created,
-        "dropped": totals.dropped,
-        "skipped": totals.skipped_as,
+        **totals.stage_counts(),
         "deleted": stats["deleted"],
         "notes": stats["notes"],
         "requests": api.requests if api else 0,

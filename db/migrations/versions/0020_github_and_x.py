@@ -1,7 +1,7 @@
 """GitHub and X connections: the default plan includes them, and contacts are found by their accounts.
 
-Revision ID: 0019
-Revises: 0018
+Revision ID: 0020
+Revises: 0019
 
 A contact whose links name a GitHub or X profile (kith.identities.profile_keys) holds that account as a
 key (contact_keys kind 'github' or 'x', the lowercased login or handle): what the connectors' interactions
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0019"
-down_revision = "0018"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
