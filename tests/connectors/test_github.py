@@ -37,6 +37,7 @@ def arrange(github) -> None:
     github.comment(REPO, 3, "me", ago(days=1), "Thanks Carol")
     github.pull(REPO, 4, "dan", ago(days=90), "Long ago")
     github.comment(REPO, 4, "erin", ago(days=90), "Old news")
+    github.deleted_users.add("bob")  # his account is gone; his comment still names his login
 
 
 async def interactions(conn, tenant_id: int) -> list[tuple[str, str, str]]:

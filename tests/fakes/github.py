@@ -73,6 +73,7 @@ class FakeGitHub:
     reset_every: float = 3600.0  # seconds until the rate limit resets
     tokens: set[str] = field(default_factory=set)
     users: dict[str, dict] = field(default_factory=dict)  # login → profile (name, email, company)
+    deleted_users: set[str] = field(default_factory=set)  # logins whose profile is gone (404)
     repositories: dict[str, Repository] = field(default_factory=dict)
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (path, query, status)
     costly: int = 0
@@ -325,6 +326,9 @@ class FakeGitHub:
 
         @get("/users/{login:str}")
         async def profile(request: Request, login: str) -> Response:
+            if login in fake.deleted_users:
+                log(request, 404)
+                return problem(404, "Not Found")
             known = next((v for k, v in fake.users.items() if k.lower() == login.lower()), {})
             return answer(request, {**user_json(login), "name": None, "email": None, "company": None, **known})
 
