@@ -62,7 +62,8 @@ class RefreshOutcome:
 async def request_refresh(engine: AsyncEngine, target: Slice) -> RefreshOutcome:
     """Record a request, then refresh until no request is left uncovered (or someone else is on it)."""
     async with engine.begin() as conn:
-        await conn.execute(queries.MARK_REQUESTED, {"view_name": target.relation})
+        mark = queries.MARK_REQUESTED if target.tenant_id is None else queries.MARK_OWN_REQUESTED
+        await conn.execute(mark, {"view_name": target.relation})
     return await drain_requests(engine, target)
 
 
