@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kith.config import get_settings
 from kith.db.locks import release_session_lock, tenant_sync_key
-from kith.identities import content_key, e164, field_ranks, value_identities
+from kith.identities import content_key, e164, field_ranks, profile_keys, value_identities
 from kith.sync import queries
 from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
@@ -196,14 +196,17 @@ def _valid_messages(
     return list(valid.values()), errors
 
 
-def _addresses_and_threads(messages: list[MessageRecord]) -> tuple[dict[str, str | None], dict[str, MessageRecord]]:
-    """The messages' distinct counterparts (address → the first display name given) and threads
+def _addresses_and_threads(
+    messages: list[MessageRecord],
+) -> tuple[dict[tuple[str, str], str | None], dict[str, MessageRecord]]:
+    """The messages' distinct counterparts ((key kind, address) → the first display name given) and threads
     (thread key → its earliest message, whose subject and channel a new conversation takes)."""
-    addresses: dict[str, str | None] = {}
+    addresses: dict[tuple[str, str], str | None] = {}
     threads: dict[str, MessageRecord] = {}
     for r in messages:
-        if r.counterpart_email is not None and addresses.get(r.counterpart_email) is None:
-            addresses[r.counterpart_email] = r.counterpart_name
+        counterpart = (r.counterpart_kind, r.counterpart_email) if r.counterpart_email is not None else None
+        if counterpart is not None and addresses.get(counterpart) is None:
+            addresses[counterpart] = r.counterpart_name
         first = threads.get(r.thread_key)
         if first is None or r.sent_at < first.sent_at:
             threads[r.thread_key] = r
@@ -239,7 +242,7 @@ async def _land_messages(
             queries.RESOLVE_MESSAGES,
             *common,
             target.source,
-            list(addresses),
+            [address for _, address in addresses],
             list(addresses.values()),
             list(threads),
             [r.subject for r in threads.values()],
@@ -247,6 +250,7 @@ async def _land_messages(
             len(records),
             room,
             checkpoint,
+            [kind for kind, _ in addresses],
         )
         totals.counterparts_over_limit += resolved["contacts_over_limit"]
         contact_ids = dict(zip(addresses, resolved["contact_ids"], strict=False))
@@ -259,7 +263,7 @@ async def _land_messages(
                 (
                     tenant_id,
                     conversation_ids[r.thread_key],
-                    contact_ids.get(r.counterpart_email),
+                    contact_ids.get((r.counterpart_kind, r.counterpart_email)),
                     r.channel,
                     r.direction,
                     r.sent_at,
@@ -356,6 +360,7 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
         keys += [
             ("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)
         ]
+        keys += profile_keys(links)  # a GitHub or X profile: what that connector's interactions find
         phones = pg_texts(r.phones)
         keys += [("phone", number) for number in (e164(p, settings.phone_region) for p in phones) if number]
         company = pg_text(r.company)

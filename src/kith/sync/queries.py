@@ -192,20 +192,24 @@ CONTACT_ROOM = f"SELECT $2::int - ({contacts_up_to_sql('$1', '$2')})"
 # found on its unique index or created; $6 source, $12 how many new messages the COPY lands; $13 how many
 # contacts may still be created (the plan's room, NULL: no limit): an address beyond it gets no contact, and
 # its messages none; $14 the run's checkpoint. Returns the contact id (or NULL) of each address and the
-# conversation id of each thread, in order.
+# conversation id of each thread, in order. $15: each address's contact_keys kind; only an 'email' is made a
+# contact when missing (a connector's account, 'github' or 'x', was landed as a contact record by its source first).
 RESOLVE_MESSAGES = f"""
 WITH found AS MATERIALIZED (
-    SELECT a.ord, a.address, a.display_name, k.contact_id
-    FROM unnest($7::text[], $8::text[]) WITH ORDINALITY AS a(address, display_name, ord)
+    SELECT a.ord, a.address, a.display_name, a.kind, k.contact_id
+    FROM unnest($7::text[], $8::text[], $15::text[]) WITH ORDINALITY AS a(address, display_name, kind, ord)
     LEFT JOIN LATERAL (SELECT contact_id FROM contact_keys
-                       WHERE tenant_id = $1 AND kind = 'email' AND value = a.address LIMIT 1) k ON true
+                       WHERE tenant_id = $1 AND kind = a.kind AND value = a.address LIMIT 1) k ON true
 ),
 contact_ids AS MATERIALIZED (
-    SELECT ord, address, display_name, contact_id IS NULL AS is_new,
+    SELECT ord, address, display_name, is_new,
            CASE WHEN contact_id IS NOT NULL THEN contact_id
-                WHEN $13::int IS NULL OR nth_new <= $13::int THEN nextval(pg_get_serial_sequence('contacts', 'id'))
+                WHEN is_new AND ($13::int IS NULL OR nth_new <= $13::int)
+                THEN nextval(pg_get_serial_sequence('contacts', 'id'))
            END AS contact_id
-    FROM (SELECT f.*, row_number() OVER (PARTITION BY f.contact_id IS NULL ORDER BY f.ord) AS nth_new FROM found f) n
+    FROM (SELECT f.*, f.contact_id IS NULL AND f.kind = 'email' AS is_new,
+                 row_number() OVER (PARTITION BY f.contact_id IS NULL AND f.kind = 'email' ORDER BY f.ord) AS nth_new
+          FROM found f) n
 ),
 inserted_contacts AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, identities, provenance)
@@ -249,7 +253,7 @@ touched AS (
 SELECT ARRAY(SELECT contact_id FROM contact_ids ORDER BY ord) AS contact_ids,
        ARRAY(SELECT id FROM conversation_ids ORDER BY ord) AS conversation_ids,
        (SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NOT NULL) AS contacts_created,
-       (SELECT count(*) FROM contact_ids WHERE contact_id IS NULL) AS contacts_over_limit
+       (SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NULL) AS contacts_over_limit
 """
 
 # The columns the COPY of new messages fills.
