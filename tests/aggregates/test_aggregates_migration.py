@@ -1,5 +1,5 @@
-"""The aggregate read models as migrated: 0018 carries frozen copies of their view files (today they must be
-the files), and every slice has its unique index and tenant_id-led indexes."""
+"""The aggregate read models as migrated: the latest migration making each carries a frozen copy of its
+view file (today it must be the file), and every slice has its unique index and tenant_id-led indexes."""
 
 from __future__ import annotations
 
@@ -8,29 +8,47 @@ from pathlib import Path
 
 import pytest
 
-from kith.readmodels.models import COMPANY_MENTIONS_DAILY, COMPANY_STATS, SLICES_MARKER, TAG_STATS, TENANT_DASHBOARD
+from kith.readmodels.models import (
+    COMPANY_MENTIONS_DAILY,
+    COMPANY_STATS,
+    SLICES_MARKER,
+    TAG_STATS,
+    TENANT_DASHBOARD,
+    TENANT_MESSAGES_DAILY,
+)
 
-MIGRATION = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions" / "0018_read_model_slices.py"
-AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD)
+VERSIONS = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions"
+SLICES, SEARCH, MESSAGES_DAILY = "0018_read_model_slices.py", "0021_contact_search.py", "0022_tenant_messages_daily.py"
+AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD, TENANT_MESSAGES_DAILY)
 
 
-def load_migration():
-    spec = importlib.util.spec_from_file_location("migration_0018", MIGRATION)
+def load_migration(file: str):
+    spec = importlib.util.spec_from_file_location(file.removesuffix(".py"), VERSIONS / file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
+def frozen_copy(name: str) -> str:
+    """The view file as the latest migration that makes the read model has it."""
+    if name == "tenant_dashboard":
+        return load_migration(SEARCH).TENANT_DASHBOARD_SQL
+    if name == "tenant_messages_daily":
+        return load_migration(MESSAGES_DAILY).TENANT_MESSAGES_DAILY_SQL
+    migration = load_migration(SLICES)
+    return migration.ROWS_SQL[name] + migration.SLICE_INDEXES[name]
+
+
 @pytest.mark.parametrize("model", AGGREGATES, ids=lambda m: m.name)
 def test_frozen_copy_equals_the_view_file(model):
-    migration = load_migration()
     rows, indexes = model.sql.split(SLICES_MARKER, 1)
-    assert migration.ROWS_SQL[model.name] == rows
-    assert migration.SLICE_INDEXES[model.name] == SLICES_MARKER + indexes
+    assert frozen_copy(model.name) == rows + SLICES_MARKER + indexes
 
 
-def test_migration_reads_no_file():
-    assert "read_text" not in MIGRATION.read_text() and "VIEWS_DIR" not in MIGRATION.read_text()
+@pytest.mark.parametrize("file", [SLICES, SEARCH, MESSAGES_DAILY])
+def test_migration_reads_no_file(file):
+    text = (VERSIONS / file).read_text()
+    assert "read_text" not in text and "VIEWS_DIR" not in text
 
 
 async def test_upgraded_database_has_the_slices_and_their_indexes(conn):
