@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.contacts import service
-from kith.contacts.listings import BIRTHDAYS, CONTACT_PAGES, CONTACTS, OVERDUE
+from kith.contacts.listings import BIRTHDAYS, CONTACT_PAGES, CONTACTS, OVERDUE, OVERDUE_PAGES, overdue_turns
 from kith.contacts.schemas import BirthdayPage, ContactCreate, ContactDetail, ContactPage, ContactPatch
 from kith.db.reads import Reader
 from kith.idempotency import Idempotency
 from kith.openapi import listing_responses, resource_responses
+from kith.pagination.cache import PageCaching
 from kith.pagination.listing import ListingRequest
 from kith.pagination.page import DEFAULT_LIMIT, page_response
 from kith.pagination.params import Cursor, Limit, ResourceId
@@ -30,6 +31,11 @@ from kith.plans import PlanLimits
 BODY_ERRORS = (HTTP_409_CONFLICT, HTTP_413_REQUEST_ENTITY_TOO_LARGE)
 # An Idempotency-Key already used with another request.
 CREATE_ERRORS = (*BODY_ERRORS, HTTP_422_UNPROCESSABLE_ENTITY)
+
+# The window of upcoming birthdays starts on the tenant-local day: a kept page does not outlive it.
+BIRTHDAY_PAGES = PageCaching.of(
+    BIRTHDAYS, clock=lambda principal: service.local_today(principal.time_zone), expires=overdue_turns
+)
 
 
 class ContactController(Controller):
@@ -54,7 +60,7 @@ class ContactController(Controller):
         listing = ListingRequest(principal.tenant_id, limit, cursor, sort, filters)
         return page_response(request, await CONTACTS.page(db_reader, listing))
 
-    @get("/birthdays", summary="Upcoming birthdays, soonest first", **listing_responses())
+    @get("/birthdays", summary="Upcoming birthdays, soonest first", **listing_responses(page_cache=BIRTHDAY_PAGES))
     async def list_birthdays(
         self,
         request: Request,
@@ -68,7 +74,11 @@ class ContactController(Controller):
         page = await BIRTHDAYS.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor), plan)
         return page_response(request, page)
 
-    @get("/overdue", summary="Contacts past their cadence, most overdue first", **listing_responses())
+    @get(
+        "/overdue",
+        summary="Contacts past their cadence, most overdue first",
+        **listing_responses(page_cache=OVERDUE_PAGES),
+    )
     async def list_overdue(
         self,
         request: Request,

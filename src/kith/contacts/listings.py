@@ -68,5 +68,12 @@ def overdue_turns(page: Page[Contact]) -> float | None:
     return min(due).timestamp() if due else None
 
 
+def overdue_listing_turns(page: Page[Contact]) -> float | None:
+    """A contact turning overdue joins the overdue listing at its end (its due time is later than every
+    overdue one's): only the last page (no next cursor) changes by the clock, and at any moment: not kept."""
+    return 0.0 if page.next_cursor is None else None
+
+
 # Pages of contact cards may be kept (kith.pagination.cache) until a write, a refresh or an overdue turn.
-CONTACT_PAGES = PageCaching(views=("contact_cards",), expires=overdue_turns)
+CONTACT_PAGES = PageCaching.of(CONTACTS, expires=overdue_turns)
+OVERDUE_PAGES = PageCaching.of(OVERDUE, expires=overdue_listing_turns)

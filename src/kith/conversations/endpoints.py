@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.conversations import service
-from kith.conversations.listings import MESSAGES, TIMELINE
+from kith.conversations.listings import CONVERSATIONS, MESSAGES, TIMELINE
 from kith.conversations.schemas import (
     MAX_MESSAGE_REQUEST_BYTES,
     ConversationCreate,
@@ -39,7 +39,7 @@ After = Annotated[
 ]
 
 # Messages are read from their table (no read model): kept until a write to the tenant's rows.
-MESSAGE_PAGES = PageCaching(views=())
+MESSAGE_PAGES = PageCaching.of(MESSAGES)
 
 
 class ConversationController(Controller):
@@ -49,7 +49,7 @@ class ConversationController(Controller):
     @get(
         "/",
         summary="Conversations, most recent activity first (cursor-paginated)",
-        **listing_responses(page_cache=PageCaching(views=("conversation_summaries",))),
+        **listing_responses(page_cache=PageCaching.of(CONVERSATIONS)),
     )
     async def list_conversations(
         self,
