@@ -197,18 +197,19 @@ async def serve_cached_page(request: Request) -> Response | None:
 
 def state_etag(request: Request, value: Any, expires_at: float | None) -> tuple[str, float | None] | None:
     """The ETag of a page its route lets be kept (from the state it was read in, and when it turns by
-    the clock); None when it is not to be kept (the cache is off, the channel not heard)."""
+    the clock); None when it is not to be kept (the cache is off, the channel not heard, or the page
+    changes by the clock at any moment: the state does not name it then)."""
     if (pending := request.state.get(_PENDING)) is None:
         return None
     key, _relations, state, caching = pending
     if expires_at is None and caching.expires is not None:
         expires_at = caching.expires(value)
+    if expires_at is not None and expires_at <= time.time():
+        return None
     return page_cache(request.app).etag(key, state, expires_at), expires_at
 
 
 def keep_page(request: Request, body: bytes, headers: dict[str, str], etag: str, expires_at: float | None) -> None:
     """Called with every page answered that `state_etag` named: kept if its state still holds."""
     key, relations, state, _caching = request.state[_PENDING]
-    if expires_at is not None and expires_at <= time.time():
-        return
     page_cache(request.app).keep(key, CachedPage(body, headers, etag, state, expires_at), relations)
