@@ -179,6 +179,22 @@ async def test_aggregates_birthdays_and_overdue_are_kept(app, client, make_tenan
         assert again.status_code == 304 and statements.count == 0, path
 
 
+async def test_a_sync_runs_change_drops_the_dashboard(app, client, conn, make_tenant, statements):
+    """The dashboard shows the last sync run: a run's row written anywhere (a worker) is announced too."""
+    tenant = await make_tenant()
+    await listening(app)
+    await read_plan_once(client, tenant.headers)
+    first = await client.get("/api/v1/dashboard", headers=tenant.headers)
+    assert first.json()["last_sync_run"] is None
+    listener = app.state["kith_notify_listener"]
+    received = listener.received
+    await conn.execute("INSERT INTO sync_runs (tenant_id, source, status) VALUES ($1, 'vcard', 'running')", tenant.id)
+    await eventually(lambda: listener.received > received)
+    statements.reset()
+    again = await client.get("/api/v1/dashboard", headers=tenant.headers)
+    assert again.json()["last_sync_run"]["status"] == "running" and statements.count == 1
+
+
 async def test_a_birthday_page_does_not_outlive_the_tenants_day(app, client, make_tenant, statements, monkeypatch):
     from kith.contacts import service
 
