@@ -102,6 +102,12 @@ PARTS = [
         ("connectors.",),
     ),
     Part(
+        "bench_github.py",
+        (),
+        ("--pulls", "300", "--days", "60"),
+        ("github.",),
+    ),
+    Part(
         "bench_people.py",
         ("--large-db", "{database}", "--tenant", "{tenant}"),
         ("--large-db", "{database}", "--tenant", "{tenant}", "--messages", "100", "--cards", "200"),
@@ -232,6 +238,19 @@ RATIOS = [
         "faster",
     ),
     Ratio(
+        "github: pull-request pages read, a 30-day window vs the whole 10,000-PR repository",
+        key("github.window", "pages"),
+        key("github.full", "pages"),
+        "≪ 1×",
+        "faster",
+    ),
+    Ratio(
+        "github: peak RSS, reading the whole repository vs a 30-day window",
+        key("github.full", "mib"),
+        key("github.window", "mib"),
+        "≈ 1×",
+    ),
+    Ratio(
         "replicas: listing req/s with 2 read targets vs 1",
         key("replicas.2_read_targets", "rps"),
         key("replicas.1_read_target", "rps"),
@@ -262,6 +281,11 @@ ABSOLUTES = [
     ("merge of two contacts with 10,000 messages each (s)", key("people.merge", "seconds"), ""),
     ("re-import of an unchanged 50,000-card vCard: rows written", key("people.cards.unchanged", "written"), "0"),
     ("Gmail first sync from the fake (messages/s)", key("connectors.first_sync.large", "rate"), ""),
+    (
+        "GitHub: an unchanged repository's second sync, requests that cost rate limit",
+        key("github.unchanged", "rate_limited"),
+        "0",
+    ),
 ]
 
 

@@ -485,27 +485,53 @@ async def _after_seed(tenant_id: int) -> None:
 
 
 @cli.command()
-@click.argument("provider", type=click.Choice(["google"]))
+@click.argument("provider", type=click.Choice(["google", "github", "x"]))
 @click.option("--tenant", "tenant_name", required=True)
-@click.option("--refresh-token", default=None, help="Connect with this refresh token, without a browser.")
-@click.option("--days-back", type=click.IntRange(1, 36500), default=None, help="Sync only the last N days of mail.")
+@click.option("--refresh-token", default=None, help="Google or X: connect with this refresh token, without a browser.")
+@click.option("--token", default=None, help="GitHub: a personal access token (read access to the repositories).")
+@click.option(
+    "--repo",
+    "repositories",
+    multiple=True,
+    metavar="OWNER/NAME",
+    help="GitHub: a repository to sync (repeatable, or comma-separated).",
+)
+@click.option("--days-back", type=click.IntRange(1, 36500), default=None, help="Sync only the last N days.")
 @click.option(
     "--port", type=click.IntRange(0, 65535), default=0, help="Local port for the browser's callback (0: any)."
 )
-def connect(provider: str, tenant_name: str, refresh_token: str | None, days_back: int | None, port: int) -> None:
-    """Connect an account (Gmail, Google Contacts and Calendar) and queue its first sync; print the connection id.
+def connect(
+    provider: str,
+    tenant_name: str,
+    refresh_token: str | None,
+    token: str | None,
+    repositories: tuple[str, ...],
+    days_back: int | None,
+    port: int,
+) -> None:
+    """Connect an account and queue its first sync; print the connection id.
 
-    Prints the URL to open in a browser (on stderr) and takes the callback on a local port, or,
-    with --refresh-token, needs no browser.
+    google (Gmail, Google Contacts and Calendar): prints the URL to open in a browser (on stderr) and takes
+    the callback on a local port, or, with --refresh-token, needs no browser. github: --token and one or more
+    --repo. x (direct messages): --refresh-token (refreshed with the X app's KITH_X_CLIENT_ID).
     """
-    click.echo(_run(_connect(provider, tenant_name, refresh_token, days_back, port)))
+    repos = [r.strip() for value in repositories for r in value.split(",") if r.strip()]
+    if provider == "github" and (not token or not repos):
+        raise click.UsageError("github needs --token and at least one --repo OWNER/NAME")
+    if provider == "x" and not refresh_token:
+        raise click.UsageError("x needs --refresh-token")
+    if provider != "github" and (token or repos):
+        raise click.UsageError("--token and --repo are for github")
+    click.echo(_run(_connect(provider, tenant_name, refresh_token or token, repos, days_back, port)))
 
 
-async def _connect(provider: str, tenant_name: str, refresh_token: str | None, days_back: int | None, port: int) -> int:
+async def _connect(
+    provider: str, tenant_name: str, token: str | None, repositories: list[str], days_back: int | None, port: int
+) -> int:
     owner = await _owner_of(tenant_name)
 
     from kith.connectors.cli_connect import connect_in_browser
-    from kith.connectors.service import ConnectError, connect_with_refresh_token
+    from kith.connectors.service import ConnectError, connect_github, connect_with_refresh_token
     from kith.db.session import standalone_engine
     from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the connection sends (its first sync)
 
@@ -514,9 +540,12 @@ async def _connect(provider: str, tenant_name: str, refresh_token: str | None, d
 
     try:
         async with standalone_engine() as engine:
-            if refresh_token:
+            if provider == "github":
+                assert token is not None
+                return await connect_github(engine, owner.tenant_id, owner.user_id, token, repositories, days_back)
+            if token:
                 return await connect_with_refresh_token(
-                    engine, owner.tenant_id, owner.user_id, refresh_token, days_back
+                    engine, owner.tenant_id, owner.user_id, token, days_back, provider
                 )
             return await connect_in_browser(engine, owner.tenant_id, owner.user_id, provider, days_back, port, show)
     except ConnectError as exc:

@@ -107,6 +107,8 @@ class SyncSettings:
     phone_region: str
     # How long a merge of contacts can be undone (KITH_MERGE_UNDO_DAYS): its snapshot is kept that long.
     merge_undo_days: int
+    # Records per batch of an import (KITH_SYNC_BATCH_SIZE): a transaction each, and what memory holds at once.
+    batch_size: int
 
 
 # An address book is who the user says people are; LinkedIn is where they say what they do now.
@@ -128,7 +130,8 @@ def _field_precedence(value: str | None) -> Mapping[str, tuple[str, ...]]:
 
 @dataclass(frozen=True, slots=True)
 class ConnectorSettings:
-    """Live connectors (Gmail, Google Contacts). The URLs are settings so a fake or a proxy can stand in for Google."""
+    """Live connectors (Gmail, Google Contacts and Calendar, GitHub, X). The URLs are settings so a fake or a proxy
+    can stand in for the provider."""
 
     google_client_id: str | None
     google_client_secret: str | None
@@ -137,6 +140,10 @@ class ConnectorSettings:
     gmail_api_url: str
     people_api_url: str
     calendar_api_url: str
+    github_api_url: str  # GitHub's REST API v3 (GitHub Enterprise: https://HOST/api/v3)
+    x_api_url: str  # X's API v2, and its OAuth 2.0 token endpoint (/2/oauth2/token)
+    x_client_id: str | None  # the X app's OAuth 2.0 client: refreshing an X connection's access token needs it
+    x_client_secret: str | None  # None: a public client (PKCE only), which sends no secret
     # Fernet keys (url-safe base64 of 32 bytes), newest first: tokens are encrypted with the first and
     # decrypted with any (rotation). None: one key derived from the secret key.
     token_keys: tuple[str, ...] | None
@@ -316,6 +323,7 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             field_precedence=_field_precedence(env.get("KITH_FIELD_PRECEDENCE")),
             phone_region=(env.get("KITH_PHONE_REGION") or "US").upper(),
             merge_undo_days=_int(env, "KITH_MERGE_UNDO_DAYS", 30),
+            batch_size=_int(env, "KITH_SYNC_BATCH_SIZE", 5000),
         ),
         connectors=ConnectorSettings(
             google_client_id=env.get("KITH_GOOGLE_CLIENT_ID") or None,
@@ -325,6 +333,10 @@ def read_settings(env: Mapping[str, str]) -> Settings:
             gmail_api_url=(env.get("KITH_GMAIL_API_URL") or "https://gmail.googleapis.com").rstrip("/"),
             people_api_url=(env.get("KITH_PEOPLE_API_URL") or "https://people.googleapis.com").rstrip("/"),
             calendar_api_url=(env.get("KITH_CALENDAR_API_URL") or "https://www.googleapis.com").rstrip("/"),
+            github_api_url=(env.get("KITH_GITHUB_API_URL") or "https://api.github.com").rstrip("/"),
+            x_api_url=(env.get("KITH_X_API_URL") or "https://api.x.com").rstrip("/"),
+            x_client_id=env.get("KITH_X_CLIENT_ID") or None,
+            x_client_secret=env.get("KITH_X_CLIENT_SECRET") or None,
             token_keys=tuple(k.strip() for k in keys.split(",") if k.strip())
             if (keys := env.get("KITH_TOKEN_KEYS"))
             else None,

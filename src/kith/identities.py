@@ -9,6 +9,7 @@ precedence (kith.config.SyncSettings.field_precedence) ranks who may replace who
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from urllib.parse import quote, unquote, urlsplit
 
@@ -63,6 +64,95 @@ def normalize_linkedin_url(value: str | None) -> str | None:
     if not host:
         return None
     return f"https://{host}{path}"
+
+
+# Profile URLs that name an account on a connector's network: github.com/<login>, x.com (or twitter.com)/<handle>.
+# Their first path segment is the account unless it is one of the site's own pages.
+_PROFILE_HOSTS = {
+    "github.com": "github",
+    "www.github.com": "github",
+    "x.com": "x",
+    "www.x.com": "x",
+    "mobile.x.com": "x",
+    "twitter.com": "x",
+    "www.twitter.com": "x",
+    "mobile.twitter.com": "x",
+}
+_PROFILE_NAMES = {
+    "github": re.compile(r"[a-z0-9](?:[a-z0-9-]{0,38})"),
+    "x": re.compile(r"[a-z0-9_]{1,15}"),
+}
+_SITE_PAGES = {
+    "github": frozenset(
+        [
+            "about",
+            "apps",
+            "collections",
+            "contact",
+            "enterprise",
+            "explore",
+            "features",
+            "issues",
+            "join",
+            "login",
+            "marketplace",
+            "new",
+            "notifications",
+            "orgs",
+            "organizations",
+            "pricing",
+            "pulls",
+            "search",
+            "security",
+            "settings",
+            "site",
+            "sponsors",
+            "topics",
+            "trending",
+        ]
+    ),
+    "x": frozenset(
+        [
+            "compose",
+            "explore",
+            "hashtag",
+            "home",
+            "i",
+            "intent",
+            "login",
+            "messages",
+            "notifications",
+            "privacy",
+            "search",
+            "settings",
+            "share",
+            "signup",
+            "tos",
+        ]
+    ),
+}
+
+
+def profile_keys(links: list[str]) -> list[tuple[str, str]]:
+    """The connector accounts the links name, as contact_keys (kind, value): ('github', login), ('x', handle),
+    lowercased (both sites ignore case). What a GitHub or X interaction finds its contact by."""
+    keys = []
+    for link in links:
+        text = link.strip()
+        if "://" not in text:
+            text = "https://" + text.lstrip("/")
+        try:
+            parts = urlsplit(text)
+            kind = _PROFILE_HOSTS.get((parts.hostname or "").lower())
+        except ValueError:
+            continue
+        segments = [s for s in parts.path.split("/") if s]
+        if kind is None or len(segments) != 1:
+            continue
+        name = segments[0].lower().removeprefix("@")
+        if _PROFILE_NAMES[kind].fullmatch(name) and name not in _SITE_PAGES[kind]:
+            keys.append((kind, name))
+    return list(dict.fromkeys(keys))
 
 
 def value_identities(field: str, values: list[str], region: str) -> list[str | None]:

@@ -151,3 +151,42 @@ async def test_text_postgresql_refuses_is_cleaned_in_every_record_kind(engine, c
 
 async def one(record):
     yield SourceBatch(records=[record])
+
+
+def dated_mbox(i: int, date: str | None, envelope: str = "Mon Mar 04 08:15:00 +0000 2024") -> str:
+    header = f"Date: {date}\n" if date is not None else ""
+    return (
+        f"From x@xxx {envelope}\n{header}Message-ID: <d{i}@example.com>\nSubject: Dated {i}\n"
+        f"From: Sender {i} <s{i}@example.com>\nTo: me@gmail.com\nContent-Type: text/plain\n\nBody\n\n"
+    )
+
+
+async def test_an_mbox_date_beyond_the_calendar_in_utc_is_that_messages_error(client, conn, make_tenant):
+    """A Date (or, without one, a "From " line time) whose offset carries it past 9999-12-31 or before 0001-01-01
+    in UTC is that message's error; the run and the other messages are unharmed."""
+    tenant = await make_tenant()
+    content = "".join(dated_mbox(i, f"Mon, 04 Mar 2024 09:{i:02d}:00 +0000") for i in range(GOOD))
+    content += dated_mbox(100, "Fri, 31 Dec 9999 23:59:59 -1400")
+    content += dated_mbox(101, None, envelope="Fri Dec 31 23:59:59 -1400 9999")
+    # Year 0001 is read as 2001 by the e-mail date parser (RFC 5322's rule for short years): it lands.
+    content += dated_mbox(102, "Mon, 1 Jan 0001 00:00:00 +1400")
+    content += dated_mbox(103, "Fri, 31 Dec 9999 23:59:59 +1400")  # 9999-12-31T09:59:59Z: a time like any
+    # A Date that can be used is, whatever the "From " line's time.
+    content += dated_mbox(104, "Mon, 04 Mar 2024 10:00:00 +0000", envelope="Fri Dec 31 23:59:59 -1400 9999")
+    response = await client.post(
+        "/api/v1/sync/mbox", headers={**tenant.headers, "Content-Type": "application/mbox"}, content=content.encode()
+    )
+    assert response.status_code == 202, response.text
+    run = (await client.get(f"/api/v1/sync/runs/{response.json()['id']}", headers=tenant.headers)).json()
+    assert run["status"] == "succeeded", run
+    assert (run["rows_inserted"], run["rows_failed"]) == (GOOD + 3, 2), run
+    reasons = {e["index"]: e["reason"] for e in run["errors"]}
+    assert reasons[GOOD].startswith("Date header out of range in UTC"), reasons
+    assert reasons == {GOOD: reasons[GOOD], GOOD + 1: "message has no Date header"}, reasons
+    rows = await conn.fetch("SELECT subject, sent_at FROM messages WHERE tenant_id = $1", tenant.id)
+    sent = {r["subject"]: r["sent_at"] for r in rows}
+    assert sent["Dated 102"] == dt.datetime(2000, 12, 31, 10, tzinfo=dt.UTC)
+    assert sent["Dated 103"] == dt.datetime(9999, 12, 31, 9, 59, 59, tzinfo=dt.UTC)
+    assert sent["Dated 104"] == dt.datetime(2024, 3, 4, 10, tzinfo=dt.UTC)
+    timeline = await client.get("/api/v1/conversations", headers=tenant.headers)
+    assert timeline.status_code == 200, timeline.text

@@ -128,6 +128,17 @@ class AccessToken:
 TokenSource = Callable[[bool], Awaitable[str]]
 
 
+def access_token(token: str, provider: str) -> TokenSource:
+    """A token that does not expire (a GitHub personal access token): refused, the user must connect again."""
+
+    async def current(force: bool) -> str:
+        if force:
+            raise InvalidGrant(f"{provider} refused the token")
+        return token
+
+    return current
+
+
 class ApiClient:
     """GETs JSON from one provider's APIs for one connection, retrying what is worth retrying."""
 

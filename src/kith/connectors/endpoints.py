@@ -19,7 +19,7 @@ from kith.auth.principal import Principal
 from kith.auth.scopes import IMPORT
 from kith.connectors import service
 from kith.connectors.listings import CONNECTIONS
-from kith.connectors.schemas import AuthorizationLink, Connection, ConnectionPage, Provider
+from kith.connectors.schemas import AuthorizationLink, Connection, ConnectionPage, OAuthProvider
 from kith.db.reads import Reader
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
@@ -112,7 +112,7 @@ class ConnectionController(Controller):
         self,
         principal: NamedDependency[Principal],
         plan: NamedDependency[PlanLimits],
-        provider: FromPath[Provider],
+        provider: FromPath[OAuthProvider],
         days_back: DaysBack = None,
     ) -> AuthorizationLink:
         return service.start_authorization(principal, plan, provider, days_back)
@@ -135,7 +135,7 @@ class ConnectionCallbackController(Controller):
         self,
         db_session: NamedDependency[AsyncSession],
         db_engine: NamedDependency[AsyncEngine],
-        provider: FromPath[Provider],
+        provider: FromPath[OAuthProvider],
         sealed_state: Annotated[str, Parameter(query="state", min_length=1, max_length=4000)],
         code: Annotated[str | None, Parameter(min_length=1, max_length=4000)] = None,
         error: Annotated[str | None, Parameter(max_length=200, description="The provider's refusal")] = None,

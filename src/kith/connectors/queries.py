@@ -23,7 +23,8 @@ UPSERT_CONNECTION = text(
 # What the API shows of a connection (never its tokens), with the status of its last run.
 CONNECTION_ROWS = """(
     SELECT c.id, c.tenant_id, c.provider, c.account, c.scopes, c.status, c.current_run_id, c.last_run_id,
-           r.status AS last_run_status, c.last_sync_at, c.next_sync_at, c.last_error, c.created_at
+           r.status AS last_run_status, c.last_sync_at, c.next_sync_at, c.last_error, c.created_at,
+           ARRAY(SELECT jsonb_array_elements_text(coalesce(c.options -> 'repos', '[]'))) AS repositories
     FROM connections c LEFT JOIN sync_runs r ON r.id = c.last_run_id
 )"""
 
@@ -73,6 +74,12 @@ CONNECTION_FOR_RUN = """
     SELECT id, tenant_id, provider, account, scopes, status, refresh_token, access_token, access_expires_at,
            options, checkpoint
     FROM connections WHERE tenant_id = $1 AND id = $2
+"""
+
+# X replaces the refresh token on every refresh: both are stored, sealed, at once.
+SAVE_TOKENS = """
+    UPDATE connections SET refresh_token = $2, access_token = $3, access_expires_at = $4, updated_at = now()
+    WHERE id = $1
 """
 
 SAVE_ACCESS_TOKEN = """

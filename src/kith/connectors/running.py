@@ -15,6 +15,7 @@ import asyncio
 import datetime as dt
 import logging
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
 import asyncpg
@@ -24,12 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kith.config import ConnectorSettings, get_settings
 from kith.connectors import queries
-from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant
+from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant, access_token
 from kith.connectors.calendar import THREAD_PREFIX, CalendarSource
 from kith.connectors.crypto import open_token, seal_token
+from kith.connectors.github import GitHubApi, GitHubSource
 from kith.connectors.gmail import GmailSource
 from kith.connectors.oauth import CALENDAR_SCOPE, CONTACTS_SCOPE, GMAIL_SCOPE, REFRESH_MARGIN, refresh_access
 from kith.connectors.people import KEY_KIND, PeopleSource
+from kith.connectors.x import XApi, XSource, refresh_x_token
 from kith.observability.metrics import record_sync
 from kith.sync import queries as sync_queries
 from kith.sync.batch_writer import RunTarget, Totals, run_session, write_batch
@@ -80,6 +83,27 @@ class ConnectionTokens:
             return self.access
 
 
+class XTokens(ConnectionTokens):
+    """An X connection's tokens: each refresh replaces the refresh token too, stored before it is used."""
+
+    async def __call__(self, force: bool) -> str:
+        async with self.lock:
+            if force or not self._fresh():
+                tokens = await refresh_x_token(self.http, self.settings, open_token(self.refresh_token))
+                assert tokens.refresh_token is not None
+                self.refresh_token = seal_token(tokens.refresh_token)
+                self.access, self.expires_at = tokens.access_token, tokens.expires_at
+                await self.driver.execute(
+                    queries.SAVE_TOKENS,
+                    self.connection_id,
+                    self.refresh_token,
+                    seal_token(tokens.access_token),
+                    tokens.expires_at,
+                )
+            assert self.access is not None
+            return self.access
+
+
 async def execute_connection_run(engine: AsyncEngine, sync_run_id: int) -> None:
     """Run a queued (or interrupted) connector run; a finished one is left alone, so a redelivery is harmless.
 
@@ -92,18 +116,19 @@ async def execute_connection_run(engine: AsyncEngine, sync_run_id: int) -> None:
         if run is None or run.status not in RUNNABLE:
             return
         async with run_session(conn, run.tenant_id):
-            if (await conn.exec_driver_sql(sync_queries.CLAIM_RUN, (sync_run_id,))).first() is None:
+            claimed = (await conn.exec_driver_sql(sync_queries.CLAIM_RUN, (sync_run_id,))).first()
+            if claimed is None:
                 return
-            await _execute(conn, run)
+            await _execute(conn, run, claimed)
 
 
-async def _execute(conn: AsyncConnection, run: Any) -> None:
+async def _execute(conn: AsyncConnection, run: Any, claimed: Any) -> None:
     settings = get_settings().connectors
     driver = (await conn.get_raw_connection()).driver_connection
     connection_id = (run.options or {}).get("connection_id")
     row = await driver.fetchrow(queries.CONNECTION_FOR_RUN, run.tenant_id, connection_id)
     target = RunTarget(run.tenant_id, run.id, run.source, KEY_KIND, _when, run.max_contacts)
-    totals = Totals()
+    totals = Totals.resumed(claimed)  # the counts of the steps landed before an interruption
     stats: dict[str, Any] = {
         "connection_id": connection_id,
         "notes": [],
@@ -115,10 +140,11 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
         if row is None:
             raise ConnectionGone("the connection was deleted")
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-            api = ApiClient(http, settings, ConnectionTokens(driver, http, settings, row))
-            for source in _sources(api, settings, row, run.skip_bulk_mail):
+            api, sources = _sources(driver, http, settings, row, run.skip_bulk_mail)
+            for source in sources:
+                source_target = replace(target, key_kind=getattr(source, "key_kind", KEY_KIND))
                 await _run_source(
-                    driver, conn, target, source, _json(row["checkpoint"]).get(source.key, {}), totals, stats
+                    driver, conn, source_target, source, _json(row["checkpoint"]).get(source.key, {}), totals, stats
                 )
     except InvalidGrant as exc:
         status, error, reauth = "failed", f"invalid_grant: {exc}: connect again", True
@@ -130,15 +156,13 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
     extra = {
-        "batches": totals.batches,
-        "contacts_created": totals.contacts_created,
-        "dropped": totals.dropped,
-        "skipped": totals.skipped_as,
+        **totals.stage_counts(),
         "deleted": stats["deleted"],
         "notes": stats["notes"],
         "requests": api.requests if api else 0,
         "retries": api.retries if api else 0,
         "retry_wait_seconds": round(api.waited, 3) if api else 0,
+        **getattr(api, "extra", {}),
     }
     done = (
         await conn.exec_driver_sql(
@@ -166,11 +190,22 @@ async def _execute(conn: AsyncConnection, run: Any) -> None:
     )
 
 
-def _sources(api: ApiClient, settings: ConnectorSettings, row: Any, skip_bulk_mail: bool) -> list[Any]:
-    """The address book first (mail and meetings then find its people), then the mail, then the calendar;
-    each only if its scope was granted."""
+def _sources(
+    driver: asyncpg.Connection, http: httpx.AsyncClient, settings: ConnectorSettings, row: Any, skip_bulk_mail: bool
+) -> tuple[Any, list[Any]]:
+    """The connection's API client and sources. Google: the address book first (mail and meetings then find
+    its people), then the mail, then the calendar, each only if its scope was granted."""
+    options = _json(row["options"])
+    days_back = options.get("days_back")
+    if row["provider"] == "github":
+        github = GitHubApi(http, settings, access_token(open_token(row["refresh_token"]), "GitHub"))
+        repositories = options.get("repos") or []
+        return github, [GitHubSource(github, settings.github_api_url, row["account"], repositories, days_back)]
+    if row["provider"] == "x":
+        x = XApi(http, settings, XTokens(driver, http, settings, row))
+        return x, [XSource(x, settings.x_api_url, options.get("account_id") or "", days_back)]
+    api = ApiClient(http, settings, ConnectionTokens(driver, http, settings, row))
     scopes = set(row["scopes"]) or {CONTACTS_SCOPE, GMAIL_SCOPE, CALENDAR_SCOPE}
-    days_back = _json(row["options"]).get("days_back")
     sources: list[Any] = []
     if CONTACTS_SCOPE in scopes:
         sources.append(PeopleSource(api, settings.people_api_url))
@@ -179,7 +214,7 @@ def _sources(api: ApiClient, settings: ConnectorSettings, row: Any, skip_bulk_ma
         sources.append(GmailSource(api, settings.gmail_api_url, row["account"], days_back, concurrency, skip_bulk_mail))
     if CALENDAR_SCOPE in scopes:
         sources.append(CalendarSource(api, settings.calendar_api_url, days_back))
-    return sources
+    return api, sources
 
 
 async def _delete(driver: asyncpg.Connection, target: RunTarget, source_key: str, ids: list[str]) -> tuple[str, int]:
@@ -213,6 +248,8 @@ async def _run_source(
                 if step.deleted:
                     kind, deleted = await _delete(driver, target, source.key, step.deleted)
                     stats["deleted"][kind] += deleted
+                if step.people is not None and step.people.seen:
+                    await write_batch(conn, target, step.people, totals)  # the contacts the batch's messages find
                 if step.batch is not None and step.batch.seen:
                     await write_batch(conn, target, step.batch, totals)
                 saved = await driver.fetchval(

@@ -7,15 +7,18 @@ import msgspec
 
 from kith.pagination.page import Page
 
-Provider = Literal["google"]
+# Every provider a connection may be with; Google's is made through the OAuth flow of the API, GitHub's and
+# X's from a token (`kith connect github|x`).
+Provider = Literal["google", "github", "x"]
+OAuthProvider = Literal["google"]
 
 
 class Connection(msgspec.Struct):
     """A link to an external account. Its tokens are never shown."""
 
     id: int
-    provider: str
-    account: str  # the account's address (Gmail's emailAddress)
+    provider: Provider
+    account: str  # the account: Gmail's emailAddress, the GitHub login, the X username
     scopes: list[str]
     status: Literal["active", "needs_reauth"]  # needs_reauth: the grant was revoked; connect again
     current_run_id: int | None  # the sync run queued or running now
@@ -25,6 +28,7 @@ class Connection(msgspec.Struct):
     next_sync_at: dt.datetime | None
     last_error: str | None
     created_at: dt.datetime
+    repositories: list[str] = []  # GitHub: the repositories it syncs (OWNER/NAME)
 
 
 ConnectionPage = Page[Connection]

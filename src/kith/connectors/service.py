@@ -6,6 +6,7 @@ A sync is a sync run (source: the provider) whose job is requested in the same t
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -16,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from kith.auth.principal import Principal
 from kith.config import ConnectorSettings, get_settings
 from kith.connectors import queries
-from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant
+from kith.connectors.api_client import TIMEOUT, ApiClient, ApiError, InvalidGrant, access_token, decode_json
 from kith.connectors.crypto import InvalidToken, open_state, seal_state, seal_token
+from kith.connectors.github import GitHubApi
 from kith.connectors.oauth import (
     STATE_MAX_AGE,
     FlowState,
@@ -28,10 +30,12 @@ from kith.connectors.oauth import (
     refresh_access,
 )
 from kith.connectors.schemas import AuthorizationLink, Connection
+from kith.connectors.x import XApi, refresh_x_token
 from kith.jobqueue import names
 from kith.jobqueue.outbox import request_job, send_requested, take_requested
 from kith.plans import PlanLimits
 from kith.plans.enforce import check_connector
+from kith.plans.queries import PLAN_OF_TENANT
 from kith.problems import bad_request, not_found, problem
 from kith.sync.receiving import create_run
 from kith.sync.schemas import RunOptions, SyncRunDetail
@@ -103,9 +107,16 @@ async def finish_authorization(session: AsyncSession, provider: str, code: str, 
 
 
 async def connect_with_refresh_token(
-    engine: AsyncEngine, tenant_id: int, user_id: int, refresh_token: str, days_back: int | None
+    engine: AsyncEngine,
+    tenant_id: int,
+    user_id: int,
+    refresh_token: str,
+    days_back: int | None,
+    provider: str = "google",
 ) -> int:
     """A connection from a refresh token got elsewhere (headless servers, tests); its first sync is sent."""
+    if provider == "x":
+        return await connect_x(engine, tenant_id, user_id, refresh_token, days_back)
     settings = get_settings().connectors
     async with httpx.AsyncClient(timeout=TIMEOUT) as http:
         try:
@@ -116,6 +127,96 @@ async def connect_with_refresh_token(
         async with AsyncSession(engine) as session, session.begin():
             connection_id = await save_connection(session, http, tenant_id, user_id, tokens, days_back)
             requested = take_requested(session)
+    await send_requested(engine, requested)
+    return connection_id
+
+
+REPOSITORY = re.compile(r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}")
+
+
+async def _plan_allows(session: AsyncSession, tenant_id: int, provider: str) -> None:
+    plan = (await session.execute(PLAN_OF_TENANT, {"tenant_id": tenant_id})).first()
+    if plan is None or provider not in plan.connectors:
+        raise ConnectError(f"The {plan.name if plan else ''} plan does not include the {provider} source")
+
+
+async def connect_github(
+    engine: AsyncEngine, tenant_id: int, user_id: int, token: str, repositories: list[str], days_back: int | None
+) -> int:
+    """A GitHub connection from a personal access token (or an app's user token) and the repositories it
+    syncs; each must be readable with the token. Its first sync is sent; its id."""
+    settings = get_settings().connectors
+    repositories = list(dict.fromkeys(repositories))
+    if not repositories or not all(REPOSITORY.fullmatch(r) for r in repositories):
+        raise ConnectError("name one or more repositories as OWNER/NAME")
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        api = GitHubApi(http, settings, access_token(token, "GitHub"))
+        try:
+            response = await api.get(f"{settings.github_api_url}/user")
+            for repository in repositories:
+                await api.get(f"{settings.github_api_url}/repos/{repository}")
+        except InvalidGrant:
+            raise ConnectError("GitHub refused the token") from None
+        except (ApiError, httpx.HTTPError) as exc:
+            raise ConnectError(f"GitHub refused: {exc}") from None
+    account = str(decode_json(response).get("login") or "")
+    scopes = [s.strip() for s in response.headers.get("x-oauth-scopes", "").split(",") if s.strip()]
+    sealed = seal_token(token)
+    params = {
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "provider": "github",
+        "account": account,
+        "scopes": scopes,
+        "refresh_token": sealed,
+        "access_token": sealed,
+        "access_expires_at": None,
+        "options": msgspec.json.encode({"days_back": days_back, "repos": repositories}).decode(),
+    }
+    async with AsyncSession(engine) as session, session.begin():
+        await _plan_allows(session, tenant_id, "github")
+        connection_id = (await session.execute(queries.UPSERT_CONNECTION, params)).scalar_one()
+        await queue_run(session, tenant_id, user_id, "github", connection_id)
+        requested = take_requested(session)
+    await send_requested(engine, requested)
+    return connection_id
+
+
+async def connect_x(
+    engine: AsyncEngine, tenant_id: int, user_id: int, refresh_token: str, days_back: int | None
+) -> int:
+    """An X connection from a refresh token (scopes dm.read, users.read, tweet.read, offline.access). The
+    refresh is made at once (it replaces the token: the one given stops working); its first sync is sent."""
+    settings = get_settings().connectors
+    if not settings.x_client_id:
+        raise ConnectError("X is not configured on this server (KITH_X_CLIENT_ID, and KITH_X_CLIENT_SECRET)")
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        try:
+            tokens = await refresh_x_token(http, settings, refresh_token)
+            api = XApi(http, settings, access_token(tokens.access_token, "X"))
+            me = decode_json(await api.get(f"{settings.x_api_url}/2/users/me", {"user.fields": "username"}))
+        except InvalidGrant as exc:
+            raise ConnectError(f"X refused the refresh token: {exc}") from None
+        except (ApiError, httpx.HTTPError) as exc:
+            raise ConnectError(f"X refused: {exc}") from None
+    account = (me.get("data") or {}) if isinstance(me, dict) else {}
+    assert tokens.refresh_token is not None
+    params = {
+        "tenant_id": tenant_id,
+        "user_id": user_id,
+        "provider": "x",
+        "account": str(account.get("username") or ""),
+        "scopes": list(tokens.scopes),
+        "refresh_token": seal_token(tokens.refresh_token),
+        "access_token": seal_token(tokens.access_token),
+        "access_expires_at": tokens.expires_at,
+        "options": msgspec.json.encode({"days_back": days_back, "account_id": str(account.get("id") or "")}).decode(),
+    }
+    async with AsyncSession(engine) as session, session.begin():
+        await _plan_allows(session, tenant_id, "x")
+        connection_id = (await session.execute(queries.UPSERT_CONNECTION, params)).scalar_one()
+        await queue_run(session, tenant_id, user_id, "x", connection_id)
+        requested = take_requested(session)
     await send_requested(engine, requested)
     return connection_id
 
@@ -189,7 +290,7 @@ async def sync_now(session: AsyncSession, tenant_id: int, plan: PlanLimits, conn
     if row is None:
         raise not_found("No such connection")
     if row.status == "needs_reauth":
-        raise problem(HTTP_409_CONFLICT, "Conflict", "Google revoked this connection's access: connect again")
+        raise problem(HTTP_409_CONFLICT, "Conflict", "The provider revoked this connection's access: connect again")
     if row.busy:
         raise problem(HTTP_409_CONFLICT, "Conflict", "A sync of this connection is queued or running")
     check_connector(plan, row.provider)

@@ -21,26 +21,29 @@ CONTACT_CARD_WITH_PROVENANCE = text(
     " WHERE r.tenant_id = :tenant_id AND r.id = :id"
 )
 
-# Keep a contact's email keys equal to its emails, in one statement; returns the
-# emails that already belong to another contact of the tenant (a conflict).
-SYNC_EMAIL_KEYS = text(
+# Keep a contact's keys equal to its emails and the GitHub / X accounts its links name (kith.identities.profile_keys),
+# in one statement; returns the emails that already belong to another contact of the tenant (a conflict). An
+# account another contact holds stays with it (the duplicates finder shows the two; a merge joins them).
+SYNC_CONTACT_KEYS = text(
     """
     WITH wanted AS (
-        SELECT DISTINCT lower(e) COLLATE "C" AS value FROM unnest(CAST(:emails AS text[])) e
+        SELECT DISTINCT 'email' AS kind, lower(e) COLLATE "C" AS value FROM unnest(CAST(:emails AS text[])) e
+        UNION
+        SELECT kind, value FROM unnest(CAST(:profile_kinds AS text[]), CAST(:profile_values AS text[])) p(kind, value)
     ),
     removed AS (
         DELETE FROM contact_keys
-        WHERE tenant_id = :tenant_id AND contact_id = :contact_id AND kind = 'email'
-          AND value NOT IN (SELECT value FROM wanted)
+        WHERE tenant_id = :tenant_id AND contact_id = :contact_id AND kind IN ('email', 'github', 'x')
+          AND (kind, value) NOT IN (SELECT kind, value FROM wanted)
     ),
     inserted AS (
         INSERT INTO contact_keys (tenant_id, contact_id, kind, value)
-        SELECT :tenant_id, :contact_id, 'email', value FROM wanted
+        SELECT :tenant_id, :contact_id, kind, value FROM wanted
         ON CONFLICT (tenant_id, kind, value) DO NOTHING
     )
     SELECT w.value FROM wanted w
-    JOIN contact_keys k ON k.tenant_id = :tenant_id AND k.kind = 'email' AND k.value = w.value
-    WHERE k.contact_id <> :contact_id
+    JOIN contact_keys k ON k.tenant_id = :tenant_id AND k.kind = w.kind AND k.value = w.value
+    WHERE w.kind = 'email' AND k.contact_id <> :contact_id
     """
 )
 

@@ -19,7 +19,7 @@ from kith.config import get_settings
 from kith.contacts import queries
 from kith.contacts.schemas import ContactCreate, ContactDetail, ContactPatch
 from kith.db.reads import Source, fetch_first
-from kith.identities import SCALAR_FIELDS, SET_FIELDS, USER, identities
+from kith.identities import SCALAR_FIELDS, SET_FIELDS, USER, identities, profile_keys
 from kith.models import Contact as ContactRow
 from kith.pagination.listing import Segment, SegmentPlan
 from kith.plans import PlanLimits
@@ -158,16 +158,18 @@ def _identify(row: ContactRow) -> None:
     row.identities = identities(row.emails, row.phones, row.links, get_settings().sync.phone_region)
 
 
-async def _sync_email_keys(session: AsyncSession, tenant_id: int, contact_id: int, emails: list[str]) -> None:
-    conflicts = (
-        (
-            await session.execute(
-                queries.SYNC_EMAIL_KEYS, {"tenant_id": tenant_id, "contact_id": contact_id, "emails": emails}
-            )
-        )
-        .scalars()
-        .all()
-    )
+async def _sync_keys(
+    session: AsyncSession, tenant_id: int, contact_id: int, emails: list[str], links: list[str]
+) -> None:
+    profiles = profile_keys(links)
+    params = {
+        "tenant_id": tenant_id,
+        "contact_id": contact_id,
+        "emails": emails,
+        "profile_kinds": [kind for kind, _ in profiles],
+        "profile_values": [value for _, value in profiles],
+    }
+    conflicts = (await session.execute(queries.SYNC_CONTACT_KEYS, params)).scalars().all()
     if conflicts:
         raise problem(
             HTTP_409_CONFLICT, "Conflict", "email already belongs to another contact", emails=sorted(conflicts)
@@ -184,7 +186,7 @@ async def create_contact(session: AsyncSession, tenant_id: int, plan: PlanLimits
         setattr(row, name, value)
     _identify(row)
     row = await service.create(row, auto_refresh=False)
-    await _sync_email_keys(session, tenant_id, row.id, data.emails)
+    await _sync_keys(session, tenant_id, row.id, data.emails, data.links)
     return await get_contact(session, tenant_id, row.id)
 
 
@@ -205,8 +207,8 @@ async def update_contact(session: AsyncSession, tenant_id: int, contact_id: int,
     _identify(row)
     row.changed_at = func.now()
     await service.update(row, auto_refresh=False)
-    if "emails" in changes:
-        await _sync_email_keys(session, tenant_id, contact_id, changes["emails"])
+    if "emails" in changes or "links" in changes:
+        await _sync_keys(session, tenant_id, contact_id, row.emails, row.links)
     return await get_contact(session, tenant_id, contact_id)
 
 

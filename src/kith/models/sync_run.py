@@ -38,6 +38,8 @@ class SyncRun(Timestamps, Base):
     options: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
     # Per stage (sync, score, refresh): status and timing.
     stages: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"), default=dict)
+    # Where a run interrupted half-way resumes (kith.sync.batch_writer.Checkpoint); written with each batch.
+    checkpoint: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     duration_ms: Mapped[int | None] = mapped_column(Integer)

@@ -13,7 +13,8 @@ bad record never fails its batch. A plan's max_contacts caps the contacts a
 batch creates (under the lock POST /contacts takes): a contact record beyond it
 is that record's error, a message counterpart beyond it gets no contact (its
 messages land; the run counts it in stages.sync.dropped). The writer holds one batch at a time:
-memory is bounded by the batch size, not the input.
+memory is bounded by the batch size, not the input. Each batch's transaction also writes the run's
+checkpoint (Checkpoint): a run whose worker died resumes after its last landed batch, with its counts.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from kith.config import get_settings
 from kith.db.locks import release_session_lock, tenant_sync_key
-from kith.identities import content_key, e164, field_ranks, value_identities
+from kith.identities import content_key, e164, field_ranks, profile_keys, value_identities
 from kith.sync import queries
 from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
@@ -64,6 +65,24 @@ class RunTarget:
     dated: Callable[[Any], dt.datetime | None] = undated  # when a record happened (sync_runs.until)
     # The plan's limit on live contacts as the run started (None: no limit): records beyond it create none.
     max_contacts: int | None = None
+    # Records per batch the input is read in (None: batches come as the source gives them, a connector's):
+    # a resumed run reads its input in the same batches, to skip those landed.
+    batch_size: int | None = None
+
+
+class Checkpoint(msgspec.Struct):
+    """Where a run stands after its last landed batch (sync_runs.checkpoint), written in that batch's
+    transaction: what a run claimed again after its worker died resumes from. The rows_* columns and
+    `errors` hold the rest of its totals."""
+
+    batch_size: int | None = None
+    batches: int = 0
+    newest: dt.datetime | None = None
+    dropped: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    # Added by the batch statements themselves (queries._progress).
+    contacts_created: int = 0
+    counterparts_over_limit: int = 0
 
 
 @dataclass(slots=True)
@@ -78,11 +97,51 @@ class Totals:
     newest: dt.datetime | None = None
     # Values not imported, by property (a vCard's PHOTO): recorded on the run as stages.sync.dropped.
     dropped: dict[str, int] = field(default_factory=dict)
+    # Message counterparts the plan's max_contacts left without a contact (also in stages.sync.dropped).
+    counterparts_over_limit: int = 0
     # Items skipped, by the reason their source gave (bulk mail, ...): stages.sync.skipped.
     skipped_as: dict[str, int] = field(default_factory=dict)
     errors_kept: int = field(default=0, repr=False)
     # Built from the tenant's company names at the run's first news batch, then reused by the others.
     company_matcher: CompanyMatcher | None = field(default=None, repr=False)
+
+    @classmethod
+    def resumed(cls, claimed: Any) -> Totals:
+        """The totals a claimed run resumes with (queries.CLAIM_RUN's row): those of its landed batches."""
+        if claimed.checkpoint is None:
+            return cls()
+        checkpoint = msgspec.convert(claimed.checkpoint, Checkpoint)
+        return cls(
+            batches=checkpoint.batches,
+            seen=claimed.rows_seen,
+            inserted=claimed.rows_inserted,
+            updated=claimed.rows_updated,
+            failed=claimed.rows_failed,
+            contacts_created=checkpoint.contacts_created,
+            newest=checkpoint.newest,
+            dropped=dict(checkpoint.dropped),
+            counterparts_over_limit=checkpoint.counterparts_over_limit,
+            skipped_as=dict(checkpoint.skipped),
+            errors_kept=claimed.errors_kept,
+        )
+
+    def stage_counts(self) -> dict[str, Any]:
+        """What stages.sync records of the run beside its status and timing."""
+        dropped = dict(self.dropped)
+        if self.counterparts_over_limit:
+            dropped[COUNTERPARTS_OVER_LIMIT] = dropped.get(COUNTERPARTS_OVER_LIMIT, 0) + self.counterparts_over_limit
+        return {
+            "batches": self.batches,
+            "contacts_created": self.contacts_created,
+            "dropped": dropped,
+            "skipped": self.skipped_as,
+        }
+
+    def checkpoint(self, target: RunTarget) -> str:
+        """The run's checkpoint as the writer knows it (the batch statement adds what it creates)."""
+        return msgspec.json.encode(
+            Checkpoint(target.batch_size, self.batches, self.newest, self.dropped, self.skipped_as)
+        ).decode()
 
 
 class _Landed(NamedTuple):
@@ -137,14 +196,17 @@ def _valid_messages(
     return list(valid.values()), errors
 
 
-def _addresses_and_threads(messages: list[MessageRecord]) -> tuple[dict[str, str | None], dict[str, MessageRecord]]:
-    """The messages' distinct counterparts (address → the first display name given) and threads
+def _addresses_and_threads(
+    messages: list[MessageRecord],
+) -> tuple[dict[tuple[str, str], str | None], dict[str, MessageRecord]]:
+    """The messages' distinct counterparts ((key kind, address) → the first display name given) and threads
     (thread key → its earliest message, whose subject and channel a new conversation takes)."""
-    addresses: dict[str, str | None] = {}
+    addresses: dict[tuple[str, str], str | None] = {}
     threads: dict[str, MessageRecord] = {}
     for r in messages:
-        if r.counterpart_email is not None and addresses.get(r.counterpart_email) is None:
-            addresses[r.counterpart_email] = r.counterpart_name
+        counterpart = (r.counterpart_kind, r.counterpart_email) if r.counterpart_email is not None else None
+        if counterpart is not None and addresses.get(counterpart) is None:
+            addresses[counterpart] = r.counterpart_name
         first = threads.get(r.thread_key)
         if first is None or r.sent_at < first.sent_at:
             threads[r.thread_key] = r
@@ -152,11 +214,16 @@ def _addresses_and_threads(messages: list[MessageRecord]) -> tuple[dict[str, str
 
 
 async def _land_messages(
-    driver: asyncpg.Connection, target: RunTarget, records: list[MessageRecord], common: tuple[Any, ...], totals: Totals
+    driver: asyncpg.Connection,
+    target: RunTarget,
+    records: list[MessageRecord],
+    common: tuple[Any, ...],
+    totals: Totals,
+    checkpoint: str,
 ) -> _Landed:
     """Three statements in one transaction (see queries.RESOLVE_MESSAGES); the last a COPY."""
     if not records:
-        await driver.execute(queries.COUNT_ONLY_BATCH, *common)
+        await driver.execute(queries.COUNT_ONLY_BATCH, *common, checkpoint)
         return _Landed()
     async with driver.transaction():
         room = await _contact_room(driver, target)
@@ -167,7 +234,7 @@ async def _land_messages(
             known = set(stored[0])
             records = [r for ord_, r in enumerate(records, 1) if ord_ not in known]
         if not records:
-            await driver.execute(queries.COUNT_ONLY_BATCH, *common)
+            await driver.execute(queries.COUNT_ONLY_BATCH, *common, checkpoint)
             return _Landed()
         addresses, threads = _addresses_and_threads(records)
         resolved = await _fetch_planned(
@@ -175,16 +242,17 @@ async def _land_messages(
             queries.RESOLVE_MESSAGES,
             *common,
             target.source,
-            list(addresses),
+            [address for _, address in addresses],
             list(addresses.values()),
             list(threads),
             [r.subject for r in threads.values()],
             [r.channel for r in threads.values()],
             len(records),
             room,
+            checkpoint,
+            [kind for kind, _ in addresses],
         )
-        if over_limit := resolved["contacts_over_limit"]:
-            totals.dropped[COUNTERPARTS_OVER_LIMIT] = totals.dropped.get(COUNTERPARTS_OVER_LIMIT, 0) + over_limit
+        totals.counterparts_over_limit += resolved["contacts_over_limit"]
         contact_ids = dict(zip(addresses, resolved["contact_ids"], strict=False))
         conversation_ids = dict(zip(threads, resolved["conversation_ids"], strict=False))
         tenant_id, source = target.tenant_id, target.source
@@ -195,7 +263,7 @@ async def _land_messages(
                 (
                     tenant_id,
                     conversation_ids[r.thread_key],
-                    contact_ids.get(r.counterpart_email),
+                    contact_ids.get((r.counterpart_kind, r.counterpart_email)),
                     r.channel,
                     r.direction,
                     r.sent_at,
@@ -292,6 +360,7 @@ def _contact_params(records: list[ContactRecord], target: RunTarget) -> tuple[li
         keys += [
             ("linkedin", url) for url in map(normalize_linkedin_url, links) if url and url.startswith(_LINKEDIN_PROFILE)
         ]
+        keys += profile_keys(links)  # a GitHub or X profile: what that connector's interactions find
         phones = pg_texts(r.phones)
         keys += [("phone", number) for number in (e164(p, settings.phone_region) for p in phones) if number]
         company = pg_text(r.company)
@@ -368,7 +437,12 @@ def _mention_params(records: list[MentionRecord], target: RunTarget) -> tuple[li
 
 
 async def _land_mentions(
-    driver: asyncpg.Connection, target: RunTarget, rows: list[_MentionRow], common: tuple[Any, ...], totals: Totals
+    driver: asyncpg.Connection,
+    target: RunTarget,
+    rows: list[_MentionRow],
+    common: tuple[Any, ...],
+    totals: Totals,
+    checkpoint: str,
 ) -> _Landed:
     """Name the companies each item mentions (the matcher is built once per run), then one statement."""
     if totals.company_matcher is None:
@@ -377,7 +451,7 @@ async def _land_mentions(
     for row in rows:
         row.companies = totals.company_matcher.find(row.title, row.summary)
     row = await _fetch_planned(
-        driver, queries.MENTIONS_BATCH, *common, target.source, msgspec.json.encode(rows).decode()
+        driver, queries.MENTIONS_BATCH, *common, target.source, msgspec.json.encode(rows).decode(), checkpoint
     )
     return _Landed(row["inserted"], row["updated"], row["contacts_created"])
 
@@ -391,7 +465,12 @@ async def _fetch_planned(driver: asyncpg.Connection, statement: str, *params: An
 
 
 async def _land_contacts(
-    driver: asyncpg.Connection, target: RunTarget, params: list[Any], common: tuple[Any, ...], totals: Totals
+    driver: asyncpg.Connection,
+    target: RunTarget,
+    params: list[Any],
+    common: tuple[Any, ...],
+    totals: Totals,
+    checkpoint: str,
 ) -> _Landed:
     """One statement that reports its own counts (with the plan's contact lock first, when it has a limit)."""
     errors_room = max(0, MAX_ERRORS_KEPT - totals.errors_kept)
@@ -400,7 +479,16 @@ async def _land_contacts(
     async with driver.transaction() if target.max_contacts is not None else contextlib.nullcontext():
         room = await _contact_room(driver, target)
         row = await _fetch_planned(
-            driver, queries.CONTACTS_BATCH, *common, params[0], room, reason, errors_room, EXCERPT_CHARS, *params[1:]
+            driver,
+            queries.CONTACTS_BATCH,
+            *common,
+            params[0],
+            room,
+            reason,
+            errors_room,
+            EXCERPT_CHARS,
+            *params[1:],
+            checkpoint,
         )
     totals.failed += row["over_limit"]
     totals.errors_kept += min(row["over_limit"], errors_room)
@@ -412,7 +500,7 @@ class _RecordWriter(NamedTuple):
 
     # (records, target) → (what `land` takes, record errors)
     validate: Callable[[list[Any], RunTarget], tuple[Any, list[dict[str, Any]]]]
-    # (driver, target, what `validate` gave, common parameters, the run's totals) → counts
+    # (driver, target, what `validate` gave, common parameters, the run's totals, its checkpoint) → counts
     land: Callable[..., Awaitable[_Landed]]
 
 
@@ -440,7 +528,8 @@ async def run_session(conn: AsyncConnection, tenant_id: int) -> AsyncIterator[No
 
 
 async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBatch, totals: Totals) -> None:
-    """Land one batch, in one transaction, on the run's autocommit connection. Adds its counts to `totals`."""
+    """Land one batch, in one transaction, on the run's autocommit connection. Adds its counts to `totals`,
+    and writes them and the run's checkpoint in that transaction."""
     totals.batches += 1
     errors = [_error_json(e.source_index, e.reason, e.excerpt) for e in batch.errors]
     kind = _RECORD_WRITERS[type(batch.records[0])] if batch.records else None
@@ -460,10 +549,11 @@ async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBat
     common = (target.tenant_id, target.sync_run_id, batch.seen, failed, msgspec.json.encode(kept).decode())
     # The batch statements run on asyncpg itself: planned per batch (_fetch_planned), and COPY.
     driver = (await conn.get_raw_connection()).driver_connection
+    checkpoint = totals.checkpoint(target)
     if kind is None:
-        await driver.execute(queries.COUNT_ONLY_BATCH, *common)
+        await driver.execute(queries.COUNT_ONLY_BATCH, *common, checkpoint)
         return
-    landed = await kind.land(driver, target, valid, common, totals)
+    landed = await kind.land(driver, target, valid, common, totals, checkpoint)
     totals.inserted += landed.inserted
     totals.updated += landed.updated
     totals.contacts_created += landed.contacts_created

@@ -56,22 +56,32 @@ RUN_FOR_WORK = """
 # - a session advisory lock: imports of one tenant run one after the other, so two runs never
 #   both create the contact for a new address, or the same conversation, or copy the same message;
 # - synchronous_commit off: a batch commits without waiting for its WAL flush. A crash can lose
-#   the last batches, but with their counts (same transaction), and the run, still 'running',
-#   is run again from the start: imports are idempotent.
+#   the last batches, but with their counts and checkpoint (same transaction), and the run, still
+#   'running', resumes after the batches that did land.
 START_RUN_SESSION = f"""
     SELECT pg_advisory_lock({lock_id("$1")}), set_config('synchronous_commit', 'off', false)
 """
 
-# A run left 'running' by a worker that died is claimed again and starts over: imports are idempotent.
+# A run left 'running' by a worker that died is claimed again. With a checkpoint (batches landed, see
+# kith.sync.batch_writer.Checkpoint) it resumes after them and keeps their counts, errors and start;
+# without one it starts over (nothing of it landed). Returns what the run's totals resume from.
 CLAIM_RUN = """
     UPDATE sync_runs
-    SET status = 'running', started_at = clock_timestamp(), finished_at = NULL, duration_ms = NULL, error = NULL,
-        rows_seen = 0, rows_inserted = 0, rows_updated = 0, rows_skipped = 0, rows_failed = 0, errors = '[]',
-        stages = (stages - 'score' - 'refresh')
-                 || jsonb_build_object('sync', jsonb_build_object('status', 'running', 'started_at', clock_timestamp())),
+    SET status = 'running', started_at = CASE WHEN checkpoint IS NULL THEN clock_timestamp() ELSE started_at END,
+        finished_at = NULL, duration_ms = NULL, error = NULL,
+        rows_seen = CASE WHEN checkpoint IS NULL THEN 0 ELSE rows_seen END,
+        rows_inserted = CASE WHEN checkpoint IS NULL THEN 0 ELSE rows_inserted END,
+        rows_updated = CASE WHEN checkpoint IS NULL THEN 0 ELSE rows_updated END,
+        rows_skipped = CASE WHEN checkpoint IS NULL THEN 0 ELSE rows_skipped END,
+        rows_failed = CASE WHEN checkpoint IS NULL THEN 0 ELSE rows_failed END,
+        errors = CASE WHEN checkpoint IS NULL THEN '[]' ELSE errors END,
+        stages = (stages - 'score' - 'refresh') || jsonb_build_object('sync', jsonb_build_object(
+            'status', 'running',
+            'started_at', CASE WHEN checkpoint IS NULL THEN clock_timestamp() ELSE started_at END)),
         updated_at = clock_timestamp()
     WHERE id = $1 AND status IN ('queued', 'running')
-    RETURNING started_at
+    RETURNING started_at, checkpoint, rows_seen, rows_inserted, rows_updated, rows_failed,
+              jsonb_array_length(errors) AS errors_kept
 """
 
 # Ends the sync stage and drops the uploaded file, in one statement. $6 `until`: when the newest
@@ -106,7 +116,8 @@ UPLOAD_SIZE = (
 #
 # Common parameters: $1 tenant_id, $2 sync_run_id, $3 input items the batch
 # accounts for, $4 of which failed validation, $5 their errors (a JSON array,
-# already capped); the record kind's own start at $6. Every other item was
+# already capped); the record kind's own start at $6, and its last is the run's checkpoint after the batch
+# (kith.sync.batch_writer.Checkpoint), written with the batch's rows and counts. Every other item was
 # inserted, updated or skipped (outside the window, a duplicate, unchanged,
 # or matching a contact the user deleted).
 #
@@ -114,9 +125,20 @@ UPLOAD_SIZE = (
 # so each is planned for its own arrays and the tables' current sizes.
 
 
-def _progress(inserted: str, updated: str, failed: str = "0", errors: str = "'[]'::jsonb") -> str:
+def _progress(
+    inserted: str,
+    updated: str,
+    checkpoint: str,
+    failed: str = "0",
+    errors: str = "'[]'::jsonb",
+    created: str = "0",
+    counterparts: str = "0",
+) -> str:
     """The CTE adding a batch's counts and errors to its run; `inserted`/`updated` count its rows, `failed`
-    and `errors` the record errors the statement itself finds, beside those in $4 and $5 (SQL)."""
+    and `errors` the record errors the statement itself finds, beside those in $4 and $5 (SQL).
+    `checkpoint` is the parameter holding the run's checkpoint after this batch as the writer knows it;
+    the contacts the statement created (`created`) and the message counterparts it could not make
+    contacts (`counterparts`) are added to it here, so a resumed run has them too."""
     return f"""
     progress AS (
         UPDATE sync_runs
@@ -126,6 +148,10 @@ def _progress(inserted: str, updated: str, failed: str = "0", errors: str = "'[]
             rows_updated = rows_updated + {updated},
             rows_skipped = rows_skipped + $3::int - $4::int - {failed} - {inserted} - {updated},
             errors = errors || $5::text::jsonb || {errors},
+            checkpoint = {checkpoint}::text::jsonb || jsonb_build_object(
+                'contacts_created', coalesce((checkpoint ->> 'contacts_created')::bigint, 0) + {created},
+                'counterparts_over_limit', coalesce((checkpoint ->> 'counterparts_over_limit')::bigint, 0)
+                                           + {counterparts}),
             updated_at = clock_timestamp()
         WHERE tenant_id = $1 AND id = $2
     )
@@ -133,8 +159,9 @@ def _progress(inserted: str, updated: str, failed: str = "0", errors: str = "'[]
 
 
 # A batch with no record to write (all skipped, failed or stored already) still adds its counts and errors.
+# $6 the checkpoint.
 COUNT_ONLY_BATCH = f"""
-WITH {_progress("0", "0")}
+WITH {_progress("0", "0", "$6")}
 SELECT 0
 """
 
@@ -164,21 +191,25 @@ CONTACT_ROOM = f"SELECT $2::int - ({contacts_up_to_sql('$1', '$2')})"
 # threads ($9, with the subject and channel of their earliest message in $10, $11), each
 # found on its unique index or created; $6 source, $12 how many new messages the COPY lands; $13 how many
 # contacts may still be created (the plan's room, NULL: no limit): an address beyond it gets no contact, and
-# its messages none. Returns the contact id (or NULL) of each address and the conversation id of each
-# thread, in order.
+# its messages none; $14 the run's checkpoint. Returns the contact id (or NULL) of each address and the
+# conversation id of each thread, in order. $15: each address's contact_keys kind; only an 'email' is made a
+# contact when missing (a connector's account, 'github' or 'x', was landed as a contact record by its source first).
 RESOLVE_MESSAGES = f"""
 WITH found AS MATERIALIZED (
-    SELECT a.ord, a.address, a.display_name, k.contact_id
-    FROM unnest($7::text[], $8::text[]) WITH ORDINALITY AS a(address, display_name, ord)
+    SELECT a.ord, a.address, a.display_name, a.kind, k.contact_id
+    FROM unnest($7::text[], $8::text[], $15::text[]) WITH ORDINALITY AS a(address, display_name, kind, ord)
     LEFT JOIN LATERAL (SELECT contact_id FROM contact_keys
-                       WHERE tenant_id = $1 AND kind = 'email' AND value = a.address LIMIT 1) k ON true
+                       WHERE tenant_id = $1 AND kind = a.kind AND value = a.address LIMIT 1) k ON true
 ),
 contact_ids AS MATERIALIZED (
-    SELECT ord, address, display_name, contact_id IS NULL AS is_new,
+    SELECT ord, address, display_name, is_new,
            CASE WHEN contact_id IS NOT NULL THEN contact_id
-                WHEN $13::int IS NULL OR nth_new <= $13::int THEN nextval(pg_get_serial_sequence('contacts', 'id'))
+                WHEN is_new AND ($13::int IS NULL OR nth_new <= $13::int)
+                THEN nextval(pg_get_serial_sequence('contacts', 'id'))
            END AS contact_id
-    FROM (SELECT f.*, row_number() OVER (PARTITION BY f.contact_id IS NULL ORDER BY f.ord) AS nth_new FROM found f) n
+    FROM (SELECT f.*, f.contact_id IS NULL AND f.kind = 'email' AS is_new,
+                 row_number() OVER (PARTITION BY f.contact_id IS NULL AND f.kind = 'email' ORDER BY f.ord) AS nth_new
+          FROM found f) n
 ),
 inserted_contacts AS (
     INSERT INTO contacts (id, tenant_id, full_name, emails, identities, provenance)
@@ -210,11 +241,19 @@ touched AS (
     SELECT $1::bigint, $2::bigint, contact_id FROM contact_ids WHERE contact_id IS NOT NULL
     ON CONFLICT DO NOTHING
 ),
-{_progress("$12::int", "0")}
+{
+    _progress(
+        "$12::int",
+        "0",
+        "$14",
+        created="(SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NOT NULL)",
+        counterparts="(SELECT count(*) FROM contact_ids WHERE contact_id IS NULL)",
+    )
+}
 SELECT ARRAY(SELECT contact_id FROM contact_ids ORDER BY ord) AS contact_ids,
        ARRAY(SELECT id FROM conversation_ids ORDER BY ord) AS conversation_ids,
        (SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NOT NULL) AS contacts_created,
-       (SELECT count(*) FROM contact_ids WHERE contact_id IS NULL) AS contacts_over_limit
+       (SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NULL) AS contacts_over_limit
 """
 
 # The columns the COPY of new messages fills.
@@ -246,7 +285,7 @@ MESSAGE_COLUMNS = (
 # the user deleted is left deleted.
 # Unmatched records become contacts, the first $7 of them when the plan limits
 # contacts ($7 the room left, NULL: no limit); the others are record errors
-# (reason $8; the first $9 kept, their excerpt $10 characters of the name).
+# (reason $8; the first $9 kept, their excerpt $10 characters of the name). $13 the run's checkpoint.
 # Every key lands on its contact unless another contact holds it. Each record's look-ups are index probes of its own
 # (its keys, then its contact), never a join between batch-sized sets, whose
 # row counts the planner cannot know.
@@ -432,8 +471,10 @@ touched AS (
     _progress(
         "(SELECT count(*) FROM new_contacts)",
         "(SELECT count(*) FROM updated)",
+        "$13",
         "(SELECT count(*) FROM over_limit)::int",
         _OVER_LIMIT_ERRORS,
+        created="(SELECT count(*) FROM new_contacts)",
     )
 }
 SELECT (SELECT count(*) FROM new_contacts) AS inserted, (SELECT count(*) FROM updated) AS updated,
@@ -457,7 +498,7 @@ WHERE n.name IS NOT NULL
 """
 
 # Mentions (RSS/Atom). $6 source, $7 the items (a JSON array, unique on dedupe_key within the batch),
-# each with the companies the matcher found in it.
+# each with the companies the matcher found in it; $8 the run's checkpoint.
 MENTIONS_BATCH = f"""
 WITH batch AS (
     SELECT b.* FROM jsonb_to_recordset($7::text::jsonb)
@@ -475,7 +516,11 @@ upserted AS (
           IS DISTINCT FROM (excluded.title, excluded.link, excluded.summary, excluded.published_at, excluded.companies)
     RETURNING (xmax = 0) AS inserted
 ),
-{_progress("(SELECT count(*) FROM upserted WHERE inserted)", "(SELECT count(*) FROM upserted WHERE NOT inserted)")}
+{
+    _progress(
+        "(SELECT count(*) FROM upserted WHERE inserted)", "(SELECT count(*) FROM upserted WHERE NOT inserted)", "$8"
+    )
+}
 SELECT (SELECT count(*) FROM upserted WHERE inserted) AS inserted,
        (SELECT count(*) FROM upserted WHERE NOT inserted) AS updated, 0::bigint AS contacts_created
 """

@@ -17,12 +17,13 @@ from typing import Any, BinaryIO
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from kith.config import get_settings
 from kith.observability.metrics import record_sync
 from kith.sync import queries
-from kith.sync.batch_writer import RunTarget, Totals, run_session, write_batches
+from kith.sync.batch_writer import Checkpoint, RunTarget, Totals, run_session, write_batches
 from kith.sync.reading import open_source
 from kith.sync.schemas import RunOptions
-from kith.sync.sources import DEFAULT_BATCH_SIZE, SOURCES, SourceBatch, SourceSpec
+from kith.sync.sources import SOURCES, SourceBatch, SourceSpec
 from kith.sync.uploads import ChunkStream, chunk_fetcher, iterate_on_thread, upload_sizer
 from kith.transient import is_transient
 
@@ -52,14 +53,15 @@ async def execute_sync_run(
     sync_run_id: int,
     *,
     stream: BinaryIO | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     progress: Callable[[Totals], None] | None = None,
 ) -> None:
     """Run a queued run: status queued → running → succeeded/failed, counts, errors, stages["sync"].
 
-    Reads the run's stored upload, or `stream` when given (the CLI). Does
-    nothing for a finished run, so a repeated delivery is harmless; a run left
-    'running' by a dead worker starts over (imports are idempotent). Runs of
+    Reads the run's stored upload, or `stream` when given (the CLI), in batches of `batch_size`
+    (KITH_SYNC_BATCH_SIZE by default). Does nothing for a finished run, so a repeated delivery is
+    harmless; a run left 'running' by a dead worker resumes after its last landed batch (its
+    checkpoint: the same batches are read again and skipped), with their counts. Runs of
     one tenant take turns (see batch_writer.run_session). Failures are recorded on
     the run, not raised, except transient ones (a lost connection, a
     serialization failure, a deadlock) of a queued run: those are raised for the
@@ -71,17 +73,29 @@ async def execute_sync_run(
         if run is None or run.status not in RUNNABLE:
             return
         async with run_session(conn, run.tenant_id):
-            if (await conn.exec_driver_sql(queries.CLAIM_RUN, (sync_run_id,))).first() is None:
+            claimed = (await conn.exec_driver_sql(queries.CLAIM_RUN, (sync_run_id,))).first()
+            if claimed is None:
                 return  # finished by another worker while this one waited
-            await _execute(engine, conn, run, stream, batch_size, progress)
+            await _execute(engine, conn, run, claimed, stream, batch_size, progress)
+
+
+async def _after(batches: AsyncIterator[SourceBatch], landed: int) -> AsyncIterator[SourceBatch]:
+    """The batches after the first `landed` (read, not written: a resumed run has them already)."""
+    async with aclosing(batches):
+        read = 0
+        async for batch in batches:
+            read += 1
+            if read > landed:
+                yield batch
 
 
 async def _execute(
     engine: AsyncEngine,
     conn: AsyncConnection,
     run: Any,
+    claimed: Any,
     stream: BinaryIO | None,
-    batch_size: int,
+    batch_size: int | None,
     progress: Callable[[Totals], None] | None,
 ) -> None:
     spec = SOURCES[run.source]
@@ -89,30 +103,29 @@ async def _execute(
     if run.user_email:
         options.own_addresses = [*options.own_addresses, run.user_email]
     options.skip_bulk_mail = run.skip_bulk_mail
-    target = RunTarget(run.tenant_id, run.id, spec.name, spec.key_kind, spec.dated, run.max_contacts)
-    totals = Totals()
+    totals = Totals.resumed(claimed)
+    if totals.batches:  # the same batches as before the interruption, to skip those landed
+        batch_size = msgspec.convert(claimed.checkpoint, Checkpoint).batch_size
+        logger.info("sync_run=%s resumes after batch %s", run.id, totals.batches)
+    size = batch_size or get_settings().sync.batch_size
+    target = RunTarget(run.tenant_id, run.id, spec.name, spec.key_kind, spec.dated, run.max_contacts, size)
     status, error = "succeeded", None
     try:
         if stream is None:
-            batches = _upload_batches(engine, spec, run, options, batch_size)
+            batches = _upload_batches(engine, spec, run, options, size)
         else:
-            batches = iterate_on_thread(lambda: open_source(spec, stream, run.since, options, batch_size))
+            batches = iterate_on_thread(lambda: open_source(spec, stream, run.since, options, size))
+        if totals.batches:
+            batches = _after(batches, totals.batches)
         async with aclosing(batches):
             await write_batches(conn, target, batches, totals, progress)
     except Exception as exc:
         if stream is None and is_transient(exc):
-            # Left 'running': the job queue delivers it again and the run starts over (imports are idempotent).
+            # Left 'running': the job queue delivers it again and the run resumes after its last landed batch.
             raise
         status, error = "failed", f"{type(exc).__name__}: {exc}"[:2000]
         logger.exception("sync_run=%s failed", run.id)
-    extra = msgspec.json.encode(
-        {
-            "batches": totals.batches,
-            "contacts_created": totals.contacts_created,
-            "dropped": totals.dropped,
-            "skipped": totals.skipped_as,
-        }
-    ).decode()
+    extra = msgspec.json.encode(totals.stage_counts()).decode()
     done = (
         await conn.exec_driver_sql(queries.FINISH_RUN, (run.id, run.tenant_id, status, error, extra, totals.newest))
     ).one()

@@ -132,7 +132,10 @@ def envelope_date(from_line: bytes) -> dt.datetime | None:
     if offset and offset[0] in "+-":
         minutes = int(offset[1:3]) * 60 + int(offset[3:5])
         value = value.replace(tzinfo=dt.timezone(dt.timedelta(minutes=minutes if offset[0] == "+" else -minutes)))
-    return as_utc(value)
+    try:
+        return as_utc(value)
+    except OverflowError:  # its offset carries it past 9999 or before year 1 in UTC: no time to fall back on
+        return None
 
 
 def _headers(msg: Message) -> dict[str, str]:
@@ -174,7 +177,10 @@ def _sent_at(headers: dict[str, str], envelope_date: dt.datetime | None) -> dt.d
         value = email.utils.parsedate_to_datetime(raw)
     except (TypeError, ValueError, IndexError, OverflowError):
         return f"unparseable Date header: {decode_header(raw)[:80]!r}"
-    return as_utc(value)
+    try:
+        return as_utc(value)
+    except OverflowError:  # 9999-12-31 -1400 is past the last time a datetime (and the API) can name
+        return f"Date header out of range in UTC: {decode_header(raw)[:80]!r}"
 
 
 def _addresses(headers: dict[str, str], name: str) -> list[tuple[str, str | None]]:

@@ -98,6 +98,9 @@ class MessageRecord(msgspec.Struct, kw_only=True):
     direction: Literal["in", "out"]
     counterpart_email: str | None  # lowercased; None for a message to nobody but the user
     counterpart_name: str | None
+    # The contact_keys kind counterpart_email is found by: an email (a new address becomes a contact), or
+    # a connector's account ('github' login, 'x' handle) whose contact its source landed first (never created here).
+    counterpart_kind: str = "email"
     channel: str = "email"
     source_index: int
 
