@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import signal
 import subprocess
+import sys
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +39,7 @@ def arrange(github) -> None:
     github.comment(REPO, 3, "me", ago(days=1), "Thanks Carol")
     github.pull(REPO, 4, "dan", ago(days=90), "Long ago")
     github.comment(REPO, 4, "erin", ago(days=90), "Old news")
+    github.deleted_users.add("bob")  # his account is gone; his comment still names his login
 
 
 async def interactions(conn, tenant_id: int) -> list[tuple[str, str, str]]:
@@ -181,6 +184,51 @@ async def test_a_failed_run_resumes_from_its_checkpoint_and_nothing_is_lost_or_d
     assert lists and all("page=2" in q for q in lists)  # page 2 only: page 1 was not read again
     # What the failed run re-landed was not landed twice; what was lost is back.
     assert await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id) == first
+
+
+RUN_ONE = """
+import asyncio, sys
+from kith.db.session import standalone_engine
+from kith.connectors.running import execute_connection_run
+
+async def main():
+    async with standalone_engine() as engine:
+        await execute_connection_run(engine, int(sys.argv[1]))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_sync_killed_mid_way_resumes_after_the_last_page_that_landed(db, conn, engine, make_tenant, github):
+    tenant = await make_tenant()
+    github.repository("big/repo")
+    connection_id = await connect_github(engine, tenant.id, tenant.user_id, github.token(), ["big/repo"], 30)
+    github.fill_repository("big/repo", 250, dt.timedelta(days=50))  # 150 pull requests in 30 days: 2 pages
+    async with AsyncSession(engine) as session, session.begin():
+        run = await queue_run(session, tenant.id, tenant.user_id, "github", connection_id)
+    second_page = github.hold("/repos/big/repo/pulls", "page=2")
+    worker = subprocess.Popen([sys.executable, "-c", RUN_ONE, str(run.id)], env={**os.environ, "DATABASE_URL": db})
+    try:
+        assert await asyncio.to_thread(second_page.reached.wait, 60), "the worker never asked for the second page"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(10)
+    finally:
+        second_page.release.set()
+        if worker.poll() is None:
+            worker.kill()
+    assert await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1", run.id) == "running"
+    landed = await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id)
+    assert landed > 0  # the first page's
+    github.requests.clear()
+
+    await execute_connection_run(engine, run.id)  # delivered again, as the job queue would
+
+    assert await conn.fetchval("SELECT status FROM sync_runs WHERE id = $1", run.id) == "succeeded"
+    lists = [query for path, query, _ in github.requests if path == "/repos/big/repo/pulls"]
+    assert lists and all("page=2" in q for q in lists)  # the first page was not read again
+    numbers = range(250 - 149, 251)
+    expected = sum(n % 2 == 0 for n in numbers) + sum(n % 3 == 0 for n in numbers)
+    assert await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id) == expected
 
 
 async def test_tenants_are_isolated_and_the_plan_decides(db, client, conn, engine, make_tenant, github):

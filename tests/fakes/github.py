@@ -14,7 +14,7 @@ A Litestar app over in-memory repositories (`FakeGitHub`), served on a real loca
   costs no rate limit. Every other authenticated answer costs one: `X-RateLimit-Limit`,
   `-Remaining`, `-Used`, `-Reset` (epoch seconds), `-Resource: core`; with none left, 403
   `{"message": "API rate limit exceeded for user ID …"}` until the reset.
-- `fail(path, query, status, times)` answers the next matching requests with a server error;
+- `hold(path, query)` blocks the next matching request until released; `fail(path, query, status, times)` answers the next matching requests with a server error;
   `secondary_limit(times, retry_after)` answers the next requests 403 "You have exceeded a secondary rate
   limit" with `Retry-After`. A request without a known token is 401 `{"message": "Bad credentials"}`.
 
@@ -27,6 +27,7 @@ pull requests served (200s). The `/_fake/...` routes arrange it from another pro
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -37,6 +38,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from litestar import Litestar, Request, Response, get, post
+from tests.fakes.google import Hold
 
 DOCS = "https://docs.github.com/rest"
 
@@ -73,6 +75,7 @@ class FakeGitHub:
     reset_every: float = 3600.0  # seconds until the rate limit resets
     tokens: set[str] = field(default_factory=set)
     users: dict[str, dict] = field(default_factory=dict)  # login → profile (name, email, company)
+    deleted_users: set[str] = field(default_factory=set)  # logins whose profile is gone (404)
     repositories: dict[str, Repository] = field(default_factory=dict)
     requests: list[tuple[str, str, int]] = field(default_factory=list)  # (path, query, status)
     costly: int = 0
@@ -81,6 +84,7 @@ class FakeGitHub:
     reset_at: float = 0.0
     secondary: list[tuple[str, str]] = field(default_factory=list)  # (path part, Retry-After) of the next refusals
     failures: list[tuple[str, str, int]] = field(default_factory=list)  # (path part, query part, status)
+    holds: list[Hold] = field(default_factory=list)
     url: str = ""
     _ids: int = 1000
 
@@ -161,6 +165,12 @@ class FakeGitHub:
     def fail(self, path_part: str, query_part: str = "", status: int = 502, times: int = 1) -> None:
         """The next `times` requests matching get `status` (a server error GitHub may answer with)."""
         self.failures.extend([(path_part, query_part, status)] * times)
+
+    def hold(self, path_part: str, query_part: str = "") -> Hold:
+        """Block the next request matching until `hold.release.set()`; `hold.reached` is set when it arrives."""
+        held = Hold(path_part, query_part)
+        self.holds.append(held)
+        return held
 
     def count(self, path_part: str, query_part: str = "", status: int | None = None) -> int:
         return sum(
@@ -294,6 +304,11 @@ class FakeGitHub:
             return items, {"Link": ", ".join(rels)} if rels else {}
 
         async def before(request: Request) -> Response | None:
+            for held in list(fake.holds):
+                if held.path_part in request.url.path and held.query_part in (request.url.query or ""):
+                    fake.holds.remove(held)
+                    held.reached.set()
+                    await asyncio.to_thread(held.release.wait, 30)
             if time.time() >= fake.reset_at:
                 fake.remaining = fake.rate_limit
                 fake.reset_at = time.time() + fake.reset_every
@@ -325,6 +340,9 @@ class FakeGitHub:
 
         @get("/users/{login:str}")
         async def profile(request: Request, login: str) -> Response:
+            if login in fake.deleted_users:
+                log(request, 404)
+                return problem(404, "Not Found")
             known = next((v for k, v in fake.users.items() if k.lower() == login.lower()), {})
             return answer(request, {**user_json(login), "name": None, "email": None, "company": None, **known})
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from tests.cli.test_cli import kith
 from tests.conftest import connect
 from tests.contacts.conftest import insert_contacts, insert_messages
 
@@ -176,3 +177,40 @@ async def test_moving_a_tenant_while_walking_with_cursors_neither_repeats_nor_sk
     finally:
         await conn.close()
     assert await isolate_tenant(engine, mover) == []  # idempotent
+
+
+async def test_deleting_a_tenant_drops_its_own_slices_and_their_routes(own_db, engine_on, tmp_path):
+    engine = engine_on(own_db)
+    mover, stayer = await _populate(own_db)
+    await refresh_all(own_db)
+    await isolate_tenant(engine, mover)
+    await isolate_tenant(engine, stayer)
+    stayer_before = await _golden(engine, stayer)
+    # An interrupted move of another read model left a built slice with no route: it goes too.
+    conn = await connect(own_db)
+    try:
+        await conn.execute("DELETE FROM read_model_routes WHERE tenant_id = $1 AND read_model = $2", mover, "tag_stats")
+    finally:
+        await conn.close()
+
+    deleted = kith("tenant", "delete", "mover", "--yes", db=own_db, data_dir=tmp_path)
+    assert deleted.returncode == 0 and deleted.stdout.strip() == str(mover), deleted.stderr
+
+    conn = await connect(own_db)
+    try:
+        relations = {r["relname"] for r in await conn.fetch("SELECT relname FROM pg_class WHERE relkind = 'm'")}
+        assert {m.own_slice(mover).relation for m in READ_MODELS}.isdisjoint(relations)
+        assert {m.own_slice(stayer).relation for m in READ_MODELS} <= relations
+        recorded = {r["view_name"] for r in await conn.fetch("SELECT view_name FROM view_refreshes")}
+        assert not any(name.endswith(f"_t{mover}") for name in recorded), recorded
+        assert await conn.fetchval("SELECT count(*) FROM read_model_routes WHERE tenant_id = $1", mover) == 0
+        # The plain views over all slices read the others' slices still.
+        assert await conn.fetchval("SELECT count(*) FROM contact_cards") == 10
+    finally:
+        await conn.close()
+    assert await _golden(engine, stayer) == stayer_before
+    assert all(o.slice.tenant_id != mover for o in await refresh_all(own_db))  # every slice left refreshes
+    # A refresh requested late for a slice dropped (a job sent before the deletion) does nothing.
+    late = await request_refresh(engine, CONTACT_CARDS.own_slice(mover))
+    assert late.refreshes == 0
+    assert CONTACT_CARDS.own_slice(mover).relation not in await _records(own_db)

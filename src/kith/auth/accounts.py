@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from kith.auth.tokens import generate_token, hash_token
+from kith.readmodels.removal import drop_own_slices
 
 
 class UnknownTenantError(LookupError):
@@ -155,10 +156,14 @@ async def list_tenants(conn: asyncpg.Connection) -> list[dict[str, Any]]:
 
 
 async def delete_tenant(conn: asyncpg.Connection, name: str) -> int:
-    """Delete the tenant and everything it holds (its rows cascade); its id (UnknownTenantError if none)."""
-    tenant_id = await conn.fetchval("DELETE FROM tenants WHERE name = $1 RETURNING id", name)
-    if tenant_id is None:
-        raise UnknownTenantError(name)
+    """Delete the tenant and everything it holds (its rows cascade, its read-model slices of its own are
+    dropped), in one transaction; its id (UnknownTenantError if none)."""
+    async with conn.transaction():
+        tenant_id = await conn.fetchval("SELECT id FROM tenants WHERE name = $1 FOR UPDATE", name)
+        if tenant_id is None:
+            raise UnknownTenantError(name)
+        await drop_own_slices(conn, tenant_id)
+        await conn.execute("DELETE FROM tenants WHERE id = $1", tenant_id)
     return tenant_id
 
 

@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from kith.connectors.api_client import decode_json
+from kith.connectors.api_client import ApiError, decode_json
 from kith.connectors.rest_client import RestClient
 from kith.connectors.steps import Step
 from kith.sync.sources import ContactRecord, MessageRecord, SourceBatch
@@ -191,8 +191,12 @@ class GitHubSource:
             return
         profile = self.profiles.get(login)
         if profile is None:
-            response = await self.api.get(f"{self.base_url}/users/{login}")
-            profile = decode_json(response) if response.status_code == 200 else {}
+            try:
+                profile = decode_json(await self.api.get(f"{self.base_url}/users/{login}"))
+            except ApiError as exc:
+                if exc.status != 404:
+                    raise
+                profile = {}  # a deleted account (GitHub shows it as "ghost"): its login is all there is
             profile = profile if isinstance(profile, dict) else {}
             self.profiles[login] = profile
             if len(self.profiles) > PROFILES_KEPT:

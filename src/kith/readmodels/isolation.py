@@ -27,11 +27,10 @@ from kith.db import locks
 from kith.readmodels import queries
 from kith.readmodels.coalesced_refresh import request_refresh
 from kith.readmodels.models import HASH_SLICES, READ_MODELS, ReadModel
+from kith.readmodels.removal import ISOLATION_KEY
 from kith.readmodels.routes import slices_of
 
 logger = logging.getLogger(__name__)
-
-ISOLATION_KEY = locks.job_key("isolate_tenant")
 
 
 async def needs_own_slices(engine: AsyncEngine, tenant_id: int, threshold: int) -> bool:

@@ -14,6 +14,10 @@ MARK_REQUESTED = text(
     """
 )
 
+# A slice of its own has its record from when it is built: a request for one dropped since (its tenant deleted)
+# records nothing, so nothing refreshes it.
+MARK_OWN_REQUESTED = text("UPDATE view_refreshes SET requested_at = clock_timestamp() WHERE view_name = :view_name")
+
 REFRESH_STATE = text("SELECT requested_at, started_at FROM view_refreshes WHERE view_name = :view_name")
 
 # Read without the lock, after releasing it: is a request newer than the last pass's start?
