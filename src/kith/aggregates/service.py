@@ -56,7 +56,7 @@ async def dashboard(reader: AsyncEngine, tenant_id: int, time_zone: str) -> tupl
         last_sync_run=msgspec.json.decode(row["last_sync_run"], type=LastSyncRun) if row["last_sync_run"] else None,
         as_of=row["as_of"],
     )
-    return board, Freshness(row["as_of"], row["generation"])
+    return board, Freshness(row["as_of"], row["generation"], row["next_due"])
 
 
 async def daily_mentions(

@@ -4,8 +4,12 @@ write changed since its refresh; see kith.readmodels.models and db/views/contact
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from litestar.params import Parameter
 
 from kith.contacts.schemas import Contact, UpcomingBirthday
+from kith.contacts.search import SearchQuery, like_body
 from kith.pagination.cache import PageCaching
 from kith.pagination.listing import Filter, Listing, Sort
 from kith.pagination.page import Page
@@ -43,18 +47,22 @@ CONTACTS = Listing(
         "created": Sort(("created_at", "id"), (dt.datetime, int), descending=True),
     },
     filters={
-        "tag": Filter("r.tag_keys @> ARRAY[lower(CAST(:tag AS text))]"),
-        "company": Filter("r.company_key = lower(:company)"),
+        "tag": Filter(
+            "r.tag_keys @> ARRAY[lower(CAST(:tag AS text))]", Annotated[str | None, Parameter(max_length=100)]
+        ),
+        "company": Filter("r.company_key = lower(:company)", Annotated[str | None, Parameter(max_length=500)]),
         # Any part of the search key (see db/views/contact_cards.sql), on its trigram index; `q` arrives as a
         # LIKE pattern body (search.like_body), unaccented and lower-cased here as the key was.
         # The pattern is a subquery so that it is computed once (an InitPlan), not per row read.
         "q": Filter(
             f"r.search_key LIKE {SEARCH_PATTERN}",
+            SearchQuery,
+            like_body,
             probe=SEARCH_PROBE,
             first=SEARCH_FIRST,
             usable=f"{SEARCH_PATTERN} ~ '[[:alnum:]]{{3}}'",
         ),
-        "min_score": Filter("r.score >= :min_score"),
+        "min_score": Filter("r.score >= :min_score", Annotated[float | None, Parameter(ge=0, le=100)]),
     },
 )
 
@@ -91,5 +99,13 @@ def overdue_turns(page: Page[Contact]) -> float | None:
     return min(turns).timestamp() if turns else None
 
 
+def overdue_listing_turns(page: Page[Contact]) -> float | None:
+    """A contact turning overdue joins the overdue listing at its end (its due time is later than every
+    overdue one's): only the last page (no next cursor) changes by the clock, and at any moment: not kept.
+    Another page changes when one of its items counts one more day overdue."""
+    return 0.0 if page.next_cursor is None else overdue_turns(page)
+
+
 # Pages of contact cards may be kept (kith.pagination.cache) until a write, a refresh or an overdue turn.
-CONTACT_PAGES = PageCaching(views=("contact_cards",), expires=overdue_turns)
+CONTACT_PAGES = PageCaching.of(CONTACTS, expires=overdue_turns)
+OVERDUE_PAGES = PageCaching.of(OVERDUE, expires=overdue_listing_turns)

@@ -53,6 +53,10 @@ META_COLUMNS = 5  # as_of, generation, routed, found, segment: then the sort key
 class Filter:
     """A condition over the row alias `r.`; its bound parameter is named after the filter.
 
+    `param` is the type of the query parameter of the same name on the listing's routes (e.g.
+    `Annotated[str | None, Parameter(max_length=100)]`; kith.pagination.http), `convert` what turns its
+    value into the bound one (e.g. a time's text into a time).
+
     With `probe`, the condition has an index of its own (a trigram index, say) that finds few rows fast
     but not in the sort's order, while walking the sort's index finds frequent matches fast. The view's
     branch first reads at most `first` matches on the filter's index (when `usable`, SQL over the
@@ -62,6 +66,8 @@ class Filter:
     """
 
     sql: str
+    param: Any = None
+    convert: Callable[[Any], Any] | None = None
     probe: int | None = None
     first: int = 0
     usable: str = "true"
