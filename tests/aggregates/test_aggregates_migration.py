@@ -18,7 +18,7 @@ from kith.readmodels.models import (
 )
 
 VERSIONS = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions"
-SLICES, SEARCH, MESSAGES_DAILY = "0018_read_model_slices.py", "0021_contact_search.py", "0022_tenant_messages_daily.py"
+SLICES, SEARCH, MESSAGES_DAILY = "0018_read_model_slices.py", "0023_contact_search.py", "0024_tenant_messages_daily.py"
 AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD, TENANT_MESSAGES_DAILY)
 
 

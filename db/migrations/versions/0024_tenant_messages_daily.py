@@ -7,8 +7,8 @@ every read model. Each slice is created WITH DATA: that is its first refresh.
 A frozen copy of db/views/tenant_messages_daily.sql as of this revision, and of how a slice is made of
 it (kith.readmodels.models as of this revision).
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0024
+Revises: 0023
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0022"
-down_revision = "0021"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
