@@ -214,3 +214,29 @@ async def test_deleting_a_tenant_drops_its_own_slices_and_their_routes(own_db, e
     late = await request_refresh(engine, CONTACT_CARDS.own_slice(mover))
     assert late.refreshes == 0
     assert CONTACT_CARDS.own_slice(mover).relation not in await _records(own_db)
+
+
+async def test_a_refresh_finds_the_runs_waiting_for_it_on_an_index_not_by_reading_every_run(
+    db, make_tenant, engine, conn
+):
+    """Every refresh of a slice completes the runs waiting for it: with thousands of runs kept, that is
+    a probe of the few waiting (ix_sync_runs_awaiting_refresh), never a scan of them all."""
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from kith.readmodels import queries
+
+    tenant = await make_tenant()
+    await conn.execute(
+        "INSERT INTO sync_runs (tenant_id, source, status, stages) SELECT $1, 'vcard', 'succeeded', "
+        """'{"refresh": {"status": "succeeded", "views": {"contact_cards_h1": {"status": "succeeded"}}}}'"""
+        " FROM generate_series(1, 5000)",
+        tenant.id,
+    )
+    await conn.execute("ANALYZE sync_runs")
+    now = dt.datetime.now(dt.UTC)
+    params = {"view_name": "contact_cards_h1", "started_at": now, "as_of": now, "finished_at": now}
+    async with engine.connect() as sa:
+        plan = "\n".join((await sa.execute(text("EXPLAIN " + queries.MARK_RUNS_REFRESHED.text), params)).scalars())
+    assert "ix_sync_runs_awaiting_refresh" in plan and "Seq Scan on sync_runs" not in plan, plan

@@ -16,6 +16,10 @@ class SyncRun(Timestamps, Base):
     __tablename__ = "sync_runs"
     __table_args__ = (
         Index("ix_sync_runs_tenant_created", "tenant_id", "created_at", "id"),
+        # The runs waiting for a refresh, which each refresh of a slice looks for (migration 0021).
+        Index(
+            "ix_sync_runs_awaiting_refresh", "id", postgresql_where=text("(stages #>> '{refresh,status}') = 'waiting'")
+        ),
         # Target of the (tenant_id, sync_run_id) foreign keys of sync_uploads and sync_run_contacts.
         UniqueConstraint("tenant_id", "id", name="uq_sync_runs_tenant_id_id"),
     )

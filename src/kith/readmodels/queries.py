@@ -79,7 +79,9 @@ MARK_RUNS_REFRESHED = text(
                                                'as_of', CAST(:as_of AS timestamptz),
                                                'finished_at', CAST(:finished_at AS timestamptz))) AS stages
         FROM sync_runs
-        WHERE stages #>> ARRAY['refresh', 'views', CAST(:view_name AS text), 'status'] = 'waiting'
+        -- A run waits for the refresh of any of its views until all are done: ix_sync_runs_awaiting_refresh.
+        WHERE stages #>> '{refresh,status}' = 'waiting'
+          AND stages #>> ARRAY['refresh', 'views', CAST(:view_name AS text), 'status'] = 'waiting'
           AND (stages #>> '{refresh,requested_at}')::timestamptz <= :started_at
         FOR UPDATE
     )
