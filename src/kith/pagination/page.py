@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from kith.config import get_settings
 from kith.links import link_to
-from kith.pagination.cache import keep_page, not_modified, state_etag
+from kith.pagination.cache import keep_page, not_modified
 from kith.pagination.cursor import Binding, CursorCodec, Direction, Position
 
 T = TypeVar("T")
@@ -93,20 +93,16 @@ def etag_response(
     headers: dict[str, str] | None = None,
     expires_at: float | None = None,
 ) -> Response:
-    """`value` as JSON with ETag and X-Data-As-Of (and `headers`); 304 when the client already has it.
-
-    A page its route lets be kept (kith.pagination.cache) has the ETag of the state it was read in and is
-    kept (`expires_at`: when it turns by the clock, if the route's own rule does not say); any other
-    value's ETag is its body's hash."""
+    """`value` as JSON with ETag (its body's hash) and X-Data-As-Of (and `headers`); 304 when the client
+    already has it. A page its route lets be kept (kith.pagination.cache) is kept (`expires_at`: when it
+    turns by the clock, if the route's own rule does not say)."""
     body = msgspec.json.encode(value)
-    kept = state_etag(request, value, expires_at)
-    etag = kept[0] if kept else '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
+    etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     headers = {**(headers or {}), "ETag": etag, "Cache-Control": "private, no-cache"}
     if as_of is not None:
         # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
         headers["X-Data-As-Of"] = msgspec.json.encode(as_of.astimezone(dt.UTC)).decode().strip('"')
-    if kept:
-        keep_page(request, body, headers, etag, kept[1])
+    keep_page(request, value, body, headers, etag, expires_at)
     if not_modified(request, etag):
         return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)
