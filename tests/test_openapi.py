@@ -124,3 +124,28 @@ async def test_data_as_of_is_written_as_the_body_writes_it(client, make_tenant, 
     header = response.headers["x-data-as-of"]
     assert header.endswith("Z")
     assert header == response.json()["as_of"]
+
+
+async def test_a_listings_parameters_are_its_specs(document):
+    """A listing's route takes what its spec declares (kith.pagination.http): the sort enum and its default,
+    one parameter per filter, then limit and cursor."""
+    from kith.aggregates.listings import COMPANIES, COMPANY_CONTACTS, MENTIONS, TAGS
+    from kith.contacts.listings import CONTACTS, OVERDUE
+    from kith.conversations.listings import CONVERSATIONS
+
+    routes = {
+        "/api/v1/contacts": CONTACTS,
+        "/api/v1/contacts/overdue": OVERDUE,
+        "/api/v1/companies": COMPANIES,
+        "/api/v1/companies/{name}/contacts": COMPANY_CONTACTS,
+        "/api/v1/tags": TAGS,
+        "/api/v1/mentions": MENTIONS,
+        "/api/v1/conversations": CONVERSATIONS,
+    }
+    for path, listing in routes.items():
+        query = [p for p in document["paths"][path]["get"]["parameters"] if p["in"] == "query"]
+        sort = ["sort"] if len(listing.sorts) > 1 else []
+        assert [p["name"] for p in query] == [*sort, *listing.filters, "limit", "cursor"], path
+        if sort:
+            assert query[0]["schema"]["enum"] == list(listing.sorts), path
+            assert query[0]["schema"]["default"] == listing.sort_named(None)[0], path

@@ -171,8 +171,13 @@ def _forbid_nul(schema: Any) -> None:
 
 
 def _fix_parameters(operation: dict[str, Any], handler: Any) -> None:
+    # A parameter is the handler's or one of its dependencies' (a listing's, kith.pagination.http).
+    fields = dict(handler.parsed_fn_signature.parameters)
+    for provider in handler.resolve_dependencies().values():
+        for name, field in provider.parsed_fn_signature.parameters.items():
+            fields.setdefault(name, field)
     for parameter in operation.get("parameters", []):
-        field = handler.parsed_fn_signature.parameters.get(parameter["name"])
+        field = fields.get(parameter["name"])
         schema = parameter["schema"]
         # An optional string parameter is a string (`?tag=null` is the tag "null"): `oneOf: [string, null]`
         # is just string. An optional number keeps its null: the server reads `?min_score=null` as absent.

@@ -1,9 +1,11 @@
 """The exact page cache (kith.pagination.cache): a kept page runs no statement and answers If-None-Match
 without running; a write is in the writer's next read at once and in another process's once the
-notification arrives; a tenant's writes keep other tenants' pages; a refresh drops its view's pages."""
+notification arrives; a tenant's writes keep other tenants' pages; a refresh of a tenant's slice drops its
+pages and no other tenant's; the clock (a tenant-local day, an overdue turn) drops what it changes."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 from litestar.testing import AsyncTestClient
@@ -13,7 +15,8 @@ from tests.limits.conftest import eventually
 from kith.app import create_app
 from kith.caching import KeptUntilNotified
 from kith.pagination.cache import page_cache
-from kith.readmodels.models import CONTACT_CARDS, CONVERSATION_SUMMARIES, HASH_SLICES
+from kith.readmodels.coalesced_refresh import request_refresh
+from kith.readmodels.models import CONTACT_CARDS, HASH_SLICES
 
 CONTACTS = "/api/v1/contacts"
 
@@ -108,21 +111,131 @@ async def test_a_write_drops_its_tenants_pages_only(app, client, conn, make_tena
     assert statements.count == 0  # still kept
 
 
-async def test_a_refresh_drops_the_pages_of_its_view(app, client, conn, make_tenant, statements):
+async def other_slice_tenant(make_tenant, tenant):
+    """A tenant whose rows are in another shared slice than `tenant`'s."""
+    while (other := await make_tenant()).id % HASH_SLICES == tenant.id % HASH_SLICES:
+        pass
+    return other
+
+
+async def test_a_refresh_of_the_tenants_slice_drops_its_pages_and_no_other_tenants(
+    app, client, conn, engine, make_tenant, statements
+):
+    tenant = await make_tenant()
+    other = await other_slice_tenant(make_tenant, tenant)
+    await listening(app)
+    for handle in (tenant, other):
+        await add(client, handle, "Ada")
+        await read_plan_once(client, handle.headers)
+    # An import's row (no change mark): listed once the tenant's slice is refreshed, not before.
+    listener = app.state["kith_notify_listener"]
+    received = listener.received
+    await conn.execute("INSERT INTO contacts (tenant_id, full_name) VALUES ($1, 'Bea')", tenant.id)
+    await eventually(lambda: listener.received > received)
+    first = await client.get(CONTACTS, params={"sort": "name"}, headers=tenant.headers)
+    assert [item["full_name"] for item in first.json()["items"]] == ["Ada"]
+    assert await names(client, other) == ["Ada"]
+    statements.reset()
+    kept = await client.get(
+        CONTACTS, params={"sort": "name"}, headers={**tenant.headers, "If-None-Match": first.headers["etag"]}
+    )
+    assert kept.status_code == 304 and statements.count == 0
+
+    received = listener.received
+    await request_refresh(engine, CONTACT_CARDS.slice_of(tenant.id))  # announces the slice's new generation
+    await eventually(lambda: listener.received > received)
+    statements.reset()
+    again = await client.get(
+        CONTACTS, params={"sort": "name"}, headers={**tenant.headers, "If-None-Match": first.headers["etag"]}
+    )
+    assert again.status_code == 200 and again.headers["etag"] != first.headers["etag"]
+    assert [item["full_name"] for item in again.json()["items"]] == ["Ada", "Bea"]
+    assert statements.count == 1  # the page, read again
+    statements.reset()
+    assert await names(client, other) == ["Ada"]
+    assert statements.count == 0  # another slice's tenant: still kept
+
+
+async def test_aggregates_birthdays_and_overdue_are_kept(app, client, make_tenant, statements):
     tenant = await make_tenant()
     await listening(app)
     await add(client, tenant, "Ada")
-    await names(client, tenant)
-    cache = page_cache(app)
-    assert len(cache) == 1
-    # Not what the page reads, not the tenant's slice: kept.
-    cache.on_message({"kind": "readmodel", "view": CONVERSATION_SUMMARIES.slice_of(tenant.id).relation})
-    cache.on_message({"kind": "readmodel", "view": CONTACT_CARDS.hash_slices()[(tenant.id + 1) % HASH_SLICES].relation})
-    assert len(cache) == 1
-    await conn.execute(
-        "UPDATE view_refreshes SET as_of = now() WHERE view_name = $1", CONTACT_CARDS.slice_of(tenant.id).relation
+    await read_plan_once(client, tenant.headers)
+    paths = [
+        "/api/v1/dashboard",
+        "/api/v1/contacts/birthdays",
+        "/api/v1/companies",
+        "/api/v1/tags",
+        "/api/v1/mentions",
+        "/api/v1/conversations",
+    ]
+    listener = app.state["kith_notify_listener"]
+    for path in paths:
+        for _attempt in range(3):  # again if a message arrived meanwhile, or the channel was lost (nothing kept)
+            await listening(app)
+            received = listener.received
+            statements.reset()
+            first = await client.get(path, headers=tenant.headers)
+            assert first.status_code == 200, (path, first.text)
+            assert statements.count == 1, (path, statements.statements)
+            statements.reset()
+            again = await client.get(path, headers={**tenant.headers, "If-None-Match": first.headers["etag"]})
+            if listener.received == received and listener.connected:
+                break
+        assert again.status_code == 304 and statements.count == 0, path
+
+
+async def test_a_sync_runs_change_drops_the_dashboard(app, client, conn, make_tenant, statements):
+    """The dashboard shows the last sync run: a run's row written anywhere (a worker) is announced too."""
+    tenant = await make_tenant()
+    await listening(app)
+    await read_plan_once(client, tenant.headers)
+    first = await client.get("/api/v1/dashboard", headers=tenant.headers)
+    assert first.json()["last_sync_run"] is None
+    listener = app.state["kith_notify_listener"]
+    received = listener.received
+    await conn.execute("INSERT INTO sync_runs (tenant_id, source, status) VALUES ($1, 'vcard', 'running')", tenant.id)
+    await eventually(lambda: listener.received > received)
+    statements.reset()
+    again = await client.get("/api/v1/dashboard", headers=tenant.headers)
+    assert again.json()["last_sync_run"]["status"] == "running" and statements.count == 1
+
+
+async def test_a_birthday_page_does_not_outlive_the_tenants_day(app, client, make_tenant, statements, monkeypatch):
+    from kith.contacts import service
+
+    tenant = await make_tenant(time_zone="Pacific/Auckland")
+    await listening(app)
+    await read_plan_once(client, tenant.headers)
+    now = dt.datetime(2026, 3, 1, 10, 59, tzinfo=dt.UTC)  # 23:59 on March 1st in Auckland
+    monkeypatch.setattr(service, "clock", lambda: now)
+    response = await client.post(CONTACTS, json={"full_name": "Ada", "birthday": "--03-01"}, headers=tenant.headers)
+    assert response.status_code == 201
+    window = {"within_days": 14}
+    listener = app.state["kith_notify_listener"]
+    await eventually(lambda: listener.received > 0)
+    first = await client.get("/api/v1/contacts/birthdays", params=window, headers=tenant.headers)
+    assert [item["full_name"] for item in first.json()["items"]] == ["Ada"]
+    statements.reset()
+    assert (
+        await client.get("/api/v1/contacts/birthdays", params=window, headers=tenant.headers)
+    ).content == first.content
+    assert statements.count == 0
+    now = dt.datetime(2026, 3, 1, 11, 1, tzinfo=dt.UTC)  # March 2nd there: Ada's birthday has passed
+    again = await client.get(
+        "/api/v1/contacts/birthdays", params=window, headers={**tenant.headers, "If-None-Match": first.headers["etag"]}
     )
-    await eventually(lambda: len(cache) == 0)
+    assert again.status_code == 200 and again.json()["items"] == [] and statements.count == 1
+
+
+async def test_the_overdue_listings_last_page_is_not_kept(app, client, conn, make_tenant, statements):
+    tenant = await make_tenant()
+    await listening(app)
+    await read_plan_once(client, tenant.headers)
+    for _ in range(2):
+        statements.reset()
+        assert (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).status_code == 200
+        assert statements.count == 1  # a contact may fall due at any moment and join this page
 
 
 def test_the_cache_is_bounded_in_bytes_least_recently_used_first():

@@ -1,62 +1,79 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import datetime as dt
+from dataclasses import replace
+from typing import Annotated
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, Parameter
+from litestar.params import Parameter
 from litestar.status_codes import HTTP_404_NOT_FOUND
 
 from kith.aggregates import service
-from kith.aggregates.listings import COMPANIES, COMPANY_CONTACTS, MENTIONS, TAGS
+from kith.aggregates.listings import COMPANIES, COMPANY_CONTACTS, MENTIONS, NO_NUL, TAGS
 from kith.aggregates.schemas import Company, CompanyPage, Dashboard, MentionPage, MentionSeries, TagPage
 from kith.auth.principal import Principal
+from kith.contacts.listings import overdue_turns
 from kith.contacts.schemas import ContactPage
+from kith.contacts.service import local_today
 from kith.db.reads import Reader
 from kith.openapi import listing_responses
+from kith.pagination.cache import PageCaching
+from kith.pagination.http import listing_route, respond
 from kith.pagination.listing import ListingRequest
-from kith.pagination.page import DEFAULT_LIMIT, etag_response, page_response
-from kith.pagination.params import Cursor, Limit, parse_time, time_parameter
+from kith.pagination.page import etag_response
+from kith.readmodels.models import COMPANY_MENTIONS_DAILY, COMPANY_STATS, CONTACT_CARDS, TENANT_DASHBOARD
 
-# PostgreSQL text cannot hold NUL: a name with one is a 400, not a driver error.
-NO_NUL = r"^[^\x00]*$"
 CompanyName = Annotated[
     str, Parameter(min_length=1, max_length=500, pattern=NO_NUL, description="The company, as on its contacts.")
 ]
-NamePrefix = Annotated[str | None, Parameter(min_length=1, max_length=200, pattern=NO_NUL, description="Name prefix")]
+
+
+def tenant_day(principal: Principal) -> dt.date:
+    """The tenant-local day a page's window is counted from: a kept page does not outlive it."""
+    return local_today(principal.time_zone)
+
+
+# The dashboard counts birthdays by the tenant-local day and overdue follow-ups by the UTC day (and up to
+# now: kept until the next follow-up falls due, from its statement).
+DASHBOARD_PAGES = PageCaching(
+    (TENANT_DASHBOARD, COMPANY_STATS, CONTACT_CARDS),
+    clock=lambda principal: (tenant_day(principal), dt.datetime.now(dt.UTC).date()),
+)
 
 
 class DashboardController(Controller):
     path = "/dashboard"
     tags = ["dashboard"]
 
-    @get("/", summary="The tenant's dashboard: one row, one statement", **listing_responses())
+    @get("/", summary="The tenant's dashboard: one row, one statement", **listing_responses(page_cache=DASHBOARD_PAGES))
     async def get_dashboard(
         self, request: Request, db_reader: NamedDependency[Reader], principal: NamedDependency[Principal]
     ) -> Response[Dashboard]:
         board, freshness = await service.dashboard(db_reader, principal.tenant_id, principal.time_zone)
-        return etag_response(request, board, freshness.as_of)
+        turns_at = freshness.turns_at.timestamp() if freshness.turns_at else None
+        return etag_response(request, board, freshness.as_of, expires_at=turns_at)
 
 
 class CompanyController(Controller):
     path = "/companies"
     tags = ["companies"]
 
-    @get("/", summary="Companies of the tenant's contacts (cursor-paginated)", **listing_responses())
+    @get(
+        "/",
+        summary="Companies of the tenant's contacts (cursor-paginated)",
+        **listing_route(COMPANIES, page_cache=PageCaching.of(COMPANIES)),
+    )
     async def list_companies(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        sort: FromQuery[Literal["contacts", "score", "recent_activity", "name"]] = "contacts",
-        q: NamePrefix = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[CompanyPage]:
-        listing = ListingRequest(principal.tenant_id, limit, cursor, sort, {"q": q})
-        return page_response(request, await COMPANIES.page(db_reader, listing))
+        return await respond(request, db_reader, COMPANIES, listing)
 
-    @get("/{name:str}", summary="One company", **listing_responses(HTTP_404_NOT_FOUND))
+    @get(
+        "/{name:str}",
+        summary="One company",
+        **listing_responses(HTTP_404_NOT_FOUND, page_cache=PageCaching((COMPANY_STATS,))),
+    )
     async def get_company(
         self,
         request: Request,
@@ -70,31 +87,25 @@ class CompanyController(Controller):
     @get(
         "/{name:str}/contacts",
         summary="The company's contacts (the contact listing, scoped)",
-        **listing_responses(HTTP_404_NOT_FOUND),
+        **listing_route(
+            COMPANY_CONTACTS, HTTP_404_NOT_FOUND, page_cache=PageCaching.of(COMPANY_CONTACTS, expires=overdue_turns)
+        ),
     )
     async def list_company_contacts(
         self,
         request: Request,
         db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
         name: CompanyName,
-        sort: FromQuery[Literal["score", "name", "last_interaction", "created"]] = "score",
-        tag: Annotated[str | None, Parameter(max_length=100, pattern=NO_NUL)] = None,
-        q: Annotated[
-            str | None, Parameter(min_length=1, max_length=200, pattern=NO_NUL, description="Name or email prefix")
-        ] = None,
-        min_score: Annotated[float | None, Parameter(ge=0, le=100)] = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        listing: NamedDependency[ListingRequest],
     ) -> Response[ContactPage]:
-        filters = {"tag": tag, "q": q, "min_score": min_score}
-        listing = ListingRequest(principal.tenant_id, limit, cursor, sort, filters, scope={"company": name})
-        return page_response(request, await COMPANY_CONTACTS.page(db_reader, listing))
+        return await respond(request, db_reader, COMPANY_CONTACTS, replace(listing, scope={"company": name}))
 
     @get(
         "/{name:str}/mentions/daily",
         summary="A company's news mentions per day (dense, tenant-local days)",
-        **listing_responses(HTTP_404_NOT_FOUND),
+        **listing_responses(
+            HTTP_404_NOT_FOUND, page_cache=PageCaching((COMPANY_MENTIONS_DAILY, COMPANY_STATS), clock=tenant_day)
+        ),
     )
     async def daily_mentions(
         self,
@@ -114,35 +125,27 @@ class TagController(Controller):
     path = "/tags"
     tags = ["tags"]
 
-    @get("/", summary="Tags on the tenant's contacts (cursor-paginated)", **listing_responses())
+    @get(
+        "/",
+        summary="Tags on the tenant's contacts (cursor-paginated)",
+        **listing_route(TAGS, page_cache=PageCaching.of(TAGS)),
+    )
     async def list_tags(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        sort: FromQuery[Literal["contacts", "score", "name"]] = "contacts",
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[TagPage]:
-        listing = ListingRequest(principal.tenant_id, limit, cursor, sort)
-        return page_response(request, await TAGS.page(db_reader, listing))
+        return await respond(request, db_reader, TAGS, listing)
 
 
 class MentionController(Controller):
     path = "/mentions"
     tags = ["mentions"]
 
-    @get("/", summary="News mentions, newest first (cursor-paginated)", **listing_responses())
+    @get(
+        "/",
+        summary="News mentions, newest first (cursor-paginated)",
+        **listing_route(MENTIONS, page_cache=PageCaching.of(MENTIONS)),
+    )
     async def list_mentions(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        company: Annotated[str | None, Parameter(min_length=1, max_length=500, pattern=NO_NUL)] = None,
-        since: Annotated[str | None, time_parameter("Published at or after (RFC 3339; no offset: UTC)")] = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[MentionPage]:
-        filters = {"company": company, "since": service.as_utc(parse_time("since", since))}
-        listing = ListingRequest(principal.tenant_id, limit, cursor, filters=filters)
-        return page_response(request, await MENTIONS.page(db_reader, listing))
+        return await respond(request, db_reader, MENTIONS, listing)

@@ -8,15 +8,31 @@ the contact listing with the company as scope; mentions read the base table.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from litestar.params import Parameter
 
 from kith.aggregates.schemas import Company, Mention, Tag
 from kith.contacts.listings import CONTACT_COLUMNS, CONTACTS
 from kith.contacts.schemas import Contact
 from kith.pagination.listing import Filter, Listing, Sort
+from kith.pagination.params import parse_time, time_parameter
 from kith.readmodels.models import COMPANY_STATS, CONTACT_CARDS, TAG_STATS
 
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A time without an offset is UTC (as the API writes times), whatever the server's zone."""
+    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value
+
+
+# PostgreSQL text cannot hold NUL: a name with one is a 400, not a driver error.
+NO_NUL = r"^[^\x00]*$"
+
 # Case-insensitive name prefix, as an index range in C collation.
-NAME_PREFIX = Filter('(r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")')
+NAME_PREFIX = Filter(
+    '(r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")',
+    Annotated[str | None, Parameter(min_length=1, max_length=200, pattern=NO_NUL, description="Name prefix")],
+)
 
 COMPANIES = Listing(
     name="companies",
@@ -76,7 +92,14 @@ MENTIONS = Listing(
     sorts={"newest": Sort(("published_key", "id"), (dt.datetime, int), descending=True)},
     filters={
         # Containment, answered by the GIN index on (tenant_id, companies).
-        "company": Filter("r.companies @> ARRAY[CAST(:company AS text)]"),
-        "since": Filter("r.published_key >= :since"),
+        "company": Filter(
+            "r.companies @> ARRAY[CAST(:company AS text)]",
+            Annotated[str | None, Parameter(min_length=1, max_length=500, pattern=NO_NUL)],
+        ),
+        "since": Filter(
+            "r.published_key >= :since",
+            Annotated[str | None, time_parameter("Published at or after (RFC 3339; no offset: UTC)")],
+            convert=lambda since: as_utc(parse_time("since", since)),
+        ),
     },
 )

@@ -24,6 +24,7 @@ COMPANY_COLUMNS = "name, contacts, avg_score, last_interaction_at, messages_30d,
 # - upcoming birthdays: the stored per-month-day counts over the one or two month-day ranges of the
 #   next days in the tenant's time zone (the second range is empty unless the window wraps the year).
 #   (Counting contact_cards' birthday index instead read 15,000 entries, 3.6 ms, on the large tenant.)
+# next_due, the next follow-up falling due (the same index), is when overdue_contacts next moves.
 # Top companies seek company_stats' recent-activity index; the last sync run sync_runs' created index.
 # as_of is the oldest refresh among the tenant's slices the row is made of, generation the greatest.
 # Each statement is built per slice (the relations holding the tenant's rows), once.
@@ -49,6 +50,8 @@ def _dashboard(board: Slice, companies: Slice, cards: Slice) -> TextClause:
            WHERE cc.tenant_id = :tenant_id
              AND cc.follow_up_due_key >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
              AND cc.follow_up_due_key < now()) AS overdue_contacts,
+        (SELECT min(cc.follow_up_due_key) FROM {cards.relation} cc
+         WHERE cc.tenant_id = :tenant_id AND cc.follow_up_due_key >= now()) AS next_due,
         coalesce((SELECT sum(b.contacts) FROM unnest(d.birthday_days, d.birthday_counts) AS b(mmdd, contacts)
                   WHERE b.mmdd BETWEEN :first0 AND :last0 OR b.mmdd BETWEEN :first1 AND :last1), 0)
             AS upcoming_birthdays,

@@ -48,7 +48,7 @@ async def dashboard(reader: AsyncEngine, tenant_id: int, time_zone: str) -> tupl
         last_sync_run=msgspec.json.decode(row["last_sync_run"], type=LastSyncRun) if row["last_sync_run"] else None,
         as_of=row["as_of"],
     )
-    return board, Freshness(row["as_of"], row["generation"])
+    return board, Freshness(row["as_of"], row["generation"], row["next_due"])
 
 
 async def daily_mentions(
@@ -72,8 +72,3 @@ async def company(reader: AsyncEngine, tenant_id: int, name: str) -> tuple[Compa
     if row.name is None:
         raise not_found(f"No company {name!r}")
     return msgspec.convert(row, Company, from_attributes=True), Freshness(row.as_of, row.generation)
-
-
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """A time without an offset is UTC (as the API writes times), whatever the server's zone."""
-    return value.replace(tzinfo=dt.UTC) if value is not None and value.tzinfo is None else value

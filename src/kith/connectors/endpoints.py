@@ -23,10 +23,10 @@ from kith.connectors.schemas import AuthorizationLink, Connection, ConnectionPag
 from kith.db.reads import Reader
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
-from kith.openapi import listing_responses, public_responses, resource_responses
+from kith.openapi import public_responses, resource_responses
+from kith.pagination.http import listing_route, respond
 from kith.pagination.listing import ListingRequest
-from kith.pagination.page import DEFAULT_LIMIT, page_response
-from kith.pagination.params import Cursor, Limit, ResourceId
+from kith.pagination.params import ResourceId
 from kith.plans import PlanLimits
 from kith.problems import bad_request
 from kith.sync.schemas import SyncRunDetail
@@ -44,17 +44,11 @@ class ConnectionController(Controller):
     path = "/connections"
     tags = ["connections"]
 
-    @get("/", summary="Connections to external accounts, newest first (cursor-paginated)", **listing_responses())
+    @get("/", summary="Connections to external accounts, newest first (cursor-paginated)", **listing_route(CONNECTIONS))
     async def list_connections(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[ConnectionPage]:
-        page = await CONNECTIONS.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
-        return page_response(request, page)
+        return await respond(request, db_reader, CONNECTIONS, listing)
 
     @get("/{connection_id:int}", summary="One connection", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_connection(

@@ -4,6 +4,9 @@ write changed since its refresh; see kith.readmodels.models and db/views/contact
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from litestar.params import Parameter
 
 from kith.contacts.schemas import Contact, UpcomingBirthday
 from kith.pagination.cache import PageCaching
@@ -27,15 +30,16 @@ CONTACTS = Listing(
         "created": Sort(("created_at", "id"), (dt.datetime, int), descending=True),
     },
     filters={
-        "tag": Filter("r.tags @> ARRAY[CAST(:tag AS text)]"),
-        "company": Filter("r.company = :company"),
+        "tag": Filter("r.tags @> ARRAY[CAST(:tag AS text)]", Annotated[str | None, Parameter(max_length=100)]),
+        "company": Filter("r.company = :company", Annotated[str | None, Parameter(max_length=500)]),
         # Case-insensitive prefix of the name or of any email, as index ranges in C collation.
         "q": Filter(
             '((r.name_key >= lower(:q) COLLATE "C" AND r.name_key < (lower(:q) || chr(1114111)) COLLATE "C")'
             " OR r.id IN (SELECT k.contact_id FROM contact_keys k WHERE k.tenant_id = :tenant_id AND k.kind = 'email'"
-            " AND k.value >= lower(:q) AND k.value < lower(:q) || chr(1114111)))"
+            " AND k.value >= lower(:q) AND k.value < lower(:q) || chr(1114111)))",
+            Annotated[str | None, Parameter(min_length=1, max_length=200, description="Name or email prefix")],
         ),
-        "min_score": Filter("r.score >= :min_score"),
+        "min_score": Filter("r.score >= :min_score", Annotated[float | None, Parameter(ge=0, le=100)]),
     },
 )
 
@@ -68,5 +72,12 @@ def overdue_turns(page: Page[Contact]) -> float | None:
     return min(due).timestamp() if due else None
 
 
+def overdue_listing_turns(page: Page[Contact]) -> float | None:
+    """A contact turning overdue joins the overdue listing at its end (its due time is later than every
+    overdue one's): only the last page (no next cursor) changes by the clock, and at any moment: not kept."""
+    return 0.0 if page.next_cursor is None else None
+
+
 # Pages of contact cards may be kept (kith.pagination.cache) until a write, a refresh or an overdue turn.
-CONTACT_PAGES = PageCaching(views=("contact_cards",), expires=overdue_turns)
+CONTACT_PAGES = PageCaching.of(CONTACTS, expires=overdue_turns)
+OVERDUE_PAGES = PageCaching.of(OVERDUE, expires=overdue_listing_turns)

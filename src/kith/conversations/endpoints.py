@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import JSONBody, Parameter
+from litestar.params import JSONBody
 from litestar.status_codes import (
     HTTP_201_CREATED,
     HTTP_404_NOT_FOUND,
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.conversations import service
-from kith.conversations.listings import MESSAGES, TIMELINE
+from kith.conversations.listings import CONVERSATIONS, MESSAGES, TIMELINE
 from kith.conversations.schemas import (
     MAX_MESSAGE_REQUEST_BYTES,
     ConversationCreate,
@@ -27,11 +28,12 @@ from kith.conversations.schemas import (
 )
 from kith.db.reads import Reader
 from kith.idempotency import Idempotency
-from kith.openapi import listing_responses, resource_responses
+from kith.openapi import resource_responses
 from kith.pagination.cache import PageCaching
+from kith.pagination.http import listing_route, respond
 from kith.pagination.listing import ListingRequest
-from kith.pagination.page import DEFAULT_LIMIT, page_response
-from kith.pagination.params import Cursor, Limit, ResourceId, time_parameter
+from kith.pagination.page import page_response
+from kith.pagination.params import ResourceId, time_parameter
 
 Before = Annotated[str | None, time_parameter("RFC 3339: open at the newest messages older than this time.")]
 After = Annotated[
@@ -39,7 +41,7 @@ After = Annotated[
 ]
 
 # Messages are read from their table (no read model): kept until a write to the tenant's rows.
-MESSAGE_PAGES = PageCaching(views=())
+MESSAGE_PAGES = PageCaching.of(MESSAGES)
 
 
 class ConversationController(Controller):
@@ -49,22 +51,12 @@ class ConversationController(Controller):
     @get(
         "/",
         summary="Conversations, most recent activity first (cursor-paginated)",
-        **listing_responses(page_cache=PageCaching(views=("conversation_summaries",))),
+        **listing_route(CONVERSATIONS, page_cache=PageCaching.of(CONVERSATIONS)),
     )
     async def list_conversations(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        contact_id: Annotated[int | None, Parameter(ge=1, le=2**63 - 1)] = None,
-        channel: Annotated[str | None, Parameter(min_length=1, max_length=50)] = None,
-        awaiting_reply: Annotated[bool | None, Parameter(description="true: the replies you owe")] = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[ConversationPage]:
-        filters = {"contact_id": contact_id, "channel": channel, "awaiting_reply": awaiting_reply}
-        listing = ListingRequest(tenant_id=principal.tenant_id, limit=limit, cursor=cursor, filters=filters)
-        return page_response(request, await service.list_conversations(db_reader, listing))
+        return await respond(request, db_reader, CONVERSATIONS, listing)
 
     @get("/{conversation_id:int}", summary="One conversation's summary", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_conversation(
@@ -78,24 +70,20 @@ class ConversationController(Controller):
     @get(
         "/{conversation_id:int}/messages",
         summary="A conversation's messages, newest first (cursor-paginated)",
-        **listing_responses(HTTP_404_NOT_FOUND, page_cache=MESSAGE_PAGES),
+        **listing_route(MESSAGES, HTTP_404_NOT_FOUND, page_cache=MESSAGE_PAGES),
     )
     async def list_messages(
         self,
         request: Request,
         db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
         conversation_id: ResourceId,
         before: Before = None,
         after: After = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        *,
+        listing: NamedDependency[ListingRequest],
     ) -> Response[MessagePage]:
-        scope = {"conversation_id": conversation_id}
-        page = await service.list_messages(
-            db_reader, MESSAGES, principal.tenant_id, scope, limit, cursor, before, after
-        )
-        return page_response(request, page)
+        scoped = replace(listing, scope={"conversation_id": conversation_id})
+        return page_response(request, await service.list_messages(db_reader, MESSAGES, scoped, before, after))
 
     @post(
         "/",
@@ -141,21 +129,17 @@ class TimelineController(Controller):
     @get(
         "/",
         summary="A contact's messages across conversations, newest first (cursor-paginated)",
-        **listing_responses(HTTP_404_NOT_FOUND, page_cache=MESSAGE_PAGES),
+        **listing_route(TIMELINE, HTTP_404_NOT_FOUND, page_cache=MESSAGE_PAGES),
     )
     async def list_timeline(
         self,
         request: Request,
         db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
         contact_id: ResourceId,
         before: Before = None,
         after: After = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        *,
+        listing: NamedDependency[ListingRequest],
     ) -> Response[MessagePage]:
-        scope = {"contact_id": contact_id}
-        page = await service.list_messages(
-            db_reader, TIMELINE, principal.tenant_id, scope, limit, cursor, before, after
-        )
-        return page_response(request, page)
+        scoped = replace(listing, scope={"contact_id": contact_id})
+        return page_response(request, await service.list_messages(db_reader, TIMELINE, scoped, before, after))

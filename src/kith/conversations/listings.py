@@ -10,6 +10,9 @@ the parent's existence checked by the guard in the same statement.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
+
+from litestar.params import Parameter
 
 from kith.conversations.schemas import ConversationSummary, Message
 from kith.pagination.listing import Filter, Listing, Sort
@@ -26,9 +29,12 @@ CONVERSATIONS = Listing(
     read_model=CONVERSATION_SUMMARIES,
     sorts=RECENT,
     filters={
-        "contact_id": Filter("r.contact_id = :contact_id"),
-        "channel": Filter("r.channel = :channel"),
-        "awaiting_reply": Filter("r.awaiting_reply = :awaiting_reply"),
+        "contact_id": Filter("r.contact_id = :contact_id", Annotated[int | None, Parameter(ge=1, le=2**63 - 1)]),
+        "channel": Filter("r.channel = :channel", Annotated[str | None, Parameter(min_length=1, max_length=50)]),
+        "awaiting_reply": Filter(
+            "r.awaiting_reply = :awaiting_reply",
+            Annotated[bool | None, Parameter(description="true: the replies you owe")],
+        ),
     },
 )
 

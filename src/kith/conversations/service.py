@@ -8,6 +8,7 @@ view computes those rows live (DESIGN: fresh reads over views).
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import msgspec
 from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY
@@ -47,10 +48,6 @@ def opening(before: dt.datetime | None, after: dt.datetime | None) -> Position |
     return None
 
 
-async def list_conversations(reader: AsyncEngine, request: ListingRequest) -> Page[ConversationSummary]:
-    return await listings.CONVERSATIONS.page(reader, request)
-
-
 async def get_conversation(source: Source, tenant_id: int, conversation_id: int) -> ConversationSummary:
     request = ListingRequest(tenant_id=tenant_id, limit=1, scope={"conversation_id": conversation_id})
     page = await listings.CONVERSATION.page(source, request)
@@ -62,17 +59,13 @@ async def get_conversation(source: Source, tenant_id: int, conversation_id: int)
 async def list_messages(
     reader: AsyncEngine,
     listing: Listing,
-    tenant_id: int,
-    scope: dict[str, int],
-    limit: int,
-    cursor: str | None,
+    request: ListingRequest,
     before: str | None = None,
     after: str | None = None,
 ) -> Page[Message]:
     """A page of a thread's messages (MESSAGES, scope conversation_id) or a contact's (TIMELINE, scope contact_id)."""
     start = opening(parse_time("before", before), parse_time("after", after))
-    request = ListingRequest(tenant_id, limit, cursor, scope=scope, start=start)
-    return await listing.page(reader, request)
+    return await listing.page(reader, replace(request, start=start))
 
 
 async def create_conversation(

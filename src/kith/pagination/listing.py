@@ -51,9 +51,15 @@ META_COLUMNS = 5  # as_of, generation, routed, found, segment: then the sort key
 
 @dataclass(frozen=True, slots=True)
 class Filter:
-    """A condition over the row alias `r.`; its bound parameter is named after the filter."""
+    """A condition over the row alias `r.`; its bound parameter is named after the filter.
+
+    `param` is the type of the query parameter of the same name on the listing's routes (e.g.
+    `Annotated[str | None, Parameter(max_length=100)]`; kith.pagination.http), `convert` what turns its
+    value into the bound one (e.g. a time's text into a time)."""
 
     sql: str
+    param: Any = None
+    convert: Callable[[Any], Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class Freshness:
 
     as_of: dt.datetime | None
     generation: int | None
+    turns_at: dt.datetime | None = None  # when what was read changes by the clock alone (None: never, or unknown)
 
 
 class Listed(NamedTuple):
@@ -86,16 +87,22 @@ def build_page(
 
 
 def etag_response(
-    request: Request, value: Any, as_of: dt.datetime | None, headers: dict[str, str] | None = None
+    request: Request,
+    value: Any,
+    as_of: dt.datetime | None,
+    headers: dict[str, str] | None = None,
+    expires_at: float | None = None,
 ) -> Response:
-    """`value` as JSON with ETag and X-Data-As-Of (and `headers`); 304 when the client already has it."""
+    """`value` as JSON with ETag (its body's hash) and X-Data-As-Of (and `headers`); 304 when the client
+    already has it. A page its route lets be kept (kith.pagination.cache) is kept (`expires_at`: when it
+    turns by the clock, if the route's own rule does not say)."""
     body = msgspec.json.encode(value)
     etag = '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
     headers = {**(headers or {}), "ETag": etag, "Cache-Control": "private, no-cache"}
     if as_of is not None:
         # The body's form exactly (RFC 3339, UTC written `Z`), as msgspec writes it.
         headers["X-Data-As-Of"] = msgspec.json.encode(as_of.astimezone(dt.UTC)).decode().strip('"')
-    keep_page(request, value, body, headers, etag)
+    keep_page(request, value, body, headers, etag, expires_at)
     if not_modified(request, etag):
         return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=headers)
     return Response(content=body, media_type="application/json", headers=headers)

@@ -10,10 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
 from kith.db.reads import Reader
-from kith.openapi import listing_responses, resource_responses
+from kith.openapi import resource_responses
+from kith.pagination.http import listing_route, respond
 from kith.pagination.listing import ListingRequest
-from kith.pagination.page import DEFAULT_LIMIT, page_response
-from kith.pagination.params import Cursor, Limit, ResourceId
+from kith.pagination.params import ResourceId
 from kith.people import merges, service
 from kith.people.listings import AUDIT, DUPLICATES
 from kith.people.schemas import AuditPage, DuplicateGroupPage, MergeRequest, MergeResult, UndoResult
@@ -23,17 +23,11 @@ class DuplicateController(Controller):
     path = "/contacts/duplicates"
     tags = ["contacts"]
 
-    @get("/", summary="Duplicate candidate groups, strongest first (cursor-paginated)", **listing_responses())
+    @get("/", summary="Duplicate candidate groups, strongest first (cursor-paginated)", **listing_route(DUPLICATES))
     async def list_duplicates(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[DuplicateGroupPage]:
-        page = await DUPLICATES.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
-        return page_response(request, page)
+        return await respond(request, db_reader, DUPLICATES, listing)
 
     @post(
         "/{group_id:int}/dismiss",
@@ -51,16 +45,11 @@ class AuditController(Controller):
     path = "/audit"
     tags = ["audit"]
 
-    @get("/", summary="Merges, undos and dismissals, newest first (cursor-paginated)", **listing_responses())
+    @get("/", summary="Merges, undos and dismissals, newest first (cursor-paginated)", **listing_route(AUDIT))
     async def list_audit(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[AuditPage]:
-        return page_response(request, await AUDIT.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor)))
+        return await respond(request, db_reader, AUDIT, listing)
 
 
 class MergeController(Controller):

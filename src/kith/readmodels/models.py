@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 
 from kith.db.paths import VIEWS_DIR
 
@@ -67,7 +68,7 @@ class ReadModel:
         return (VIEWS_DIR / f"{self.name}.sql").read_text()
 
     def hash_slices(self) -> tuple[Slice, ...]:
-        return tuple(Slice(self, f"{self.name}_h{k}", hash_index=k) for k in range(HASH_SLICES))
+        return _hash_slices(self)
 
     def own_slice(self, tenant_id: int) -> Slice:
         return Slice(self, f"{self.name}_t{tenant_id}", tenant_id=tenant_id)
@@ -132,6 +133,11 @@ class Slice:
             )
         indexes = _slice_part(self.model.sql).replace("{slice}", self.relation)
         return f"CREATE MATERIALIZED VIEW {self.relation} AS {query};\n{indexes}"
+
+
+@cache  # read on every request (a page's slices)
+def _hash_slices(model: ReadModel) -> tuple[Slice, ...]:
+    return tuple(Slice(model, f"{model.name}_h{k}", hash_index=k) for k in range(HASH_SLICES))
 
 
 SLICES_MARKER = "-- The read model's slices"

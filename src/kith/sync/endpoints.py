@@ -24,10 +24,10 @@ from kith.db.reads import Reader
 from kith.idempotency import Idempotency
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
-from kith.openapi import listing_responses, resource_responses
+from kith.openapi import resource_responses
+from kith.pagination.http import listing_route, respond
 from kith.pagination.listing import ListingRequest
-from kith.pagination.page import DEFAULT_LIMIT, page_response
-from kith.pagination.params import Cursor, Limit, ResourceId
+from kith.pagination.params import ResourceId
 from kith.plans import PlanLimits
 from kith.sync import receiving, service
 from kith.sync.listings import SYNC_RUNS
@@ -117,17 +117,11 @@ class SyncController(Controller):
         upload = partial(_receive, request, db_session, principal, plan, source, window, options)
         return await idempotency.respond(lambda: _accepted(request, db_session, db_engine, upload()), HTTP_202_ACCEPTED)
 
-    @get("/runs", summary="Sync runs, newest first (cursor-paginated)", **listing_responses())
+    @get("/runs", summary="Sync runs, newest first (cursor-paginated)", **listing_route(SYNC_RUNS))
     async def list_runs(
-        self,
-        request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor = None,
+        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
     ) -> Response[SyncRunPage]:
-        page = await SYNC_RUNS.page(db_reader, ListingRequest(principal.tenant_id, limit, cursor))
-        return page_response(request, page)
+        return await respond(request, db_reader, SYNC_RUNS, listing)
 
     @get(
         "/runs/{run_id:int}",
