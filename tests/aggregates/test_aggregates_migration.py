@@ -15,7 +15,7 @@ VERSIONS = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions
 MIGRATION = VERSIONS / "0018_read_model_slices.py"
 AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD)
 # The latest migration replacing a rows definition since 0018 (its frozen copy is ROWS: CREATE OR REPLACE VIEW).
-REPLACED = {TAG_STATS.name: VERSIONS / "0022_tag_stats_rows_per_contact.py"}
+REPLACED = {TAG_STATS.name: VERSIONS / "0023_tag_stats_rows_per_contact.py"}
 
 
 def load_migration(path: Path = MIGRATION):

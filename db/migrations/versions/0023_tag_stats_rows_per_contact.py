@@ -1,7 +1,7 @@
 """tag_stats_rows joins each contact's activity once, on the contact, before its distinct tags.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0023
+Revises: 0022
 
 Joining the 30-day activity to the distinct (contact, tag) rows left the planner no statistics for the
 join: a tenant's own slice was estimated at billions of rows (10,583,148,464 for the large tenant of
@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0023"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
