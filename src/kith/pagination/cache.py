@@ -5,7 +5,7 @@ Its page is kept per (tenant, path, query string), with its headers and ETag, un
 read in:
 - the tenant's write count: a write to the tenant's rows (contacts, contact keys, conversations,
   messages, mentions, sync runs) is announced (`rows`) by a trigger at commit, whoever wrote (migrations
-  0013, 0021); the process that wrote also counts it as its own commit returns (`forget_tenant`), so it
+  0013, 0022); the process that wrote also counts it as its own commit returns (`forget_tenant`), so it
   never serves its own stale page; every other process when the message arrives (the channel's delay,
   milliseconds);
 - the generation of each slice the page reads (the tenant's slice of each read model it names): a

@@ -1,7 +1,7 @@
 """The page cache keys on a slice's generation and sees sync runs change (kith.pagination.cache).
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 
 A refresh's announcement (`readmodel`) carries the slice's new generation; a write to sync_runs (the
 dashboard shows the last run) is announced as the tenant's rows (`rows`), like the tables of 0013.
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0021"
-down_revision = "0020"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
