@@ -16,7 +16,7 @@ class SyncRun(Timestamps, Base):
     __tablename__ = "sync_runs"
     __table_args__ = (
         Index("ix_sync_runs_tenant_created", "tenant_id", "created_at", "id"),
-        # The runs waiting for a refresh, which each refresh of a slice looks for (migration 0022).
+        # The runs waiting for a refresh, which each refresh of a slice looks for (migration 0021).
         Index(
             "ix_sync_runs_awaiting_refresh", "id", postgresql_where=text("(stages #>> '{refresh,status}') = 'waiting'")
         ),

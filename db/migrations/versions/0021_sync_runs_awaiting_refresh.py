@@ -1,7 +1,7 @@
 """The runs waiting for a refresh, indexed: every refresh of a slice looks for the runs it completes.
 
-Revision ID: 0022
-Revises: 0021
+Revision ID: 0021
+Revises: 0020
 
 Each successful refresh of a slice marks the sync runs waiting for it (kith.readmodels.queries.
 MARK_RUNS_REFRESHED). Without an index that was a scan of every run kept (90 days of them) per slice:
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0022"
-down_revision = "0021"
+revision = "0021"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
