@@ -75,6 +75,8 @@ async def test_every_index_leads_with_tenant(database_url):
         # The scheduler's look for connections due, across tenants (partial: active ones only).
         ("connections", "ix_connections_due"),
         ("connections", "ix_connections_last_run"),
+        # A refresh of a shared slice completes the waiting runs of all its tenants at once (partial: few wait).
+        ("sync_runs", "ix_sync_runs_awaiting_refresh"),
     ]
 
 

@@ -12,7 +12,7 @@
 --
 -- `search_key` is what `q` matches a substring of: the name, the nickname, the
 -- company, the emails and each phone's digits, one per line (so no match spans two of them),
--- unaccented and lower-cased by kith_search_text (migration 0023: unaccent is
+-- unaccented and lower-cased by kith_search_text (migration 0024: unaccent is
 -- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
 -- it answers `LIKE '%…%'` for any part of it.
 

@@ -3,17 +3,21 @@
 -- A contact carrying a tag twice counts once.
 
 CREATE VIEW tag_stats_rows AS
-WITH tagged AS (
-    SELECT DISTINCT c.tenant_id, c.id, c.score, t.tag
-    FROM contacts c
-    CROSS JOIN LATERAL unnest(c.tags) AS t(tag)
-    WHERE c.deleted_at IS NULL AND t.tag IS NOT NULL
-),
-activity AS (
+WITH activity AS (
     SELECT msg.tenant_id, msg.contact_id, count(*) AS messages_30d
     FROM messages msg
     WHERE msg.contact_id IS NOT NULL AND msg.sent_at >= now() - interval '30 days'
     GROUP BY msg.tenant_id, msg.contact_id
+),
+-- Each contact's activity joined once, on the contact's own key (the planner knows contacts.id is unique),
+-- then its distinct tags: joining activity to the distinct (contact, tag) rows instead made a tenant's
+-- own slice estimate billions of rows, and plan (and price) its aggregate for them.
+tagged AS (
+    SELECT c.tenant_id, c.score, t.tag, coalesce(a.messages_30d, 0) AS messages_30d
+    FROM contacts c
+    LEFT JOIN activity a ON a.tenant_id = c.tenant_id AND a.contact_id = c.id
+    CROSS JOIN LATERAL (SELECT DISTINCT x.tag FROM unnest(c.tags) AS x(tag) WHERE x.tag IS NOT NULL) t
+    WHERE c.deleted_at IS NULL
 )
 SELECT
     g.tenant_id,
@@ -21,9 +25,8 @@ SELECT
     lower(g.tag) COLLATE "C" AS name_key,
     count(*)::integer AS contacts,
     avg(g.score)::double precision AS avg_score,
-    coalesce(sum(a.messages_30d), 0)::integer AS messages_30d
+    sum(g.messages_30d)::integer AS messages_30d
 FROM tagged g
-LEFT JOIN activity a ON a.tenant_id = g.tenant_id AND a.contact_id = g.id
 GROUP BY g.tenant_id, g.tag;
 
 -- The read model's slices (kith.readmodels.models): materialized views of tag_stats_rows, each holding the

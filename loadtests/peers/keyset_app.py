@@ -1,7 +1,8 @@
 """The hand-tuned peer for bench_http: Litestar + asyncpg + msgspec, one keyset statement, no auth.
 
 What a careful engineer writes for "contacts by score, 50 a page" with nothing else to do: one
-prepared statement on the materialized view's (tenant, score, id) index, rows turned into the same
+prepared statement on the (tenant, score, id) index of the tenant's slice of contact_cards (its own
+slice if read_model_routes names one, else its hash slice; looked up once at start-up), rows turned into the same
 msgspec Structs Kith returns, a cursor that is the last row's key in base64 (unsigned), the page
 encoded straight to bytes. No auth, limits, fresh reads, ETag, metrics or request ids.
 
@@ -21,19 +22,27 @@ from kith.contacts.schemas import Contact, ContactPage
 
 FIELDS = Contact.__struct_fields__
 COLUMNS = ", ".join("coalesce(follow_up_due_key < now(), false) AS overdue" if f == "overdue" else f for f in FIELDS)
-FIRST = f"SELECT {COLUMNS} FROM contact_cards WHERE tenant_id = $1 ORDER BY score DESC, id DESC LIMIT $2"
+FIRST = "SELECT {columns} FROM {slice} WHERE tenant_id = $1 ORDER BY score DESC, id DESC LIMIT $2"
 AFTER = (
-    f"SELECT {COLUMNS} FROM contact_cards WHERE tenant_id = $1 AND (score, id) < ($3, $4)"
+    "SELECT {columns} FROM {slice} WHERE tenant_id = $1 AND (score, id) < ($3, $4)"
     " ORDER BY score DESC, id DESC LIMIT $2"
 )
 TENANT_ID = int(os.environ.get("PEER_TENANT_ID", "1"))
+HASH_SLICES = 8  # kith.readmodels.models.HASH_SLICES: contact_cards_h{tenant % 8} unless routed to its own
 pool: asyncpg.Pool | None = None
+statements: dict[str, str] = {}
 
 
 async def open_pool(_app: Litestar) -> None:
     global pool
     dsn = os.environ["PEER_DATABASE_URL"]
     pool = await asyncpg.create_pool(dsn, min_size=4, max_size=20, server_settings={"jit": "off"})
+    own = await pool.fetchval(
+        "SELECT relation FROM read_model_routes WHERE tenant_id = $1 AND read_model = 'contact_cards'", TENANT_ID
+    )
+    relation = own or f"contact_cards_h{TENANT_ID % HASH_SLICES}"
+    statements["first"] = FIRST.format(columns=COLUMNS, slice=relation)
+    statements["after"] = AFTER.format(columns=COLUMNS, slice=relation)
 
 
 def decode_cursor(cursor: str) -> tuple[float, int]:
@@ -46,9 +55,9 @@ async def contacts(limit: int = 50, cursor: str | None = None) -> Response:
     assert pool is not None
     async with pool.acquire() as conn:
         if cursor:
-            rows = await conn.fetch(AFTER, TENANT_ID, limit + 1, *decode_cursor(cursor))
+            rows = await conn.fetch(statements["after"], TENANT_ID, limit + 1, *decode_cursor(cursor))
         else:
-            rows = await conn.fetch(FIRST, TENANT_ID, limit + 1)
+            rows = await conn.fetch(statements["first"], TENANT_ID, limit + 1)
     items = [Contact(*(row[f] for f in FIELDS)) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:

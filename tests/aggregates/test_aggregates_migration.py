@@ -1,5 +1,6 @@
-"""The aggregate read models as migrated: the latest migration making each carries a frozen copy of its
-view file (today it must be the file), and every slice has its unique index and tenant_id-led indexes."""
+"""The aggregate read models as migrated: 0018 carries frozen copies of their view files, and a later migration
+replacing a rows definition or a whole view file its own (today they must be the files); every slice has its
+unique index and tenant_id-led indexes."""
 
 from __future__ import annotations
 
@@ -18,25 +19,31 @@ from kith.readmodels.models import (
 )
 
 VERSIONS = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions"
-SLICES, SEARCH, MESSAGES_DAILY = "0018_read_model_slices.py", "0023_contact_search.py", "0024_tenant_messages_daily.py"
+SLICES, SEARCH, MESSAGES_DAILY = "0018_read_model_slices.py", "0024_contact_search.py", "0025_tenant_messages_daily.py"
 AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD, TENANT_MESSAGES_DAILY)
+# The latest migration replacing a rows definition since 0018 (its frozen copy is ROWS: CREATE OR REPLACE VIEW).
+REPLACED = {TAG_STATS.name: "0023_tag_stats_rows_per_contact.py"}
 
 
 def load_migration(file: str):
-    spec = importlib.util.spec_from_file_location(file.removesuffix(".py"), VERSIONS / file)
+    spec = importlib.util.spec_from_file_location(f"migration_{file.removesuffix('.py')}", VERSIONS / file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def frozen_copy(name: str) -> str:
-    """The view file as the latest migration that makes the read model has it."""
+    """The view file as the latest migrations that make the read model have it."""
     if name == "tenant_dashboard":
         return load_migration(SEARCH).TENANT_DASHBOARD_SQL
     if name == "tenant_messages_daily":
         return load_migration(MESSAGES_DAILY).TENANT_MESSAGES_DAILY_SQL
-    migration = load_migration(SLICES)
-    return migration.ROWS_SQL[name] + migration.SLICE_INDEXES[name]
+    slices = load_migration(SLICES)
+    rows = slices.ROWS_SQL[name]
+    if name in REPLACED:  # the file's comments, then the replaced statement as a CREATE VIEW
+        replaced = load_migration(REPLACED[name]).ROWS.strip().replace("CREATE OR REPLACE VIEW", "CREATE VIEW", 1)
+        rows = rows[: rows.index("CREATE VIEW")] + replaced + "\n\n"
+    return rows + slices.SLICE_INDEXES[name]
 
 
 @pytest.mark.parametrize("model", AGGREGATES, ids=lambda m: m.name)
@@ -45,7 +52,7 @@ def test_frozen_copy_equals_the_view_file(model):
     assert frozen_copy(model.name) == rows + SLICES_MARKER + indexes
 
 
-@pytest.mark.parametrize("file", [SLICES, SEARCH, MESSAGES_DAILY])
+@pytest.mark.parametrize("file", [SLICES, SEARCH, MESSAGES_DAILY, *REPLACED.values()])
 def test_migration_reads_no_file(file):
     text = (VERSIONS / file).read_text()
     assert "read_text" not in text and "VIEWS_DIR" not in text

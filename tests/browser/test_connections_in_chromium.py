@@ -62,12 +62,14 @@ async def server(create_database: Callable, tmp_path_factory: pytest.TempPathFac
             stderr=subprocess.PIPE,
         )
         try:
-            for _ in range(300):
+            deadline = time.monotonic() + 120  # a loaded machine starts it slowly; never go on without it
+            while True:
                 try:
                     with urllib.request.urlopen(f"{base}/health", timeout=1):
                         break
                 except OSError:
                     assert process.poll() is None, process.stderr.read().decode()
+                    assert time.monotonic() < deadline, "kith serve did not answer /health within 120 s"
                     time.sleep(0.1)
             yield Server(base, token, url, tenant_id)
         finally:

@@ -12,8 +12,8 @@ read_model_routes names) with them, each created WITH DATA: that is a refresh.
 Frozen copies of db/views/contact_cards.sql and db/views/tenant_dashboard.sql as of this revision, and
 of how a slice is made of them (kith.readmodels.models as of this revision).
 
-Revision ID: 0023
-Revises: 0022
+Revision ID: 0024
+Revises: 0023
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0023"
-down_revision = "0022"
+revision = "0024"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
@@ -58,7 +58,7 @@ CONTACT_CARDS_SQL = r"""-- contact_cards: one row per live contact, with what th
 --
 -- `search_key` is what `q` matches a substring of: the name, the nickname, the
 -- company, the emails and each phone's digits, one per line (so no match spans two of them),
--- unaccented and lower-cased by kith_search_text (migration 0023: unaccent is
+-- unaccented and lower-cased by kith_search_text (migration 0024: unaccent is
 -- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
 -- it answers `LIKE '%…%'` for any part of it.
 

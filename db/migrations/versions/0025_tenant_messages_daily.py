@@ -7,8 +7,8 @@ every read model. Each slice is created WITH DATA: that is its first refresh.
 A frozen copy of db/views/tenant_messages_daily.sql as of this revision, and of how a slice is made of
 it (kith.readmodels.models as of this revision).
 
-Revision ID: 0024
-Revises: 0023
+Revision ID: 0025
+Revises: 0024
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from alembic import op
 
 from kith.db.scripts import run_sql_script
 
-revision = "0024"
-down_revision = "0023"
+revision = "0025"
+down_revision = "0024"
 branch_labels = None
 depends_on = None
 
