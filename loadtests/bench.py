@@ -53,6 +53,12 @@ PARTS = [
         ("pagination.",),
     ),
     Part(
+        "bench_search.py",
+        ("--tenant", "{tenant}", "--server"),
+        ("--tenant", "{tenant}", "--runs", "3"),
+        ("search.",),
+    ),
+    Part(
         "bench_http.py",
         ("--tenant", "{tenant}", "--seconds", "5", "--rounds", "3"),
         ("--tenant", "{tenant}", "--seconds", "1", "--rounds", "1", "--concurrency", "2"),

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,13 +60,24 @@ class Server:
     args: list[str]
     env: dict[str, str]
     process: subprocess.Popen | None = None
+    log: typing.IO[str] | None = None
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Its errors go to a file, shown if it never comes up.
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 -- open while the server runs, closed by stop()
+            "w+", prefix=f"bench-http-{self.name}-", suffix=".log"
+        )
+        self.process = subprocess.Popen(self.args, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def log_tail(self) -> str:
+        if self.log is None:
+            return ""
+        self.log.seek(0)
+        return "".join(self.log.readlines()[-15:])
 
     def stop(self) -> None:
         if self.process is not None:
@@ -75,6 +87,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.log is not None:
+            self.log.close()
 
 
 @dataclass
@@ -273,7 +287,10 @@ async def main() -> None:
         peer.start()
         fastapi.start()
         for server in (*kiths, peer, fastapi):
-            await wait_until_up(f"{server.base}/api/v1/contacts?limit=1")
+            try:
+                await wait_until_up(f"{server.base}/api/v1/contacts?limit=1")
+            except SystemExit as stopped:
+                raise SystemExit(f"{server.name}: {stopped}\n{server.log_tail()}") from None
         async with httpx.AsyncClient() as client:
             first = await client.get(f"{kiths[0].base}/api/v1/contacts", params={"limit": 50}, headers=headers)
         body_file.write_bytes(first.content)

@@ -23,6 +23,7 @@ import time
 import asyncpg
 from sqlalchemy.dialects import postgresql
 
+from figures import record
 from kith.contacts.listings import CONTACTS
 from kith.contacts.search import like_body
 from kith.db.engine import database_url
@@ -71,6 +72,15 @@ async def queries(conn: asyncpg.Connection, tenant_id: int) -> list[tuple[str, s
         " AND cardinality(emails) > 0 AND cardinality(phones) > 0 AND company IS NOT NULL ORDER BY id LIMIT 1",
         tenant_id,
     )
+    found = (
+        []
+        if one is None
+        else [  # a tiny tenant may have nobody with all three
+            ("one email", one["email"]),
+            ("one phone's digits", one["phone"][-7:]),
+            ("a company", one["company"]),
+        ]
+    )
     return [
         ("no q", None),
         ("family name, plain", "muller"),
@@ -78,9 +88,7 @@ async def queries(conn: asyncpg.Connection, tenant_id: int) -> list[tuple[str, s
         ("family name, capitals", "MÜLLER"),
         ("first name", "Karen"),
         ("middle of a name", "ansso"),
-        ("one email", one["email"]),
-        ("one phone's digits", one["phone"][-7:]),
-        ("a company", one["company"]),
+        *found,
         ("two letters", "an"),
         ("nobody", "qxzvk"),
     ]
@@ -112,6 +120,8 @@ async def main() -> None:
                 conn, *compile_page(tenant_id, args.sort, q, None), args.runs, args.server
             )
             found = [row for row in rows if row["segment"] is not None]
+            key_name = "search." + "_".join(kind.replace("'", "").replace(",", "").split())
+            record(f"{key_name}.page_1", median=first_p50, p99=first_p99, rows=len(found))
             second = "—".rjust(10) + " " + "—".rjust(7)
             if len(found) > PAGE:  # the next page seeks from the last row of this one
                 key = tuple(found[PAGE - 1][f"key_{i}"] for i in range(len(sort.columns)))
@@ -119,6 +129,7 @@ async def main() -> None:
                     conn, *compile_page(tenant_id, args.sort, q, Position("next", key)), args.runs, args.server
                 )
                 second = f"{p50:>8.2f}ms {p99:>5.2f}ms"
+                record(f"{key_name}.page_2", median=p50, p99=p99)
             shown = "" if q is None else q[:44]
             print(f"{kind:<24} {shown:<44} | {first_p50:>8.2f}ms {first_p99:>5.2f}ms | {second} | {len(found)}")
     finally:

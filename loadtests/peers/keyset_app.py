@@ -18,13 +18,15 @@ import asyncpg
 import msgspec
 from litestar import Litestar, Response, get
 
+from kith.contacts.listings import CONTACT_COLUMNS
 from kith.contacts.schemas import Contact, ContactPage
 
 FIELDS = Contact.__struct_fields__
-COLUMNS = ", ".join("coalesce(follow_up_due_key < now(), false) AS overdue" if f == "overdue" else f for f in FIELDS)
-FIRST = "SELECT {columns} FROM {slice} WHERE tenant_id = $1 ORDER BY score DESC, id DESC LIMIT $2"
+# The card's columns, and what Kith computes against now (overdue, overdue_days) as Kith computes it.
+COLUMNS = ", ".join(f"{CONTACT_COLUMNS[f]} AS {f}" if f in CONTACT_COLUMNS else f"r.{f}" for f in FIELDS)
+FIRST = "SELECT {columns} FROM {slice} r WHERE tenant_id = $1 ORDER BY score DESC, id DESC LIMIT $2"
 AFTER = (
-    "SELECT {columns} FROM {slice} WHERE tenant_id = $1 AND (score, id) < ($3, $4)"
+    "SELECT {columns} FROM {slice} r WHERE tenant_id = $1 AND (score, id) < ($3, $4)"
     " ORDER BY score DESC, id DESC LIMIT $2"
 )
 TENANT_ID = int(os.environ.get("PEER_TENANT_ID", "1"))
@@ -36,13 +38,20 @@ statements: dict[str, str] = {}
 async def open_pool(_app: Litestar) -> None:
     global pool
     dsn = os.environ["PEER_DATABASE_URL"]
-    pool = await asyncpg.create_pool(dsn, min_size=4, max_size=20, server_settings={"jit": "off"})
+    pool = await asyncpg.create_pool(
+        dsn, min_size=4, max_size=20, server_settings={"jit": "off"}, init=decode_json_columns
+    )
     own = await pool.fetchval(
         "SELECT relation FROM read_model_routes WHERE tenant_id = $1 AND read_model = 'contact_cards'", TENANT_ID
     )
     relation = own or f"contact_cards_h{TENANT_ID % HASH_SLICES}"
     statements["first"] = FIRST.format(columns=COLUMNS, slice=relation)
     statements["after"] = AFTER.format(columns=COLUMNS, slice=relation)
+
+
+async def decode_json_columns(conn: asyncpg.Connection) -> None:
+    """Addresses and related names are jsonb: lists in the item, as Kith returns them."""
+    await conn.set_type_codec("jsonb", encoder=msgspec.json.encode, decoder=msgspec.json.decode, schema="pg_catalog")
 
 
 def decode_cursor(cursor: str) -> tuple[float, int]:

@@ -20,10 +20,10 @@ from kith.readmodels.coalesced_refresh import refresh_all
 # Plain GROUP BY / count queries over the base tables: what the dashboard must equal.
 EXPECTED_NUMBERS = """
 WITH last_msg AS (
-    SELECT c.id, c.cadence_days, max(m.sent_at) AS last_at
+    SELECT c.id, c.cadence_days, c.created_at, max(m.sent_at) AS last_at
     FROM contacts c LEFT JOIN messages m ON m.contact_id = c.id
     WHERE c.tenant_id = $1 AND c.deleted_at IS NULL
-    GROUP BY c.id, c.cadence_days
+    GROUP BY c.id, c.cadence_days, c.created_at
 ),
 latest AS (
     SELECT DISTINCT ON (conversation_id) conversation_id, direction FROM messages
@@ -32,7 +32,8 @@ latest AS (
 SELECT
     (SELECT count(*) FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL) AS contacts,
     (SELECT count(*) FROM last_msg WHERE cadence_days IS NOT NULL
-        AND coalesce(last_at + make_interval(days => cadence_days), '-infinity') < now()) AS overdue_contacts,
+        -- a cadence counts from the last message, or from the contact's creation if none yet
+        AND coalesce(last_at, created_at) + make_interval(days => cadence_days) < now()) AS overdue_contacts,
     (SELECT count(*) FROM messages WHERE tenant_id = $1 AND sent_at >= now() - interval '7 days') AS messages_7d,
     (SELECT count(*) FROM messages WHERE tenant_id = $1 AND sent_at >= now() - interval '30 days') AS messages_30d,
     (SELECT count(*) FROM latest WHERE direction = 'in') AS conversations_awaiting_reply
