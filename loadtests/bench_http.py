@@ -120,13 +120,20 @@ def lua_script(requests: list[tuple[str, dict[str, str]]], headers: dict[str, st
     request's table holds the common ones too."""
 
     def table(extra: dict[str, str]) -> str:
-        return "{" + ", ".join(f'["{k}"] = "{v}"' for k, v in {**headers, **extra}.items()) + "}"
+        return "{" + ", ".join(f"[{lua_string(k)}] = {lua_string(v)}" for k, v in {**headers, **extra}.items()) + "}"
 
-    lines = ["reqs = {", *(f'  {{"{path}", {table(extra)}}},' for path, extra in requests), "}"]
+    lines = ["reqs = {", *(f"  {{{lua_string(path)}, {table(extra)}}}," for path, extra in requests), "}"]
     lines.append(
         'i = 0\nrequest = function()\n  i = i % #reqs + 1\n  return wrk.format("GET", reqs[i][1], reqs[i][2])\nend'
     )
     return "\n".join(lines) + "\n"
+
+
+def lua_string(value: str) -> str:
+    """`value` as a Lua string literal. An ETag holds double quotes: written bare, they made the script a
+    syntax error, which wrk reports on stderr and then ignores, sending `GET /` instead of the script's
+    requests (the 304 figures measured the web client's page)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def free_port() -> int:
@@ -143,7 +150,7 @@ def run_wrk(scenario: Scenario, headers: dict[str, str], seconds: float, concurr
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(lua_script(scenario.requests, headers))
     try:
-        out = subprocess.run(
+        done = subprocess.run(
             [
                 "wrk",
                 "-t1",
@@ -157,9 +164,12 @@ def run_wrk(scenario: Scenario, headers: dict[str, str], seconds: float, concurr
             capture_output=True,
             text=True,
             check=True,
-        ).stdout
+        )
     finally:
         script.unlink()
+    if str(script) in done.stderr:  # wrk reports a script it cannot load, then runs without it
+        raise SystemExit(f"{scenario.name}: wrk did not load its script: {done.stderr.strip()}")
+    out = done.stdout
     scenario.rps.append(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)))
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     scenario.p99_ms.append(float(p99.group(1)) * _UNITS[p99.group(2)])
@@ -167,6 +177,25 @@ def run_wrk(scenario: Scenario, headers: dict[str, str], seconds: float, concurr
         scenario.errors += int(errors.group(1))
     if errors := re.search(r"Socket errors: (.*)", out):
         scenario.errors += sum(int(n) for n in re.findall(r"\d+", errors.group(1)))
+
+
+async def wait_for_quiet_database(conn: asyncpg.Connection, timeout: float = 180.0) -> float:
+    """Wait until no other statement runs in the benchmark's database; the seconds waited.
+
+    A server keeps answering requests wrk gave up on: the OFFSET/COUNT(*) peer's run leaves queued
+    statements that took the CPU from whichever scenario came next (always the same one, since the
+    rotation keeps the order's neighbours: it made Kith with the memory limits store look 6× slower
+    than with Redis)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        busy = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND state = 'active' AND pid <> pg_backend_pid()"
+        )
+        if not busy:
+            break
+        await asyncio.sleep(0.2)
+    return time.monotonic() - started
 
 
 def kith_cursor(codec: CursorCodec, tenant_id: int, score: float, contact_id: int) -> str:
@@ -327,9 +356,11 @@ async def main() -> None:
                 Scenario(f"{server.name} 304", f"kith_304{suffix}", server, repeat),
             ]
         load = os.getloadavg()
+        waited = 0.0
         for round_number in range(args.rounds):
             shift = round_number % len(scenarios)
             for scenario in scenarios[shift:] + scenarios[:shift]:
+                waited += await wait_for_quiet_database(conn)
                 run_wrk(scenario, headers, args.seconds, args.concurrency)
     finally:
         await conn.execute(
@@ -346,7 +377,8 @@ async def main() -> None:
         f"contacts by score, 50 a page ({len(first.content):,} bytes), tenant {args.tenant!r} ({len(rows):,} contacts); "
         f"wrk -t1 -c{args.concurrency}, {args.seconds:.0f} s × {args.rounds} rounds (order rotating), "
         f"--workers {args.workers} each; load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} "
-        f"on {os.cpu_count()} CPUs (shared machine)"
+        f"on {os.cpu_count()} CPUs (shared machine); {waited:.0f} s waited in all for the database to be quiet"
+        " before a scenario"
     )
     print(f"{'':44} {'req/s':>8} {'p99 ms':>8} {'/floor':>7} {'/peer':>7} {'errors':>7}")
     for s in scenarios:
