@@ -14,6 +14,15 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+# What Litestar's PrometheusMiddleware recorded (same names, labels and buckets), now counted in Kith's own
+# request pass (kith.observability.requests): one pass instead of two, each label set bound once.
+_REQUEST_LABELS = ["method", "path", "status_code", "app_name"]
+REQUESTS = Counter("kith_requests_total", "Total requests", _REQUEST_LABELS)
+REQUEST_SECONDS = Histogram("kith_request_duration_seconds", "Request duration, in seconds", _REQUEST_LABELS)
+REQUESTS_IN_PROGRESS = Gauge(
+    "kith_requests_in_progress", "Total requests currently in progress", _REQUEST_LABELS, multiprocess_mode="livesum"
+)
+REQUEST_ERRORS = Counter("kith_requests_error_total", "Total errors in requests", _REQUEST_LABELS)
 SQL_STATEMENTS = Histogram(
     "kith_sql_statements_per_request",
     "SQL statements a request executed (token look-up included).",

@@ -14,7 +14,6 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins import InitPluginProtocol
-from litestar.plugins.prometheus import PrometheusConfig
 
 from kith.auth.dependencies import provide_plan, provide_principal
 from kith.auth.known_tokens import KNOWN_TOKENS_STATE_KEY, TOKEN_USE_STATE_KEY, KnownTokens, TokenUse
@@ -173,7 +172,6 @@ class KithPlugin(InitPluginProtocol):
         app_config.middleware.extend(
             [
                 RequestContextMiddleware(),
-                PrometheusConfig(app_name="kith", prefix="kith", group_path=True, exclude=["^/metrics$"]).middleware,
                 # Hostile text is refused before a rate-limit lookup or authentication costs anything.
                 TextGuardMiddleware,
                 address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
