@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from kith.pagination.listing import Listing
 
 PAGE_CACHE_STATE_KEY = "kith_page_cache"
-_PENDING = "kith_page_pending"  # request.state: what etag_response needs to keep the page
 ENTRY_OVERHEAD = 512  # bytes an entry costs beside its body (key, headers, bookkeeping), roughly
 
 PageKey = tuple[int, str, bytes]  # tenant, path, query string
@@ -83,6 +82,11 @@ class CachedPage:
     etag: str
     state: PageState
     expires_at: float | None
+    raw_headers: list[tuple[bytes, bytes]]  # `headers` as an ASGI response start carries them
+
+
+def raw_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
 
 
 class PageCache:
@@ -162,30 +166,55 @@ def page_cache(app: Litestar) -> PageCache:
 def not_modified(request: Request, etag: str) -> bool:
     """Whether If-None-Match names `etag`: weak comparison (RFC 9110 13.1.2), so `W/"x"` (as a compressing
     proxy may rewrite it) matches `"x"`; `*` matches any."""
+    return not_modified_header(request.scope, etag)
+
+
+def not_modified_header(scope: Any, etag: str) -> bool:
+    """`not_modified` on the raw ASGI scope: every If-None-Match header (several are one list, RFC 9110 5.3)."""
+    values = [v.decode("latin-1") for k, v in scope["headers"] if k == b"if-none-match"]
+    return bool(values) and _matches(",".join(values), etag)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
     opaque = etag.removeprefix("W/")
-    tags = (t.strip() for t in request.headers.get("if-none-match", "").split(","))
+    tags = (t.strip() for t in if_none_match.split(","))
     return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in tags)
+
+
+_LOOKED_UP = "kith_page_looked_up"  # scope: a lookup made before routing's handler (kept_page), reused after
+
+
+def kept_page(scope: Any, route_handler: Any, principal: Any) -> CachedPage | None:
+    """The kept page of this GET (or None), looked up once per request: what `serve_cached_page` and
+    `keep_page` then need is noted in the scope. Called by the first pass that knows the principal
+    (kith.server.pages answers a hit there), else by `serve_cached_page`."""
+    if (looked_up := scope.get(_LOOKED_UP)) is not None:
+        return looked_up[0]
+    caching: PageCaching | None = route_handler.opt.get("page_cache")
+    if caching is None or scope["method"] != "GET":
+        scope[_LOOKED_UP] = (None, None)
+        return None
+    cache = page_cache(scope["litestar_app"])
+    if not cache.enabled:
+        scope[_LOOKED_UP] = (None, None)
+        return None
+    key = (principal.tenant_id, scope["path"], scope["query_string"])
+    relations = caching.relations(principal.tenant_id)
+    state = cache.state(key, relations, caching.clock(principal) if caching.clock else None)
+    page = cache.get(key, state)
+    scope[_LOOKED_UP] = (page, None if page is not None else (key, relations, state, caching))
+    return page
 
 
 async def serve_cached_page(request: Request) -> Response | None:
     """Before a GET handler that opted in: its kept page (or a 304), else note what keeping it needs."""
-    caching: PageCaching | None = request.route_handler.opt.get("page_cache")
-    if caching is None or request.method != "GET":
+    if request.method != "GET" or "page_cache" not in request.route_handler.opt:  # (OPTIONS has no user)
         return None
-    cache = page_cache(request.app)
-    if not cache.enabled:
+    if (page := kept_page(request.scope, request.route_handler, request.user)) is None:
         return None
-    scope = request.scope
-    principal = request.user
-    key = (principal.tenant_id, scope["path"], scope["query_string"])
-    relations = caching.relations(principal.tenant_id)
-    state = cache.state(key, relations, caching.clock(principal) if caching.clock else None)
-    if (page := cache.get(key, state)) is not None:
-        if not_modified(request, page.etag):
-            return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=page.headers)
-        return Response(content=page.body, media_type="application/json", headers=page.headers)
-    request.state[_PENDING] = (key, relations, state, caching)
-    return None
+    if not_modified(request, page.etag):
+        return Response(content=b"", status_code=HTTP_304_NOT_MODIFIED, headers=page.headers)
+    return Response(content=page.body, media_type="application/json", headers=page.headers)
 
 
 def keep_page(
@@ -193,11 +222,13 @@ def keep_page(
 ) -> None:
     """Called with every page answered: kept when its route opted in, the cache let it be read, its state
     still holds and it does not turn by the clock at once (`expires_at`, or the route's `expires`)."""
-    if (pending := request.state.get(_PENDING)) is None:
+    looked_up = request.scope.get(_LOOKED_UP)
+    if looked_up is None or (pending := looked_up[1]) is None:
         return
     key, relations, state, caching = pending
     if expires_at is None and caching.expires is not None:
         expires_at = caching.expires(value)
     if expires_at is not None and expires_at <= time.time():
         return
-    page_cache(request.app).keep(key, CachedPage(body, headers, etag, state, expires_at), relations)
+    page = CachedPage(body, headers, etag, state, expires_at, raw_headers(headers))
+    page_cache(request.app).keep(key, page, relations)

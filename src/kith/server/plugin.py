@@ -42,7 +42,7 @@ from kith.server.docs import docs_assets_router, docs_render_plugin
 from kith.server.guards import KithRequest, TextGuardMiddleware
 from kith.server.head import answer_head_as_get
 from kith.server.options import point_options_at_their_routes
-from kith.server.pages import WriterForgetsItsPagesMiddleware
+from kith.server.pages import KeptPagesMiddleware
 from kith.server.routes import API_CONTROLLERS, PUBLIC_API_CONTROLLERS
 from kith.system.endpoints import SystemController
 from kith.tasks import jobs as _  # noqa: F401 - defines the jobs the API requests (sent by name)
@@ -176,7 +176,7 @@ class KithPlugin(InitPluginProtocol):
                 TextGuardMiddleware,
                 address_rate_limit(settings.limits.requests_per_minute_per_address, exclude=UNLIMITED_PATHS),
                 DefineMiddleware(BearerTokenMiddleware, exclude=PUBLIC_PATHS),
-                WriterForgetsItsPagesMiddleware(),
+                KeptPagesMiddleware(),
             ]
         )
         app_config.before_send.append(security_headers(API_PREFIX, web_client_prefix="/app/"))
