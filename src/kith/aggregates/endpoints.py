@@ -79,10 +79,8 @@ class CompanyController(Controller):
         summary="Companies of the tenant's contacts (cursor-paginated)",
         **listing_route(COMPANIES, page_cache=PageCaching.of(COMPANIES)),
     )
-    async def list_companies(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
-    ) -> Response[CompanyPage]:
-        return await respond(request, db_reader, COMPANIES, listing)
+    async def list_companies(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[CompanyPage]:
+        return await respond(request, COMPANIES, listing)
 
     @get(
         "/{name:str}",
@@ -109,11 +107,10 @@ class CompanyController(Controller):
     async def list_company_contacts(
         self,
         request: Request,
-        db_reader: NamedDependency[Reader],
         name: CompanyName,
         listing: NamedDependency[ListingRequest],
     ) -> Response[ContactPage]:
-        return await respond(request, db_reader, COMPANY_CONTACTS, replace(listing, scope={"company": name}))
+        return await respond(request, COMPANY_CONTACTS, replace(listing, scope={"company": name}))
 
     @get(
         "/{name:str}/mentions/daily",
@@ -145,10 +142,8 @@ class TagController(Controller):
         summary="Tags on the tenant's contacts (cursor-paginated)",
         **listing_route(TAGS, page_cache=PageCaching.of(TAGS)),
     )
-    async def list_tags(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
-    ) -> Response[TagPage]:
-        return await respond(request, db_reader, TAGS, listing)
+    async def list_tags(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[TagPage]:
+        return await respond(request, TAGS, listing)
 
 
 class MentionController(Controller):
@@ -160,7 +155,5 @@ class MentionController(Controller):
         summary="News mentions, newest first (cursor-paginated)",
         **listing_route(MENTIONS, page_cache=PageCaching.of(MENTIONS)),
     )
-    async def list_mentions(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
-    ) -> Response[MentionPage]:
-        return await respond(request, db_reader, MENTIONS, listing)
+    async def list_mentions(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[MentionPage]:
+        return await respond(request, MENTIONS, listing)

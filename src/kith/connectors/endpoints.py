@@ -20,7 +20,6 @@ from kith.auth.scopes import IMPORT
 from kith.connectors import service
 from kith.connectors.listings import CONNECTIONS
 from kith.connectors.schemas import AuthorizationLink, Connection, ConnectionPage, OAuthProvider
-from kith.db.reads import Reader
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
 from kith.openapi import public_responses, resource_responses
@@ -46,9 +45,9 @@ class ConnectionController(Controller):
 
     @get("/", summary="Connections to external accounts, newest first (cursor-paginated)", **listing_route(CONNECTIONS))
     async def list_connections(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
+        self, request: Request, listing: NamedDependency[ListingRequest]
     ) -> Response[ConnectionPage]:
-        return await respond(request, db_reader, CONNECTIONS, listing)
+        return await respond(request, CONNECTIONS, listing)
 
     @get("/{connection_id:int}", summary="One connection", **resource_responses(HTTP_404_NOT_FOUND))
     async def get_connection(

@@ -46,10 +46,8 @@ class ContactController(Controller):
     tags = ["contacts"]
 
     @get("/", summary="List contacts (cursor-paginated)", **listing_route(CONTACTS, page_cache=CONTACT_PAGES))
-    async def list_contacts(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
-    ) -> Response[ContactPage]:
-        return await respond(request, db_reader, CONTACTS, listing)
+    async def list_contacts(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[ContactPage]:
+        return await respond(request, CONTACTS, listing)
 
     @get(
         "/birthdays", summary="Upcoming birthdays, soonest first", **listing_route(BIRTHDAYS, page_cache=BIRTHDAY_PAGES)
@@ -57,25 +55,19 @@ class ContactController(Controller):
     async def list_birthdays(
         self,
         request: Request,
-        db_reader: NamedDependency[Reader],
-        principal: NamedDependency[Principal],
         within_days: Annotated[int, Parameter(ge=1, le=366)] = 14,
         *,
         listing: NamedDependency[ListingRequest],  # after the window: the listing's parameters come last
     ) -> Response[BirthdayPage]:
-        return await respond(
-            request, db_reader, BIRTHDAYS, listing, service.birthday_plan(principal.time_zone, within_days)
-        )
+        return await respond(request, BIRTHDAYS, listing, service.birthday_plan(request.user.time_zone, within_days))
 
     @get(
         "/overdue",
         summary="Contacts past their cadence, most overdue first",
         **listing_route(OVERDUE, page_cache=OVERDUE_PAGES),
     )
-    async def list_overdue(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
-    ) -> Response[ContactPage]:
-        return await respond(request, db_reader, OVERDUE, listing)
+    async def list_overdue(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[ContactPage]:
+        return await respond(request, OVERDUE, listing)
 
     @get(
         "/{contact_id:int}",

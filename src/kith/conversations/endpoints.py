@@ -53,9 +53,9 @@ class ConversationController(Controller):
         **listing_route(CONVERSATIONS, page_cache=PageCaching.of(CONVERSATIONS)),
     )
     async def list_conversations(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
+        self, request: Request, listing: NamedDependency[ListingRequest]
     ) -> Response[ConversationPage]:
-        return await respond(request, db_reader, CONVERSATIONS, listing)
+        return await respond(request, CONVERSATIONS, listing)
 
     @get(
         "/{conversation_id:int}",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
 from sqlalchemy import Executable, Row
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
@@ -49,6 +50,9 @@ def create_reader(database_url: str, pool_size: int, pool_timeout: float) -> Asy
         max_overflow=0,
         pool_timeout=pool_timeout,
         connect_args={"server_settings": READER_SERVER_SETTINGS},
+        # jsonb columns (a contact card's addresses, related names) by msgspec: the dialect's default,
+        # json.loads, was 8% of an uncached page's time (two values a row).
+        json_deserializer=msgspec.json.decode,
     )
 
 

@@ -1,9 +1,8 @@
 """A listing's HTTP surface, from its spec: a route is the spec plus its path.
 
     @get("/", summary="…", **listing_route(CONTACTS, page_cache=…))
-    async def list_contacts(self, request: Request, db_reader: NamedDependency[Reader],
-                            listing: NamedDependency[ListingRequest]) -> Response[ContactPage]:
-        return await respond(request, db_reader, CONTACTS, listing)
+    async def list_contacts(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[ContactPage]:
+        return await respond(request, CONTACTS, listing)
 
 `listing_route` gives the route a `listing` dependency whose parameters are the spec's: `sort` (the
 spec's sort names as an enum, its default sort the default; only when it has more than one), one query
@@ -19,9 +18,10 @@ import inspect
 from typing import Any, Literal
 
 from litestar import Request, Response
-from litestar.di import NamedDependency, Provide
+from litestar.di import Provide
 from litestar.params import FromQuery
 
+from kith.db.replicas import provide_db_reader
 from kith.openapi import listing_responses
 from kith.pagination.listing import Listing, ListingRequest, SegmentPlan
 from kith.pagination.page import DEFAULT_LIMIT, page_response
@@ -51,15 +51,15 @@ def listing_query(listing: Listing) -> Provide:
     """The dependency turning a request's query into the listing's ListingRequest (the caller's tenant)."""
     filters = {name: spec for name, spec in listing.filters.items() if spec.param is not None}
 
-    def provide(principal: Any, **query: Any) -> ListingRequest:
+    def provide(request: Request, **query: Any) -> ListingRequest:
         values = {name: query[name] for name in filters}
         for name, spec in filters.items():
             if spec.convert is not None and values[name] is not None:
                 values[name] = spec.convert(values[name])
-        return ListingRequest(principal.tenant_id, query["limit"], query["cursor"], query.get("sort"), values)
+        return ListingRequest(request.user.tenant_id, query["limit"], query["cursor"], query.get("sort"), values)
 
     parameters = [
-        inspect.Parameter("principal", inspect.Parameter.KEYWORD_ONLY, annotation=NamedDependency[Any]),
+        inspect.Parameter("request", inspect.Parameter.KEYWORD_ONLY, annotation=Request),
         *listing_parameters(listing),
     ]
     provide.__signature__ = inspect.Signature(parameters, return_annotation=ListingRequest)  # type: ignore[attr-defined]
@@ -77,7 +77,9 @@ def listing_route(listing: Listing, *statuses: int, page_cache: Any = None) -> d
 
 
 async def respond(
-    request: Request, source: Any, listing: Listing, query: ListingRequest, segments: SegmentPlan | None = None
+    request: Request, listing: Listing, query: ListingRequest, segments: SegmentPlan | None = None
 ) -> Response:
-    """The page the request asks for, as JSON with its Link, ETag and X-Data-As-Of (or a 304)."""
-    return page_response(request, await listing.page(source, query, segments))
+    """The page the request asks for, as JSON with its Link, ETag and X-Data-As-Of (or a 304), read on the
+    request's reader (kith.db.replicas). The reader is not a dependency of the route: its handler then has one
+    dependency (`listing`), resolved without a task group (Litestar runs a batch of two or more in one)."""
+    return page_response(request, await listing.page(provide_db_reader(request), query, segments))

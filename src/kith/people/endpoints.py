@@ -9,7 +9,6 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_404_NOT
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kith.auth.principal import Principal
-from kith.db.reads import Reader
 from kith.openapi import resource_responses
 from kith.pagination.http import listing_route, respond
 from kith.pagination.listing import ListingRequest
@@ -25,9 +24,9 @@ class DuplicateController(Controller):
 
     @get("/", summary="Duplicate candidate groups, strongest first (cursor-paginated)", **listing_route(DUPLICATES))
     async def list_duplicates(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
+        self, request: Request, listing: NamedDependency[ListingRequest]
     ) -> Response[DuplicateGroupPage]:
-        return await respond(request, db_reader, DUPLICATES, listing)
+        return await respond(request, DUPLICATES, listing)
 
     @post(
         "/{group_id:int}/dismiss",
@@ -46,10 +45,8 @@ class AuditController(Controller):
     tags = ["audit"]
 
     @get("/", summary="Merges, undos and dismissals, newest first (cursor-paginated)", **listing_route(AUDIT))
-    async def list_audit(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
-    ) -> Response[AuditPage]:
-        return await respond(request, db_reader, AUDIT, listing)
+    async def list_audit(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[AuditPage]:
+        return await respond(request, AUDIT, listing)
 
 
 class MergeController(Controller):

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.auth.principal import Principal
 from kith.auth.scopes import IMPORT
-from kith.db.reads import Reader
 from kith.idempotency import Idempotency
 from kith.jobqueue.outbox import send_requested, take_requested
 from kith.links import link_to
@@ -118,10 +117,8 @@ class SyncController(Controller):
         return await idempotency.respond(lambda: _accepted(request, db_session, db_engine, upload()), HTTP_202_ACCEPTED)
 
     @get("/runs", summary="Sync runs, newest first (cursor-paginated)", **listing_route(SYNC_RUNS))
-    async def list_runs(
-        self, request: Request, db_reader: NamedDependency[Reader], listing: NamedDependency[ListingRequest]
-    ) -> Response[SyncRunPage]:
-        return await respond(request, db_reader, SYNC_RUNS, listing)
+    async def list_runs(self, request: Request, listing: NamedDependency[ListingRequest]) -> Response[SyncRunPage]:
+        return await respond(request, SYNC_RUNS, listing)
 
     @get(
         "/runs/{run_id:int}",
