@@ -31,6 +31,15 @@ async def test_metrics_count_requests_and_their_statements(client, make_tenant):
     assert 'kith_sync_runs_waiting{status="queued"}' in text
 
 
+async def test_metrics_count_a_refused_request_under_its_status(client, make_tenant):
+    """A 401 (raised by authentication, answered by the exception handlers) counts as a 401, not a 200."""
+    assert (await client.get("/api/v1/contacts/birthdays")).status_code == 401
+    text = (await client.get("/metrics")).text
+    counted = re.findall(r'kith_requests_total\{([^}]*path="/api/v1/contacts/birthdays"[^}]*)\} ([0-9.]+)', text)
+    assert counted and all('status_code="401"' in labels for labels, _ in counted), counted
+    assert not re.search(r'kith_requests_total\{[^}]*path="/metrics"', text)  # the scrape is not counted
+
+
 async def test_large_answers_are_compressed(client, make_tenant):
     tenant = await make_tenant()
     for i in range(30):
