@@ -9,11 +9,15 @@ the request's session is used instead, so it reads what it wrote.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, runtime_checkable
 
+import asyncpg
 import msgspec
-from sqlalchemy import Executable, Row
+from sqlalchemy import Executable, Row, TextClause
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from kith.db.urls import sqlalchemy_url
@@ -66,3 +70,45 @@ async def fetch_all(source: Source, statement: Executable, params: dict[str, Any
 async def fetch_first(source: Source, statement: Executable, params: dict[str, Any] | None = None) -> Row | None:
     rows = await fetch_all(source, statement, params)
     return rows[0] if rows else None
+
+
+_DIALECT = asyncpg_dialect()
+# A statement's text as the driver takes it ($1, $2, …) and its parameters' names in that order, per statement
+# (the listing machinery builds each shape's statement once and keeps it, kith.pagination.listing).
+_driver_sql: dict[int, tuple[TextClause, str, tuple[str, ...]]] = {}
+
+
+def driver_sql(statement: TextClause) -> tuple[str, tuple[str, ...]]:
+    if (known := _driver_sql.get(id(statement))) is None or known[0] is not statement:
+        compiled = statement.compile(dialect=_DIALECT)
+        known = _driver_sql[id(statement)] = (statement, str(compiled), tuple(compiled.positiontup or ()))
+    return known[1], known[2]
+
+
+async def fetch_positional(source: Source, statement: TextClause, params: dict[str, Any]) -> Sequence[Any]:
+    """The rows of one statement, each indexable by position and slice.
+
+    On the reader engine the statement goes to the driver itself: asyncpg prepares it once per connection
+    (its statement cache; the reader's connections plan it generically) and returns its records, without
+    SQLAlchemy's execution context and result rows (~200 µs of a listing page's Python time, measured in
+    process). It is still counted where statements are counted (the engine's `before_cursor_execute`
+    listeners: metrics, tests), and a driver error is a DBAPIError (its `orig` the driver's, with its
+    sqlstate), the connection invalidated when it is gone, as SQLAlchemy would. A session (a read after a
+    write in the same request) or a routed read (replicas, with their failover) takes the usual path.
+    """
+    if not isinstance(source, AsyncEngine):
+        return await fetch_all(source, statement, params)
+    sql, names = driver_sql(statement)
+    args = [params[name] for name in names]
+    async with source.connect() as connection:
+        sync = connection.sync_connection
+        if sync is not None and sync.dispatch.before_cursor_execute:
+            sync.dispatch.before_cursor_execute(sync, None, sql, tuple(args), None, False)
+        driver = (await connection.get_raw_connection()).driver_connection
+        try:
+            return await driver.fetch(sql, *args)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+            gone = driver.is_closed() or isinstance(exc, (asyncpg.ConnectionDoesNotExistError, OSError))
+            if gone:
+                await connection.invalidate(exc)
+            raise DBAPIError(sql, tuple(args), exc, connection_invalidated=gone) from exc

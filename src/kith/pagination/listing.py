@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 from sqlalchemy import TextClause, text
 
-from kith.db.reads import Source, fetch_all
+from kith.db.reads import Source, fetch_positional
 from kith.pagination.cursor import Binding, Direction, Position
 from kith.pagination.keyset import Sort
 from kith.pagination.page import Freshness, Listed, Page, build_page, codec
@@ -47,6 +47,7 @@ __all__ = ["Filter", "Listing", "ListingRequest", "Position", "Segment", "Sort"]
 
 KEY_PREFIX = "key_"
 META_COLUMNS = 5  # as_of, generation, routed, found, segment: then the sort key's columns, then the item's fields
+_AS_OF, _GENERATION, _ROUTED, _FOUND, _SEGMENT = range(META_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,32 +200,32 @@ class Listing:
     async def read(self, source: Source, request: ListingRequest, segments: SegmentPlan | None = None) -> Listed:
         """The page and the freshness of what it was read from (as_of, generation), from the same statement."""
         prepared = self.prepare(request, segments)
-        rows = await fetch_all(source, prepared.statement, prepared.params)
-        if not rows[0].routed:  # the tenant moved to another slice since this process last heard
+        rows = await fetch_positional(source, prepared.statement, prepared.params)
+        if not rows[0][_ROUTED]:  # the tenant moved to another slice since this process last heard
             await relearn_routes(source, request.tenant_id)
             prepared = self.prepare(request, segments)
-            rows = await fetch_all(source, prepared.statement, prepared.params)
+            rows = await fetch_positional(source, prepared.statement, prepared.params)
         meta = rows[0]
-        if not meta.found:
+        if not meta[_FOUND]:
             raise not_found(self.missing)
         segmented, context, item = self.segmented, prepared.context, self.item
         keys = slice(META_COLUMNS, META_COLUMNS + prepared.key_length)
         fields = keys.stop  # the item's fields follow, in its order (see _build_statement)
 
         def key_of(row: Any) -> tuple:
-            segment = (row.segment,) if segmented else ()
+            segment = (row[_SEGMENT],) if segmented else ()
             return (*context, *segment, *row[keys])
 
         page = build_page(
-            [row for row in rows if row.segment is not None],
+            [row for row in rows if row[_SEGMENT] is not None],
             limit=request.limit,
             position=prepared.position,
             binding=prepared.binding,
             key_of=key_of,
             item_of=lambda row: item(*row[fields:]),
-            as_of=meta.as_of,
+            as_of=meta[_AS_OF],
         )
-        return Listed(page, Freshness(meta.as_of, meta.generation))
+        return Listed(page, Freshness(meta[_AS_OF], meta[_GENERATION]))
 
     def _statement(
         self,
