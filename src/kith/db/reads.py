@@ -15,10 +15,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import asyncpg
 import msgspec
-from sqlalchemy import Executable, Row, TextClause
+from sqlalchemy import Engine, Executable, Row, TextClause
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from kith.db.urls import sqlalchemy_url
 
@@ -99,16 +100,20 @@ async def fetch_positional(source: Source, statement: TextClause, params: dict[s
     if not isinstance(source, AsyncEngine):
         return await fetch_all(source, statement, params)
     sql, names = driver_sql(statement)
-    args = [params[name] for name in names]
-    async with source.connect() as connection:
-        sync = connection.sync_connection
-        if sync is not None and sync.dispatch.before_cursor_execute:
-            sync.dispatch.before_cursor_execute(sync, None, sql, tuple(args), None, False)
-        driver = (await connection.get_raw_connection()).driver_connection
+    return await greenlet_spawn(_fetch_on_driver, source.sync_engine, sql, [params[name] for name in names])
+
+
+def _fetch_on_driver(engine: Engine, sql: str, args: list[Any]) -> Sequence[Any]:
+    """Checkout, fetch and checkin in one greenlet (AsyncEngine.connect, get_raw_connection and close would
+    each start one of their own)."""
+    with engine.connect() as connection:
+        if connection.dispatch.before_cursor_execute:
+            connection.dispatch.before_cursor_execute(connection, None, sql, tuple(args), None, False)
+        driver = connection.connection.driver_connection
         try:
-            return await driver.fetch(sql, *args)
+            return await_only(driver.fetch(sql, *args))
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
             gone = driver.is_closed() or isinstance(exc, (asyncpg.ConnectionDoesNotExistError, OSError))
             if gone:
-                await connection.invalidate(exc)
+                connection.invalidate(exc)
             raise DBAPIError(sql, tuple(args), exc, connection_invalidated=gone) from exc
