@@ -1,4 +1,4 @@
-"""Kith's own Prometheus metrics (Litestar's PrometheusMiddleware counts requests by route and status).
+"""Kith's own Prometheus metrics (requests by route and status are counted in kith.observability.requests).
 
 Under `kith serve --workers N` the processes write to PROMETHEUS_MULTIPROC_DIR (the CLI sets one) and
 /metrics adds them up. Jobs run by `kith worker` count in that process: they reach /metrics only when
