@@ -325,9 +325,14 @@ def _build_statement(
         f" FROM ({freshness}) f)"
     ]
     if model and model.live and not model.live_only_changed:
+        # `< 'infinity'` (true of every mark) bounds the range on both sides: a range with an unknown
+        # end (as_of is read here) is estimated at 0.5% of the tenant's rows, an open one at a third,
+        # which on a tenant holding most of the table (one user's 1,000,000 contacts) chose a scan of
+        # every contact for each page: 380 ms instead of 0.3 ms.
         ctes.append(
             "changed AS MATERIALIZED (SELECT coalesce(array_agg(c.id), '{}') AS ids"
-            f" FROM {model.changed} c WHERE c.tenant_id = :tenant_id AND c.changed_at >= (SELECT as_of FROM meta))"
+            f" FROM {model.changed} c WHERE c.tenant_id = :tenant_id"
+            " AND c.changed_at >= (SELECT as_of FROM meta) AND c.changed_at < 'infinity')"
         )
     fields = [f"{listing.columns.get(name, f'r.{name}')} AS {name}" for name in listing.item.__struct_fields__]
     keys = [f"r.{column} AS {name}" for column, name in zip(sort.columns, key_params, strict=True)]
