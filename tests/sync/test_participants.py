@@ -1,0 +1,112 @@
+"""mbox: every person a message is with is a participant. A message the user sent To and Cc two people is
+on both people's timelines and counts for both (last interaction, score); one received from X with Cc to Y
+counts for X and Y. The user's own addresses and no-reply addresses are nobody's; a re-import writes nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import io
+
+from tests.sync.test_pipeline import run_import
+
+from kith.sync.sources import read_mbox
+
+OWN = ["me@gmail.com", "me.alias@example.org"]
+
+
+def mail(n: int, headers: str, date: str) -> str:
+    return (
+        f"From x@xxx Mon Mar 04 08:00:00 +0000 2024\nDate: {date}\nMessage-ID: <p{n}@example.com>\n"
+        f"Subject: Message {n}\n{headers}Content-Type: text/plain\n\nText {n}\n\n"
+    )
+
+
+# Recent, so they count for a score (recency, frequency and reciprocity are measured back from now).
+SENT = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=3)
+RECEIVED = SENT + dt.timedelta(days=1)
+
+MAILBOX = (
+    # Sent To two people, one of them twice (another case), Bcc a third, Cc the user's other address.
+    mail(
+        0,
+        "From: Me <me@gmail.com>\nTo: Alice <alice@example.com>, Bob <bob@example.com>\n"
+        "Cc: ALICE@example.com, me.alias@example.org\nBcc: Erin <erin@example.com>\n",
+        email.utils.format_datetime(SENT),
+    )
+    # Received from Carol, Cc Dave, the user, and a notifications address (nobody).
+    + mail(
+        1,
+        "From: Carol <carol@example.com>\nTo: me@gmail.com\nCc: Dave <dave@example.com>, notifications@github.com\n",
+        email.utils.format_datetime(RECEIVED),
+    )
+).encode()
+
+
+async def test_the_parser_names_every_participant_beside_the_counterpart() -> None:
+    [batch] = [b async for b in read_mbox(io.BytesIO(MAILBOX), own_addresses=OWN)]
+    sent, received = batch.records
+    assert (sent.counterpart_email, sent.participants) == (
+        "alice@example.com",
+        [("bob@example.com", "Bob"), ("erin@example.com", "Erin")],
+    )
+    assert (received.counterpart_email, received.participants) == ("carol@example.com", [("dave@example.com", "Dave")])
+
+
+async def timeline(client, tenant, contact_id: int) -> list[str]:
+    response = await client.get(f"/api/v1/contacts/{contact_id}/timeline", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    return [m["subject"] for m in response.json()["items"]]
+
+
+async def test_a_message_is_on_every_participants_timeline_and_counts_for_each(engine, client, conn, make_tenant):
+    tenant = await make_tenant()
+    run = await run_import(engine, tenant, "mbox", MAILBOX, own=OWN)
+    assert (run.rows_inserted, run.rows_failed) == (2, 0)
+    assert await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id) == 2
+
+    ids = {
+        r["email"]: r["id"]
+        for r in await conn.fetch(
+            "SELECT emails[1] AS email, id FROM contacts WHERE tenant_id = $1 AND deleted_at IS NULL", tenant.id
+        )
+    }
+    assert set(ids) == {
+        "alice@example.com",
+        "bob@example.com",
+        "erin@example.com",
+        "carol@example.com",
+        "dave@example.com",
+    }
+    for person in ("alice", "bob", "erin"):
+        assert await timeline(client, tenant, ids[f"{person}@example.com"]) == ["Message 0"], person
+    for person in ("carol", "dave"):
+        assert await timeline(client, tenant, ids[f"{person}@example.com"]) == ["Message 1"], person
+
+    # Scored, and listed with their last interaction, once the run's refresh has run.
+    cards = (await client.get("/api/v1/contacts?limit=50", headers=tenant.headers)).json()["items"]
+    by_email = {c["emails"][0]: c for c in cards}
+    for person in ("alice", "bob", "erin"):
+        assert by_email[f"{person}@example.com"]["last_interaction_at"] == SENT.isoformat().replace("+00:00", "Z")
+    for person in ("carol", "dave"):
+        assert by_email[f"{person}@example.com"]["last_interaction_at"] == RECEIVED.isoformat().replace("+00:00", "Z")
+    # Each participant scores as the message's own contact does.
+    scores = {email: card["score"] for email, card in by_email.items()}
+    assert scores["alice@example.com"] > 0 and scores["carol@example.com"] > 0
+    assert scores["alice@example.com"] == scores["bob@example.com"] == scores["erin@example.com"]
+    assert scores["carol@example.com"] == scores["dave@example.com"]
+
+    # The same file again writes nothing.
+    before = await conn.fetch(
+        "SELECT xmin::text, * FROM message_participants WHERE tenant_id = $1 ORDER BY message_id, contact_id",
+        tenant.id,
+    )
+    assert len(before) == 3  # Bob, Erin; Dave
+    again = await run_import(engine, tenant, "mbox", MAILBOX, own=OWN)
+    assert (again.rows_inserted, again.rows_skipped) == (0, 2)
+    after = await conn.fetch(
+        "SELECT xmin::text, * FROM message_participants WHERE tenant_id = $1 ORDER BY message_id, contact_id",
+        tenant.id,
+    )
+    assert after == before
+    assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 5
