@@ -40,12 +40,16 @@ MAILBOX = (
         "From: Carol <carol@example.com>\nTo: me@gmail.com\nCc: Dave <dave@example.com>, notifications@github.com\n",
         email.utils.format_datetime(RECEIVED),
     )
+    # To Bob alone, later.
+    + mail(
+        2, "From: me@gmail.com\nTo: bob@example.com\n", email.utils.format_datetime(RECEIVED + dt.timedelta(hours=1))
+    )
 ).encode()
 
 
 async def test_the_parser_names_every_participant_beside_the_counterpart() -> None:
     [batch] = [b async for b in read_mbox(io.BytesIO(MAILBOX), own_addresses=OWN)]
-    sent, received = batch.records
+    sent, received, _ = batch.records
     assert (sent.counterpart_email, sent.participants) == (
         "alice@example.com",
         [("bob@example.com", "Bob"), ("erin@example.com", "Erin")],
@@ -53,17 +57,28 @@ async def test_the_parser_names_every_participant_beside_the_counterpart() -> No
     assert (received.counterpart_email, received.participants) == ("carol@example.com", [("dave@example.com", "Dave")])
 
 
-async def timeline(client, tenant, contact_id: int) -> list[str]:
-    response = await client.get(f"/api/v1/contacts/{contact_id}/timeline", headers=tenant.headers)
-    assert response.status_code == 200, response.text
-    return [m["subject"] for m in response.json()["items"]]
+async def timeline(client, tenant, contact_id: int) -> list[dict]:
+    """The contact's whole timeline, walked a message a page (the two sources merge in one order)."""
+    items: list[dict] = []
+    params = {"limit": 1}
+    while True:
+        response = await client.get(f"/api/v1/contacts/{contact_id}/timeline", params=params, headers=tenant.headers)
+        assert response.status_code == 200, response.text
+        items += response.json()["items"]
+        if not response.json()["next_cursor"]:
+            return items
+        params = {"limit": 1, "cursor": response.json()["next_cursor"]}
+
+
+def subjects(items: list[dict]) -> list[str]:
+    return [m["subject"] for m in items]
 
 
 async def test_a_message_is_on_every_participants_timeline_and_counts_for_each(engine, client, conn, make_tenant):
     tenant = await make_tenant()
     run = await run_import(engine, tenant, "mbox", MAILBOX, own=OWN)
-    assert (run.rows_inserted, run.rows_failed) == (2, 0)
-    assert await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id) == 2
+    assert (run.rows_inserted, run.rows_failed) == (3, 0)
+    assert await conn.fetchval("SELECT count(*) FROM messages WHERE tenant_id = $1", tenant.id) == 3
 
     ids = {
         r["email"]: r["id"]
@@ -78,22 +93,32 @@ async def test_a_message_is_on_every_participants_timeline_and_counts_for_each(e
         "carol@example.com",
         "dave@example.com",
     }
-    for person in ("alice", "bob", "erin"):
-        assert await timeline(client, tenant, ids[f"{person}@example.com"]) == ["Message 0"], person
+    # The same message on each one's timeline, as the thread shows it (its contact is the first recipient).
+    [sent] = await timeline(client, tenant, ids["alice@example.com"])
+    assert (sent["subject"], sent["body"], sent["direction"]) == ("Message 0", "Text 0", "out")
+    assert sent["contact_id"] == ids["alice@example.com"]
+    thread = (
+        await client.get(f"/api/v1/conversations/{sent['conversation_id']}/messages", headers=tenant.headers)
+    ).json()["items"]
+    assert thread == [sent]
+    assert await timeline(client, tenant, ids["erin@example.com"]) == [sent]
+    # Bob's own message and the one he was Cc'd on, newest first.
+    assert subjects(await timeline(client, tenant, ids["bob@example.com"])) == ["Message 2", "Message 0"]
     for person in ("carol", "dave"):
-        assert await timeline(client, tenant, ids[f"{person}@example.com"]) == ["Message 1"], person
+        assert subjects(await timeline(client, tenant, ids[f"{person}@example.com"])) == ["Message 1"], person
 
     # Scored, and listed with their last interaction, once the run's refresh has run.
     cards = (await client.get("/api/v1/contacts?limit=50", headers=tenant.headers)).json()["items"]
     by_email = {c["emails"][0]: c for c in cards}
-    for person in ("alice", "bob", "erin"):
+    for person in ("alice", "erin"):
         assert by_email[f"{person}@example.com"]["last_interaction_at"] == SENT.isoformat().replace("+00:00", "Z")
+    assert by_email["bob@example.com"]["messages_30d"] == 2
     for person in ("carol", "dave"):
         assert by_email[f"{person}@example.com"]["last_interaction_at"] == RECEIVED.isoformat().replace("+00:00", "Z")
     # Each participant scores as the message's own contact does.
     scores = {email: card["score"] for email, card in by_email.items()}
     assert scores["alice@example.com"] > 0 and scores["carol@example.com"] > 0
-    assert scores["alice@example.com"] == scores["bob@example.com"] == scores["erin@example.com"]
+    assert scores["alice@example.com"] == scores["erin@example.com"] < scores["bob@example.com"]
     assert scores["carol@example.com"] == scores["dave@example.com"]
 
     # The same file again writes nothing.
@@ -103,7 +128,7 @@ async def test_a_message_is_on_every_participants_timeline_and_counts_for_each(e
     )
     assert len(before) == 3  # Bob, Erin; Dave
     again = await run_import(engine, tenant, "mbox", MAILBOX, own=OWN)
-    assert (again.rows_inserted, again.rows_skipped) == (0, 2)
+    assert (again.rows_inserted, again.rows_skipped) == (0, 3)
     after = await conn.fetch(
         "SELECT xmin::text, * FROM message_participants WHERE tenant_id = $1 ORDER BY message_id, contact_id",
         tenant.id,

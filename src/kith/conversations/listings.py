@@ -68,6 +68,15 @@ TIMELINE = Listing(
     source="contact_messages",
     sorts=NEWEST,
     scope="r.with_contact_id = :contact_id",
+    # A participant's row has the message's key, time and direction: the rest by id (none for the others).
+    lookup=(
+        "SELECT m.conversation_id, m.contact_id, m.channel, m.subject, m.body FROM messages m"
+        " WHERE r.participant AND m.tenant_id = r.tenant_id AND m.id = r.id OFFSET 0"
+    ),
+    columns={
+        name: f"CASE WHEN r.participant THEN l.{name} ELSE r.{name} END"
+        for name in ("conversation_id", "contact_id", "channel", "subject", "body")
+    },
     guard=("EXISTS (SELECT 1 FROM contacts WHERE tenant_id = :tenant_id AND id = :contact_id AND deleted_at IS NULL)"),
     missing="No such contact",
 )
