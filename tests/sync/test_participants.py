@@ -135,3 +135,29 @@ async def test_a_message_is_on_every_participants_timeline_and_counts_for_each(e
     )
     assert after == before
     assert await conn.fetchval("SELECT count(*) FROM contacts WHERE tenant_id = $1", tenant.id) == 5
+
+
+CARDS = (
+    b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Erin\r\nEMAIL:erin@example.com\r\nORG:Acme\r\nCATEGORIES:friends\r\nEND:VCARD\r\n"
+    b"BEGIN:VCARD\r\nVERSION:3.0\r\nFN:Dave\r\nEMAIL:dave@example.com\r\nORG:Acme\r\nEND:VCARD\r\n"
+)
+
+
+async def test_the_aggregates_count_a_participants_messages(engine, client, conn, make_tenant):
+    """Companies, tags and the dashboard's overdue count see a contact's interactions as its card does."""
+    tenant = await make_tenant()
+    await run_import(engine, tenant, "vcard", CARDS)
+    erin = await conn.fetchval("SELECT id FROM contacts WHERE tenant_id = $1 AND full_name = 'Erin'", tenant.id)
+    # Erin wants to hear from the user every two days: her last interaction (Bcc, three days ago) is overdue.
+    response = await client.patch(f"/api/v1/contacts/{erin}", headers=tenant.headers, json={"cadence_days": 2})
+    assert response.status_code == 200, response.text
+    await run_import(engine, tenant, "mbox", MAILBOX, own=OWN)
+
+    [acme] = (await client.get("/api/v1/companies", headers=tenant.headers)).json()["items"]
+    assert (acme["name"], acme["contacts"], acme["messages_30d"]) == ("Acme", 2, 2)  # Erin's Bcc, Dave's Cc
+    assert acme["last_interaction_at"] == RECEIVED.isoformat().replace("+00:00", "Z")
+    [friends] = (await client.get("/api/v1/tags", headers=tenant.headers)).json()["items"]
+    assert (friends["name"], friends["messages_30d"]) == ("friends", 1)
+    overdue = (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()["items"]
+    assert [c["id"] for c in overdue] == [erin]
+    assert (await client.get("/api/v1/dashboard", headers=tenant.headers)).json()["overdue_contacts"] == 1
