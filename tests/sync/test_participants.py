@@ -8,8 +8,9 @@ import datetime as dt
 import email.utils
 import io
 
-from tests.sync.test_pipeline import run_import
+from tests.sync.test_pipeline import MESSAGE_BATCH, STORED_BATCH, queue_run, run_import, write_counted
 
+from kith.sync.batch_writer import RunTarget
 from kith.sync.sources import read_mbox
 
 OWN = ["me@gmail.com", "me.alias@example.org"]
@@ -161,3 +162,15 @@ async def test_the_aggregates_count_a_participants_messages(engine, client, conn
     overdue = (await client.get("/api/v1/contacts/overdue", headers=tenant.headers)).json()["items"]
     assert [c["id"] for c in overdue] == [erin]
     assert (await client.get("/api/v1/dashboard", headers=tenant.headers)).json()["overdue_contacts"] == 1
+
+
+async def test_a_batch_with_participants_is_still_three_statements(engine, make_tenant, monkeypatch):
+    """The participants' contacts and rows land in the statement that resolves the batch's contacts."""
+    tenant = await make_tenant()
+    target = RunTarget(tenant.id, await queue_run(engine, tenant, "mbox"), "mbox")
+    totals, sent = await write_counted(engine, monkeypatch, target, read_mbox(io.BytesIO(MAILBOX), own_addresses=OWN))
+    assert (totals.batches, totals.inserted, totals.contacts_created) == (1, 3, 5)
+    assert sent == MESSAGE_BATCH
+    target = RunTarget(tenant.id, await queue_run(engine, tenant, "mbox"), "mbox")
+    totals, sent = await write_counted(engine, monkeypatch, target, read_mbox(io.BytesIO(MAILBOX), own_addresses=OWN))
+    assert totals.inserted == 0 and sent == STORED_BATCH
