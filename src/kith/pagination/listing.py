@@ -149,6 +149,9 @@ class Listing:
     guard_reads: tuple[ReadModel, ...] = ()
     missing: str = "Not found"  # the 404's detail when the guard is false
     columns: Mapping[str, str] = field(default_factory=dict)  # per-field SQL over `r.`, where not `r.<field>`
+    # A LATERAL look-up on each row of the page, aliased `l`, for fields its source does not hold (the
+    # `columns` naming `l.` ones): e.g. a message's text, read by id for the timeline rows that lack it.
+    lookup: str | None = None
     # The walk's context carried in the cursor ahead of the segment and the sort key (e.g. the day a
     # birthday walk started on); with it, `Listing.page` takes a SegmentPlan.
     context_types: tuple[type, ...] = ()
@@ -342,6 +345,7 @@ def _build_statement(
         " FROM meta LEFT JOIN LATERAL ("
         f"SELECT * FROM ({' UNION ALL '.join(branches)}) merged ORDER BY {merged_order} LIMIT :fetch"
         ") r ON meta.found AND meta.routed"
+        f"{f' LEFT JOIN LATERAL ({listing.lookup}) l ON true' if listing.lookup else ''}"
         f" ORDER BY {page_order}"
     )
 
