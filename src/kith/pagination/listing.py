@@ -63,6 +63,8 @@ class Filter:
     parameters, says the index can narrow the search): fewer than that are every match, sorted there.
     Else it walks the first `probe` rows of the sort's index and keeps the matches; when they fill the
     page they are the page, else every match is read on the filter's index and sorted.
+    With `glance`, a walk of that many rows comes before all of it: a frequent match fills the page there,
+    sooner than the filter's index finds its first matches (whose rows it must read to check them).
     """
 
     sql: str
@@ -71,6 +73,7 @@ class Filter:
     probe: int | None = None
     first: int = 0
     usable: str = "true"
+    glance: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,19 +369,32 @@ def _probing_branch(
     spec = listing.filters[name]
     others = " AND ".join(part for part in where if part != spec.sql)
     keys = ", ".join(f"r.{column}" for column in sort.columns)  # the last one is the id
-    first, walked, matched, picked = (f"{part}_{number}" for part in ("first", "probe", "matches", "picked"))
+    glance, first, walked, matched, picked = (
+        f"{part}_{number}" for part in ("glance", "first", "probe", "matches", "picked")
+    )
+    glanced = f"(SELECT count(*) >= :fetch FROM {glance})" if spec.glance else "false"  # the glance filled it
     complete = f"(SELECT {spec.usable} AND count(*) < {int(spec.first)} FROM {first})"  # every match is in `first`
     filled = f"(SELECT count(*) >= :fetch FROM {walked})"  # the walk filled the page
     matches = f"SELECT {keys} FROM (SELECT r.* FROM {relation} r WHERE {spec.sql} OFFSET 0) r WHERE {others}"
+
+    def walk(rows: int) -> str:
+        return (
+            f"SELECT {keys} FROM (SELECT {keys}, ({spec.sql}) AS probe_match FROM {relation} r WHERE {others}"
+            f" ORDER BY {order} LIMIT {int(rows)}) r WHERE r.probe_match ORDER BY {order} LIMIT :fetch"
+        )
+
+    glancing = f" {glance} AS MATERIALIZED ({walk(spec.glance)})," if spec.glance else ""
     return (
-        f"(WITH {first} AS MATERIALIZED ({matches} AND {spec.usable} LIMIT {int(spec.first)}),"
-        f" {walked} AS MATERIALIZED (SELECT {keys} FROM (SELECT {keys}, ({spec.sql}) AS probe_match"
-        f" FROM {relation} r WHERE {others} ORDER BY {order} LIMIT {int(spec.probe)}) r WHERE r.probe_match"
-        f" ORDER BY {order} LIMIT :fetch),"
+        f"(WITH{glancing} {first} AS MATERIALIZED ({matches} AND {spec.usable} LIMIT {int(spec.first)}),"
+        f" {walked} AS MATERIALIZED ({walk(spec.probe)}),"
         f" {matched} AS MATERIALIZED ({matches}),"
-        f" {picked} AS MATERIALIZED ((SELECT r.id FROM {first} r WHERE {complete} ORDER BY {order} LIMIT :fetch)"
-        f" UNION ALL (SELECT r.id FROM {walked} r WHERE CASE WHEN {complete} THEN false ELSE {filled} END)"
-        f" UNION ALL (SELECT r.id FROM {matched} r WHERE CASE WHEN {complete} THEN false ELSE NOT {filled} END"
+        f" {picked} AS MATERIALIZED ("
+        + (f"(SELECT r.id FROM {glance} r WHERE {glanced}) UNION ALL " if spec.glance else "")
+        + f"(SELECT r.id FROM {first} r WHERE CASE WHEN {glanced} THEN false ELSE {complete} END"
+        f" ORDER BY {order} LIMIT :fetch)"
+        f" UNION ALL (SELECT r.id FROM {walked} r WHERE CASE WHEN {glanced} THEN false WHEN {complete} THEN false ELSE {filled} END)"
+        f" UNION ALL (SELECT r.id FROM {matched} r"
+        f" WHERE CASE WHEN {glanced} THEN false WHEN {complete} THEN false ELSE NOT {filled} END"
         f" ORDER BY {order} LIMIT :fetch))"
         f" SELECT {number} AS segment{computed}, r.* FROM {relation} r WHERE r.tenant_id = :tenant_id"
         f" AND r.id = ANY (ARRAY(SELECT id FROM {picked})) ORDER BY {order} LIMIT :fetch)"
