@@ -4,13 +4,18 @@
 -- `name` is the company as written on the contacts, in C collation so its order is the same on every
 -- server; it is unique per tenant and ends every sort key. `recent_activity` is messages with the
 -- company's contacts plus news mentions of it, both in the last 30 days. Sort keys are never NULL.
+-- A contact's messages are those it is the contact of and those it is one more participant of
+-- (message_participants, migration 0026), as in contact_cards.
 
 CREATE VIEW company_stats_rows AS
 WITH activity AS (
     SELECT msg.tenant_id, msg.contact_id, max(msg.sent_at) AS last_interaction_at,
            count(*) FILTER (WHERE msg.sent_at >= now() - interval '30 days') AS messages_30d
-    FROM messages msg
-    WHERE msg.contact_id IS NOT NULL
+    FROM (
+        SELECT m.tenant_id, m.contact_id, m.sent_at FROM messages m WHERE m.contact_id IS NOT NULL
+        UNION ALL
+        SELECT p.tenant_id, p.contact_id, p.sent_at FROM message_participants p
+    ) msg
     GROUP BY msg.tenant_id, msg.contact_id
 ),
 per_company AS (

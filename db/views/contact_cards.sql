@@ -8,7 +8,9 @@
 --
 -- Sort keys are never NULL, so keyset predicates stay plain row comparisons on
 -- an index: never-contacted sorts as '-infinity' (last in "recent first").
--- A follow-up is due a cadence after the last interaction (or the creation).
+-- A follow-up is due a cadence after the last interaction (or the creation). A contact's interactions
+-- are the messages it is the contact of and those it is one more participant of (message_participants,
+-- migration 0026: the others in To/Cc of an imported mail).
 --
 -- `search_key` is what `q` matches a substring of: the name, the nickname, the
 -- company, the emails and each phone's digits, one per line (so no match spans two of them),
@@ -68,8 +70,11 @@ LEFT JOIN LATERAL (
         max(msg.sent_at) AS last_interaction_at,
         count(*) FILTER (WHERE msg.sent_at >= now() - interval '30 days') AS messages_30d,
         count(*) FILTER (WHERE msg.sent_at >= now() - interval '90 days') AS messages_90d
-    FROM messages msg
-    WHERE msg.tenant_id = c.tenant_id AND msg.contact_id = c.id
+    FROM (
+        SELECT msg.sent_at FROM messages msg WHERE msg.tenant_id = c.tenant_id AND msg.contact_id = c.id
+        UNION ALL
+        SELECT p.sent_at FROM message_participants p WHERE p.tenant_id = c.tenant_id AND p.contact_id = c.id
+    ) msg
 ) m ON true
 WHERE c.deleted_at IS NULL;
 

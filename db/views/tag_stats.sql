@@ -1,12 +1,17 @@
 -- tag_stats: one row per tag on a tenant's live contacts (a tag on no live contact is in no row),
 -- with what GET /tags sorts on. `name` (C collation) is unique per tenant and ends every sort key.
--- A contact carrying a tag twice counts once.
+-- A contact carrying a tag twice counts once. A contact's messages are those it is the contact of and
+-- those it is one more participant of (message_participants, migration 0026), as in contact_cards.
 
 CREATE VIEW tag_stats_rows AS
 WITH activity AS (
     SELECT msg.tenant_id, msg.contact_id, count(*) AS messages_30d
-    FROM messages msg
-    WHERE msg.contact_id IS NOT NULL AND msg.sent_at >= now() - interval '30 days'
+    FROM (
+        SELECT m.tenant_id, m.contact_id, m.sent_at FROM messages m WHERE m.contact_id IS NOT NULL
+        UNION ALL
+        SELECT p.tenant_id, p.contact_id, p.sent_at FROM message_participants p
+    ) msg
+    WHERE msg.sent_at >= now() - interval '30 days'
     GROUP BY msg.tenant_id, msg.contact_id
 ),
 -- Each contact's activity joined once, on the contact's own key (the planner knows contacts.id is unique),

@@ -34,12 +34,19 @@ awaiting AS (
 ),
 due AS (
     SELECT c.tenant_id,
-           ((coalesce(max(msg.sent_at), c.created_at) + make_interval(days => c.cadence_days))
+           ((coalesce(last.sent_at, c.created_at) + make_interval(days => c.cadence_days))
             AT TIME ZONE 'UTC')::date AS day
     FROM contacts c
-    LEFT JOIN messages msg ON msg.tenant_id = c.tenant_id AND msg.contact_id = c.id
+    -- The contact's last interaction as contact_cards has it: messages it is the contact of or one more
+    -- participant of (message_participants, migration 0026).
+    LEFT JOIN LATERAL (
+        SELECT max(x.sent_at) AS sent_at FROM (
+            SELECT msg.sent_at FROM messages msg WHERE msg.tenant_id = c.tenant_id AND msg.contact_id = c.id
+            UNION ALL
+            SELECT p.sent_at FROM message_participants p WHERE p.tenant_id = c.tenant_id AND p.contact_id = c.id
+        ) x
+    ) last ON true
     WHERE c.deleted_at IS NULL AND c.cadence_days IS NOT NULL
-    GROUP BY c.tenant_id, c.id
 ),
 birthdays AS (
     SELECT b.tenant_id, array_agg(b.mmdd ORDER BY b.mmdd) AS days, array_agg(b.contacts ORDER BY b.mmdd) AS counts

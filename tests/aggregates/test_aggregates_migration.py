@@ -1,6 +1,6 @@
 """The aggregate read models as migrated: 0018 carries frozen copies of their view files, and a later migration
-replacing a rows definition or a whole view file its own (today they must be the files); every slice has its
-unique index and tenant_id-led indexes."""
+replacing a rows definition or a whole view file its own (today they must be the files: 0026 replaced the rows
+of tag_stats, company_stats and tenant_dashboard); every slice has its unique index and tenant_id-led indexes."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ from kith.readmodels.models import (
 
 VERSIONS = Path(__file__).resolve().parents[2] / "db" / "migrations" / "versions"
 SLICES, SEARCH, MESSAGES_DAILY = "0018_read_model_slices.py", "0024_contact_search.py", "0025_tenant_messages_daily.py"
+# Replaced the rows views of tag_stats, company_stats and tenant_dashboard (its ROWS_SQL: CREATE OR REPLACE VIEW
+# of the file up to its slices, whose indexes stay those of the migration before).
+PARTICIPANTS = "0026_message_participants.py"
 AGGREGATES = (COMPANY_STATS, TAG_STATS, COMPANY_MENTIONS_DAILY, TENANT_DASHBOARD, TENANT_MESSAGES_DAILY)
 # The latest migration replacing a rows definition since 0018 (its frozen copy is ROWS: CREATE OR REPLACE VIEW).
 REPLACED = {TAG_STATS.name: "0023_tag_stats_rows_per_contact.py"}
@@ -34,6 +37,12 @@ def load_migration(file: str):
 
 def frozen_copy(name: str) -> str:
     """The view file as the latest migrations that make the read model have it."""
+    if name in ("tag_stats", "company_stats", "tenant_dashboard"):
+        rows = load_migration(PARTICIPANTS).ROWS_SQL[f"{name}_rows"].replace("CREATE OR REPLACE VIEW", "CREATE VIEW", 1)
+        if name == "tenant_dashboard":
+            indexes = load_migration(SEARCH).TENANT_DASHBOARD_SQL.split(SLICES_MARKER, 1)[1]
+            return rows + SLICES_MARKER + indexes
+        return rows + load_migration(SLICES).SLICE_INDEXES[name]
     if name == "tenant_dashboard":
         return load_migration(SEARCH).TENANT_DASHBOARD_SQL
     if name == "tenant_messages_daily":
@@ -52,7 +61,7 @@ def test_frozen_copy_equals_the_view_file(model):
     assert frozen_copy(model.name) == rows + SLICES_MARKER + indexes
 
 
-@pytest.mark.parametrize("file", [SLICES, SEARCH, MESSAGES_DAILY, *REPLACED.values()])
+@pytest.mark.parametrize("file", [SLICES, SEARCH, MESSAGES_DAILY, PARTICIPANTS, *REPLACED.values()])
 def test_migration_reads_no_file(file):
     text = (VERSIONS / file).read_text()
     assert "read_text" not in text and "VIEWS_DIR" not in text

@@ -230,3 +230,29 @@ async def test_the_connections_listing_is_one_statement(client, conn, make_tenan
     )
     assert second.json()["items"][0]["account"] == ME and second.json()["next_cursor"] is None
     assert statements.count == 1, statements.statements
+
+
+async def test_gmail_cc_is_a_participant_and_leaves_with_its_message(client, conn, make_tenant, google, connect):
+    """As in an mbox: everyone in From/To/Cc but the user (and addresses nobody reads) is on the message's
+    timeline; a message deleted at Gmail takes its participant rows with it."""
+    message = google.add_message(
+        "Ada <ada@example.com>", f"{ME}, Bob <bob@example.com>", headers={"Cc": "Eve <eve@example.com>, noreply@x.org"}
+    )
+    tenant = await make_tenant()
+    connection_id = await connect(tenant)
+    assert (await last_run(client, tenant))["status"] == "succeeded"
+    people = (
+        "SELECT c.emails[1] FROM message_participants p JOIN contacts c ON c.id = p.contact_id WHERE p.tenant_id = $1"
+    )
+    assert sorted(r[0] for r in await conn.fetch(people, tenant.id)) == ["bob@example.com", "eve@example.com"]
+    eve = await conn.fetchval(
+        "SELECT id FROM contacts WHERE tenant_id = $1 AND emails[1] = 'eve@example.com'", tenant.id
+    )
+    timeline = (await client.get(f"/api/v1/contacts/{eve}/timeline", headers=tenant.headers)).json()["items"]
+    assert [m["subject"] for m in timeline] == ["Hello"]
+
+    google.delete_message(message)
+    response = await client.post(f"/api/v1/connections/{connection_id}/sync", headers=tenant.headers)
+    assert (await client.get(response.headers["location"], headers=tenant.headers)).json()["status"] == "succeeded"
+    assert await conn.fetch(people, tenant.id) == []
+    assert (await client.get(f"/api/v1/contacts/{eve}/timeline", headers=tenant.headers)).json()["items"] == []

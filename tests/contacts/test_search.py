@@ -80,11 +80,19 @@ async def test_q_finds_people_by_any_part_ignoring_case_and_accents(client, peop
 
 
 @pytest.mark.parametrize(
-    ("first", "probe"),
-    [(1000, 1000), (5, 1000), (5, 10)],
-    ids=["every match read first", "the walk fills the page", "every match read after a short walk"],
+    ("glance", "first", "probe"),
+    [(0, 1000, 1000), (0, 5, 1000), (0, 5, 10), (1000, 5, 10), (4, 1000, 1000), (4, 5, 1000), (4, 5, 10)],
+    ids=[
+        "every match read first",
+        "the walk fills the page",
+        "every match read after a short walk",
+        "the glance fills the page",
+        "a short glance, then every match read first",
+        "a short glance, then the walk",
+        "a short glance, a short walk, then every match",
+    ],
 )
-async def test_each_way_a_search_reads_gives_the_same_pages(db, engine, make_tenant, first, probe):
+async def test_each_way_a_search_reads_gives_the_same_pages(db, engine, make_tenant, glance, first, probe):
     """Bounds this small make each part of the probing filter (kith.pagination.listing) pick the pages."""
     tenant = await make_tenant()
     conn = await connect(db)
@@ -98,7 +106,7 @@ async def test_each_way_a_search_reads_gives_the_same_pages(db, engine, make_ten
     finally:
         await conn.close()
     await refresh_all(db)
-    spec = replace(CONTACTS.filters["q"], first=first, probe=probe)
+    spec = replace(CONTACTS.filters["q"], glance=glance, first=first, probe=probe)
     listing = replace(CONTACTS, filters={**CONTACTS.filters, "q": spec})
     seen, cursor = [], None
     while True:

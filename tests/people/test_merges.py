@@ -193,3 +193,51 @@ def _fresh_settings():
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
+
+
+PARTICIPANTS = (
+    "SELECT contact_id, message_id, sent_at, direction FROM message_participants WHERE tenant_id = $1 ORDER BY 1, 2"
+)
+
+
+async def test_a_merge_moves_participant_rows_and_counts_a_message_once(client, conn, make_tenant):
+    """Messages the merged contact was one more participant of (message_participants) are the survivor's; one
+    the survivor was a participant of and that becomes its own counts once; an undo puts every row back."""
+    tenant = await make_tenant()
+    ada, other = await arrange(client, conn, tenant)
+    bob = await conn.fetchval("INSERT INTO contacts (tenant_id, full_name) VALUES ($1, 'Bob') RETURNING id", tenant.id)
+    conversation = await conn.fetchval("SELECT id FROM conversations WHERE tenant_id = $1", tenant.id)
+    # Bob's with Ada's other card in Cc; the other card's with Ada in Cc; Bob's with both in Cc.
+    for n, (contact, cc) in enumerate([(bob, [other]), (other, [ada]), (bob, [ada, other])], 1):
+        sent_at = NOW - dt.timedelta(hours=n)
+        message = await conn.fetchval(
+            """INSERT INTO messages (tenant_id, conversation_id, contact_id, direction, sent_at, external_id, subject)
+               VALUES ($1, $2, $3, 'out', $4, $5, $5) RETURNING id""",
+            tenant.id,
+            conversation,
+            contact,
+            sent_at,
+            f"m{n}",
+        )
+        await conn.executemany(
+            "INSERT INTO message_participants VALUES ($1, $2, $3, $4, 'out')",
+            [(tenant.id, c, sent_at, message) for c in cc],
+        )
+    before = await conn.fetch(PARTICIPANTS, tenant.id)
+    assert (
+        len((await client.get(f"/api/v1/contacts/{ada}/timeline?limit=50", headers=tenant.headers)).json()["items"])
+        == 5
+    )
+
+    merge_id = (await merge(client, tenant, ada, [other])).json()["merge_id"]
+
+    items = (await client.get(f"/api/v1/contacts/{ada}/timeline?limit=50", headers=tenant.headers)).json()["items"]
+    assert len(items) == 10 and len({m["id"] for m in items}) == 10  # 3 + 4 own, m2 now own, m1 and m3 as Cc
+    assert sorted(m["subject"] for m in items if m["subject"]) == ["m1", "m2", "m3"]
+    assert [(r["contact_id"], r["message_id"]) for r in await conn.fetch(PARTICIPANTS, tenant.id)] == [
+        (ada, items_id) for items_id in sorted(m["id"] for m in items if m["subject"] in ("m1", "m3"))
+    ]
+
+    response = await client.post(f"/api/v1/merges/{merge_id}/undo", headers=tenant.headers)
+    assert response.status_code == 200, response.text
+    assert await conn.fetch(PARTICIPANTS, tenant.id) == before

@@ -62,7 +62,8 @@ COMPANY_CONTACTS = Listing(
         f"(EXISTS (SELECT 1 FROM {COMPANY_STATS.slice_of(tenant_id).relation} s"
         " WHERE s.tenant_id = :tenant_id AND s.name = :company)"
         " OR EXISTS (SELECT 1 FROM contacts c WHERE c.tenant_id = :tenant_id"
-        " AND c.changed_at >= f.as_of AND c.company = :company AND c.deleted_at IS NULL))"
+        " AND c.changed_at >= f.as_of AND c.changed_at < 'infinity'"  # bounded: see pagination.listing
+        " AND c.company = :company AND c.deleted_at IS NULL))"
     ),
     guard_reads=(COMPANY_STATS,),
     missing="No such company",

@@ -24,7 +24,7 @@ from kith.connectors.api_client import ApiClient, ApiError, is_retried
 from kith.connectors.steps import Step
 from kith.sync.sources import MessageRecord, RecordError, SourceBatch
 from kith.sync.sources._common import normalize_email
-from kith.sync.sources.bulk_mail import bulk_mail_reason
+from kith.sync.sources.bulk_mail import bulk_mail_reason, unattended_address
 from kith.sync.sources.mbox import BULK_MAIL, LABELLED
 
 METADATA_HEADERS = (
@@ -73,11 +73,20 @@ def message_record(
     except (KeyError, TypeError, ValueError):
         return RecordError(source_index=index, reason="message without id, thread or date", excerpt=str(message)[:200])
     outgoing = "SENT" in labels or sender in own
-    if outgoing:
-        others = [a for a in _addresses(headers.get("to")) + _addresses(headers.get("cc")) if a[1] not in own]
-        counterpart = others[0] if others else (None, None)
-    else:
-        counterpart = senders[0] if senders else (None, None)
+    # The people it is with, as an mbox message's (kith.sync.sources.mbox): the sender of a message received,
+    # then To and Cc, but the user's addresses and (under the bulk mail rule) those nobody reads. The first
+    # is its counterpart, the others its participants.
+    people: dict[str, str | None] = {}
+    for name, address in [
+        *(senders if not outgoing else ()),
+        *_addresses(headers.get("to")),
+        *_addresses(headers.get("cc")),
+    ]:
+        if address in own or (skip_bulk_mail and unattended_address(address)):
+            continue
+        if people.get(address) is None:
+            people[address] = name
+    counterpart = next(((name, address) for address, name in people.items()), (None, None))
     return MessageRecord(
         external_id=message_id,
         thread_key=thread_id,
@@ -87,6 +96,7 @@ def message_record(
         direction="out" if outgoing else "in",
         counterpart_email=counterpart[1],
         counterpart_name=counterpart[0],
+        participants=[(address, name) for address, name in people.items() if address != counterpart[1]],
         source_index=index,
     )
 

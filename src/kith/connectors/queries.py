@@ -93,15 +93,23 @@ SAVE_CHECKPOINT = """
     RETURNING id
 """
 
-# Messages deleted at the provider ($3: their ids), their contacts to be rescored with the run's ($4).
+# Messages deleted at the provider ($3: their ids), with their participant rows; their contacts (and
+# participants) to be rescored with the run's ($4).
 DELETE_MESSAGES = """
     WITH gone AS (
         DELETE FROM messages WHERE tenant_id = $1 AND source = $2 AND external_id = ANY($3::text[])
-        RETURNING contact_id
+        RETURNING id, contact_id
+    ),
+    gone_participants AS (
+        DELETE FROM message_participants p USING gone g
+        WHERE p.tenant_id = $1 AND p.message_id = g.id
+        RETURNING p.contact_id
     ),
     touched AS (
         INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id)
-        SELECT DISTINCT $1::bigint, $4::bigint, contact_id FROM gone WHERE contact_id IS NOT NULL
+        SELECT DISTINCT $1::bigint, $4::bigint, contact_id
+        FROM (SELECT contact_id FROM gone UNION ALL SELECT contact_id FROM gone_participants) x
+        WHERE contact_id IS NOT NULL
         ON CONFLICT DO NOTHING
     )
     SELECT count(*) FROM gone
@@ -114,11 +122,18 @@ DELETE_EVENT_MESSAGES = """
         DELETE FROM messages m USING conversations c
         WHERE c.tenant_id = $1 AND c.source = $2 AND c.external_id = ANY($3::text[])
           AND m.tenant_id = $1 AND m.conversation_id = c.id
-        RETURNING m.contact_id
+        RETURNING m.id, m.contact_id
+    ),
+    gone_participants AS (
+        DELETE FROM message_participants p USING gone g
+        WHERE p.tenant_id = $1 AND p.message_id = g.id
+        RETURNING p.contact_id
     ),
     touched AS (
         INSERT INTO sync_run_contacts (tenant_id, sync_run_id, contact_id)
-        SELECT DISTINCT $1::bigint, $4::bigint, contact_id FROM gone WHERE contact_id IS NOT NULL
+        SELECT DISTINCT $1::bigint, $4::bigint, contact_id
+        FROM (SELECT contact_id FROM gone UNION ALL SELECT contact_id FROM gone_participants) x
+        WHERE contact_id IS NOT NULL
         ON CONFLICT DO NOTHING
     )
     SELECT count(*) FROM gone

@@ -3,7 +3,8 @@
 Conversations read the conversation_summaries read model and, live, the conversations an API write
 changed since its refresh, seeking on their sort key (kith.readmodels.models, db/views).
 Messages are read from the base table (fresh after a send), on
-ix_messages_tenant_conversation_sent / ix_messages_tenant_contact_sent_id, with
+ix_messages_tenant_conversation_sent; a timeline from the plain view contact_messages over it, on
+ix_messages_tenant_contact_sent_id and message_participants' primary key, merged; each with
 the parent's existence checked by the guard in the same statement.
 """
 
@@ -60,12 +61,22 @@ MESSAGES = Listing(
     missing="No such conversation",
 )
 
+# Every message the contact is with: its own and those it is one more participant of (db/views/contact_messages.sql).
 TIMELINE = Listing(
     name="contact.timeline",
     item=Message,
-    source="messages",
+    source="contact_messages",
     sorts=NEWEST,
-    scope="r.contact_id = :contact_id",
+    scope="r.with_contact_id = :contact_id",
+    # A participant's row has the message's key, time and direction: the rest by id (none for the others).
+    lookup=(
+        "SELECT m.conversation_id, m.contact_id, m.channel, m.subject, m.body FROM messages m"
+        " WHERE r.participant AND m.tenant_id = r.tenant_id AND m.id = r.id OFFSET 0"
+    ),
+    columns={
+        name: f"CASE WHEN r.participant THEN l.{name} ELSE r.{name} END"
+        for name in ("conversation_id", "contact_id", "channel", "subject", "body")
+    },
     guard=("EXISTS (SELECT 1 FROM contacts WHERE tenant_id = :tenant_id AND id = :contact_id AND deleted_at IS NULL)"),
     missing="No such contact",
 )

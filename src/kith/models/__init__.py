@@ -3,7 +3,7 @@
 from kith.models.base import Base
 from kith.models.connection import Connection
 from kith.models.contact import Contact, ContactKey
-from kith.models.conversation import Conversation, Message
+from kith.models.conversation import Conversation, Message, MessageParticipant
 from kith.models.job_request import JobRequest
 from kith.models.mention import Mention
 from kith.models.sync_run import SyncRun
@@ -23,6 +23,7 @@ __all__ = [
     "JobRequest",
     "Mention",
     "Message",
+    "MessageParticipant",
     "Plan",
     "SyncRun",
     "SyncRunContact",

@@ -63,3 +63,23 @@ class Message(Base):
     source: Mapped[str] = mapped_column(Text, server_default="api", default="api")
     external_id: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class MessageParticipant(Base):
+    """One more contact a message is with, beside its own (messages.contact_id): the others in To/Cc of an
+    imported mail. Its timeline and interactions count the message (migration 0026)."""
+
+    __tablename__ = "message_participants"
+    __table_args__ = (
+        CheckConstraint("direction IN ('in', 'out')", name="direction_in_out"),
+        # A message's participants: what a writer deleting messages deletes with them.
+        Index("ix_message_participants_tenant_message", "tenant_id", "message_id"),
+    )
+
+    id = None  # type: ignore[assignment]
+    tenant_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign keys to contacts or messages: see migration 0026.
+    contact_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)  # the message's
+    message_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    direction: Mapped[str] = mapped_column(Text)  # the message's

@@ -121,7 +121,14 @@ async def merge(session: AsyncSession, principal: Principal, request: MergeReque
     await session.execute(queries.UPDATE_SURVIVOR, {**params, "card": msgspec.json.encode(columns).decode()})
     await rescore_contact(session, tenant_id, request.survivor_id)
     merge_id = str(uuid.uuid4())
-    snapshot = {"contacts": rows, "messages": moved.messages, "conversations": moved.conversations, "keys": moved.keys}
+    snapshot = {
+        "contacts": rows,
+        "messages": moved.messages,
+        "conversations": moved.conversations,
+        "keys": moved.keys,
+        "participants_removed": moved.participants_removed,
+        "participants_added": moved.participants_added,
+    }
     await session.execute(
         queries.RECORD_MERGE,
         {**params, "id": merge_id, "snapshot": msgspec.json.encode(snapshot).decode(), "token_id": principal.token_id},
@@ -170,7 +177,14 @@ async def undo(session: AsyncSession, principal: Principal, merge_id: uuid.UUID)
     await session.execute(queries.RESTORE_CONTACTS, {**params, "rows": msgspec.json.encode(rows).decode()})
     await session.execute(
         queries.MOVE_BACK,
-        {**params, **{k: msgspec.json.encode(snapshot[k]).decode() for k in ("messages", "conversations", "keys")}},
+        {
+            **params,
+            # A merge made before message_participants (migration 0026) has no participant rows to put back.
+            **{
+                k: msgspec.json.encode(snapshot.get(k, [])).decode()
+                for k in ("messages", "conversations", "keys", "participants_removed", "participants_added")
+            },
+        },
     )
     await session.execute(queries.MARK_UNDONE, {"tenant_id": tenant_id, "id": merge_id})
     restored = [row["id"] for row in before[1:]]

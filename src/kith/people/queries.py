@@ -118,9 +118,31 @@ COUNT_MESSAGES = text(
 # Move everything of the merged contacts (:ids) to :survivor_id in one statement: messages, conversations and
 # keys (each on its (tenant_id, contact_id) index); the merged contacts are soft-deleted and marked changed,
 # the groups naming them dropped. Returns what moved, by id, with the contact it came from: what undo puts back.
+# A merged contact's participant rows (message_participants) become the survivor's, except on a message that is
+# the survivor's now (its own, or a merged contact's moving to it), whose participant rows of the survivor go:
+# a message counts once for a contact. Returns the participant rows removed and those added, whole: what undo
+# puts back and takes away.
 MOVE_TO_SURVIVOR = text(
     """
-WITH messages_moved AS (
+WITH participants_removed AS (
+    DELETE FROM message_participants p
+    WHERE p.tenant_id = :tenant_id AND p.contact_id = ANY (CAST(:ids AS bigint[]) || CAST(:survivor_id AS bigint))
+      AND (p.contact_id <> :survivor_id
+           OR EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = :tenant_id AND m.id = p.message_id
+                      AND m.contact_id = ANY (CAST(:ids AS bigint[]))))
+    RETURNING p.contact_id, p.sent_at, p.message_id, p.direction
+),
+participants_added AS (
+    INSERT INTO message_participants (tenant_id, contact_id, sent_at, message_id, direction)
+    SELECT DISTINCT :tenant_id, CAST(:survivor_id AS bigint), r.sent_at, r.message_id, r.direction
+    FROM participants_removed r
+    WHERE r.contact_id <> :survivor_id
+      AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.tenant_id = :tenant_id AND m.id = r.message_id
+                      AND m.contact_id = ANY (CAST(:ids AS bigint[]) || CAST(:survivor_id AS bigint)))
+    ON CONFLICT DO NOTHING
+    RETURNING contact_id, sent_at, message_id, direction
+),
+messages_moved AS (
     UPDATE messages m SET contact_id = :survivor_id
     FROM (SELECT id, contact_id FROM messages
           WHERE tenant_id = :tenant_id AND contact_id = ANY (CAST(:ids AS bigint[]))) old
@@ -152,7 +174,9 @@ stale_groups AS (
 )
 SELECT (SELECT coalesce(jsonb_agg(m), '[]') FROM messages_moved m) AS messages,
        (SELECT coalesce(jsonb_agg(v), '[]') FROM conversations_moved v) AS conversations,
-       (SELECT coalesce(jsonb_agg(k), '[]') FROM keys_moved k) AS keys
+       (SELECT coalesce(jsonb_agg(k), '[]') FROM keys_moved k) AS keys,
+       (SELECT coalesce(jsonb_agg(p), '[]') FROM participants_removed p) AS participants_removed,
+       (SELECT coalesce(jsonb_agg(p), '[]') FROM participants_added p) AS participants_added
 """
 )
 
@@ -201,10 +225,25 @@ WHERE c.tenant_id = :tenant_id AND c.id = r.id
 """
 )
 
-# Messages, conversations and keys the merge moved go back to their contacts (those still on the survivor).
+# Messages, conversations and keys the merge moved go back to their contacts (those still on the survivor);
+# the participant rows it added go, those it removed come back.
 MOVE_BACK = text(
     """
-WITH messages_back AS (
+WITH participants_taken AS (
+    DELETE FROM message_participants p
+    USING jsonb_to_recordset(CAST(:participants_added AS jsonb)) b(contact_id bigint, sent_at timestamptz,
+                                                                    message_id bigint)
+    WHERE p.tenant_id = :tenant_id AND p.contact_id = b.contact_id AND p.sent_at = b.sent_at
+      AND p.message_id = b.message_id
+),
+participants_back AS (
+    INSERT INTO message_participants (tenant_id, contact_id, sent_at, message_id, direction)
+    SELECT :tenant_id, b.contact_id, b.sent_at, b.message_id, b.direction
+    FROM jsonb_to_recordset(CAST(:participants_removed AS jsonb))
+         b(contact_id bigint, sent_at timestamptz, message_id bigint, direction text)
+    ON CONFLICT DO NOTHING
+),
+messages_back AS (
     UPDATE messages m SET contact_id = b.from_id
     FROM jsonb_to_recordset(CAST(:messages AS jsonb)) b(id bigint, from_id bigint)
     WHERE m.tenant_id = :tenant_id AND m.id = b.id AND m.contact_id = :survivor_id

@@ -11,6 +11,29 @@ _STATS = """
     count(*) FILTER (WHERE m.direction = 'out' AND m.sent_at >= now() - interval '365 days') AS n_out
 """
 
+
+# A contact's messages: those it is the contact of, and those it is one more participant of
+# (message_participants: the others in To/Cc of an imported mail), each on an index led by
+# (tenant_id, contact_id). `{tenant}` and `{contact}` are SQL naming the contact.
+def _contact_messages(tenant: str, contact: str) -> str:
+    return f"""(
+        SELECT m.sent_at, m.direction FROM messages m WHERE m.tenant_id = {tenant} AND m.contact_id = {contact}
+        UNION ALL
+        SELECT p.sent_at, p.direction FROM message_participants p
+        WHERE p.tenant_id = {tenant} AND p.contact_id = {contact}
+    ) m"""
+
+
+# Every contact's messages, as _contact_messages (`{where}` scopes both to a tenant, or `true`).
+def _all_contact_messages(where: str) -> str:
+    return f"""(
+        SELECT m.tenant_id, m.contact_id, m.sent_at, m.direction FROM messages m
+        WHERE {where.format(t="m")} AND m.contact_id IS NOT NULL
+        UNION ALL
+        SELECT p.tenant_id, p.contact_id, p.sent_at, p.direction FROM message_participants p WHERE {where.format(t="p")}
+    ) m"""
+
+
 # 0–100, two decimals; NULL stats (no messages) score 0. The age is capped at
 # ten years so the decay never underflows float8.
 _SCORE = """
@@ -30,7 +53,7 @@ _APPLY = """
       AND (c.score, c.last_interaction_at) IS DISTINCT FROM (x.score, x.last_at)
 """
 
-# The contacts one sync run touched, each through ix_messages_tenant_contact_sent_id;
+# The contacts one sync run touched, each through ix_messages_tenant_contact_sent_id (and its participant rows);
 # the run's score stage is recorded by the same statement. $1 sync_run_id.
 SCORE_RUN = f"""
 WITH run AS (SELECT tenant_id FROM sync_runs WHERE id = $1),
@@ -38,7 +61,7 @@ computed AS (
     SELECT t.tenant_id, t.contact_id AS id, s.last_at, {_SCORE} AS score
     FROM sync_run_contacts t
     CROSS JOIN LATERAL (
-        SELECT {_STATS} FROM messages m WHERE m.tenant_id = t.tenant_id AND m.contact_id = t.contact_id
+        SELECT {_STATS} FROM {_contact_messages("t.tenant_id", "t.contact_id")}
     ) s
     WHERE t.tenant_id = (SELECT tenant_id FROM run) AND t.sync_run_id = $1
 ),
@@ -59,8 +82,8 @@ RETURNING n.scored
 # contact so one whose messages are gone drops back to 0.
 RESCORE_TENANT = f"""
 WITH stats AS (
-    SELECT m.contact_id, {_STATS} FROM messages m
-    WHERE m.tenant_id = $1 AND m.contact_id IS NOT NULL GROUP BY m.contact_id
+    SELECT m.contact_id, {_STATS} FROM {_all_contact_messages("{t}.tenant_id = $1")}
+    GROUP BY m.contact_id
 ),
 computed AS (
     SELECT c.tenant_id, c.id, s.last_at, {_SCORE} AS score
@@ -73,8 +96,8 @@ SELECT count(*) FROM scored
 
 RESCORE_ALL = f"""
 WITH stats AS (
-    SELECT m.tenant_id, m.contact_id, {_STATS} FROM messages m
-    WHERE m.contact_id IS NOT NULL GROUP BY m.tenant_id, m.contact_id
+    SELECT m.tenant_id, m.contact_id, {_STATS} FROM {_all_contact_messages("true")}
+    GROUP BY m.tenant_id, m.contact_id
 ),
 computed AS (
     SELECT c.tenant_id, c.id, s.last_at, {_SCORE} AS score
@@ -91,7 +114,7 @@ WITH computed AS (
     SELECT c.tenant_id, c.id, s.last_at, {_SCORE} AS score
     FROM contacts c
     CROSS JOIN LATERAL (
-        SELECT {_STATS} FROM messages m WHERE m.tenant_id = c.tenant_id AND m.contact_id = c.id
+        SELECT {_STATS} FROM {_contact_messages("c.tenant_id", "c.id")}
     ) s
     WHERE c.tenant_id = $1 AND c.id = $2
 )

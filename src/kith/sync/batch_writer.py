@@ -176,9 +176,11 @@ _MESSAGE_TEXT = ("external_id", "thread_key", "subject", "body", "counterpart_em
 
 
 def _storable(r: MessageRecord) -> MessageRecord:
-    changed = {
+    changed: dict[str, Any] = {
         name: pg_text(value) for name in _MESSAGE_TEXT if (value := getattr(r, name)) and refused_by_postgres(value)
     }
+    if any(refused_by_postgres(text) for person in r.participants for text in person if text):
+        changed["participants"] = [(pg_text(address) or "", pg_text(name)) for address, name in r.participants]
     return msgspec.structs.replace(r, **changed) if changed else r
 
 
@@ -199,18 +201,34 @@ def _valid_messages(
 def _addresses_and_threads(
     messages: list[MessageRecord],
 ) -> tuple[dict[tuple[str, str], str | None], dict[str, MessageRecord]]:
-    """The messages' distinct counterparts ((key kind, address) → the first display name given) and threads
+    """The messages' distinct counterparts and participants ((key kind, address) → the first display name
+    given) and threads
     (thread key → its earliest message, whose subject and channel a new conversation takes)."""
     addresses: dict[tuple[str, str], str | None] = {}
     threads: dict[str, MessageRecord] = {}
     for r in messages:
-        counterpart = (r.counterpart_kind, r.counterpart_email) if r.counterpart_email is not None else None
-        if counterpart is not None and addresses.get(counterpart) is None:
-            addresses[counterpart] = r.counterpart_name
+        people = [(r.counterpart_email, r.counterpart_name)] if r.counterpart_email is not None else []
+        for address, name in [*people, *r.participants]:
+            if addresses.get((r.counterpart_kind, address)) is None:
+                addresses[(r.counterpart_kind, address)] = name
         first = threads.get(r.thread_key)
         if first is None or r.sent_at < first.sent_at:
             threads[r.thread_key] = r
     return addresses, threads
+
+
+def _participant_params(records: list[MessageRecord], addresses: list[tuple[str, str]]) -> list[list[Any]]:
+    """RESOLVE_MESSAGES' $16..$20: one element per (message, other participant), positions 1-based."""
+    where = {address: ord_ for ord_, address in enumerate(addresses, 1)}
+    columns: list[list[Any]] = [[], [], [], [], []]
+    for ord_, r in enumerate(records, 1):
+        counterpart = where.get((r.counterpart_kind, r.counterpart_email)) if r.counterpart_email else None
+        for address, _ in r.participants:
+            for column, value in zip(
+                columns, (ord_, where[(r.counterpart_kind, address)], counterpart, r.sent_at, r.direction), strict=True
+            ):
+                column.append(value)
+    return columns
 
 
 async def _land_messages(
@@ -237,6 +255,7 @@ async def _land_messages(
             await driver.execute(queries.COUNT_ONLY_BATCH, *common, checkpoint)
             return _Landed()
         addresses, threads = _addresses_and_threads(records)
+        participants = _participant_params(records, list(addresses))
         resolved = await _fetch_planned(
             driver,
             queries.RESOLVE_MESSAGES,
@@ -251,16 +270,20 @@ async def _land_messages(
             room,
             checkpoint,
             [kind for kind, _ in addresses],
+            *participants,
         )
         totals.counterparts_over_limit += resolved["contacts_over_limit"]
         contact_ids = dict(zip(addresses, resolved["contact_ids"], strict=False))
         conversation_ids = dict(zip(threads, resolved["conversation_ids"], strict=False))
         tenant_id, source = target.tenant_id, target.source
+        # Ids drawn by the statement when the batch has participants (in order), else the table's default.
+        ids: list[tuple[int, ...]] = [(i,) for i in resolved["message_ids"]] or [()] * len(records)
         await driver.copy_records_to_table(
             "messages",
-            columns=queries.MESSAGE_COLUMNS,
+            columns=("id", *queries.MESSAGE_COLUMNS) if resolved["message_ids"] else queries.MESSAGE_COLUMNS,
             records=[
                 (
+                    *message_id,
                     tenant_id,
                     conversation_ids[r.thread_key],
                     contact_ids.get((r.counterpart_kind, r.counterpart_email)),
@@ -272,7 +295,7 @@ async def _land_messages(
                     source,
                     r.external_id,
                 )
-                for r in records
+                for message_id, r in zip(ids, records, strict=True)
             ],
         )
         return _Landed(inserted=len(records), contacts_created=resolved["contacts_created"])

@@ -194,6 +194,11 @@ CONTACT_ROOM = f"SELECT $2::int - ({contacts_up_to_sql('$1', '$2')})"
 # its messages none; $14 the run's checkpoint. Returns the contact id (or NULL) of each address and the
 # conversation id of each thread, in order. $15: each address's contact_keys kind; only an 'email' is made a
 # contact when missing (a connector's account, 'github' or 'x', was landed as a contact record by its source first).
+# The messages' other participants (MessageRecord.participants), one element of $16..$20 each: the message's
+# 1-based position among the new ones, the participant's and the counterpart's (or NULL) 1-based position
+# in $7, and the message's time and direction. When there are any, the new messages' ids are drawn here
+# (`message_ids`, in order: the COPY writes them) and each participant whose contact is not the message's
+# own lands in message_participants, once.
 RESOLVE_MESSAGES = f"""
 WITH found AS MATERIALIZED (
     SELECT a.ord, a.address, a.display_name, a.kind, k.contact_id
@@ -241,6 +246,21 @@ touched AS (
     SELECT $1::bigint, $2::bigint, contact_id FROM contact_ids WHERE contact_id IS NOT NULL
     ON CONFLICT DO NOTHING
 ),
+message_ids AS MATERIALIZED (
+    SELECT n AS ord, nextval(pg_get_serial_sequence('messages', 'id')) AS id
+    FROM generate_series(1, CASE WHEN cardinality($16::int[]) > 0 THEN $12::int ELSE 0 END) AS n
+),
+inserted_participants AS (
+    INSERT INTO message_participants (tenant_id, contact_id, sent_at, message_id, direction)
+    SELECT DISTINCT $1::bigint, a.contact_id, p.sent_at, i.id, p.direction
+    FROM unnest($16::int[], $17::int[], $18::int[], $19::timestamptz[], $20::text[])
+         AS p(message_ord, address_ord, counterpart_ord, sent_at, direction)
+    JOIN message_ids i ON i.ord = p.message_ord
+    JOIN contact_ids a ON a.ord = p.address_ord
+    LEFT JOIN contact_ids o ON o.ord = p.counterpart_ord
+    WHERE a.contact_id IS NOT NULL AND a.contact_id IS DISTINCT FROM o.contact_id
+    ON CONFLICT DO NOTHING
+),
 {
     _progress(
         "$12::int",
@@ -252,6 +272,7 @@ touched AS (
 }
 SELECT ARRAY(SELECT contact_id FROM contact_ids ORDER BY ord) AS contact_ids,
        ARRAY(SELECT id FROM conversation_ids ORDER BY ord) AS conversation_ids,
+       ARRAY(SELECT id FROM message_ids ORDER BY ord) AS message_ids,
        (SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NOT NULL) AS contacts_created,
        (SELECT count(*) FROM contact_ids WHERE is_new AND contact_id IS NULL) AS contacts_over_limit
 """

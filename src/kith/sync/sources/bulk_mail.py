@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["bulk_mail_reason"]
+__all__ = ["bulk_mail_reason", "unattended_address"]
 
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 # The local part of a sender nobody reads replies to: noreply@, no-reply+x@, do_not_reply@, notifications@,
@@ -25,6 +25,12 @@ _UNATTENDED_SENDER = re.compile(
     r"(?:[-_.+].*)?$",
     re.IGNORECASE,
 )
+
+
+def unattended_address(address: str | None) -> bool:
+    """Whether nobody reads mail sent to this address (noreply@, notifications@, mailer-daemon@ ...)."""
+    local_part = (address or "").rpartition("@")[0]
+    return bool(local_part and _UNATTENDED_SENDER.match(local_part))
 
 
 def bulk_mail_reason(headers: Mapping[str, str], sender: str | None) -> str | None:
@@ -41,7 +47,6 @@ def bulk_mail_reason(headers: Mapping[str, str], sender: str | None) -> str | No
     precedence = (headers.get("precedence") or "").strip().lower()
     if precedence in _BULK_PRECEDENCE:
         return f"Precedence: {precedence}"
-    local_part = (sender or "").rpartition("@")[0]
-    if local_part and _UNATTENDED_SENDER.match(local_part):
+    if unattended_address(sender):
         return "no-reply sender"
     return None

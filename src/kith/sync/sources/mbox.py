@@ -44,7 +44,7 @@ from kith.sync.sources._common import (
     one_line,
     record_error,
 )
-from kith.sync.sources.bulk_mail import bulk_mail_reason
+from kith.sync.sources.bulk_mail import bulk_mail_reason, unattended_address
 from kith.sync.sources.records import MessageRecord, SourceBatch, SourceFormatError
 
 __all__ = ["DEFAULT_SKIP_LABELS", "MAX_MESSAGE_BYTES", "decode_header", "normalize_subject", "read_mbox"]
@@ -274,6 +274,10 @@ class _RecentThreads:
             self._threads.popitem(last=False)
 
 
+# The headers naming whom a message sent ("out") or received ("in") is also with, beside its sender.
+_PEOPLE_HEADERS = {"out": ("to", "cc", "bcc"), "in": ("to", "cc")}
+
+
 class _Skip(NamedTuple):
     reason: str
 
@@ -309,16 +313,24 @@ def _to_record(
     if not senders:
         raw_from = decode_header(headers.get("from"))
         return f"unparseable From header: {raw_from[:80]!r}" if raw_from else "message has no From header"
-    from_email, from_name = senders[0]
+    from_email = senders[0][0]
 
-    if from_email in own:
-        direction = "out"
-        recipients = [a for name in ("to", "cc", "bcc") for a in _addresses(headers, name)]
-        others = [a for a in recipients if a[0] not in own]
-        counterpart_email, counterpart_name = others[0] if others else (None, None)
-    else:
-        direction = "in"
-        counterpart_email, counterpart_name = from_email, from_name
+    # The people the message is with: every address of From, To, Cc (and Bcc, which only the sender's copy
+    # shows) but the user's own and, under the bulk mail rule, those nobody reads (noreply@, notifications@).
+    # The counterpart is the sender of a message received, the first recipient of one sent; the others are
+    # its participants, each once.
+    direction = "out" if from_email in own else "in"
+    people: dict[str, str | None] = {}
+    for address, display in [
+        *(senders if direction == "in" else ()),
+        *(a for name in _PEOPLE_HEADERS[direction] for a in _addresses(headers, name)),
+    ]:
+        if address in own or (skip_bulk_mail and unattended_address(address)):
+            continue
+        if people.get(address) is None:
+            people[address] = display
+    counterpart_email, counterpart_name = next(iter(people.items()), (None, None))
+    participants = [(address, display) for address, display in people.items() if address != counterpart_email]
 
     subject = decode_header(headers.get("subject")) or None
     body = _body(msg)
@@ -333,13 +345,13 @@ def _to_record(
     references = _MSG_ID.findall(headers.get("references") or "")
     normalized_subject = normalize_subject(subject)
     parent = (references[0] if references else None) or _message_id(headers.get("in-reply-to"))
-    participants = frozenset(a for name in ("from", "to", "cc") for a, _ in _addresses(headers, name) if a not in own)
+    everyone = frozenset(a for name in ("from", "to", "cc") for a, _ in _addresses(headers, name) if a not in own)
     if parent is None and subject and normalized_subject and _SUBJECT_PREFIX.match(subject):
         # A reply whose mailer kept no References: the thread of the same subject and people, if recent.
-        parent = threads.find(normalized_subject, participants, sent_at)
+        parent = threads.find(normalized_subject, everyone, sent_at)
     thread_key = parent or message_id or (f"subject:{normalized_subject}" if normalized_subject else external_id)
     if normalized_subject:
-        threads.note(normalized_subject, participants, thread_key, sent_at)
+        threads.note(normalized_subject, everyone, thread_key, sent_at)
     return MessageRecord(
         external_id=external_id,
         thread_key=thread_key,
@@ -350,6 +362,7 @@ def _to_record(
         counterpart_email=counterpart_email,
         counterpart_name=counterpart_name,
         channel="email",
+        participants=participants,
         source_index=index,
     )
 
@@ -367,7 +380,10 @@ async def read_mbox(
 
     `own_addresses` are the user's addresses: a message from one of them is
     'out' and its counterpart is the first other recipient (To, Cc, Bcc);
-    any other is 'in' from its sender. Messages sent before `since` (a naive
+    any other is 'in' from its sender. Every other address of the message
+    (To and Cc, and Bcc of a message sent) is one of its `participants`, each
+    once: never the user's, nor, under the bulk mail rule, an address nobody
+    reads (noreply@, notifications@: bulk_mail.unattended_address). Messages sent before `since` (a naive
     `since` is UTC), and Gmail messages labelled with one of `skip_labels`
     (spam and drafts by default), and bulk mail (newsletters, lists, no-reply
     senders: kith.sync.sources.bulk_mail) unless `skip_bulk_mail` is False, are

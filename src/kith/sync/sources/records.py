@@ -102,6 +102,10 @@ class MessageRecord(msgspec.Struct, kw_only=True):
     # a connector's account ('github' login, 'x' handle) whose contact its source landed first (never created here).
     counterpart_kind: str = "email"
     channel: str = "email"
+    # The other people the message is with, beside the counterpart (email, display name): a message to
+    # two people, or one received with others in Cc, is on each one's timeline and counts for each.
+    # Same key kind as the counterpart; never the counterpart itself, nor one of the user's addresses.
+    participants: list[tuple[str, str | None]] = []
     source_index: int
 
 
