@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import os
 import socket
 import subprocess
@@ -272,3 +273,46 @@ async def test_a_good_token_gives_back_the_budget_it_took(settings_env, db, make
             assert (await client.get("/api/v1/contacts", headers=tenant.headers)).status_code == 200
         assert (await client.get("/api/v1/contacts", headers={"Authorization": "Bearer kith_bad"})).status_code == 401
         assert (await client.get("/api/v1/contacts", headers={"Authorization": "Bearer kith_bad"})).status_code == 429
+
+
+async def _serving(client: httpx.AsyncClient) -> bool:
+    try:
+        return (await client.get("/health")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def test_a_burst_of_one_new_token_is_one_look_up_not_a_flood(db, make_tenant, tmp_path):
+    """A client's first requests in parallel, to a process that has not seen its token: they wait for one
+    look-up instead of each taking a failure from the address's budget (each did: past the budget, 429s)."""
+    from tests.limits.test_forwarded_addresses import kith_serve
+
+    tenant = await make_tenant()
+    await put_on_plan_via_sql(db, tenant.id, requests_per_minute=1_000_000)
+    with kith_serve(db, tmp_path, KITH_AUTH_FAILURES_PER_ADDRESS="2") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=100)) as client:
+            await eventually(functools.partial(_serving, client), seconds=60)
+            responses = await asyncio.gather(
+                *(client.get("/api/v1/contacts", headers=tenant.headers) for _ in range(100))
+            )
+    assert collections.Counter(r.status_code for r in responses) == {200: 100}
+
+
+async def test_refused_requests_do_not_lock_out_good_tokens_once_their_look_ups_end(db, make_tenant, tmp_path):
+    """New good tokens from one address at once: past the budget some wait their turn (429, the look-ups
+    under way count), but a refusal is no failure, so once those look-ups turn out good every token passes
+    (the refusals were counted, and locked the address out for the rest of the window)."""
+    from tests.limits.test_forwarded_addresses import kith_serve
+
+    tenants = [await make_tenant() for _ in range(12)]
+    for tenant in tenants:
+        await put_on_plan_via_sql(db, tenant.id, requests_per_minute=1_000_000)
+    with kith_serve(db, tmp_path, KITH_AUTH_FAILURES_PER_ADDRESS="2") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=100)) as client:
+            await eventually(functools.partial(_serving, client), seconds=60)
+            burst = await asyncio.gather(
+                *(client.get("/api/v1/contacts", headers=t.headers) for t in tenants for _ in range(5))
+            )
+            assert {r.status_code for r in burst} <= {200, 429}
+            after = [(await client.get("/api/v1/contacts", headers=t.headers)).status_code for t in tenants]
+    assert after == [200] * len(tenants), collections.Counter(r.status_code for r in burst)

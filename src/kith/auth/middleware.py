@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, TooManyRequestsException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
@@ -52,6 +54,31 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         if (verified := known.known(token_hash)) is not None:
             token_use(app).used(verified.token_id)
             return token_hash, verified.principal, token
+        # One look-up per token at a time in this process: requests carrying a token it is looking up
+        # already wait for that answer, taking nothing of the address's budget (a client's first requests
+        # in parallel are not a flood of failures; 300 at once got 429s from a process new to the token).
+        lookups = _lookups(app)
+        while (pending := lookups.get(token_hash)) is not None:
+            if (shared := await asyncio.shield(pending)) is not _LOOK_AGAIN:
+                if shared is None:
+                    raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
+                return token_hash, shared, token
+        lookups[token_hash] = answer = asyncio.get_running_loop().create_future()
+        try:
+            principal = await self._look_up(connection, token_hash)
+            answer.set_result(principal)
+        finally:
+            del lookups[token_hash]
+            if not answer.done():  # the look-up did not answer (refused, failed, cancelled): each tries itself
+                answer.set_result(_LOOK_AGAIN)
+        if principal is None:  # the look-up was counted as a failure when admitted
+            raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
+        return token_hash, principal, token
+
+    @staticmethod
+    async def _look_up(connection: ASGIConnection, token_hash: bytes) -> Principal | None:
+        app = connection.app
+        known = known_tokens(app)
         budget, address = auth_failure_budget(app), get_remote_address(connection)  # type: ignore[arg-type]
         if (wait := await budget.admit(address)) is not None:
             raise TooManyRequestsException(
@@ -64,12 +91,24 @@ class BearerTokenMiddleware(AbstractAuthenticationMiddleware):
         except BaseException:  # no answer (the database busy or away) is no failed authentication
             await budget.give_back(address)
             raise
-        if row is None:  # the look-up was counted as a failure when admitted
-            raise NotAuthorizedException("Invalid, expired or revoked bearer token", headers=_CHALLENGE)
+        if row is None:
+            return None
         await budget.give_back(address)
         principal = Principal(
             row.tenant_id, row.user_id, row.time_zone, frozenset(row.scopes), row.id, frozenset(row.own_slices)
         )
         learn_routes(principal.tenant_id, principal.own_slices)
         known.remember(token_hash, KnownToken(row.id, principal, row.expires_at), stamp)
-        return token_hash, principal, token
+        return principal
+
+
+_LOOK_AGAIN = object()  # a shared look-up that gave no answer
+_LOOKUPS_STATE_KEY = "kith_token_lookups"
+
+
+def _lookups(app) -> dict[bytes, asyncio.Future]:
+    """The token look-ups this process has under way (a token's hash → its answer to come)."""
+    lookups = app.state.get(_LOOKUPS_STATE_KEY)
+    if lookups is None:
+        lookups = app.state[_LOOKUPS_STATE_KEY] = {}
+    return lookups

@@ -25,8 +25,15 @@ class AuthFailureBudget:
     async def admit(self, address: str) -> int | None:
         """Take one failure of the address's budget for a look-up about to run: None when it may run,
         else the seconds until the address may try again. A look-up that succeeds calls `give_back`."""
-        window = await self._counts.hit(f"authfail:{address}", self.window_seconds)
-        return None if window.count <= self.max_failures else window.reset_in
+        key = f"authfail:{address}"
+        window = await self._counts.hit(key, self.window_seconds)
+        if window.count <= self.max_failures:
+            return None
+        # A refused request looks nothing up: it is no failure, so the count stays failures plus look-ups
+        # under way, and room comes back as soon as those turn out good (a burst of new good tokens from
+        # one address was locked out for the rest of the window by its own refusals).
+        await self._counts.give_back(key)
+        return window.reset_in
 
     async def give_back(self, address: str) -> None:
         """The look-up admitted found a good token: it was no failure."""
