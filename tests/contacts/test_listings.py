@@ -7,7 +7,6 @@ import re
 
 import asyncpg
 import pytest
-from sqlalchemy.dialects import postgresql
 from tests.conftest import connect, read_plan_once
 from tests.contacts.conftest import NOW
 
@@ -230,7 +229,7 @@ async def test_fresh_reads_find_changed_contacts_by_index_on_a_tenant_holding_th
     settings). Its open range (`changed_at >= as_of`, as_of read in the statement) was estimated
     at a third of the tenant's rows and planned as a scan of every contact: 380 ms a page at 1,000,000."""
     from kith.contacts.listings import CONTACTS
-    from kith.db.reads import READER_SERVER_SETTINGS
+    from kith.db.reads import READER_SERVER_SETTINGS, driver_sql
     from kith.db.urls import asyncpg_dsn
     from kith.pagination.listing import ListingRequest
     from kith.readmodels.coalesced_refresh import refresh_all
@@ -247,11 +246,8 @@ async def test_fresh_reads_find_changed_contacts_by_index_on_a_tenant_holding_th
         await conn.execute("ANALYZE contacts")
         await refresh_all(db, (CONTACT_CARDS,))
         query = CONTACTS.prepare(ListingRequest(tenant.id, 50, sort="score"))
-        compiled = query.statement.bindparams(**query.params).compile(dialect=postgresql.asyncpg.dialect())
-        values = compiled.construct_params()
-        plan = "\n".join(
-            row[0] for row in await conn.fetch("EXPLAIN " + compiled.string, *(values[n] for n in compiled.positiontup))
-        )
+        sql, names = driver_sql(query.statement)
+        plan = "\n".join(row[0] for row in await conn.fetch("EXPLAIN " + sql, *(query.params[n] for n in names)))
     finally:
         await conn.close()
     assert "Seq Scan on contacts" not in plan, plan
