@@ -99,3 +99,20 @@ CREATE INDEX ix_{slice}_search ON {slice} USING gin (search_key gin_trgm_ops);
 CREATE INDEX ix_{slice}_tags ON {slice} USING gin (tenant_id, tag_keys);
 CREATE INDEX ix_{slice}_birthday ON {slice} (tenant_id, birthday_mmdd, id) WHERE birthday_mmdd IS NOT NULL;
 CREATE INDEX ix_{slice}_follow_up ON {slice} (tenant_id, follow_up_due_key, id) WHERE follow_up_due_key IS NOT NULL;
+
+-- After each refresh of a slice (kith.readmodels.coalesced_refresh), in a transaction of its own: the
+-- search's statistics of the slice (search_trigrams), which kith_search_indexed reads to ask the trigram
+-- index for the rare parts of a query (migration 0027). Each trigram of three letters or digits with the
+-- share of search keys holding it, from a sample of about 300 pages (all of a smaller slice); one seen
+-- fewer than twice is left out (rare).
+DELETE FROM search_trigrams WHERE relation = '{slice}';
+WITH sampled AS MATERIALIZED (
+    SELECT search_key FROM {slice}
+    TABLESAMPLE SYSTEM ((SELECT least(100, 100.0 * 300 / greatest(pg_relation_size('{slice}') / 8192, 1))))
+)
+INSERT INTO search_trigrams (relation, trigram, share)
+SELECT '{slice}', t.trigram, count(*)::real / (SELECT count(*) FROM sampled)
+FROM sampled s CROSS JOIN LATERAL unnest(show_trgm(s.search_key)) AS t(trigram)
+WHERE t.trigram ~ '^[[:alnum:]]{3}$'
+GROUP BY t.trigram
+HAVING count(*) >= 2;

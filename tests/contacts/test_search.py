@@ -12,6 +12,7 @@ from kith.contacts.listings import CONTACTS
 from kith.contacts.search import like_body
 from kith.pagination.listing import ListingRequest
 from kith.readmodels.coalesced_refresh import refresh_all
+from kith.readmodels.models import CONTACT_CARDS
 
 PEOPLE = [
     {
@@ -80,8 +81,18 @@ async def test_q_finds_people_by_any_part_ignoring_case_and_accents(client, peop
 
 
 @pytest.mark.parametrize(
-    ("glance", "first", "probe"),
-    [(0, 1000, 1000), (0, 5, 1000), (0, 5, 10), (1000, 5, 10), (4, 1000, 1000), (4, 5, 1000), (4, 5, 10)],
+    ("glance", "dense", "first", "probe"),
+    [
+        (0, 0, 1000, 1000),
+        (0, 0, 5, 1000),
+        (0, 0, 5, 10),
+        (1000, 0, 5, 10),
+        (4, 0, 1000, 1000),
+        (4, 0, 5, 1000),
+        (4, 0, 5, 10),
+        (4, 0.1, 1000, 1000),
+        (4, 0.1, 1000, 10),
+    ],
     ids=[
         "every match read first",
         "the walk fills the page",
@@ -90,10 +101,16 @@ async def test_q_finds_people_by_any_part_ignoring_case_and_accents(client, peop
         "a short glance, then every match read first",
         "a short glance, then the walk",
         "a short glance, a short walk, then every match",
+        "a dense glance, then the walk",
+        "a dense glance, a short walk, then every match",
     ],
 )
-async def test_each_way_a_search_reads_gives_the_same_pages(db, engine, make_tenant, glance, first, probe):
-    """Bounds this small make each part of the probing filter (kith.pagination.listing) pick the pages."""
+@pytest.mark.parametrize("statistics", [True, False], ids=["rare parts asked", "whole pattern asked"])
+async def test_each_way_a_search_reads_gives_the_same_pages(
+    db, engine, make_tenant, glance, dense, first, probe, statistics
+):
+    """Bounds this small make each part of the probing filter (kith.pagination.listing) pick the pages; the
+    trigram index is asked for the query's rare parts (the slice's statistics) or, without them, for all of it."""
     tenant = await make_tenant()
     conn = await connect(db)
     try:  # 60 people, every third a Lindqvist (at the top of the score order or not), in the tenant's slice
@@ -106,7 +123,13 @@ async def test_each_way_a_search_reads_gives_the_same_pages(db, engine, make_ten
     finally:
         await conn.close()
     await refresh_all(db)
-    spec = replace(CONTACTS.filters["q"], glance=glance, first=first, probe=probe)
+    if not statistics:
+        conn = await connect(db)
+        try:
+            await conn.execute("DELETE FROM search_trigrams WHERE relation = $1", _slice(tenant.id))
+        finally:
+            await conn.close()
+    spec = replace(CONTACTS.filters["q"], glance=glance, dense=dense, first=first, probe=probe)
     listing = replace(CONTACTS, filters={**CONTACTS.filters, "q": spec})
     seen, cursor = [], None
     while True:
@@ -116,6 +139,56 @@ async def test_each_way_a_search_reads_gives_the_same_pages(db, engine, make_ten
         if (cursor := page.next_cursor) is None:
             break
     assert seen == [f"Person {i:02d} Lindqvist" for i in range(60, 0, -3)]
+
+
+def _slice(tenant_id: int) -> str:
+    return CONTACT_CARDS.slice_of(tenant_id).relation
+
+
+# Words of a synthetic address book: every email ends in "example.com", a third of the companies in "labs".
+FIRST = ["ada", "boris", "chiara", "dmitri", "esme", "farid", "greta", "hamid", "ines", "jonas", "kwame", "lucia"]
+LAST = ["okafor", "lindqvist", "yamada", "novak", "silva", "haddad", "kowalski", "ferreira", "nakamura", "osei"]
+
+
+async def test_the_index_is_asked_for_the_rare_parts_of_a_query(db, client, make_tenant):
+    """After a refresh the slice has trigram statistics; the pattern asked of the index leaves out what most
+    keys hold ("example.com", a company suffix), and every key the query matches also matches it."""
+    tenant = await make_tenant()
+    conn = await connect(db)
+    try:
+        await conn.execute(
+            "INSERT INTO contacts (tenant_id, full_name, emails, company)"
+            " SELECT $1, f || ' ' || l, ARRAY[f || '.' || l || '.' || i || '@example.com'],"
+            "  CASE WHEN i % 3 = 0 THEN initcap(l) || ' Labs' ELSE initcap(f) || ' and Sons' END"
+            " FROM unnest($2::text[]) f, unnest($3::text[]) l, generate_series(1, 3) i",
+            tenant.id,
+            FIRST,
+            LAST,
+        )
+        await refresh_all(db)
+        relation = _slice(tenant.id)
+        assert await conn.fetchval("SELECT count(*) FROM search_trigrams WHERE relation = $1", relation) > 0
+        pattern = await conn.fetchval("SELECT kith_search_indexed($1, 'greta.yamada.2@example.com')", relation)
+        assert pattern is not None and not {"exa", "amp", "com"} & set(pattern.strip("%").split("%")), pattern
+        assert await names(client, tenant.headers, q="Greta.Yamada.2@example.com") == ["greta yamada"]
+        # Every query matches a superset with what is asked of the index: not one key matches the query alone.
+        keys = [
+            row["search_key"]
+            for row in await conn.fetch(f"SELECT search_key FROM {relation} WHERE tenant_id = $1", tenant.id)
+        ]
+        queries = {key[start : start + length] for key in keys[::7] for start in (0, 3, 9) for length in (4, 9, 17)}
+        queries |= {"Yamada Labs", "lucia.osei", "ines", "and sons", "\\%", "o.1@"}
+        missed = await conn.fetch(
+            f"SELECT q, search_key FROM unnest($2::text[]) q, {relation} r WHERE r.tenant_id = $1"
+            " AND r.search_key LIKE '%' || kith_search_text(q) || '%'"
+            " AND NOT r.search_key LIKE coalesce(kith_search_indexed($3, q), '%' || kith_search_text(q) || '%')",
+            tenant.id,
+            [like_body(q) for q in queries],
+            relation,
+        )
+        assert missed == []
+    finally:
+        await conn.close()
 
 
 async def test_tag_and_company_filters_ignore_case(client, people):

@@ -23,20 +23,30 @@ CONTACT_COLUMNS = {
     " THEN floor(extract(epoch FROM now() - r.follow_up_due_key) / 86400)::integer END",
 }
 
-# A search first glances at SEARCH_GLANCE rows of the sort's index: a term on 1 row in 100 (a common
-# name) fills the page there, in 2 ms on 1,000,000 contacts where its first 2,000 matches on the trigram
-# index took 22 ms (their heap rows are read to check them). Else it reads up to SEARCH_FIRST matches on
-# the trigram index: fewer are all of them, sorted there
-# (a rare term: an email, a phone, most names). A term with more walks up to SEARCH_PROBE rows of the sort's
-# index, which holds the search key (an index-only scan, a few times cheaper a row than a match's heap
-# page), where a term on 1 row in 500 fills a page; a term clustered past them is read whole on the trigram
-# index. The bounds balance the two reads for tenants of 100,000 to 1,000,000 contacts. A pattern without a
-# run of three letters or digits has no trigram to look up (the index would be read whole): it walks. See
+# A search first glances at SEARCH_GLANCE rows of the sort's index (an index-only scan: each holds the
+# search key): a term on 1 row in 50 fills the page there. The glance is also a sample: a term with at
+# least SEARCH_DENSE matches per row of the page in it (1 row in 300 or more) walks on, up to SEARCH_PROBE
+# rows, where it is expected to fill the page. A rarer one reads up to SEARCH_FIRST matches on the trigram
+# index: fewer are all of them, sorted there (an email, a phone, most names and companies); each costs its
+# heap row (2 µs warm, 5–10 µs when PostgreSQL's own cache misses). A term with more walks the probe, and
+# one clustered past it is read whole on the trigram index. The bounds balance the walk's rows (0.3 µs
+# each) against the matches' rows for tenants of 100,000 to 1,000,000 contacts. A pattern without a run
+# of three letters or digits has no trigram to look up (the index would be read whole): it walks. See
 # loadtests/bench_search.py and docs/benchmarks.md.
-SEARCH_FIRST = 2000
-SEARCH_GLANCE = 5000
+SEARCH_GLANCE = 4000
+SEARCH_DENSE = 0.16
+SEARCH_FIRST = 4000
 SEARCH_PROBE = 25_000
 SEARCH_PATTERN = "(SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')"
+# What the trigram index is asked: the rare parts of the pattern, by the slice's statistics
+# (kith_search_indexed, migration 0027; `{relation}` is the slice read). Some trigrams are in most keys (a
+# word boundary's padded ones, an email's "exa" and "com", a company suffix's "lab"), and looking up their
+# long lists cost up to 17 ms of a page on 1,000,000 contacts. Every match of the pattern matches the rare
+# parts in order; the pattern itself is checked on the rows found. A slice without statistics yet, or a
+# pattern without a word: the pattern as it is.
+SEARCH_INDEXED = (
+    f"r.search_key LIKE coalesce((SELECT kith_search_indexed('{{relation}}', CAST(:q AS text))), {SEARCH_PATTERN})"
+)
 
 CONTACTS = Listing(
     name="contacts",
@@ -65,6 +75,8 @@ CONTACTS = Listing(
             probe=SEARCH_PROBE,
             first=SEARCH_FIRST,
             glance=SEARCH_GLANCE,
+            dense=SEARCH_DENSE,
+            indexed=SEARCH_INDEXED,
             usable=f"{SEARCH_PATTERN} ~ '[[:alnum:]]{{3}}'",
         ),
         "min_score": Filter("r.score >= :min_score", Annotated[float | None, Parameter(ge=0, le=100)]),

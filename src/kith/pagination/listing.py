@@ -65,7 +65,11 @@ class Filter:
     Else it walks the first `probe` rows of the sort's index and keeps the matches; when they fill the
     page they are the page, else every match is read on the filter's index and sorted.
     With `glance`, a walk of that many rows comes before all of it: a frequent match fills the page there,
-    sooner than the filter's index finds its first matches (whose rows it must read to check them).
+    sooner than the filter's index finds its first matches (whose rows it must read to check them). The
+    glance is a sample too: when it found at least `dense` matches per page row (of `glance` rows), the
+    walk of `probe` rows is expected to fill the page, and the filter's index is not read first.
+    `indexed`, when given, is what the filter's index is asked (a condition every match meets, cheaper to
+    look up there; `{relation}` in it stands for the relation read); `sql` is then checked on each row it finds.
     """
 
     sql: str
@@ -75,6 +79,8 @@ class Filter:
     first: int = 0
     usable: str = "true"
     glance: int = 0
+    dense: float = 0.0
+    indexed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,9 +380,15 @@ def _probing_branch(
         f"{part}_{number}" for part in ("glance", "first", "probe", "matches", "picked")
     )
     glanced = f"(SELECT count(*) >= :fetch FROM {glance})" if spec.glance else "false"  # the glance filled it
+    # The glance found enough matches that the walk is expected to fill the page.
+    dense = (
+        f"(SELECT count(*) >= :fetch * {float(spec.dense)} FROM {glance})" if spec.glance and spec.dense else "false"
+    )
     complete = f"(SELECT {spec.usable} AND count(*) < {int(spec.first)} FROM {first})"  # every match is in `first`
     filled = f"(SELECT count(*) >= :fetch FROM {walked})"  # the walk filled the page
-    matches = f"SELECT {keys} FROM (SELECT r.* FROM {relation} r WHERE {spec.sql} OFFSET 0) r WHERE {others}"
+    # `IS TRUE`: the filter itself is not asked of the index, only checked on what it finds.
+    found = f"{spec.indexed.replace('{relation}', relation)} AND ({spec.sql}) IS TRUE" if spec.indexed else spec.sql
+    matches = f"SELECT {keys} FROM (SELECT r.* FROM {relation} r WHERE {found} OFFSET 0) r WHERE {others}"
 
     def walk(rows: int) -> str:
         return (
@@ -391,11 +403,12 @@ def _probing_branch(
         f" {matched} AS MATERIALIZED ({matches}),"
         f" {picked} AS MATERIALIZED ("
         + (f"(SELECT r.id FROM {glance} r WHERE {glanced}) UNION ALL " if spec.glance else "")
-        + f"(SELECT r.id FROM {first} r WHERE CASE WHEN {glanced} THEN false ELSE {complete} END"
+        + f"(SELECT r.id FROM {first} r WHERE CASE WHEN {glanced} THEN false WHEN {dense} THEN false ELSE {complete} END"
         f" ORDER BY {order} LIMIT :fetch)"
-        f" UNION ALL (SELECT r.id FROM {walked} r WHERE CASE WHEN {glanced} THEN false WHEN {complete} THEN false ELSE {filled} END)"
+        f" UNION ALL (SELECT r.id FROM {walked} r WHERE CASE WHEN {glanced} THEN false WHEN {dense} THEN {filled}"
+        f" WHEN {complete} THEN false ELSE {filled} END)"
         f" UNION ALL (SELECT r.id FROM {matched} r"
-        f" WHERE CASE WHEN {glanced} THEN false WHEN {complete} THEN false ELSE NOT {filled} END"
+        f" WHERE CASE WHEN {glanced} THEN false WHEN {dense} THEN NOT {filled} WHEN {complete} THEN false ELSE NOT {filled} END"
         f" ORDER BY {order} LIMIT :fetch))"
         f" SELECT {number} AS segment{computed}, r.* FROM {relation} r WHERE r.tenant_id = :tenant_id"
         f" AND r.id = ANY (ARRAY(SELECT id FROM {picked})) ORDER BY {order} LIMIT :fetch)"

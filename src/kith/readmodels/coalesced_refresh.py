@@ -137,7 +137,24 @@ async def _refresh_once(engine: AsyncEngine, target: Slice) -> tuple[bool, bool]
     logger.info("refreshed %s (as of %s)", view_name, as_of.isoformat())
     REFRESH_SECONDS.labels(view_name).observe((finished_at - started_at).total_seconds())
     await _mark_runs_refreshed(engine, view_name, started_at, as_of, finished_at)
+    await keep_statistics(engine, target)
     return True, True
+
+
+async def keep_statistics(engine: AsyncEngine, target: Slice) -> None:
+    """Run what the view file runs after each refresh of a slice (the search's statistics of contact_cards),
+    best effort: without it reads still work (a search asks its index for the whole pattern), so a failure
+    is logged, never the refresh's."""
+    statistics = target.statistics_sql()
+    if statistics is None:
+        return
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SET LOCAL jit = off"))
+            raw = await conn.get_raw_connection()
+            await raw.driver_connection.execute(statistics)  # several statements: the simple protocol
+    except Exception:
+        logger.exception("could not keep the statistics of %s", target.relation)
 
 
 async def _set_local_timeouts(conn: AsyncConnection) -> None:

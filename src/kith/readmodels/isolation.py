@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from kith.db import locks
 from kith.readmodels import queries
-from kith.readmodels.coalesced_refresh import request_refresh
+from kith.readmodels.coalesced_refresh import keep_statistics, request_refresh
 from kith.readmodels.models import HASH_SLICES, READ_MODELS, ReadModel
 from kith.readmodels.removal import ISOLATION_KEY
 from kith.readmodels.routes import slices_of
@@ -69,6 +69,7 @@ async def _move(engine: AsyncEngine, model: ReadModel, tenant_id: int) -> bool:
         await conn.execute(queries.ROUTE, {**params, "relation": own.relation})
         await _script(conn, model.union_sql(s for s in await slices_of(conn, model) if s.tenant_id is not None))
     logger.info("tenant %s now reads %s from %s", tenant_id, model.name, own.relation)
+    await keep_statistics(engine, own)  # built, not refreshed: what a refresh keeps beside
     await request_refresh(engine, model.hash_slices()[tenant_id % HASH_SLICES])  # the slice it left
     return True
 

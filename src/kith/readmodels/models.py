@@ -134,6 +134,13 @@ class Slice:
         indexes = _slice_part(self.model.sql).replace("{slice}", self.relation)
         return f"CREATE MATERIALIZED VIEW {self.relation} AS {query};\n{indexes}"
 
+    def statistics_sql(self) -> str | None:
+        """What the view file runs after each refresh of the slice (e.g. the search's statistics), or None."""
+        view_file = self.model.sql
+        if STATISTICS_MARKER not in view_file:
+            return None
+        return view_file[view_file.index(STATISTICS_MARKER) :].replace("{slice}", self.relation)
+
 
 @cache  # read on every request (a page's slices)
 def _hash_slices(model: ReadModel) -> tuple[Slice, ...]:
@@ -141,11 +148,14 @@ def _hash_slices(model: ReadModel) -> tuple[Slice, ...]:
 
 
 SLICES_MARKER = "-- The read model's slices"
+STATISTICS_MARKER = "-- After each refresh of a slice"
 
 
 def _slice_part(view_file: str) -> str:
-    """The part of a view file after its rows' definition: the slices' indexes (with `{slice}`)."""
-    return view_file[view_file.index(SLICES_MARKER) :]
+    """The part of a view file after its rows' definition: the slices' indexes (with `{slice}`), up to what
+    runs after each refresh, if the file has such a part (last)."""
+    end = view_file.find(STATISTICS_MARKER)
+    return view_file[view_file.index(SLICES_MARKER) : end if end >= 0 else None]
 
 
 CONTACT_CARDS = ReadModel("contact_cards", rows="contact_card_rows", live="contact_card_rows", changed="contacts")

@@ -34,6 +34,7 @@ async def drop_own_slices(conn: asyncpg.Connection, tenant_id: int) -> list[str]
         await conn.execute(model.union_sql(model.own_slice(row["tenant_id"]) for row in others))
         await conn.execute(f"DROP MATERIALIZED VIEW {own.relation}")  # a declared name, never input
         await conn.execute("DELETE FROM view_refreshes WHERE view_name = $1", own.relation)
+        await conn.execute("DELETE FROM search_trigrams WHERE relation = $1", own.relation)
         await conn.execute(
             "DELETE FROM read_model_routes WHERE tenant_id = $1 AND read_model = $2", tenant_id, model.name
         )
