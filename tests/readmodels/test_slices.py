@@ -193,6 +193,15 @@ async def test_deleting_a_tenant_drops_its_own_slices_and_their_routes(own_db, e
     finally:
         await conn.close()
 
+    # A slice of its own has the search's statistics from its move on (kith.readmodels.isolation).
+    statistics = "SELECT count(*) FROM search_trigrams WHERE relation = $1"
+    conn = await connect(own_db)
+    try:
+        for tenant_id in (mover, stayer):
+            assert await conn.fetchval(statistics, CONTACT_CARDS.own_slice(tenant_id).relation) > 0
+    finally:
+        await conn.close()
+
     deleted = kith("tenant", "delete", "mover", "--yes", db=own_db, data_dir=tmp_path)
     assert deleted.returncode == 0 and deleted.stdout.strip() == str(mover), deleted.stderr
 
@@ -204,6 +213,8 @@ async def test_deleting_a_tenant_drops_its_own_slices_and_their_routes(own_db, e
         recorded = {r["view_name"] for r in await conn.fetch("SELECT view_name FROM view_refreshes")}
         assert not any(name.endswith(f"_t{mover}") for name in recorded), recorded
         assert await conn.fetchval("SELECT count(*) FROM read_model_routes WHERE tenant_id = $1", mover) == 0
+        assert await conn.fetchval(statistics, CONTACT_CARDS.own_slice(mover).relation) == 0
+        assert await conn.fetchval(statistics, CONTACT_CARDS.own_slice(stayer).relation) > 0
         # The plain views over all slices read the others' slices still.
         assert await conn.fetchval("SELECT count(*) FROM contact_cards") == 10
     finally:
