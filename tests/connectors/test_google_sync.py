@@ -256,3 +256,23 @@ async def test_gmail_cc_is_a_participant_and_leaves_with_its_message(client, con
     assert (await client.get(response.headers["location"], headers=tenant.headers)).json()["status"] == "succeeded"
     assert await conn.fetch(people, tenant.id) == []
     assert (await client.get(f"/api/v1/contacts/{eve}/timeline", headers=tenant.headers)).json()["items"] == []
+
+
+async def test_a_gmail_broadcast_lands_as_an_mbox_one(client, conn, make_tenant, google, connect):
+    """The rule an mbox follows (kith.sync.sources.records.MAX_PARTICIPANTS): a message from Ada to the user
+    and 80 others makes Ada's contact and its first 50 participants', the other 30 nothing, and the run
+    counts them."""
+    from kith.sync.sources.records import BROADCAST_PARTICIPANTS, MAX_PARTICIPANTS
+
+    to = ", ".join([ME, *(f"P{i} <p{i}@example.com>" for i in range(80))])
+    google.add_message("Ada <ada@example.com>", to)
+    tenant = await make_tenant()
+    await connect(tenant)
+    run = await last_run(client, tenant)
+    assert run["status"] == "succeeded", run
+    assert run["stages"]["sync"]["dropped"] == {BROADCAST_PARTICIPANTS: 80 - MAX_PARTICIPANTS}
+    people = (
+        "SELECT c.emails[1] FROM message_participants p JOIN contacts c ON c.id = p.contact_id WHERE p.tenant_id = $1"
+    )
+    assert {r[0] for r in await conn.fetch(people, tenant.id)} == {f"p{i}@example.com" for i in range(MAX_PARTICIPANTS)}
+    assert await counts(conn, tenant.id) == (1, 1 + MAX_PARTICIPANTS)

@@ -12,6 +12,7 @@ from tests.sync.test_pipeline import MESSAGE_BATCH, STORED_BATCH, queue_run, run
 
 from kith.sync.batch_writer import RunTarget
 from kith.sync.sources import read_mbox
+from kith.sync.sources.records import BROADCAST_PARTICIPANTS, MAX_PARTICIPANTS
 
 OWN = ["me@gmail.com", "me.alias@example.org"]
 
@@ -174,3 +175,33 @@ async def test_a_batch_with_participants_is_still_three_statements(engine, make_
     target = RunTarget(tenant.id, await queue_run(engine, tenant, "mbox"), "mbox")
     totals, sent = await write_counted(engine, monkeypatch, target, read_mbox(io.BytesIO(MAILBOX), own_addresses=OWN))
     assert totals.inserted == 0 and sent == STORED_BATCH
+
+
+def broadcast(recipients: int) -> bytes:
+    """A mail the user sent To `recipients` people, p0 to p<recipients - 1>."""
+    to = ", ".join(f"P{i} <p{i}@example.com>" for i in range(recipients))
+    return mail(9, f"From: me@gmail.com\nTo: {to}\n", email.utils.format_datetime(SENT)).encode()
+
+
+async def test_a_broadcast_lands_its_first_participants_and_counts_the_others(engine, conn, make_tenant):
+    """A message to 400 people is a broadcast: its contact and its first MAX_PARTICIPANTS participants (as
+    the headers name them) land, the others make no contact and no participant row, and the run says so."""
+    assert MAX_PARTICIPANTS == 50
+    tenant = await make_tenant()
+    run = await run_import(engine, tenant, "mbox", broadcast(400), own=OWN)
+    assert (run.rows_inserted, run.rows_failed) == (1, 0)
+    assert run.stages["sync"]["dropped"] == {BROADCAST_PARTICIPANTS: 400 - 1 - MAX_PARTICIPANTS}
+    assert run.stages["sync"]["contacts_created"] == 1 + MAX_PARTICIPANTS
+    emails = {r[0] for r in await conn.fetch("SELECT emails[1] FROM contacts WHERE tenant_id = $1", tenant.id)}
+    assert emails == {f"p{i}@example.com" for i in range(1 + MAX_PARTICIPANTS)}
+    participants = await conn.fetch(
+        "SELECT c.emails[1] FROM message_participants p JOIN contacts c ON c.id = p.contact_id WHERE p.tenant_id = $1",
+        tenant.id,
+    )
+    assert {r[0] for r in participants} == {f"p{i}@example.com" for i in range(1, 1 + MAX_PARTICIPANTS)}
+
+    # A message with exactly that many is whole.
+    tenant = await make_tenant()
+    run = await run_import(engine, tenant, "mbox", broadcast(1 + MAX_PARTICIPANTS), own=OWN)
+    assert run.stages["sync"]["dropped"] == {}
+    assert await conn.fetchval("SELECT count(*) FROM message_participants WHERE tenant_id = $1", tenant.id) == 50

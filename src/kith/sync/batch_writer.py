@@ -12,7 +12,8 @@ cannot store (a NUL, a lone surrogate) is cleaned (kith.text.pg_text), so one
 bad record never fails its batch. A plan's max_contacts caps the contacts a
 batch creates (under the lock POST /contacts takes): a contact record beyond it
 is that record's error, a message counterpart beyond it gets no contact (its
-messages land; the run counts it in stages.sync.dropped). The writer holds one batch at a time:
+messages land; the run counts it in stages.sync.dropped), and a message lands at most
+records.MAX_PARTICIPANTS participants (a broadcast's others are counted there too). The writer holds one batch at a time:
 memory is bounded by the batch size, not the input. Each batch's transaction also writes the run's
 checkpoint (Checkpoint): a run whose worker died resumes after its last landed batch, with its counts.
 """
@@ -39,7 +40,9 @@ from kith.sync.companies import CompanyMatcher
 from kith.sync.sources import undated
 from kith.sync.sources.linkedin import normalize_linkedin_url
 from kith.sync.sources.records import (
+    BROADCAST_PARTICIPANTS,
     EXCERPT_CHARS,
+    MAX_PARTICIPANTS,
     ContactRecord,
     MentionRecord,
     MessageRecord,
@@ -550,10 +553,31 @@ async def run_session(conn: AsyncConnection, tenant_id: int) -> AsyncIterator[No
         await release_session_lock(conn, key, reset=True)
 
 
+def _broadcasts_capped(batch: SourceBatch) -> SourceBatch:
+    """The batch with each message's participants cut to MAX_PARTICIPANTS (records.MAX_PARTICIPANTS: a
+    broadcast's others create no contact and no participant row), those cut counted in its `dropped`."""
+    over = sum(
+        len(r.participants) - MAX_PARTICIPANTS
+        for r in batch.records
+        if isinstance(r, MessageRecord) and len(r.participants) > MAX_PARTICIPANTS
+    )
+    if not over:
+        return batch
+    records = [
+        msgspec.structs.replace(r, participants=r.participants[:MAX_PARTICIPANTS])
+        if isinstance(r, MessageRecord) and len(r.participants) > MAX_PARTICIPANTS
+        else r
+        for r in batch.records
+    ]
+    dropped = {**batch.dropped, BROADCAST_PARTICIPANTS: batch.dropped.get(BROADCAST_PARTICIPANTS, 0) + over}
+    return msgspec.structs.replace(batch, records=records, dropped=dropped)
+
+
 async def write_batch(conn: AsyncConnection, target: RunTarget, batch: SourceBatch, totals: Totals) -> None:
     """Land one batch, in one transaction, on the run's autocommit connection. Adds its counts to `totals`,
     and writes them and the run's checkpoint in that transaction."""
     totals.batches += 1
+    batch = _broadcasts_capped(batch)
     errors = [_error_json(e.source_index, e.reason, e.excerpt) for e in batch.errors]
     kind = _RECORD_WRITERS[type(batch.records[0])] if batch.records else None
     if kind is not None:

@@ -19,7 +19,9 @@ from typing import Generic, Literal, TypeVar
 import msgspec
 
 __all__ = [
+    "BROADCAST_PARTICIPANTS",
     "EXCERPT_CHARS",
+    "MAX_PARTICIPANTS",
     "ContactRecord",
     "MentionRecord",
     "MessageRecord",
@@ -32,6 +34,14 @@ __all__ = [
 ]
 
 EXCERPT_CHARS = 200
+
+# A message with more people than this beside its contact is a broadcast (an announcement to a team, a
+# mailing to a list written out in To): its first MAX_PARTICIPANTS participants, as the headers name them,
+# land; the others create no contact and no participant row, and the run counts them in
+# stages.sync.dropped (BROADCAST_PARTICIPANTS). One rule for every message source (mbox, Gmail): the
+# writer applies it (kith.sync.batch_writer).
+MAX_PARTICIPANTS = 50
+BROADCAST_PARTICIPANTS = f"participants of a message beyond {MAX_PARTICIPANTS} (broadcast)"
 
 
 class SourceFormatError(Exception):
@@ -105,6 +115,7 @@ class MessageRecord(msgspec.Struct, kw_only=True):
     # The other people the message is with, beside the counterpart (email, display name): a message to
     # two people, or one received with others in Cc, is on each one's timeline and counts for each.
     # Same key kind as the counterpart; never the counterpart itself, nor one of the user's addresses.
+    # At most MAX_PARTICIPANTS of them land (the writer drops the rest of a broadcast's, and counts them).
     participants: list[tuple[str, str | None]] = []
     source_index: int
 
