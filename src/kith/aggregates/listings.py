@@ -13,7 +13,7 @@ from typing import Annotated
 from litestar.params import Parameter
 
 from kith.aggregates.schemas import Company, Mention, Tag
-from kith.contacts.listings import CONTACT_COLUMNS, CONTACTS
+from kith.contacts.listings import CONTACT_COLUMNS, CONTACT_JSON, CONTACTS
 from kith.contacts.schemas import Contact
 from kith.pagination.listing import Filter, Listing, Sort
 from kith.pagination.params import parse_time, time_parameter
@@ -53,6 +53,7 @@ COMPANY_CONTACTS = Listing(
     item=Contact,
     read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
+    raw_json=CONTACT_JSON,
     sorts=CONTACTS.sorts,
     default_sort="score",
     filters={name: spec for name, spec in CONTACTS.filters.items() if name != "company"},

@@ -23,9 +23,12 @@ CONTACT_COLUMNS = {
     " THEN floor(extract(epoch FROM now() - r.follow_up_due_key) / 86400)::integer END",
 }
 
+# The card's JSON (postal addresses, related names): passed to the body as stored.
+CONTACT_JSON = frozenset({"addresses", "related"})
+
 # A search first glances at SEARCH_GLANCE rows of the sort's index (an index-only scan: each holds the
-# search key): a term on 1 row in 50 fills the page there. The glance is also a sample: a term with at
-# least SEARCH_DENSE matches per row of the page in it (1 row in 300 or more) walks on, up to SEARCH_PROBE
+# search key): a term on 1 row in 80 fills the page there. The glance is also a sample: a term with at
+# least SEARCH_DENSE matches per row of the page in it (1 row in 500 or more) walks on, up to SEARCH_PROBE
 # rows, where it is expected to fill the page. A rarer one reads up to SEARCH_FIRST matches on the trigram
 # index: fewer are all of them, sorted there (an email, a phone, most names and companies); each costs its
 # heap row (2 µs warm, 5–10 µs when PostgreSQL's own cache misses). A term with more walks the probe, and
@@ -53,6 +56,7 @@ CONTACTS = Listing(
     item=Contact,
     read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
+    raw_json=CONTACT_JSON,
     sorts={
         "score": Sort(("score", "id"), (float, int), descending=True),
         "name": Sort(("name_key", "id"), (str, int), descending=False),
@@ -88,6 +92,7 @@ OVERDUE = Listing(
     item=Contact,
     read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
+    raw_json=CONTACT_JSON,
     sorts={"overdue": Sort(("follow_up_due_key", "id"), (dt.datetime, int), descending=False)},
     scope="r.follow_up_due_key < now()",
 )
@@ -99,6 +104,7 @@ BIRTHDAYS = Listing(
     item=UpcomingBirthday,
     read_model=CONTACT_CARDS,
     columns=CONTACT_COLUMNS,
+    raw_json=CONTACT_JSON,
     sorts={"birthday": Sort(("birthday_mmdd", "id"), (int, int), descending=False)},
     context_types=(int,),
 )
