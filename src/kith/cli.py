@@ -120,7 +120,7 @@ def _serve(host: str, port: int, workers: int) -> None:
     trusted_proxies = get_settings().http.trusted_proxies
     try:
         uvicorn.run(
-            "kith.app:create_app",
+            "kith.app:create_served_app",
             factory=True,
             host=host,
             port=port,
