@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import Callable
 
 import asyncpg
+import httpx
 import pytest
 
 from kith.config import get_settings
@@ -45,3 +46,15 @@ async def eventually(predicate: Callable[[], object], seconds: float = 5) -> Non
             return
         await asyncio.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+async def until_serving(client: httpx.AsyncClient, url: str = "/health", seconds: float = 60) -> None:
+    """Wait until a server just started (`kith serve` in a subprocess) answers `url` with a 200."""
+
+    async def up() -> bool:
+        try:
+            return (await client.get(url)).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    await eventually(up, seconds=seconds)

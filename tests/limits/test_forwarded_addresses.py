@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from tests.limits.conftest import eventually
+from tests.limits.conftest import until_serving
 
 from kith.config import read_settings
 
@@ -39,14 +39,7 @@ def kith_serve(db: str, tmp_path, **env: str) -> Iterator[str]:
 
 async def bad_token_statuses(base: str, spoofed: list[str]) -> list[int]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
-
-        async def up() -> bool:
-            try:
-                return (await client.get("/health")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await eventually(up, seconds=60)
+        await until_serving(client)
         return [
             (await client.get("/api/v1/contacts", headers={**BAD, "X-Forwarded-For": address})).status_code
             for address in spoofed

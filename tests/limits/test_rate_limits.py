@@ -15,7 +15,7 @@ import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
-from tests.limits.conftest import eventually, put_on_plan
+from tests.limits.conftest import eventually, put_on_plan, until_serving
 
 from kith.app import create_app
 from kith.auth.known_tokens import known_tokens
@@ -186,14 +186,7 @@ async def test_with_redis_a_burst_across_processes_cannot_pass_the_limit(db, mak
     try:
         async with httpx.AsyncClient(timeout=30) as client:
             for base in bases:
-
-                async def up(base=base) -> bool:
-                    try:
-                        return (await client.get(f"{base}/health")).status_code == 200
-                    except httpx.TransportError:
-                        return False
-
-                await eventually(up, seconds=60)
+                await until_serving(client, f"{base}/health")
             responses = await asyncio.gather(
                 *(client.get(f"{bases[i % 2]}/api/v1/contacts", headers=tenant.headers) for i in range(100))
             )
@@ -249,14 +242,7 @@ async def test_the_failed_auth_budget_is_exact_under_concurrency(db, tmp_path):
 
     with kith_serve(db, tmp_path, KITH_AUTH_FAILURES_PER_ADDRESS="20") as base:
         async with httpx.AsyncClient(base_url=base, timeout=60, limits=httpx.Limits(max_connections=200)) as client:
-
-            async def up() -> bool:
-                try:
-                    return (await client.get("/health")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(up, seconds=60)
+            await until_serving(client)
             responses = await asyncio.gather(
                 *(client.get("/api/v1/contacts", headers={"Authorization": f"Bearer kith_bad{i}"}) for i in range(150))
             )

@@ -20,7 +20,7 @@ import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
-from tests.limits.conftest import eventually
+from tests.limits.conftest import until_serving
 
 from kith.app import create_app
 from kith.auth.service import create_token, get_or_create_owner, get_or_create_tenant
@@ -97,14 +97,7 @@ async def test_a_burst_over_several_processes_stays_in_the_budget_and_never_answ
         async with httpx.AsyncClient(
             base_url=base, headers=headers, timeout=60, limits=httpx.Limits(max_connections=400)
         ) as client:
-
-            async def up() -> bool:
-                try:
-                    return (await client.get("/ready")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(up, seconds=60)
+            await until_serving(client, "/ready")
             created = await client.post("/api/v1/contacts", json={"full_name": "Ada"})
             assert created.status_code == 201, created.text
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from tests.limits.conftest import eventually
+from tests.limits.conftest import until_serving
 from tests.limits.test_forwarded_addresses import kith_serve
 
 from kith.server.connections import CORK_BYTES, CorkedTransport
@@ -52,14 +52,7 @@ async def test_kith_serve_answers_through_it(db, tmp_path):
     """Keep-alive requests, HEAD and a closing connection, against `kith serve` (which uses it)."""
     with kith_serve(db, tmp_path) as base:
         async with httpx.AsyncClient(base_url=base) as client:
-
-            async def up() -> bool:
-                try:
-                    return (await client.get("/health")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(up, seconds=60)
+            await until_serving(client)
             for _ in range(3):  # one connection, kept alive
                 response = await client.get("/health")
                 assert response.status_code == 200 and response.json()

@@ -8,7 +8,7 @@ import asyncio
 import time
 
 import httpx
-from tests.limits.conftest import eventually
+from tests.limits.conftest import until_serving
 from tests.limits.test_forwarded_addresses import kith_serve
 
 
@@ -23,14 +23,7 @@ async def closed_after(reader: asyncio.StreamReader, bound: float) -> float:
 async def test_silent_slow_and_idle_connections_are_closed(db, tmp_path):
     with kith_serve(db, tmp_path, KITH_HEADER_TIMEOUT="2", KITH_KEEP_ALIVE_TIMEOUT="1") as base:
         async with httpx.AsyncClient(base_url=base) as client:
-
-            async def up() -> bool:
-                try:
-                    return (await client.get("/health")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await eventually(up, seconds=60)
+            await until_serving(client)
         port = int(base.rsplit(":", 1)[1])
 
         silent_reader, silent = await asyncio.open_connection("127.0.0.1", port)
