@@ -85,3 +85,22 @@ async def test_upgrade_head_gives_the_views_of_the_view_files(create_database: C
     assert set(from_files) == set(migrated)
     for name, state in from_files.items():
         assert migrated[name] == state, f"{name}: the migrations and the db/views files differ"
+
+
+def test_the_latest_statistics_copy_is_the_view_files_section() -> None:
+    """What runs after each refresh of a contact_cards slice (the last section of its view file) is what the
+    latest migration carrying the section ran for the slices it found."""
+    import importlib.util
+
+    from kith.db.paths import MIGRATIONS_DIR
+    from kith.readmodels.models import CONTACT_CARDS, STATISTICS_MARKER
+
+    carriers = [
+        path for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")) if "STATISTICS_SQL" in path.read_text()
+    ]
+    spec = importlib.util.spec_from_file_location("latest_statistics", carriers[-1])
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    view_file = CONTACT_CARDS.sql
+    assert view_file[view_file.index(STATISTICS_MARKER) :] == migration.STATISTICS_SQL

@@ -102,16 +102,19 @@ CREATE INDEX ix_{slice}_follow_up ON {slice} (tenant_id, follow_up_due_key, id) 
 
 -- After each refresh of a slice (kith.readmodels.coalesced_refresh), in a transaction of its own: the
 -- search's statistics of the slice (search_trigrams), which kith_search_indexed reads to ask the trigram
--- index for the rare parts of a query (migration 0027). Each trigram of three letters or digits with the
--- share of search keys holding it, from a sample of about 300 pages (all of a smaller slice); one seen
--- fewer than twice is left out (rare).
+-- index for the rare parts of a query (migration 0027) and kith_search_keys to bound how many keys a query
+-- matches (migration 0028). Each trigram of three letters or digits with the share of search keys holding
+-- it and the number of the slice's keys that share stands for, from a sample of about 300 pages (all of a
+-- smaller slice); one seen fewer than twice is left out (rare).
 DELETE FROM search_trigrams WHERE relation = '{slice}';
-WITH sampled AS MATERIALIZED (
-    SELECT search_key FROM {slice}
-    TABLESAMPLE SYSTEM ((SELECT least(100, 100.0 * 300 / greatest(pg_relation_size('{slice}') / 8192, 1))))
+WITH fraction AS (
+    SELECT least(1.0, 300.0 / greatest(pg_relation_size('{slice}') / 8192, 1)) AS sampled
+), sampled AS MATERIALIZED (
+    SELECT search_key FROM {slice} TABLESAMPLE SYSTEM ((SELECT 100 * sampled FROM fraction))
 )
-INSERT INTO search_trigrams (relation, trigram, share)
-SELECT '{slice}', t.trigram, count(*)::real / (SELECT count(*) FROM sampled)
+INSERT INTO search_trigrams (relation, trigram, share, keys)
+SELECT '{slice}', t.trigram, count(*)::real / (SELECT count(*) FROM sampled),
+       count(*) / (SELECT sampled FROM fraction)
 FROM sampled s CROSS JOIN LATERAL unnest(show_trgm(s.search_key)) AS t(trigram)
 WHERE t.trigram ~ '^[[:alnum:]]{3}$'
 GROUP BY t.trigram

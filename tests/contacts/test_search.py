@@ -3,8 +3,10 @@ tag and company filters ignore case. Read from the view (after a refresh) and li
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
+import asyncpg
 import pytest
 from tests.conftest import connect
 
@@ -139,6 +141,69 @@ async def test_each_way_a_search_reads_gives_the_same_pages(
         if (cursor := page.next_cursor) is None:
             break
     assert seen == [f"Person {i:02d} Lindqvist" for i in range(60, 0, -3)]
+
+
+async def test_a_query_the_statistics_bound_as_few_reads_its_matches_without_a_glance(db, make_tenant):
+    """kith_search_keys bounds a query's matches by the fewest keys holding one of its trigrams (the whole
+    slice is the sample of a small one, so the bound is exact); a query bound under SEARCH_FEW skips the glance
+    (nothing read there), one without statistics glances first, and both give the same page."""
+    from kith.db.reads import READER_SERVER_SETTINGS, driver_sql
+    from kith.db.urls import asyncpg_dsn
+
+    tenant = await make_tenant()
+    conn = await connect(db)
+    try:
+        await conn.execute(
+            "INSERT INTO contacts (tenant_id, full_name, score) SELECT $1,"
+            " 'Person ' || lpad(i::text, 2, '0') || CASE WHEN i % 3 = 0 THEN ' Lindqvist' ELSE '' END, i"
+            " FROM generate_series(1, 60) i",
+            tenant.id,
+        )
+    finally:
+        await conn.close()
+    await refresh_all(db)
+    relation = _slice(tenant.id)
+    conn = await connect(db)
+    try:
+        fewest = await conn.fetchval(
+            f"SELECT min(n) FROM (SELECT count(*) FILTER (WHERE r.search_key LIKE '%' || g || '%') AS n"
+            f" FROM {relation} r, unnest(ARRAY['lin', 'ind', 'ndq']) g GROUP BY g) c"
+        )
+        assert fewest >= 20
+        assert await conn.fetchval("SELECT kith_search_keys($1, 'LINDQ')", relation) == fewest
+        assert await conn.fetchval("SELECT kith_search_keys($1, 'zz')", relation) is None  # no word to bound
+    finally:
+        await conn.close()
+
+    query = CONTACTS.prepare(ListingRequest(tenant.id, 7, sort="score", filters={"q": like_body("LINDQ")}))
+    sql, names = driver_sql(query.statement)
+    args = [query.params[n] for n in names]
+
+    async def glanced_and_page() -> tuple[int, list[str]]:
+        reader = await asyncpg.connect(asyncpg_dsn(db), server_settings=READER_SERVER_SETTINGS)
+        try:
+            plan = json.loads(await reader.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args))
+            page = [row["full_name"] for row in await reader.fetch(sql, *args)]
+        finally:
+            await reader.close()
+        glances = [node for node in _nodes(plan[0]["Plan"]) if node.get("Subplan Name") == "CTE glance_0"]
+        assert len(glances) == 1, plan
+        return glances[0]["Actual Rows"], page
+
+    few, page = await glanced_and_page()
+    conn = await connect(db)
+    try:
+        await conn.execute("DELETE FROM search_trigrams WHERE relation = $1", relation)
+    finally:
+        await conn.close()
+    unknown, same_page = await glanced_and_page()
+    assert few == 0 and unknown > 0
+    assert page == same_page
+    assert page[:7] == [f"Person {i:02d} Lindqvist" for i in range(60, 39, -3)]
+
+
+def _nodes(node: dict) -> list[dict]:
+    return [node, *(n for child in node.get("Plans", []) for n in _nodes(child))]
 
 
 def _slice(tenant_id: int) -> str:

@@ -70,6 +70,9 @@ class Filter:
     walk of `probe` rows is expected to fill the page, and the filter's index is not read first.
     `indexed`, when given, is what the filter's index is asked (a condition every match meets, cheaper to
     look up there; `{relation}` in it stands for the relation read); `sql` is then checked on each row it finds.
+    `check`, when given, is what the walks test on each row: the same condition as `sql`, cheaper row by row.
+    `few`, when given, is SQL over the parameters (`{relation}` as in `indexed`) true when the filter's index
+    is known to find fewer than `first` matches: the glance is skipped and they are read first.
     """
 
     sql: str
@@ -81,6 +84,8 @@ class Filter:
     glance: int = 0
     dense: float = 0.0
     indexed: str | None = None
+    few: str | None = None
+    check: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,13 +419,16 @@ def _probing_branch(
     found = f"{spec.indexed.replace('{relation}', relation)} AND ({spec.sql}) IS TRUE" if spec.indexed else spec.sql
     matches = f"SELECT {keys} FROM (SELECT r.* FROM {relation} r WHERE {found} OFFSET 0) r WHERE {others}"
 
-    def walk(rows: int) -> str:
+    def walk(rows: int, gate: str = "") -> str:
         return (
-            f"SELECT {keys} FROM (SELECT {keys}, ({spec.sql}) AS probe_match FROM {relation} r WHERE {others}"
+            f"SELECT {keys} FROM (SELECT {keys}, ({spec.check or spec.sql}) AS probe_match FROM {relation} r"
+            f" WHERE {others}{gate}"
             f" ORDER BY {order} LIMIT {int(rows)}) r WHERE r.probe_match ORDER BY {order} LIMIT :fetch"
         )
 
-    glancing = f" {glance} AS MATERIALIZED ({walk(spec.glance)})," if spec.glance else ""
+    # Known to be few: the glance reads nothing (a one-time filter), so the matches are read first.
+    skipped = f" AND NOT coalesce(({spec.few.replace('{relation}', relation)}), false)" if spec.few else ""
+    glancing = f" {glance} AS MATERIALIZED ({walk(spec.glance, skipped)})," if spec.glance else ""
     return (
         f"(WITH{glancing} {first} AS MATERIALIZED ({matches} AND {spec.usable} LIMIT {int(spec.first)}),"
         f" {walked} AS MATERIALIZED ({walk(spec.probe)}),"
