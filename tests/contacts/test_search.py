@@ -183,7 +183,7 @@ async def test_a_query_the_statistics_bound_as_few_reads_its_matches_without_a_g
         reader = await asyncpg.connect(asyncpg_dsn(db), server_settings=READER_SERVER_SETTINGS)
         try:
             plan = json.loads(await reader.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args))
-            page = [row["full_name"] for row in await reader.fetch(sql, *args)]
+            page = [row["full_name"] for row in await reader.fetch(sql, *args) if row["segment"] is not None]
         finally:
             await reader.close()
         glances = [node for node in _nodes(plan[0]["Plan"]) if node.get("Subplan Name") == "CTE glance_0"]

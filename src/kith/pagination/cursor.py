@@ -16,7 +16,7 @@ import datetime as dt
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import msgspec
@@ -40,12 +40,14 @@ class Binding:
     endpoint: str
     sort: str
     filters: Mapping[str, Any]
+    # What a cursor's MAC covers of it; computed once (a page signs up to three: the one it read, next, prev).
+    digest: bytes = field(init=False, repr=False, compare=False)
 
-    def digest(self) -> bytes:
+    def __post_init__(self) -> None:
         canonical = msgspec.json.encode(
             [self.tenant_id, self.endpoint, self.sort, sorted((k, v) for k, v in self.filters.items() if v is not None)]
         )
-        return hashlib.sha256(canonical).digest()
+        object.__setattr__(self, "digest", hashlib.sha256(canonical).digest())
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +74,7 @@ class CursorCodec:
         self._key = hashlib.sha256(b"kith-cursor:" + secret_key.encode()).digest()
 
     def _mac(self, payload: bytes, binding: Binding) -> bytes:
-        return hmac.new(self._key, payload + binding.digest(), hashlib.sha256).digest()[:MAC_BYTES]
+        return hmac.new(self._key, payload + binding.digest, hashlib.sha256).digest()[:MAC_BYTES]
 
     def encode(self, position: Position, binding: Binding) -> str:
         payload = msgspec.msgpack.encode(
