@@ -113,18 +113,7 @@ async def test_each_way_a_search_reads_gives_the_same_pages(
 ):
     """Bounds this small make each part of the probing filter (kith.pagination.listing) pick the pages; the
     trigram index is asked for the query's rare parts (the slice's statistics) or, without them, for all of it."""
-    tenant = await make_tenant()
-    conn = await connect(db)
-    try:  # 60 people, every third a Lindqvist (at the top of the score order or not), in the tenant's slice
-        await conn.execute(
-            "INSERT INTO contacts (tenant_id, full_name, score) SELECT $1,"
-            " 'Person ' || lpad(i::text, 2, '0') || CASE WHEN i % 3 = 0 THEN ' Lindqvist' ELSE '' END, i"
-            " FROM generate_series(1, 60) i",
-            tenant.id,
-        )
-    finally:
-        await conn.close()
-    await refresh_all(db)
+    tenant = await _sixty_people_every_third_a_lindqvist(db, make_tenant)
     if not statistics:
         conn = await connect(db)
         try:
@@ -150,18 +139,7 @@ async def test_a_query_the_statistics_bound_as_few_reads_its_matches_without_a_g
     from kith.db.reads import READER_SERVER_SETTINGS, driver_sql
     from kith.db.urls import asyncpg_dsn
 
-    tenant = await make_tenant()
-    conn = await connect(db)
-    try:
-        await conn.execute(
-            "INSERT INTO contacts (tenant_id, full_name, score) SELECT $1,"
-            " 'Person ' || lpad(i::text, 2, '0') || CASE WHEN i % 3 = 0 THEN ' Lindqvist' ELSE '' END, i"
-            " FROM generate_series(1, 60) i",
-            tenant.id,
-        )
-    finally:
-        await conn.close()
-    await refresh_all(db)
+    tenant = await _sixty_people_every_third_a_lindqvist(db, make_tenant)
     relation = _slice(tenant.id)
     conn = await connect(db)
     try:
@@ -204,6 +182,24 @@ async def test_a_query_the_statistics_bound_as_few_reads_its_matches_without_a_g
 
 def _nodes(node: dict) -> list[dict]:
     return [node, *(n for child in node.get("Plans", []) for n in _nodes(child))]
+
+
+async def _sixty_people_every_third_a_lindqvist(db, make_tenant):
+    """A tenant of 60 people scored 1–60, every third a Lindqvist (at the top of the score order or not), in
+    its slice after a refresh."""
+    tenant = await make_tenant()
+    conn = await connect(db)
+    try:
+        await conn.execute(
+            "INSERT INTO contacts (tenant_id, full_name, score) SELECT $1,"
+            " 'Person ' || lpad(i::text, 2, '0') || CASE WHEN i % 3 = 0 THEN ' Lindqvist' ELSE '' END, i"
+            " FROM generate_series(1, 60) i",
+            tenant.id,
+        )
+    finally:
+        await conn.close()
+    await refresh_all(db)
+    return tenant
 
 
 def _slice(tenant_id: int) -> str:
