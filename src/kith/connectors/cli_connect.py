@@ -9,7 +9,7 @@ from typing import Annotated
 
 import uvicorn
 from litestar import Litestar, MediaType, get
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from kith.config import get_settings
@@ -35,7 +35,7 @@ async def connect_in_browser(
     @get("/callback", media_type=MediaType.TEXT)
     async def callback(
         code: str | None = None,
-        sealed_state: Annotated[str | None, Parameter(query="state")] = None,
+        sealed_state: Annotated[str | None, QueryParameter(name="state")] = None,
         error: str | None = None,
     ) -> str:
         if not redirected.done():

@@ -5,7 +5,7 @@ from typing import Annotated
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.background_tasks import BackgroundTask
 from litestar.di import NamedDependency
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, Parameter, QueryParameter
 from litestar.status_codes import (
     HTTP_202_ACCEPTED,
     HTTP_303_SEE_OTHER,
@@ -135,7 +135,7 @@ class ConnectionCallbackController(Controller):
         db_session: NamedDependency[AsyncSession],
         db_engine: NamedDependency[AsyncEngine],
         provider: FromPath[OAuthProvider],
-        sealed_state: Annotated[str, Parameter(query="state", min_length=1, max_length=4000)],
+        sealed_state: Annotated[str, QueryParameter(name="state", min_length=1, max_length=4000)],
         code: Annotated[str | None, Parameter(min_length=1, max_length=4000)] = None,
         error: Annotated[str | None, Parameter(max_length=200, description="The provider's refusal")] = None,
     ) -> Response[None]:
