@@ -5,14 +5,15 @@ model's file through kith.readmodels.models, which makes its slices of it)."""
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 
 import asyncpg
 
 from kith.db.migrations import upgrade_async
-from kith.db.paths import VIEWS_DIR
+from kith.db.paths import MIGRATIONS_DIR, VIEWS_DIR
 from kith.db.urls import asyncpg_dsn
-from kith.readmodels.models import READ_MODELS, SLICES_MARKER
+from kith.readmodels.models import CONTACT_CARDS, READ_MODELS, SLICES_MARKER, STATISTICS_MARKER
 
 VIEWS_AND_INDEXES = """
 SELECT c.relname AS name, c.relkind::text AS kind, pg_get_viewdef(c.oid) AS definition,
@@ -90,11 +91,6 @@ async def test_upgrade_head_gives_the_views_of_the_view_files(create_database: C
 def test_the_latest_statistics_copy_is_the_view_files_section() -> None:
     """What runs after each refresh of a contact_cards slice (the last section of its view file) is what the
     latest migration carrying the section ran for the slices it found."""
-    import importlib.util
-
-    from kith.db.paths import MIGRATIONS_DIR
-    from kith.readmodels.models import CONTACT_CARDS, STATISTICS_MARKER
-
     carriers = [
         path for path in sorted((MIGRATIONS_DIR / "versions").glob("*.py")) if "STATISTICS_SQL" in path.read_text()
     ]

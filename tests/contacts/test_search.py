@@ -12,6 +12,8 @@ from tests.conftest import connect
 
 from kith.contacts.listings import CONTACTS
 from kith.contacts.search import like_body
+from kith.db.reads import READER_SERVER_SETTINGS, driver_sql
+from kith.db.urls import asyncpg_dsn
 from kith.pagination.listing import ListingRequest
 from kith.readmodels.coalesced_refresh import refresh_all
 from kith.readmodels.models import CONTACT_CARDS
@@ -136,9 +138,6 @@ async def test_a_query_the_statistics_bound_as_few_reads_its_matches_without_a_g
     """kith_search_keys bounds a query's matches by the fewest keys holding one of its trigrams (the whole
     slice is the sample of a small one, so the bound is exact); a query bound under SEARCH_FEW skips the glance
     (nothing read there), one without statistics glances first, and both give the same page."""
-    from kith.db.reads import READER_SERVER_SETTINGS, driver_sql
-    from kith.db.urls import asyncpg_dsn
-
     tenant = await _sixty_people_every_third_a_lindqvist(db, make_tenant)
     relation = _slice(tenant.id)
     conn = await connect(db)
