@@ -47,7 +47,7 @@ _settings = get_settings()
 # timeout fires first, so a slow refresh ends as a recorded failure rather than a cancelled task.
 SYNC_TIMEOUT = 3600
 SCORE_TIMEOUT = 1800
-REFRESH_TIMEOUT = readmodels.STATEMENT_TIMEOUT + 300
+REFRESH_TIMEOUT = readmodels.STATEMENT_TIMEOUT + readmodels.SETTLE_TIMEOUT + 300
 VACUUM_TIMEOUT = readmodels.VACUUM_TIMEOUT + 300
 RESCORE_TIMEOUT = 3600
 CLEANUP_TIMEOUT = 600
