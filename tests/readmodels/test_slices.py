@@ -179,6 +179,36 @@ async def test_moving_a_tenant_while_walking_with_cursors_neither_repeats_nor_sk
     assert await isolate_tenant(engine, mover) == []  # idempotent
 
 
+async def test_a_slice_of_its_own_keeps_each_companys_contacts_together(own_db, engine_on):
+    """Written in company order (ReadModel.physical_order), a search's matches of one company sit on few pages:
+    along the slice's heap each company's contacts are one run, though they were added taking turns."""
+    engine = engine_on(own_db)
+    conn = await connect(own_db)
+    try:
+        tenant_id = await conn.fetchval("INSERT INTO tenants (name) VALUES ('turns') RETURNING id")
+        await conn.executemany(
+            "INSERT INTO contacts (tenant_id, full_name, company) VALUES ($1, $2, $3)",
+            [(tenant_id, f"Person {i}", f"Company {i % 7}") for i in range(70)],
+        )
+        # The tenant holds every contact: read in the table's order, as a large tenant's are (a small one's
+        # happen to be read on the (tenant_id, company) index).
+        await conn.execute("ANALYZE contacts")
+    finally:
+        await conn.close()
+    await refresh_all(own_db)
+    await isolate_tenant(engine, tenant_id)
+    conn = await connect(own_db)
+    try:
+        runs = await conn.fetchval(
+            "SELECT count(*) FILTER (WHERE company_key IS DISTINCT FROM before) FROM"
+            " (SELECT company_key, lag(company_key) OVER (ORDER BY ctid) AS before"
+            f"  FROM {CONTACT_CARDS.own_slice(tenant_id).relation}) s"
+        )
+    finally:
+        await conn.close()
+    assert runs == 7
+
+
 async def test_deleting_a_tenant_drops_its_own_slices_and_their_routes(own_db, engine_on, tmp_path):
     engine = engine_on(own_db)
     mover, stayer = await _populate(own_db)
