@@ -28,16 +28,17 @@ CONTACT_JSON = frozenset({"addresses", "related"})
 
 # A search first glances at SEARCH_GLANCE rows of the sort's index (an index-only scan: each holds the
 # search key): a term on 1 row in 80 fills the page there. The glance is also a sample: a term with at
-# least SEARCH_DENSE matches per row of the page in it (1 row in 500 or more) walks on, up to SEARCH_PROBE
+# least SEARCH_DENSE matches per row of the page in it (1 row in 340 or more) walks on, up to SEARCH_PROBE
 # rows, where it is expected to fill the page. A rarer one reads up to SEARCH_FIRST matches on the trigram
 # index: fewer are all of them, sorted there (an email, a phone, most names and companies); each costs its
-# heap row (2 µs warm, 5–10 µs when PostgreSQL's own cache misses). A term with more walks the probe, and
-# one clustered past it is read whole on the trigram index. The bounds balance the walk's rows (0.3 µs
-# each) against the matches' rows for tenants of 100,000 to 1,000,000 contacts. A pattern without a run
-# of three letters or digits has no trigram to look up (the index would be read whole): it walks. See
+# heap row (about 1.7 µs with the rest of its way; a company's sit together on its pages, ReadModel.
+# physical_order). A term with more walks the probe, and one clustered past it is read whole on the trigram
+# index. The bounds balance the walk's rows (0.3–0.4 µs each) against the matches' rows for tenants of
+# 100,000 to 1,000,000 contacts: the two ways cross near 1 row in 330. A pattern without a run of three
+# letters or digits has no trigram to look up (the index would be read whole): it walks. See
 # loadtests/bench_search.py and docs/benchmarks.md.
 SEARCH_GLANCE = 4000
-SEARCH_DENSE = 0.16
+SEARCH_DENSE = 0.235
 SEARCH_FIRST = 4000
 SEARCH_PROBE = 25_000
 SEARCH_PATTERN = "(SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')"
