@@ -16,7 +16,9 @@
 -- company, the emails and each phone's digits, one per line (so no match spans two of them),
 -- unaccented and lower-cased by kith_search_text (migration 0024: unaccent is
 -- only STABLE, and an index needs an IMMUTABLE expression). A trigram index on
--- it answers `LIKE '%…%'` for any part of it.
+-- it answers `LIKE '%…%'` for any part of it. `search_bits` (migration 0031) has a bit set for each
+-- trigram of letters a–z and digits in the key: a key holding a query holds each such trigram of it, so a
+-- walk skips a row missing one of the query's bits before testing the key itself.
 
 CREATE VIEW contact_card_rows AS
 SELECT
@@ -60,11 +62,16 @@ SELECT
     -- The company and tag filters match case-insensitively, on these.
     lower(c.company) COLLATE "C" AS company_key,
     ARRAY(SELECT lower(t) FROM unnest(c.tags) t) AS tag_keys,
-    kith_search_text(concat_ws(E'\n',
+    k.search_key,
+    kith_search_bits(k.search_key) AS search_bits
+FROM contacts c
+CROSS JOIN LATERAL (
+    SELECT kith_search_text(concat_ws(E'\n',
         c.full_name, c.nickname, c.company, array_to_string(c.emails, E'\n'),
         regexp_replace(array_to_string(c.phones, E'\n'), '[^0-9\n]', '', 'g')
     )) AS search_key
-FROM contacts c
+    OFFSET 0  -- computed once a row: pulled up, the key's expression was computed again for its bits
+) k
 LEFT JOIN LATERAL (
     SELECT
         max(msg.sent_at) AS last_interaction_at,
@@ -82,12 +89,12 @@ WHERE c.deleted_at IS NULL;
 -- rows of some tenants; each gets these indexes, `{slice}` standing for its name.
 -- REFRESH ... CONCURRENTLY needs a unique index without a WHERE clause.
 CREATE UNIQUE INDEX uq_{slice}_tenant_id ON {slice} (tenant_id, id);
--- One seek index per sort, its order matching the listing's ORDER BY. Each holds the search key too, so
--- a search's walk along the sort (kith.pagination.listing, probing filters) reads the index alone.
-CREATE INDEX ix_{slice}_score ON {slice} (tenant_id, score DESC, id DESC) INCLUDE (search_key);
-CREATE INDEX ix_{slice}_name ON {slice} (tenant_id, name_key, id) INCLUDE (search_key);
-CREATE INDEX ix_{slice}_last_interaction ON {slice} (tenant_id, last_interaction_key DESC, id DESC) INCLUDE (search_key);
-CREATE INDEX ix_{slice}_created ON {slice} (tenant_id, created_at DESC, id DESC) INCLUDE (search_key);
+-- One seek index per sort, its order matching the listing's ORDER BY. Each holds the search key and its
+-- bits too, so a search's walk along the sort (kith.pagination.listing, probing filters) reads the index alone.
+CREATE INDEX ix_{slice}_score ON {slice} (tenant_id, score DESC, id DESC) INCLUDE (search_key, search_bits);
+CREATE INDEX ix_{slice}_name ON {slice} (tenant_id, name_key, id) INCLUDE (search_key, search_bits);
+CREATE INDEX ix_{slice}_last_interaction ON {slice} (tenant_id, last_interaction_key DESC, id DESC) INCLUDE (search_key, search_bits);
+CREATE INDEX ix_{slice}_created ON {slice} (tenant_id, created_at DESC, id DESC) INCLUDE (search_key, search_bits);
 -- A company's contacts (GET /companies/{name}/contacts, ?company=): one seek index per sort, after the company.
 CREATE INDEX ix_{slice}_company_score ON {slice} (tenant_id, company_key, score DESC, id DESC);
 CREATE INDEX ix_{slice}_company_name ON {slice} (tenant_id, company_key, name_key, id);

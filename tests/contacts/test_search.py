@@ -251,6 +251,48 @@ async def test_the_index_is_asked_for_the_rare_parts_of_a_query(db, client, make
         await conn.close()
 
 
+# Keys of many scripts and shapes: accents, ligatures, Cyrillic, Greek, CJK, apostrophes, digits, emails.
+BITS_KEYS = [
+    "Karen Anne Müller\nk.mueller@example.org\n4930901820",
+    "Zoë O'Brien-Ångström\nzoe_ob@host-1.example",
+    "Иван Петров\nivan.petrov@почта.example",
+    "王小明 Wang\n8613800138000",
+    "Ærøskøbing Æble ﬁne straße\nSØREN@X.DK",
+    "Γιώργος Παπαδόπουλος\ngeorge+tag@mail.example",
+    "Li 100%_Real\nDunder Mifflin Labs\nA1B2C3d4e5",
+]
+
+
+async def test_a_keys_bits_hold_the_bits_of_every_part_of_it(db):
+    """Every substring of a key (of up to 12 characters, as `q` arrives: the key's own text) has only bits the key
+    has, so the walk's bit test never drops a match; and the bits tell keys apart (a query's bits are missing
+    from most keys without it)."""
+    conn = await connect(db)
+    try:
+        missed = await conn.fetch(
+            """
+            SELECT k.key, p.part
+            FROM (SELECT kith_search_text(key) AS key FROM unnest($1::text[]) key) k
+            CROSS JOIN LATERAL generate_series(1, length(k.key)) i
+            CROSS JOIN LATERAL generate_series(1, 12) n
+            CROSS JOIN LATERAL (SELECT substr(k.key, i, n) AS part) p
+            WHERE i + n - 1 <= length(k.key)
+              AND kith_search_bits(k.key) & kith_search_query_bits(p.part) <> kith_search_query_bits(p.part)
+            """,
+            BITS_KEYS,
+        )
+        assert missed == []
+        told_apart = await conn.fetchval(
+            "SELECT count(*) FROM unnest($1::text[]) key"
+            " WHERE kith_search_bits(kith_search_text(key)) & kith_search_query_bits('mifflin')"
+            " = kith_search_query_bits('mifflin')",
+            BITS_KEYS,
+        )
+        assert told_apart == 1
+    finally:
+        await conn.close()
+
+
 async def test_tag_and_company_filters_ignore_case(client, people):
     assert await names(client, people.headers, tag="climbing") == ["Karen Anne Müller"]
     assert await names(client, people.headers, tag="WORK") == ["Bob Stone"]

@@ -43,10 +43,13 @@ SEARCH_FIRST = 4000
 SEARCH_PROBE = 25_000
 SEARCH_PATTERN = "(SELECT '%' || kith_search_text(CAST(:q AS text)) || '%')"
 # What a walk tests on each row it reads: the pattern's text (LIKE's escapes taken out) found in the key.
-# strpos searches for a string; LIKE matches a pattern character by character, 2× the cost a row.
-SEARCH_CHECK = (
-    "strpos(r.search_key, (SELECT kith_search_text(regexp_replace(CAST(:q AS text), '\\\\(.)', '\\1', 'g')))) > 0"
-)
+# strpos searches for a string; LIKE matches a pattern character by character, 2× the cost a row. Before it,
+# the key's bits (migration 0031): a row missing a bit of one of the text's trigrams cannot hold it, and
+# testing the bits costs a quarter of strpos (0.03 µs a row of the walk's 0.3 on 1,000,000 contacts).
+SEARCH_NEEDLE = "kith_search_text(regexp_replace(CAST(:q AS text), '\\\\(.)', '\\1', 'g'))"
+SEARCH_BITS = f"(SELECT kith_search_query_bits({SEARCH_NEEDLE}))"
+SEARCH_CHECK = f"(r.search_bits & {SEARCH_BITS}) = {SEARCH_BITS} AND strpos(r.search_key, (SELECT {SEARCH_NEEDLE})) > 0"
+
 # What the trigram index is asked: the rare parts of the pattern, by the slice's statistics
 # (kith_search_indexed, migration 0027; `{relation}` is the slice read). Some trigrams are in most keys (a
 # word boundary's padded ones, an email's "exa" and "com", a company suffix's "lab"), and looking up their
