@@ -80,52 +80,63 @@ def _frozen(revision_file: str) -> Any:
 STATISTICS_SQL = _frozen("0028_search_keys.py").STATISTICS_SQL
 
 
-def _create_slice(relation: str, hash_index: int | None, tenant_id: int | None, ordered: bool) -> None:
-    if tenant_id is not None:
-        query = f"SELECT * FROM contact_card_rows WHERE tenant_id = {tenant_id}"
-        query += f" ORDER BY {', '.join(ORDER)}" if ordered else ""
-    else:
-        query = (
-            "SELECT r.* FROM tenants t CROSS JOIN LATERAL"
-            " (SELECT * FROM contact_card_rows x WHERE x.tenant_id = t.id OFFSET 0) r"
-            f" WHERE {_routed('t.id', hash_index)}"
-        )
-        query += f" ORDER BY {', '.join(f'r.{c}' for c in ('tenant_id', *ORDER))}" if ordered else ""
-    # A shared slice holds small tenants: read by index, whatever a generic estimate says (as the refresher).
-    seqscan = "on" if tenant_id is not None else "off"
-    run_sql_script(
-        f"SET LOCAL enable_seqscan = {seqscan}; SET LOCAL jit = off;\n"
-        f"CREATE MATERIALIZED VIEW {relation} AS {query};\n{SLICE_INDEXES.replace('{slice}', relation)}"
-    )
-    # Created WITH DATA just now: that is a refresh.
-    op.execute(
-        "UPDATE view_refreshes SET status = 'succeeded', started_at = now(), finished_at = now(), as_of = now(),"
-        f" generation = nextval('read_model_generations') WHERE view_name = '{relation}'"
-    )
-    run_sql_script(STATISTICS_SQL.replace("{slice}", relation))
-
-
-def _rebuild(ordered: bool) -> None:
+def _slices() -> list[tuple[str, int | None, int | None]]:
+    """Every contact_cards slice: (relation, hash index, tenant of its own)."""
     own = [
         row[0]
         for row in op.get_bind().exec_driver_sql(
             "SELECT tenant_id FROM read_model_routes WHERE read_model = 'contact_cards' ORDER BY tenant_id"
         )
     ]
-    slices = [(f"contact_cards_h{k}", k, None) for k in range(HASH_SLICES)]
-    slices += [(f"contact_cards_t{t}", None, t) for t in own]
+    return [(f"contact_cards_h{k}", k, None) for k in range(HASH_SLICES)] + [
+        (f"contact_cards_t{t}", None, t) for t in own
+    ]
+
+
+def _drop_slices(slices: list[tuple[str, int | None, int | None]]) -> None:
     op.execute("DROP VIEW contact_cards")
+    for relation, _, _ in slices:
+        op.execute(f"DROP MATERIALIZED VIEW {relation}")
+
+
+def _create_slices(slices: list[tuple[str, int | None, int | None]], indexes: str, ordered: bool) -> None:
+    """Each slice WITH DATA (recorded as refreshed now, with the search's statistics), then the view over them.
+    Migration 0031 makes the slices again with these, with its own indexes."""
     branches = []
     for relation, hash_index, tenant_id in slices:
-        op.execute(f"DROP MATERIALIZED VIEW {relation}")
-        _create_slice(relation, hash_index, tenant_id, ordered)
+        if tenant_id is not None:
+            query = f"SELECT * FROM contact_card_rows WHERE tenant_id = {tenant_id}"
+            query += f" ORDER BY {', '.join(ORDER)}" if ordered else ""
+        else:
+            query = (
+                "SELECT r.* FROM tenants t CROSS JOIN LATERAL"
+                " (SELECT * FROM contact_card_rows x WHERE x.tenant_id = t.id OFFSET 0) r"
+                f" WHERE {_routed('t.id', hash_index)}"
+            )
+            query += f" ORDER BY {', '.join(f'r.{c}' for c in ('tenant_id', *ORDER))}" if ordered else ""
+        # A shared slice holds small tenants: read by index, whatever a generic estimate says (as the refresher).
+        seqscan = "on" if tenant_id is not None else "off"
+        run_sql_script(
+            f"SET LOCAL enable_seqscan = {seqscan}; SET LOCAL jit = off;\n"
+            f"CREATE MATERIALIZED VIEW {relation} AS {query};\n{indexes.replace('{slice}', relation)}"
+        )
+        # Created WITH DATA just now: that is a refresh.
+        op.execute(
+            "UPDATE view_refreshes SET status = 'succeeded', started_at = now(), finished_at = now(),"
+            f" as_of = now(), generation = nextval('read_model_generations') WHERE view_name = '{relation}'"
+        )
+        run_sql_script(STATISTICS_SQL.replace("{slice}", relation))
         branches.append(f"SELECT * FROM {relation} s WHERE {_routed('s.tenant_id', hash_index, tenant_id)}")
     op.execute("CREATE OR REPLACE VIEW contact_cards AS\n" + "\nUNION ALL\n".join(branches))
 
 
 def upgrade() -> None:
-    _rebuild(ordered=True)
+    slices = _slices()
+    _drop_slices(slices)
+    _create_slices(slices, SLICE_INDEXES, ordered=True)
 
 
 def downgrade() -> None:
-    _rebuild(ordered=False)
+    slices = _slices()
+    _drop_slices(slices)
+    _create_slices(slices, SLICE_INDEXES, ordered=False)

@@ -35,9 +35,6 @@ down_revision = "0030"
 branch_labels = None
 depends_on = None
 
-HASH_SLICES = 8
-ORDER = ("company_key", "name_key")
-
 FUNCTIONS = r"""
 CREATE FUNCTION kith_search_bits(key text) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
@@ -179,80 +176,24 @@ def _frozen(revision_file: str) -> Any:
     return module
 
 
-# What runs after each refresh of a slice: 0028's copy, unchanged.
-STATISTICS_SQL = _frozen("0028_search_keys.py").STATISTICS_SQL
-
-
-def _routed(tenant_sql: str, hash_index: int | None = None, tenant_id: int | None = None) -> str:
-    isolated = (
-        f"EXISTS (SELECT 1 FROM read_model_routes o WHERE o.tenant_id = {tenant_sql}"
-        " AND o.read_model = 'contact_cards')"
-    )
-    if tenant_id is not None:
-        return f"({tenant_sql} = {tenant_id} AND {isolated})"
-    return f"({tenant_sql} % {HASH_SLICES} = {hash_index} AND NOT {isolated})"
-
-
-def _slices() -> list[tuple[str, int | None, int | None]]:
-    own = [
-        row[0]
-        for row in op.get_bind().exec_driver_sql(
-            "SELECT tenant_id FROM read_model_routes WHERE read_model = 'contact_cards' ORDER BY tenant_id"
-        )
-    ]
-    return [(f"contact_cards_h{k}", k, None) for k in range(HASH_SLICES)] + [
-        (f"contact_cards_t{t}", None, t) for t in own
-    ]
-
-
-def _drop_slices(slices: list[tuple[str, int | None, int | None]]) -> None:
-    op.execute("DROP VIEW contact_cards")
-    for relation, _, _ in slices:
-        op.execute(f"DROP MATERIALIZED VIEW {relation}")
-
-
-def _create_slices(slices: list[tuple[str, int | None, int | None]], indexes: str, statistics: str) -> None:
-    branches = []
-    for relation, hash_index, tenant_id in slices:
-        if tenant_id is not None:
-            query = f"SELECT * FROM contact_card_rows WHERE tenant_id = {tenant_id} ORDER BY {', '.join(ORDER)}"
-        else:
-            query = (
-                "SELECT r.* FROM tenants t CROSS JOIN LATERAL"
-                " (SELECT * FROM contact_card_rows x WHERE x.tenant_id = t.id OFFSET 0) r"
-                f" WHERE {_routed('t.id', hash_index)}"
-                f" ORDER BY {', '.join(f'r.{c}' for c in ('tenant_id', *ORDER))}"
-            )
-        # A shared slice holds small tenants: read by index, whatever a generic estimate says (as the refresher).
-        seqscan = "on" if tenant_id is not None else "off"
-        run_sql_script(
-            f"SET LOCAL enable_seqscan = {seqscan}; SET LOCAL jit = off;\n"
-            f"CREATE MATERIALIZED VIEW {relation} AS {query};\n{indexes.replace('{slice}', relation)}"
-        )
-        # Created WITH DATA just now: that is a refresh.
-        op.execute(
-            "UPDATE view_refreshes SET status = 'succeeded', started_at = now(), finished_at = now(),"
-            f" as_of = now(), generation = nextval('read_model_generations') WHERE view_name = '{relation}'"
-        )
-        run_sql_script(statistics.replace("{slice}", relation))
-        branches.append(f"SELECT * FROM {relation} s WHERE {_routed('s.tenant_id', hash_index, tenant_id)}")
-    op.execute("CREATE OR REPLACE VIEW contact_cards AS\n" + "\nUNION ALL\n".join(branches))
+# 0029 makes the slices (in company order, with the search's statistics): here with the bits in the indexes.
+AT_0029 = _frozen("0029_contact_cards_order.py")
 
 
 def upgrade() -> None:
     run_sql_script(FUNCTIONS)
-    slices = _slices()
-    _drop_slices(slices)
+    slices = AT_0029._slices()
+    AT_0029._drop_slices(slices)
     run_sql_script(ROWS_SQL)
-    _create_slices(slices, SLICE_INDEXES, STATISTICS_SQL)
+    AT_0029._create_slices(slices, SLICE_INDEXES, ordered=True)
 
 
 def downgrade() -> None:
-    slices = _slices()
-    _drop_slices(slices)
+    slices = AT_0029._slices()
+    AT_0029._drop_slices(slices)
     op.execute("DROP VIEW contact_card_rows")
     rows_0026 = _frozen("0026_message_participants.py").ROWS_SQL["contact_card_rows"]
     run_sql_script(rows_0026.split("-- The read model's slices", 1)[0])
-    _create_slices(slices, _frozen("0029_contact_cards_order.py").SLICE_INDEXES, STATISTICS_SQL)
+    AT_0029._create_slices(slices, AT_0029.SLICE_INDEXES, ordered=True)
     op.execute("DROP FUNCTION kith_search_query_bits(text)")
     op.execute("DROP FUNCTION kith_search_bits(text)")
